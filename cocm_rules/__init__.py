@@ -1,0 +1,1 @@
+"""cocm_rules: clinical decision rules for Collaborative Care registries."""

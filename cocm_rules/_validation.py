@@ -1,0 +1,164 @@
+"""Turn pydantic validation errors on a YAML document into located, teachable Problems."""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ._text import join, show, suggest
+from ._yaml import Document
+from .errors import Problem
+
+
+class StrictModel(BaseModel):
+    """Base for definition models: unknown keys are errors, values are not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    names = []
+    for name, info in model.model_fields.items():
+        names.append(info.alias or name)
+    return names
+
+
+def _unwrap(tp: Any) -> list[Any]:
+    """The concrete types an annotation may hold (Optional/Union flattened)."""
+    origin = get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        out = []
+        for arg in get_args(tp):
+            out.extend(_unwrap(arg))
+        return out
+    if origin is typing.Annotated:
+        return _unwrap(get_args(tp)[0])
+    return [tp]
+
+
+def model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """Best-effort: the model class that a pydantic ``loc`` points into (for "allowed keys")."""
+    candidates: list[Any] = [root]
+    for part in loc:
+        nxt: list[Any] = []
+        for tp in candidates:
+            for t in _unwrap(tp):
+                origin = get_origin(t)
+                if isinstance(t, type) and issubclass(t, BaseModel):
+                    if isinstance(part, str):
+                        for name, info in t.model_fields.items():
+                            if part in (name, info.alias):
+                                nxt.append(info.annotation)
+                elif origin in (list, tuple) and isinstance(part, int):
+                    args = get_args(t)
+                    if args:
+                        nxt.append(args[0] if origin is list or len(args) == 2 else args[min(part, len(args) - 1)])
+                elif origin is dict and isinstance(part, str):
+                    args = get_args(t)
+                    if len(args) == 2:
+                        nxt.append(args[1])
+        if not nxt:
+            return None
+        candidates = nxt
+    for tp in candidates:
+        for t in _unwrap(tp):
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                return t
+    return None
+
+
+_TYPE_WORDS = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping of keys to values",
+    "model_type": "a mapping of keys to values",
+    "model_attributes_type": "a mapping of keys to values",
+    "date_type": "a date (YYYY-MM-DD)",
+    "tuple_type": "a list",
+}
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop pydantic's union/function markers from a loc, keeping real keys and indexes."""
+    out = []
+    for part in loc:
+        if isinstance(part, str) and ("[" in part or part.startswith("function-")):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def problems_from(
+    exc: ValidationError,
+    doc: Document,
+    root: type[BaseModel],
+    *,
+    base: tuple[Any, ...] = (),
+    describe: Any = None,
+) -> list[Problem]:
+    """Convert a pydantic ValidationError on ``doc.data[base]`` into located Problems.
+
+    ``describe(path)`` may return a context string such as ``"item 'item9'"`` for a path.
+    """
+    problems: list[Problem] = []
+    seen: set[tuple[Any, ...]] = set()
+    for err in exc.errors(include_url=False):
+        loc = _clean_loc(tuple(err["loc"]))
+        path = (*base, *loc)
+        etype = err["type"]
+        context = describe(path) if describe else None
+        if etype == "extra_forbidden":
+            model = model_at(root, loc[:-1])
+            allowed = _keys_of(model) if model else []
+            key = str(loc[-1])
+            problems.append(
+                doc.problem(
+                    path,
+                    f"unknown key {key!r}",
+                    key=True,
+                    context=context,
+                    allowed=join(allowed) if allowed else None,
+                    suggestion=suggest(key, allowed),
+                )
+            )
+            continue
+        if etype == "missing":
+            model = model_at(root, loc[:-1])
+            problems.append(
+                doc.problem(
+                    path[:-1],
+                    f"missing required key {str(loc[-1])!r}",
+                    key=True,
+                    context=context,
+                    allowed=join(_keys_of(model)) if model else None,
+                )
+            )
+            continue
+        # Several union members may fail on the same spot; report the spot once.
+        if path in seen:
+            continue
+        seen.add(path)
+        value = err.get("input")
+        if etype in _TYPE_WORDS:
+            message = f"expected {_TYPE_WORDS[etype]}, got {show(value)}"
+        elif etype == "literal_error":
+            expected = err.get("ctx", {}).get("expected", "")
+            message = f"{show(value)} is not allowed"
+            problems.append(
+                doc.problem(path, message, context=context, allowed=str(expected).replace("'", ""))
+            )
+            continue
+        else:
+            msg = err["msg"]
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, ") :]
+            message = msg if isinstance(value, dict | list) else f"{msg} (got {show(value)})"
+        problems.append(doc.problem(path, message, context=context))
+    return problems

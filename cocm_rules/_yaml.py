@@ -1,0 +1,198 @@
+"""Safe YAML loading that remembers where every key and value came from.
+
+Definitions (measures, rulesets) are data. This loader builds plain Python values from PyYAML's
+*safe* node graph (no tags that construct objects) and records the ``line:column`` of every
+key and value, so validation errors can point at the exact place in the file. It also refuses
+two things PyYAML accepts silently: duplicate keys (the second silently wins) and
+anchors/aliases (a denial-of-service vector, and confusing to edit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .errors import Problem
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A 1-based line and column in a file."""
+
+    line: int
+    column: int
+
+
+@dataclass
+class Document:
+    """A loaded YAML document: its data plus the position of every value and key."""
+
+    data: Any
+    file: str
+    values: dict[Path_, Mark] = field(default_factory=dict)
+    keys: dict[Path_, Mark] = field(default_factory=dict)
+    scalar_styles: dict[Path_, str | None] = field(default_factory=dict)
+
+    def where(self, path: Path_, *, key: bool = False) -> Mark | None:
+        """Position of ``path`` (its key when ``key``), else of its nearest known parent."""
+        path = tuple(path)
+        if key and path in self.keys:
+            return self.keys[path]
+        while True:
+            if path in self.values:
+                return self.values[path]
+            if path in self.keys:
+                return self.keys[path]
+            if not path:
+                return None
+            path = path[:-1]
+
+    def problem(
+        self,
+        path: Path_,
+        message: str,
+        *,
+        key: bool = False,
+        context: str | None = None,
+        allowed: str | None = None,
+        suggestion: str | None = None,
+        column_offset: int = 0,
+    ) -> Problem:
+        """Build a :class:`Problem` located at ``path`` in this document."""
+        mark = self.where(path, key=key)
+        return Problem(
+            message,
+            file=self.file,
+            line=mark.line if mark else None,
+            column=(mark.column + column_offset) if mark else None,
+            context=context,
+            allowed=allowed,
+            suggestion=suggestion,
+            path=tuple(path),
+        )
+
+
+class YamlError(Exception):
+    """Internal: carries the Problems found while reading a YAML text."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _mark(node: Node) -> Mark:
+    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, loader: yaml.SafeLoader, file: str) -> None:
+        self.loader = loader
+        self.file = file
+        self.doc = Document(data=None, file=file)
+        self.problems: list[Problem] = []
+
+    def _problem(self, node: Node, message: str) -> None:
+        m = _mark(node)
+        self.problems.append(Problem(message, file=self.file, line=m.line, column=m.column))
+
+    def build(self, node: Node, path: Path_) -> Any:
+        self.doc.values[path] = _mark(node)
+        if isinstance(node, MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, ScalarNode):
+                    self._problem(key_node, "a key must be plain text, not a list or mapping")
+                    continue
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    self._problem(key_node, "merge keys ('<<') are not allowed; write the keys out")
+                    continue
+                key = self.loader.construct_object(key_node)
+                if not isinstance(key, str | int | bool | float) or key is None:
+                    self._problem(key_node, f"unsupported key {key!r}")
+                    continue
+                key = str(key) if not isinstance(key, str) else key
+                if key in out:
+                    first = self.doc.keys.get((*path, key))
+                    where = f" (first at line {first.line})" if first else ""
+                    self._problem(key_node, f"duplicate key {key!r}{where}; each key may appear once")
+                    continue
+                self.doc.keys[(*path, key)] = _mark(key_node)
+                out[key] = self.build(value_node, (*path, key))
+            return out
+        if isinstance(node, SequenceNode):
+            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+        assert isinstance(node, ScalarNode)
+        self.doc.scalar_styles[path] = node.style
+        return self.loader.construct_object(node)
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors and aliases."""
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.MarkedYAMLError(
+                problem="anchors and aliases ('*name') are not allowed; write the value out",
+                problem_mark=event.start_mark,
+            )
+        event = self.peek_event()
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            raise yaml.MarkedYAMLError(
+                problem=f"anchors ('&{anchor}') are not allowed; write the value out",
+                problem_mark=event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+def load_text(text: str, file: str = "<string>") -> Document:
+    """Load one YAML document from ``text`` with positions; raise :class:`YamlError`."""
+    loader = _NoAliasLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                raise YamlError([Problem("the file is empty", file=file, line=1, column=1)])
+            builder = _Builder(loader, file)
+            builder.doc.data = builder.build(node, ())
+        except yaml.MarkedYAMLError as e:
+            raise YamlError([_marked_problem(e, file)]) from e
+        except yaml.YAMLError as e:
+            raise YamlError([Problem(f"this is not valid YAML: {e}", file=file)]) from e
+        if builder.problems:
+            raise YamlError(builder.problems)
+        return builder.doc
+    finally:
+        loader.dispose()
+
+
+def _marked_problem(e: yaml.MarkedYAMLError, file: str) -> Problem:
+    mark = e.problem_mark or e.context_mark
+    message = str(e.problem or "invalid YAML")
+    if e.context:
+        message = f"{e.context}, {message}"
+    return Problem(
+        f"this is not valid YAML: {message}",
+        file=file,
+        line=mark.line + 1 if mark else None,
+        column=mark.column + 1 if mark else None,
+    )
+
+
+def load_file(path: str | Path) -> Document:
+    """Read and load a YAML file with positions; the document's ``file`` is the path given."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise YamlError([Problem(f"the file is not UTF-8 text ({e.reason})", file=str(path))]) from e
+    except OSError as e:
+        raise YamlError([Problem(f"cannot read the file: {e.strerror}", file=str(path))]) from e
+    return load_text(text, str(path))

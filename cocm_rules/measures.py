@@ -1,0 +1,666 @@
+"""Measure definitions (``measures/*.yaml``): their schema, consistency checks and loader.
+
+A measure file is data: items and their response scales, the total and its range, severity
+bands, flags, derived results (screens, provisional diagnoses, triage levels, conversions),
+the missing-item policy, LOINC codes and sources. Every sourced element carries a ``status``
+(``confirmed``, ``secondary``, ``unconfirmed``, ``derived`` or ``policy``) so nothing
+unconfirmed is ever presented as validated. The generic scorer in :mod:`cocm_rules.scoring`
+interprets these definitions; no measure has scoring code of its own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import structlog
+from pydantic import Field, ValidationError, model_validator
+
+from ._text import join, suggest
+from ._validation import StrictModel, problems_from
+from ._yaml import Document, YamlError, load_file
+from .errors import InvalidInput, MeasureDefinitionError, Problem
+
+__all__ = [
+    "Condition",
+    "MeasureDefinition",
+    "MeasureLibrary",
+    "bundled_path",
+    "load_measures",
+]
+
+log = structlog.get_logger(__name__)
+
+Status = Literal["confirmed", "secondary", "unconfirmed", "derived", "policy"]
+#: Statuses that the scorer reports in ``Score.unconfirmed`` when the element is used.
+NOT_CONFIRMED: frozenset[str] = frozenset({"secondary", "unconfirmed"})
+#: Names a measure may not use for context or parameters: they are arguments of ``score``.
+RESERVED_CONTEXT = frozenset({"measure_id", "answers", "reported_total", "library"})
+_SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class Code(StrictModel):
+    """A terminology code (LOINC) with its verification status and source."""
+
+    code: str
+    status: Status
+    source: str
+
+
+class ScaleValue(StrictModel):
+    """One allowed response: its numeric value, label and (optional) LOINC answer code."""
+
+    value: int
+    label: str
+    id: str | None = Field(None, description="snake_case name, used for item levels")
+    loinc: str | None = None
+    missing: bool = Field(False, description="this code means 'not assessed': treated as missing")
+
+
+class Scale(StrictModel):
+    """A response scale shared by items."""
+
+    values: list[ScaleValue] = Field(min_length=2)
+    yes_no: bool = Field(False, description="also accept yes/no and true/false for 1/0")
+    note: str | None = None
+
+
+class Condition(StrictModel):
+    """A condition over a measure's answers, evaluated with three-valued logic.
+
+    Exactly one form: ``all``/``any``/``not`` over conditions; ``of`` (an item, ``total``, a
+    subscore, a result or a context name) with one of ``at_least``, ``at_most``, ``equals``,
+    ``in``; or ``count_present`` (items whose value reaches their ``present_at``) with
+    ``at_least``/``at_most``. A missing answer makes a comparison *unknown*, never false.
+    ``at_least``/``at_most`` may name a parameter instead of a number.
+    """
+
+    all: list[Condition] | None = None
+    any: list[Condition] | None = None
+    not_: Condition | None = Field(None, alias="not")
+    of: str | None = None
+    count_present: list[str] | None = None
+    at_least: int | float | str | None = None
+    at_most: int | float | str | None = None
+    equals: int | str | None = None
+    in_: list[int | str] | None = Field(None, alias="in")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Condition:
+        forms = [f for f in ("all", "any", "not_", "of", "count_present") if getattr(self, f) is not None]
+        if len(forms) != 1:
+            raise ValueError(
+                "a condition needs exactly one of 'all', 'any', 'not', 'of', 'count_present'"
+                f" (found {len(forms)})"
+            )
+        ops = [o for o in ("at_least", "at_most", "equals", "in_") if getattr(self, o) is not None]
+        if forms[0] == "of" and not ops:
+            raise ValueError("'of' needs a comparison: 'at_least', 'at_most', 'equals' or 'in'")
+        if forms[0] == "count_present" and (not ops or "equals" in ops or "in_" in ops):
+            raise ValueError("'count_present' needs 'at_least' or 'at_most'")
+        if forms[0] in ("all", "any", "not_") and ops:
+            raise ValueError(f"'{forms[0].rstrip('_')}' cannot have a comparison beside it")
+        return self
+
+
+class Item(StrictModel):
+    """One question of the instrument."""
+
+    id: str
+    label: str
+    scale: str
+    loinc: Code | None = None
+    safety: bool = Field(False, description="a suicide-risk item: missing or invalid fails closed")
+    required: bool = True
+    scored: bool = Field(True, description="counted in the total")
+    present_at: int | None = Field(None, description="counts as a symptom present at this value or above")
+    asked_when: Condition | None = Field(None, description="skip logic: asked only when this holds")
+    note: str | None = None
+
+
+class Total(StrictModel):
+    """How the total is computed: the sum of ``items`` (default: all scored items)."""
+
+    items: list[str] | None = None
+    range: list[int] = Field(min_length=2, max_length=2, description="[lowest, highest] possible total")
+    loinc: Code | None = None
+    source: str
+    status: Status
+
+
+class Band(StrictModel):
+    """A severity band: inclusive ``min``..``max`` of the total."""
+
+    name: str
+    min: int
+    max: int
+    label: str | None = None
+
+
+class Bands(StrictModel):
+    """Severity bands over the total, or a band taken from a categorical result."""
+
+    ranges: list[Band] | None = None
+    from_result: str | None = None
+    source: str
+    status: Status
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Bands:
+        if (self.ranges is None) == (self.from_result is None):
+            raise ValueError("bands need exactly one of 'ranges' or 'from_result'")
+        return self
+
+
+class MissingPolicy(StrictModel):
+    """What happens when required items are unanswered."""
+
+    policy: Literal["incomplete", "prorate"]
+    max_missing: int = Field(0, ge=0)
+    source: str
+    status: Status
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MissingPolicy:
+        if self.policy == "incomplete" and self.max_missing:
+            raise ValueError("policy 'incomplete' allows no missing items; remove 'max_missing'")
+        if self.policy == "prorate" and not self.max_missing:
+            raise ValueError("policy 'prorate' needs 'max_missing' (how many items may be missing)")
+        return self
+
+
+class Parameter(StrictModel):
+    """A number the instrument's users may tune within limits (e.g. the PCL-5 cut-point)."""
+
+    value: int | float
+    min: int | float | None = None
+    max: int | float | None = None
+    description: str
+    source: str
+    status: Status
+
+
+class ContextVariable(StrictModel):
+    """Information besides the answers that scoring needs (e.g. sex for AUDIT-C)."""
+
+    description: str
+    allowed: list[str]
+    required: bool = True
+
+
+class Flag(StrictModel):
+    """A flag set on the score when its condition holds (e.g. ``suicide_risk``)."""
+
+    name: str
+    when: Condition
+    description: str
+    source: str
+    status: Status
+
+
+class Case(StrictModel):
+    """One case of a ``first_match`` result."""
+
+    value: str
+    when: Condition
+
+
+class Result(StrictModel):
+    """A derived result: a yes/no condition, the first matching case, or a linear conversion."""
+
+    id: str
+    description: str
+    kind: Literal["condition", "first_match", "linear"]
+    when: Condition | None = None
+    cases: list[Case] | None = None
+    otherwise: str | None = None
+    of: str | None = None
+    subtract: float = 0
+    divide: float = 1
+    multiply: float = 1
+    decimals: int = Field(1, ge=0, le=6)
+    source: str
+    status: Status
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> Result:
+        need = {"condition": ("when",), "first_match": ("cases", "otherwise"), "linear": ("of",)}[self.kind]
+        for key in need:
+            if getattr(self, key) is None:
+                raise ValueError(f"a {self.kind!r} result needs {key!r}")
+        if self.kind == "linear" and self.divide == 0:
+            raise ValueError("'divide' cannot be 0")
+        return self
+
+
+class Subscore(StrictModel):
+    """A sum over a group of items (a cluster or domain)."""
+
+    id: str
+    label: str
+    items: list[str] = Field(min_length=1)
+
+
+class ExampleExpectation(StrictModel):
+    """What scoring an example must give; only the keys present are checked."""
+
+    total: int | float | None = None
+    band: str | None = None
+    flags: list[str] | None = None
+    valid: bool | None = None
+    provisional_diagnosis: str | None = None
+    positive_screen: bool | None = None
+    missing_items: list[str] | None = None
+    subscores: dict[str, int | None] | None = None
+    results: dict[str, Any] | None = None
+    item_levels: dict[str, str] | None = None
+    error: str | None = Field(None, description="scoring must raise InvalidInput containing this text")
+
+
+class Example(StrictModel):
+    """A worked example (test vector) kept beside the definition."""
+
+    name: str
+    answers: list[Any] | dict[str, Any]
+    context: dict[str, Any] = Field(default_factory=dict)
+    expect: ExampleExpectation
+    source: str | None = None
+
+
+class MeasureDefinition(StrictModel):
+    """A validated measure definition (one ``measures/*.yaml`` file)."""
+
+    id: str
+    name: str
+    instrument_version: str
+    definition_version: str
+    description: str
+    recall_period: str | None = None
+    respondent: Literal["patient", "clinician", "caregiver"]
+    sources: dict[str, str] = Field(min_length=1)
+    loinc_panel: Code | None = None
+    scales: dict[str, Scale] = Field(min_length=1)
+    items: list[Item] = Field(min_length=1)
+    total: Total | None = None
+    bands: Bands | None = None
+    missing: MissingPolicy
+    context: dict[str, ContextVariable] = Field(default_factory=dict)
+    parameters: dict[str, Parameter] = Field(default_factory=dict)
+    flags: list[Flag] = Field(default_factory=list)
+    results: list[Result] = Field(default_factory=list)
+    subscores: list[Subscore] = Field(default_factory=list)
+    report_item_levels: bool = False
+    examples: list[Example] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    # -- conveniences -------------------------------------------------------------------
+    def item(self, item_id: str) -> Item:
+        """The item with this id (``item9`` or ``phq9.item9``); raises InvalidInput."""
+        key = item_id.removeprefix(f"{self.id}.")
+        for it in self.items:
+            if it.id == key:
+                return it
+        raise InvalidInput(
+            "unknown item",
+            measure=self.id,
+            item=item_id,
+            allowed=join(i.id for i in self.items),
+            suggestion=suggest(key, [i.id for i in self.items]),
+        )
+
+    @property
+    def total_items(self) -> list[str]:
+        """Ids of the items summed into the total."""
+        if self.total is None:
+            return []
+        return list(self.total.items) if self.total.items is not None else [i.id for i in self.items if i.scored]
+
+    @property
+    def safety_items(self) -> list[str]:
+        """Ids of the suicide-risk items."""
+        return [i.id for i in self.items if i.safety]
+
+    @property
+    def band_names(self) -> list[str]:
+        """Band names in order (empty when the measure has no bands)."""
+        if self.bands and self.bands.ranges:
+            return [b.name for b in self.bands.ranges]
+        if self.bands and self.bands.from_result:
+            res = next(r for r in self.results if r.id == self.bands.from_result)
+            names = [c.value for c in (res.cases or [])]
+            return [*reversed(names), res.otherwise] if res.otherwise else list(reversed(names))
+        return []
+
+    def scale_values(self, item_id: str) -> list[int]:
+        """The allowed numeric values of an item (including codes that mean 'not assessed')."""
+        return [v.value for v in self.scales[self.item(item_id).scale].values]
+
+
+# -- semantic checks ------------------------------------------------------------------------
+
+
+def _check(defn: MeasureDefinition, doc: Document, base: tuple[Any, ...] = ()) -> list[Problem]:
+    """Consistency checks pydantic cannot express; each Problem is located in the file."""
+    problems: list[Problem] = []
+
+    def bad(path: tuple[Any, ...], message: str, *, allowed: str | None = None, suggestion: str | None = None,
+            key: bool = False) -> None:
+        problems.append(doc.problem((*base, *path), message, allowed=allowed, suggestion=suggestion, key=key,
+                                    context=f"measure {defn.id!r}"))
+
+    def known_source(path: tuple[Any, ...], ref: str) -> None:
+        if ref not in defn.sources:
+            bad(path, f"source {ref!r} is not listed under 'sources'", allowed=join(defn.sources),
+                suggestion=suggest(ref, defn.sources))
+
+    if not _SNAKE.match(defn.id):
+        bad(("id",), f"measure id {defn.id!r} must be snake_case (a-z, 0-9, _)")
+    item_ids = [i.id for i in defn.items]
+    seen: set[str] = set()
+    for n, it in enumerate(defn.items):
+        if not _SNAKE.match(it.id):
+            bad(("items", n, "id"), f"item id {it.id!r} must be snake_case")
+        if it.id in seen:
+            bad(("items", n, "id"), f"duplicate item id {it.id!r}")
+        seen.add(it.id)
+        if it.scale not in defn.scales:
+            bad(("items", n, "scale"), f"unknown scale {it.scale!r}", allowed=join(defn.scales),
+                suggestion=suggest(it.scale, defn.scales))
+        elif it.present_at is not None:
+            values = [v.value for v in defn.scales[it.scale].values if not v.missing]
+            if it.present_at not in values:
+                bad(("items", n, "present_at"), f"present_at {it.present_at} is not a value of scale {it.scale!r}",
+                    allowed=join(values))
+        if it.loinc:
+            known_source(("items", n, "loinc", "source"), it.loinc.source)
+    for name, scale in defn.scales.items():
+        vals = [v.value for v in scale.values]
+        if len(set(vals)) != len(vals):
+            bad(("scales", name), f"scale {name!r} repeats a value")
+        if scale.yes_no and sorted(v for v in vals) != [0, 1]:
+            bad(("scales", name, "yes_no"), f"a yes/no scale must have exactly the values 0 and 1, not {vals}")
+
+    # Names a condition may refer to, by kind.
+    result_ids = [r.id for r in defn.results]
+    sub_ids = [s.id for s in defn.subscores]
+    names = {"total"} | set(item_ids) | set(sub_ids) | set(result_ids) | set(defn.context)
+    for n, sub in enumerate(defn.subscores):
+        for k, ref in enumerate(sub.items):
+            if ref not in item_ids:
+                bad(("subscores", n, "items", k), f"unknown item {ref!r}", suggestion=suggest(ref, item_ids))
+    for key in (*defn.context, *defn.parameters):
+        if key in RESERVED_CONTEXT:
+            bad(("context",) if key in defn.context else ("parameters",), f"{key!r} is a reserved name")
+        if key in item_ids:
+            bad(("context",), f"{key!r} is both an item id and a context or parameter name")
+
+    def check_number(path: tuple[Any, ...], value: Any, of: str | None) -> None:
+        if isinstance(value, str):
+            if value not in defn.parameters:
+                bad(path, f"{value!r} is neither a number nor a parameter", allowed=join(defn.parameters) or None,
+                    suggestion=suggest(value, defn.parameters))
+        elif of in item_ids and value is not None:
+            allowed = defn.scale_values(of) if defn.item(of).scale in defn.scales else []
+            if allowed and not (min(allowed) <= value <= max(allowed)):
+                bad(path, f"{value} is outside the values of item {of!r}", allowed=join(allowed))
+
+    def check_cond(c: Condition, path: tuple[Any, ...], visible_results: set[str]) -> None:
+        for key in ("all", "any"):
+            for k, sub in enumerate(getattr(c, key) or []):
+                check_cond(sub, (*path, key, k), visible_results)
+        if c.not_ is not None:
+            check_cond(c.not_, (*path, "not"), visible_results)
+        if c.of is not None:
+            if c.of not in names:
+                bad((*path, "of"), f"unknown name {c.of!r}", allowed=join(sorted(names)),
+                    suggestion=suggest(c.of, names))
+            elif c.of in result_ids and c.of not in visible_results:
+                bad((*path, "of"), f"result {c.of!r} is computed later; a condition may only use earlier results")
+            if c.of == "total" and defn.total is None:
+                bad((*path, "of"), "this measure has no total")
+            check_number((*path, "at_least"), c.at_least, c.of)
+            check_number((*path, "at_most"), c.at_most, c.of)
+        if c.count_present is not None:
+            for k, ref in enumerate(c.count_present):
+                if ref not in item_ids:
+                    bad((*path, "count_present", k), f"unknown item {ref!r}", suggestion=suggest(ref, item_ids))
+                elif defn.item(ref).present_at is None:
+                    bad((*path, "count_present", k), f"item {ref!r} has no 'present_at', so it cannot be counted")
+            for op in ("at_least", "at_most"):
+                v = getattr(c, op)
+                if isinstance(v, str):
+                    check_number((*path, op), v, None)
+                elif v is not None and not (0 <= v <= len(c.count_present)):
+                    bad((*path, op), f"{v} is outside 0..{len(c.count_present)} (the number of items counted)")
+
+    for n, it in enumerate(defn.items):
+        if it.asked_when is not None:
+            check_cond(it.asked_when, ("items", n, "asked_when"), set())
+
+    # Total and its range: the declared range must be what the items can produce.
+    if defn.total is not None:
+        known_source(("total", "source"), defn.total.source)
+        lo = hi = 0
+        ok = True
+        for k, ref in enumerate(defn.total_items):
+            if ref not in item_ids:
+                bad(("total", "items", k), f"unknown item {ref!r}", suggestion=suggest(ref, item_ids))
+                ok = False
+                continue
+            scale = defn.scales.get(defn.item(ref).scale)
+            if scale is None:
+                ok = False
+                continue
+            vals = [v.value for v in scale.values if not v.missing]
+            lo += min(vals)
+            hi += max(vals)
+        if ok and tuple(defn.total.range) != (lo, hi):
+            bad(("total", "range"), f"range {list(defn.total.range)} does not match the items, which give {lo}..{hi}")
+    if defn.bands is not None:
+        known_source(("bands", "source"), defn.bands.source)
+        if defn.bands.ranges is not None:
+            if defn.total is None:
+                bad(("bands",), "bands over a total need a 'total'")
+            else:
+                expect = defn.total.range[0]
+                for k, band in enumerate(defn.bands.ranges):
+                    if not _SNAKE.match(band.name):
+                        bad(("bands", "ranges", k, "name"), f"band name {band.name!r} must be snake_case")
+                    if band.min != expect:
+                        bad(("bands", "ranges", k, "min"),
+                            f"band {band.name!r} starts at {band.min}; bands must be contiguous, expected {expect}")
+                    if band.max < band.min:
+                        bad(("bands", "ranges", k, "max"), f"band {band.name!r} ends before it starts")
+                    expect = band.max + 1
+                if expect != defn.total.range[1] + 1:
+                    bad(("bands", "ranges"), f"bands end at {expect - 1} but the total reaches {defn.total.range[1]}")
+                names_ = [b.name for b in defn.bands.ranges]
+                if len(set(names_)) != len(names_):
+                    bad(("bands", "ranges"), "band names repeat")
+        elif defn.bands.from_result not in result_ids:
+            bad(("bands", "from_result"), f"unknown result {defn.bands.from_result!r}", allowed=join(result_ids),
+                suggestion=suggest(defn.bands.from_result or "", result_ids))
+        else:
+            res = next(r for r in defn.results if r.id == defn.bands.from_result)
+            if res.kind != "first_match":
+                bad(("bands", "from_result"), "a band can only come from a 'first_match' result")
+    known_source(("missing", "source"), defn.missing.source)
+    if defn.missing.policy == "prorate":
+        if defn.total is None:
+            bad(("missing", "policy"), "only a measure with a total can be prorated")
+        elif defn.missing.max_missing >= len(defn.total_items):
+            bad(("missing", "max_missing"), "max_missing must leave at least one answered item")
+    for name, p in defn.parameters.items():
+        known_source(("parameters", name, "source"), p.source)
+        if (p.min is not None and p.value < p.min) or (p.max is not None and p.value > p.max):
+            bad(("parameters", name, "value"), f"default {p.value} is outside its own limits {p.min}..{p.max}")
+    flag_names: set[str] = set()
+    all_results = set(result_ids)
+    for n, flag in enumerate(defn.flags):
+        if not _SNAKE.match(flag.name):
+            bad(("flags", n, "name"), f"flag name {flag.name!r} must be snake_case")
+        if flag.name in flag_names or flag.name == "safety_item_missing":
+            bad(("flags", n, "name"), f"flag {flag.name!r} is defined twice (safety_item_missing is built in)")
+        flag_names.add(flag.name)
+        known_source(("flags", n, "source"), flag.source)
+        check_cond(flag.when, ("flags", n, "when"), all_results)
+    visible: set[str] = set()
+    for n, res in enumerate(defn.results):
+        if not _SNAKE.match(res.id):
+            bad(("results", n, "id"), f"result id {res.id!r} must be snake_case")
+        if res.id in visible or res.id in names - set(result_ids):
+            bad(("results", n, "id"), f"result id {res.id!r} clashes with another name")
+        known_source(("results", n, "source"), res.source)
+        if res.when is not None:
+            check_cond(res.when, ("results", n, "when"), visible)
+        for k, case in enumerate(res.cases or []):
+            check_cond(case.when, ("results", n, "cases", k, "when"), visible)
+        if res.kind == "linear" and res.of not in ({"total"} | set(sub_ids)):
+            bad(("results", n, "of"), f"a linear result converts the total or a subscore, not {res.of!r}")
+        visible.add(res.id)
+    if defn.loinc_panel:
+        known_source(("loinc_panel", "source"), defn.loinc_panel.source)
+    if defn.total and defn.total.loinc:
+        known_source(("total", "loinc", "source"), defn.total.loinc.source)
+    if defn.report_item_levels:
+        for n, it in enumerate(defn.items):
+            scale = defn.scales.get(it.scale)
+            if scale and any(v.id is None for v in scale.values if not v.missing):
+                bad(("items", n, "scale"), "report_item_levels needs an 'id' on every value of the item's scale")
+    for n, ex in enumerate(defn.examples):
+        if ex.expect.band is not None and ex.expect.band not in defn.band_names:
+            bad(("examples", n, "expect", "band"), f"unknown band {ex.expect.band!r}", allowed=join(defn.band_names),
+                suggestion=suggest(ex.expect.band, defn.band_names))
+    return problems
+
+
+def _describe(path: tuple[Any, ...], data: Any) -> str | None:
+    """Context for a Problem: which item/flag/result of the file it is in."""
+    if len(path) >= 2 and path[0] in ("items", "flags", "results", "examples", "subscores") and isinstance(path[1], int):
+        try:
+            entry = data[path[0]][path[1]]
+            label = entry.get("id") or entry.get("name")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            label = None
+        kind = {"items": "item", "flags": "flag", "results": "result", "examples": "example",
+                "subscores": "subscore"}[path[0]]
+        return f"{kind} {label!r}" if label else f"{kind} #{path[1] + 1}"
+    return None
+
+
+def parse_measure(doc: Document) -> MeasureDefinition:
+    """Validate a loaded YAML document as a measure; raise MeasureDefinitionError."""
+    if not isinstance(doc.data, dict):
+        raise MeasureDefinitionError([doc.problem((), "a measure file must be a mapping of keys to values")])
+    try:
+        defn = MeasureDefinition.model_validate(doc.data)
+    except ValidationError as e:
+        raise MeasureDefinitionError(
+            problems_from(e, doc, MeasureDefinition, describe=lambda p: _describe(p, doc.data))
+        ) from e
+    problems = _check(defn, doc)
+    if problems:
+        raise MeasureDefinitionError(problems)
+    return defn
+
+
+class MeasureLibrary(Mapping[str, MeasureDefinition]):
+    """A read-only set of measure definitions keyed by id."""
+
+    def __init__(self, definitions: Mapping[str, MeasureDefinition], files: Mapping[str, str] | None = None) -> None:
+        self._defs = dict(sorted(definitions.items()))
+        self.files: dict[str, str] = dict(files or {})
+
+    def __getitem__(self, measure_id: str) -> MeasureDefinition:
+        return self.get_measure(measure_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._defs)
+
+    def __len__(self) -> int:
+        return len(self._defs)
+
+    def __contains__(self, measure_id: object) -> bool:
+        return measure_id in self._defs
+
+    def get_measure(self, measure_id: str) -> MeasureDefinition:
+        """The definition of ``measure_id``; raise InvalidInput with "did you mean"."""
+        try:
+            return self._defs[measure_id]
+        except (KeyError, TypeError):
+            pass
+        text = str(measure_id)
+        raise InvalidInput(
+            "unknown measure",
+            measure=text,
+            allowed=join(self._defs),
+            suggestion=suggest(text.lower().replace("-", "").replace(" ", ""), self._defs),
+        )
+
+
+def bundled_path() -> Path:
+    """The directory of the bundled measure files."""
+    return _data_dir("measures")
+
+
+def _data_dir(name: str) -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_data" / name, here.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"the bundled {name!r} directory is missing from this installation")
+
+
+def load_measures(path: str | Path | None = None) -> MeasureLibrary:
+    """Load measure definitions: the bundled set (``path=None``), a directory or one file.
+
+    Every file is validated; all problems in all files are reported together in one
+    :class:`~cocm_rules.MeasureDefinitionError` with ``file:line:column`` for each.
+    """
+    if path is None:
+        return _bundled()
+    return _load(Path(path))
+
+
+@cache
+def _bundled() -> MeasureLibrary:
+    return _load(bundled_path())
+
+
+def _load(path: Path) -> MeasureLibrary:
+    if path.is_dir():
+        files = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
+        if not files:
+            raise MeasureDefinitionError([Problem("no measure files (*.yaml) in this directory", file=str(path))])
+    elif path.exists():
+        files = [path]
+    else:
+        raise MeasureDefinitionError([Problem("no such file or directory", file=str(path))])
+    problems: list[Problem] = []
+    defs: dict[str, MeasureDefinition] = {}
+    where: dict[str, str] = {}
+    for f in files:
+        try:
+            doc = load_file(f)
+            defn = parse_measure(doc)
+        except YamlError as e:
+            problems.extend(e.problems)
+            continue
+        except MeasureDefinitionError as e:
+            problems.extend(e.problems)
+            continue
+        if defn.id in defs:
+            problems.append(doc.problem(("id",), f"measure id {defn.id!r} is already defined in {where[defn.id]}"))
+            continue
+        defs[defn.id] = defn
+        where[defn.id] = str(f)
+    if problems:
+        raise MeasureDefinitionError(problems)
+    log.debug("measure.loaded", count=len(defs), source=str(path))
+    return MeasureLibrary(defs, where)

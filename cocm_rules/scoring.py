@@ -1,0 +1,569 @@
+"""The one generic scorer: interprets a :class:`~cocm_rules.measures.MeasureDefinition`.
+
+``score(measure_id, answers, **context)`` validates answers (no clamping, no defaults),
+applies the measure's missing-item policy, computes the total, subscores, derived results
+(screens, provisional diagnoses, triage levels, conversions), the band and the flags, and
+returns a :class:`Score` that says what it did: which items were missing, whether the total
+was prorated, and which elements used rest on unconfirmed sources.
+
+Conditions are evaluated with three-valued logic: a missing answer makes a comparison
+*unknown*. A flag is set only when its condition is known to hold, so safety flags still
+fire from the items that were answered; a missing safety item sets ``safety_item_missing``.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._text import join, suggest
+from .errors import InvalidInput
+from .measures import NOT_CONFIRMED, Condition, MeasureDefinition, MeasureLibrary, load_measures
+
+__all__ = ["SAFETY_ITEM_MISSING", "Score", "score", "scorer_for"]
+
+#: Flag set when a required suicide-risk item is unanswered or could not be read.
+SAFETY_ITEM_MISSING = "safety_item_missing"
+
+Env = dict[str, Any]
+Tri = bool | None  # three-valued truth: True, False, or unknown (None)
+CondFn = Callable[[Env], Tri]
+
+
+class Score(BaseModel):
+    """The result of scoring one administration of a measure.
+
+    ``valid`` is true when the measure's rules allow a score: every required item answered,
+    or the missing ones within the documented proration allowance. ``total`` is ``None`` when
+    it cannot be computed; it is never a silent sum over missing items.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    measure: str = Field(description="measure id, e.g. 'phq9'")
+    definition_version: str = Field(description="version of the measure definition file used")
+    total: int | float | None = Field(description="total score; float only when prorated")
+    total_range: list[int] | None = Field(description="lowest and highest possible total")
+    total_source: Literal["items", "prorated", "reported"] | None = Field(
+        description="how the total was obtained: summed from items, prorated, or reported by the host "
+        "without items"
+    )
+    band: str | None = Field(description="severity band (or triage level) name, snake_case")
+    flags: list[str] = Field(description="sorted flags, e.g. suicide_risk, safety_item_missing")
+    valid: bool = Field(description="the measure's rules allow a score from these answers")
+    complete: bool = Field(description="every required item was answered")
+    missing_items: list[str] = Field(description="required items that were not answered")
+    prorated: bool = Field(description="the total was prorated under the missing-item policy")
+    missing_policy: str = Field(description="the measure's missing-item policy")
+    provisional_diagnosis: str | None = Field(
+        default=None, description="result of the instrument's provisional diagnostic algorithm, if it has one"
+    )
+    positive_screen: bool | None = Field(default=None, description="result of the screening cut-off, if any")
+    subscores: dict[str, int | None] = Field(default_factory=dict, description="cluster or domain sums")
+    results: dict[str, Any] = Field(default_factory=dict, description="every derived result by id")
+    item_levels: dict[str, str | None] | None = Field(default=None, description="per-item level names")
+    answers: dict[str, int | None] = Field(description="the validated answers, coded, by item id")
+    reported_total: int | float | None = Field(default=None, description="total reported by the host")
+    total_agrees: bool | None = Field(
+        default=None, description="whether the reported total equals the recomputed one"
+    )
+    unconfirmed: list[str] = Field(
+        default_factory=list, description="elements used that rest on secondary or unconfirmed sources"
+    )
+    notes: list[str] = Field(default_factory=list, description="what the scorer did, in words")
+
+
+# -- condition compilation --------------------------------------------------------------------
+
+
+def _and(parts: list[CondFn]) -> CondFn:
+    def f(env: Env) -> Tri:
+        unknown = False
+        for p in parts:
+            r = p(env)
+            if r is False:
+                return False
+            if r is None:
+                unknown = True
+        return None if unknown else True
+
+    return f
+
+
+def _or(parts: list[CondFn]) -> CondFn:
+    def f(env: Env) -> Tri:
+        unknown = False
+        for p in parts:
+            r = p(env)
+            if r is True:
+                return True
+            if r is None:
+                unknown = True
+        return None if unknown else False
+
+    return f
+
+
+def _not(part: CondFn) -> CondFn:
+    def f(env: Env) -> Tri:
+        r = part(env)
+        return None if r is None else not r
+
+    return f
+
+
+def _compile(c: Condition, defn: MeasureDefinition, params: Mapping[str, float]) -> CondFn:
+    if c.all is not None:
+        return _and([_compile(x, defn, params) for x in c.all])
+    if c.any is not None:
+        return _or([_compile(x, defn, params) for x in c.any])
+    if c.not_ is not None:
+        return _not(_compile(c.not_, defn, params))
+
+    def num(v: Any) -> Any:
+        return params[v] if isinstance(v, str) else v
+
+    tests: list[Callable[[Any], bool]] = []
+    if c.at_least is not None:
+        lo = num(c.at_least)
+        tests.append(lambda x: x >= lo)
+    if c.at_most is not None:
+        hi = num(c.at_most)
+        tests.append(lambda x: x <= hi)
+    if c.equals is not None:
+        eq = c.equals
+        tests.append(lambda x: x == eq)
+    if c.in_ is not None:
+        members = frozenset(c.in_)
+        tests.append(lambda x: x in members)
+
+    if c.count_present is not None:
+        thresholds = [(i, defn.item(i).present_at) for i in c.count_present]
+
+        def count(env: Env) -> Tri:
+            present = unknown = 0
+            for item_id, at in thresholds:
+                v = env[item_id]
+                if v is None:
+                    unknown += 1
+                elif v >= at:
+                    present += 1
+            # Known only if every possible completion of the unknown items gives one answer.
+            outcomes = {all(t(n) for t in tests) for n in range(present, present + unknown + 1)}
+            return outcomes.pop() if len(outcomes) == 1 else None
+
+        return count
+
+    name = c.of
+    assert name is not None
+
+    def compare(env: Env) -> Tri:
+        v = env.get(name)
+        if v is None:
+            return None
+        return all(t(v) for t in tests)
+
+    return compare
+
+
+# -- the compiled scorer ------------------------------------------------------------------------
+
+
+class _Scorer:
+    """A measure definition prepared for fast repeated scoring."""
+
+    def __init__(self, defn: MeasureDefinition) -> None:
+        self.defn = defn
+        self.id = defn.id
+        items = defn.items
+        self.ids = [i.id for i in items]
+        self.alias: dict[str, str] = {}
+        for it in items:
+            self.alias[it.id] = it.id
+            self.alias[f"{defn.id}.{it.id}"] = it.id
+            if it.loinc:
+                self.alias[it.loinc.code] = it.id
+        self.values: dict[str, frozenset[int]] = {}
+        self.missing_codes: dict[str, frozenset[int]] = {}
+        self.yes_no: set[str] = set()
+        self.allowed_text: dict[str, str] = {}
+        self.level_ids: dict[str, dict[int, str | None]] = {}
+        for it in items:
+            scale = defn.scales[it.scale]
+            self.values[it.id] = frozenset(v.value for v in scale.values)
+            self.missing_codes[it.id] = frozenset(v.value for v in scale.values if v.missing)
+            if scale.yes_no:
+                self.yes_no.add(it.id)
+            self.allowed_text[it.id] = join(f"{v.value} = {v.label}" for v in scale.values) + (
+                " (or yes/no)" if scale.yes_no else ""
+            )
+            self.level_ids[it.id] = {v.value: v.id for v in scale.values}
+        last_required = max((n for n, it in enumerate(items) if it.required and it.asked_when is None), default=-1)
+        self.min_len = last_required + 1
+        self.required_plain = [it.id for it in items if it.required and it.asked_when is None]
+        self.defaults = dict(zip(self.ids, [None] * len(self.ids), strict=True))
+        self.total_ids = defn.total_items
+        self.has_total = defn.total is not None
+        self.total_range = list(defn.total.range) if defn.total else None
+        self.prorate_max = defn.missing.max_missing if defn.missing.policy == "prorate" else 0
+        self.safety_ids = [it.id for it in items if it.safety and it.required]
+        self.subscores = [(s.id, list(s.items)) for s in defn.subscores]
+        if defn.bands and defn.bands.ranges:
+            self.band_mins = [b.min for b in defn.bands.ranges]
+            self.band_names = [b.name for b in defn.bands.ranges]
+        else:
+            self.band_mins, self.band_names = [], []
+        self.band_result = defn.bands.from_result if defn.bands else None
+        self.params_default = {k: p.value for k, p in defn.parameters.items()}
+        self._compiled: dict[tuple[tuple[str, float], ...], _Plan] = {}
+
+    # The plan depends on parameter values (thresholds are baked into closures).
+    def plan(self, params: Mapping[str, float]) -> _Plan:
+        key = tuple(sorted(params.items()))
+        plan = self._compiled.get(key)
+        if plan is None:
+            plan = self._compiled[key] = _Plan(self.defn, params)
+        return plan
+
+    # -- input validation ---------------------------------------------------------------
+    def _value(self, item_id: str, raw: Any) -> int | None:
+        if raw is None:
+            return None
+        if isinstance(raw, bool) or isinstance(raw, str):
+            if item_id in self.yes_no:
+                if isinstance(raw, bool):
+                    return int(raw)
+                word = raw.strip().lower()
+                if word in ("yes", "y", "true"):
+                    return 1
+                if word in ("no", "n", "false"):
+                    return 0
+            raise InvalidInput(
+                "an answer must be one of the item's coded values",
+                measure=self.id, item=item_id, value=raw, allowed=self.allowed_text[item_id],
+            )
+        if isinstance(raw, float):
+            if not raw.is_integer():
+                raise InvalidInput(
+                    "an answer must be a whole number", measure=self.id, item=item_id, value=raw,
+                    allowed=self.allowed_text[item_id],
+                )
+            raw = int(raw)
+        if not isinstance(raw, int):
+            raise InvalidInput(
+                "an answer must be a number", measure=self.id, item=item_id, value=raw,
+                allowed=self.allowed_text[item_id],
+            )
+        if raw not in self.values[item_id]:
+            raise InvalidInput(
+                "answer out of range", measure=self.id, item=item_id, value=raw,
+                allowed=self.allowed_text[item_id],
+            )
+        return None if raw in self.missing_codes[item_id] else raw
+
+    def normalize(self, answers: Sequence[Any] | Mapping[str, Any]) -> dict[str, int | None]:
+        """Validated, coded answers by item id (None = not answered / not assessed)."""
+        values = dict(self.defaults)
+        if isinstance(answers, Mapping):
+            for key, raw in answers.items():
+                item_id = self.alias.get(key) if isinstance(key, str) else None
+                if item_id is None:
+                    raise InvalidInput(
+                        "unknown item", measure=self.id, item=str(key), allowed=join(self.ids),
+                        suggestion=suggest(str(key), self.ids),
+                    )
+                values[item_id] = self._value(item_id, raw)
+            return values
+        if isinstance(answers, str | bytes) or not isinstance(answers, Sequence):
+            raise InvalidInput(
+                "answers must be a list in item order or a mapping of item id to value",
+                measure=self.id, value=answers,
+            )
+        n = len(answers)
+        if not (self.min_len <= n <= len(self.ids)):
+            want = str(self.min_len) if self.min_len == len(self.ids) else f"{self.min_len} to {len(self.ids)}"
+            raise InvalidInput(
+                f"wrong number of answers: expected {want} (items {self.ids[0]}..{self.ids[-1]}), got {n}",
+                measure=self.id, allowed=join(self.ids),
+            )
+        for item_id, raw in zip(self.ids, answers, strict=False):
+            values[item_id] = self._value(item_id, raw)
+        return values
+
+    def context(self, context: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, float]]:
+        defn = self.defn
+        ctx: dict[str, str] = {}
+        params = dict(self.params_default)
+        for key, raw in context.items():
+            if key in defn.context:
+                var = defn.context[key]
+                if not isinstance(raw, str) or raw.strip().lower() not in var.allowed:
+                    raise InvalidInput(
+                        f"invalid {key}", measure=self.id, field=key, value=raw, allowed=join(var.allowed),
+                        suggestion=suggest(str(raw).lower(), var.allowed) if isinstance(raw, str) else None,
+                    )
+                ctx[key] = raw.strip().lower()
+            elif key in defn.parameters:
+                p = defn.parameters[key]
+                if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+                    raise InvalidInput(f"parameter {key} must be a number", measure=self.id, field=key, value=raw)
+                if (p.min is not None and raw < p.min) or (p.max is not None and raw > p.max):
+                    raise InvalidInput(
+                        f"parameter {key} is outside its documented limits", measure=self.id, field=key,
+                        value=raw, allowed=f"{p.min} to {p.max} ({p.source})",
+                    )
+                params[key] = raw
+            else:
+                names = [*defn.context, *defn.parameters]
+                raise InvalidInput(
+                    f"unknown context {key!r}" + ("" if names else "; this measure takes none"),
+                    measure=self.id, field=key, allowed=join(names) if names else None,
+                    suggestion=suggest(key, names) if names else None,
+                )
+        for key, var in defn.context.items():
+            if var.required and key not in ctx:
+                raise InvalidInput(
+                    f"missing required context {key!r} ({var.description})", measure=self.id, field=key,
+                    allowed=join(var.allowed),
+                )
+        return ctx, params
+
+    # -- scoring ----------------------------------------------------------------------------
+    def score(
+        self,
+        answers: Sequence[Any] | Mapping[str, Any] | None,
+        context: Mapping[str, Any],
+        reported_total: Any = None,
+    ) -> Score:
+        ctx, params = self.context(context)
+        reported = self._reported(reported_total)
+        if answers is None:
+            if reported is None:
+                raise InvalidInput("no answers and no reported total", measure=self.id)
+            values = dict(self.defaults)
+            total_only = True
+        else:
+            values = self.normalize(answers)
+            total_only = False
+        return self.evaluate(values, ctx, params, reported, total_only)
+
+    def _reported(self, raw: Any) -> int | float | None:
+        if raw is None:
+            return None
+        if not self.has_total:
+            raise InvalidInput("this measure has no total, so a reported total cannot be used", measure=self.id,
+                               field="reported_total", value=raw)
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+            raise InvalidInput("a reported total must be a number", measure=self.id, field="reported_total",
+                               value=raw)
+        lo, hi = self.total_range  # type: ignore[misc]
+        if not (lo <= raw <= hi):
+            raise InvalidInput("reported total out of range", measure=self.id, field="reported_total", value=raw,
+                               allowed=f"{lo} to {hi}")
+        return int(raw) if float(raw).is_integer() else raw
+
+    def evaluate(
+        self,
+        values: dict[str, int | None],
+        ctx: dict[str, str],
+        params: dict[str, float],
+        reported: int | float | None = None,
+        total_only: bool = False,
+    ) -> Score:
+        plan = self.plan(params)
+        defn = self.defn
+        env: Env = dict(values)
+        # Which conditional (skip-logic) items were asked.
+        missing = [i for i in self.required_plain if values[i] is None] if not total_only else []
+        for item_id, asked in plan.asked:
+            if values[item_id] is None and asked(env) is True and not total_only:
+                missing.append(item_id)
+        if missing and len(missing) > 1:
+            order = {i: n for n, i in enumerate(self.ids)}
+            missing.sort(key=order.__getitem__)
+        notes: list[str] = []
+        unconfirmed: list[str] = []
+
+        total: int | float | None = None
+        source: str | None = None
+        prorated = False
+        if self.has_total:
+            if total_only:
+                total, source = reported, "reported"
+                notes.append("total reported without item answers: item-level results and flags are unknown")
+            else:
+                got = [values[i] for i in self.total_ids]
+                absent = got.count(None)
+                if absent == 0:
+                    total, source = sum(got), "items"  # type: ignore[arg-type]
+                elif absent <= self.prorate_max:
+                    answered = len(got) - absent
+                    raw = sum(v for v in got if v is not None) * len(got) / answered
+                    total = int(raw) if raw.is_integer() else round(raw, 2)
+                    source, prorated = "prorated", True
+                    notes.append(
+                        f"total prorated from {answered} of {len(got)} items "
+                        f"({defn.sources.get(defn.missing.source, defn.missing.source)})"
+                    )
+                    if not float(raw).is_integer():
+                        notes.append("the source does not say how to round a prorated total; shown to 2 decimals")
+                    if defn.missing.status in NOT_CONFIRMED:
+                        unconfirmed.append(f"missing-item policy ({defn.missing.status}): {defn.missing.source}")
+        allowed_missing = set(self.total_ids) if prorated else set()
+        valid_missing = [i for i in missing if i not in allowed_missing]
+        complete = not missing and not total_only
+        valid = not valid_missing and (total is not None or not self.has_total)
+        if missing and not valid:
+            notes.append("not scored: required items missing (" + ", ".join(missing) + f"); policy: "
+                         f"{defn.missing.policy}")
+        env["total"] = total
+        subscores: dict[str, int | None] = {}
+        for sid, items in self.subscores:
+            got = [values[i] for i in items]
+            subscores[sid] = None if None in got else sum(got)  # type: ignore[arg-type]
+            env[sid] = subscores[sid]
+        env.update(ctx)
+        results: dict[str, Any] = {}
+        for res, fn in plan.results:
+            value = fn(env)
+            results[res.id] = value
+            env[res.id] = value
+            if value is not None and res.status in NOT_CONFIRMED:
+                unconfirmed.append(f"{res.id} ({res.status}): {res.source}")
+        band: str | None = None
+        if total is not None and self.band_mins:
+            band = self.band_names[bisect_right(self.band_mins, total) - 1]
+        elif self.band_result:
+            band = results.get(self.band_result)
+        if band is not None and defn.bands is not None and defn.bands.status in NOT_CONFIRMED:
+            unconfirmed.append(f"bands ({defn.bands.status}): {defn.bands.source}")
+        flags = [name for name, fn in plan.flags if fn(env) is True]
+        if total_only:
+            if self.safety_ids:
+                flags.append(SAFETY_ITEM_MISSING)
+        elif any(values[i] is None for i in self.safety_ids) or any(
+            i in missing for i, _ in plan.asked if i in plan.safety_conditional
+        ):
+            flags.append(SAFETY_ITEM_MISSING)
+        if len(flags) > 1:
+            flags.sort()
+        for flag in plan.flag_defs:
+            if flag.name in flags and flag.status in NOT_CONFIRMED:
+                unconfirmed.append(f"flag {flag.name} ({flag.status}): {flag.source}")
+        levels = None
+        if defn.report_item_levels:
+            levels = {i: (self.level_ids[i].get(v) if v is not None else None) for i, v in values.items()}
+        agrees = None
+        if reported is not None and not total_only:
+            agrees = total is not None and abs(total - reported) < 1e-9
+            if total is not None and not agrees:
+                notes.append(f"reported total {reported} differs from the total recomputed from items ({total})")
+        return Score.model_construct(
+            measure=self.id,
+            definition_version=defn.definition_version,
+            total=total,
+            total_range=self.total_range,
+            total_source=source,
+            band=band,
+            flags=flags,
+            valid=valid,
+            complete=complete,
+            missing_items=missing,
+            prorated=prorated,
+            missing_policy=defn.missing.policy,
+            provisional_diagnosis=results.get("provisional_diagnosis"),
+            positive_screen=results.get("positive_screen"),
+            subscores=subscores,
+            results=results,
+            item_levels=levels,
+            answers=values,
+            reported_total=reported,
+            total_agrees=agrees,
+            unconfirmed=unconfirmed,
+            notes=notes,
+        )
+
+
+class _Plan:
+    """Closures for one measure and one set of parameter values."""
+
+    def __init__(self, defn: MeasureDefinition, params: Mapping[str, float]) -> None:
+        self.asked = [(it.id, _compile(it.asked_when, defn, params)) for it in defn.items if it.asked_when]
+        self.safety_conditional = {it.id for it in defn.items if it.asked_when and it.safety and it.required}
+        self.flag_defs = list(defn.flags)
+        self.flags = [(f.name, _compile(f.when, defn, params)) for f in defn.flags]
+        self.results: list[tuple[Any, Callable[[Env], Any]]] = []
+        for res in defn.results:
+            self.results.append((res, _result_fn(res, defn, params)))
+
+
+def _result_fn(res: Any, defn: MeasureDefinition, params: Mapping[str, float]) -> Callable[[Env], Any]:
+    if res.kind == "condition":
+        return _compile(res.when, defn, params)
+    if res.kind == "first_match":
+        cases = [(c.value, _compile(c.when, defn, params)) for c in res.cases]
+        otherwise = res.otherwise
+
+        def first(env: Env) -> Any:
+            for value, fn in cases:
+                r = fn(env)
+                if r is True:
+                    return value
+                if r is None:
+                    return None  # an earlier, undecidable case might hold
+            return otherwise
+
+        return first
+    of, sub, div, mul, dec = res.of, res.subtract, res.divide, res.multiply, res.decimals
+
+    def linear(env: Env) -> Any:
+        v = env.get(of)
+        return None if v is None else round((v - sub) / div * mul, dec)
+
+    return linear
+
+
+_SCORERS: dict[int, _Scorer] = {}
+
+
+def scorer_for(defn: MeasureDefinition) -> _Scorer:
+    """The cached compiled scorer of a definition (internal; used by facts and adapters)."""
+    key = id(defn)
+    s = _SCORERS.get(key)
+    if s is None or s.defn is not defn:
+        s = _SCORERS[key] = _Scorer(defn)
+    return s
+
+
+def score(
+    measure_id: str,
+    answers: Sequence[Any] | Mapping[str, Any] | None = None,
+    *,
+    reported_total: int | float | None = None,
+    library: MeasureLibrary | None = None,
+    **context: Any,
+) -> Score:
+    """Score one administration of a measure.
+
+    ``answers`` is a list in item order or a mapping of item id (or ``measure.item`` or the
+    item's LOINC code) to value; ``None`` marks an unanswered item. Context the measure needs
+    (e.g. ``sex="female"`` for AUDIT-C) and overrides of its documented parameters (e.g.
+    ``cut_point=31`` for PCL-5) are keyword arguments. ``reported_total`` is a total sent by
+    the host: with answers it is checked against the recomputed total (``total_agrees``);
+    without answers it is scored as a total only, and item-level flags are unknown.
+
+    Raises :class:`~cocm_rules.InvalidInput` naming the measure, item, value and what is
+    allowed for an unknown measure (with "did you mean"), a wrong number of answers, a value
+    out of range or of the wrong type, or missing or invalid context.
+
+    >>> s = score("phq9", [0, 0, 0, 0, 0, 0, 0, 0, 1])
+    >>> (s.total, s.band, s.flags)
+    (1, 'minimal', ['suicide_risk'])
+    """
+    lib = library if library is not None else load_measures()
+    defn = lib.get_measure(measure_id)
+    return scorer_for(defn).score(answers, context, reported_total)
