@@ -151,9 +151,7 @@ def problems_from(
         elif etype == "literal_error":
             expected = err.get("ctx", {}).get("expected", "")
             message = f"{show(value)} is not allowed"
-            problems.append(
-                doc.problem(path, message, context=context, allowed=str(expected).replace("'", ""))
-            )
+            problems.append(doc.problem(path, message, context=context, allowed=str(expected).replace("'", "")))
             continue
         else:
             msg = err["msg"]

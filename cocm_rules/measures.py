@@ -93,8 +93,7 @@ class Condition(StrictModel):
         forms = [f for f in ("all", "any", "not_", "of", "count_present") if getattr(self, f) is not None]
         if len(forms) != 1:
             raise ValueError(
-                "a condition needs exactly one of 'all', 'any', 'not', 'of', 'count_present'"
-                f" (found {len(forms)})"
+                f"a condition needs exactly one of 'all', 'any', 'not', 'of', 'count_present' (found {len(forms)})"
             )
         ops = [o for o in ("at_least", "at_most", "equals", "in_") if getattr(self, o) is not None]
         if forms[0] == "of" and not ops:
@@ -224,6 +223,7 @@ class Result(StrictModel):
     divide: float = 1
     multiply: float = 1
     decimals: int = Field(1, ge=0, le=6)
+    loinc: Code | None = None
     source: str
     status: Status
     note: str | None = None
@@ -259,7 +259,7 @@ class ExampleExpectation(StrictModel):
     missing_items: list[str] | None = None
     subscores: dict[str, int | None] | None = None
     results: dict[str, Any] | None = None
-    item_levels: dict[str, str] | None = None
+    item_levels: dict[str, str | None] | None = None
     error: str | None = Field(None, description="scoring must raise InvalidInput containing this text")
 
 
@@ -334,7 +334,7 @@ class MeasureDefinition(StrictModel):
         if self.bands and self.bands.from_result:
             res = next(r for r in self.results if r.id == self.bands.from_result)
             names = [c.value for c in (res.cases or [])]
-            return [*reversed(names), res.otherwise] if res.otherwise else list(reversed(names))
+            return [res.otherwise, *reversed(names)] if res.otherwise else list(reversed(names))
         return []
 
     def scale_values(self, item_id: str) -> list[int]:
@@ -349,15 +349,28 @@ def _check(defn: MeasureDefinition, doc: Document, base: tuple[Any, ...] = ()) -
     """Consistency checks pydantic cannot express; each Problem is located in the file."""
     problems: list[Problem] = []
 
-    def bad(path: tuple[Any, ...], message: str, *, allowed: str | None = None, suggestion: str | None = None,
-            key: bool = False) -> None:
-        problems.append(doc.problem((*base, *path), message, allowed=allowed, suggestion=suggestion, key=key,
-                                    context=f"measure {defn.id!r}"))
+    def bad(
+        path: tuple[Any, ...],
+        message: str,
+        *,
+        allowed: str | None = None,
+        suggestion: str | None = None,
+        key: bool = False,
+    ) -> None:
+        problems.append(
+            doc.problem(
+                (*base, *path), message, allowed=allowed, suggestion=suggestion, key=key, context=f"measure {defn.id!r}"
+            )
+        )
 
     def known_source(path: tuple[Any, ...], ref: str) -> None:
         if ref not in defn.sources:
-            bad(path, f"source {ref!r} is not listed under 'sources'", allowed=join(defn.sources),
-                suggestion=suggest(ref, defn.sources))
+            bad(
+                path,
+                f"source {ref!r} is not listed under 'sources'",
+                allowed=join(defn.sources),
+                suggestion=suggest(ref, defn.sources),
+            )
 
     if not _SNAKE.match(defn.id):
         bad(("id",), f"measure id {defn.id!r} must be snake_case (a-z, 0-9, _)")
@@ -370,13 +383,20 @@ def _check(defn: MeasureDefinition, doc: Document, base: tuple[Any, ...] = ()) -
             bad(("items", n, "id"), f"duplicate item id {it.id!r}")
         seen.add(it.id)
         if it.scale not in defn.scales:
-            bad(("items", n, "scale"), f"unknown scale {it.scale!r}", allowed=join(defn.scales),
-                suggestion=suggest(it.scale, defn.scales))
+            bad(
+                ("items", n, "scale"),
+                f"unknown scale {it.scale!r}",
+                allowed=join(defn.scales),
+                suggestion=suggest(it.scale, defn.scales),
+            )
         elif it.present_at is not None:
             values = [v.value for v in defn.scales[it.scale].values if not v.missing]
             if it.present_at not in values:
-                bad(("items", n, "present_at"), f"present_at {it.present_at} is not a value of scale {it.scale!r}",
-                    allowed=join(values))
+                bad(
+                    ("items", n, "present_at"),
+                    f"present_at {it.present_at} is not a value of scale {it.scale!r}",
+                    allowed=join(values),
+                )
         if it.loinc:
             known_source(("items", n, "loinc", "source"), it.loinc.source)
     for name, scale in defn.scales.items():
@@ -403,8 +423,12 @@ def _check(defn: MeasureDefinition, doc: Document, base: tuple[Any, ...] = ()) -
     def check_number(path: tuple[Any, ...], value: Any, of: str | None) -> None:
         if isinstance(value, str):
             if value not in defn.parameters:
-                bad(path, f"{value!r} is neither a number nor a parameter", allowed=join(defn.parameters) or None,
-                    suggestion=suggest(value, defn.parameters))
+                bad(
+                    path,
+                    f"{value!r} is neither a number nor a parameter",
+                    allowed=join(defn.parameters) or None,
+                    suggestion=suggest(value, defn.parameters),
+                )
         elif of in item_ids and value is not None:
             allowed = defn.scale_values(of) if defn.item(of).scale in defn.scales else []
             if allowed and not (min(allowed) <= value <= max(allowed)):
@@ -418,8 +442,12 @@ def _check(defn: MeasureDefinition, doc: Document, base: tuple[Any, ...] = ()) -
             check_cond(c.not_, (*path, "not"), visible_results)
         if c.of is not None:
             if c.of not in names:
-                bad((*path, "of"), f"unknown name {c.of!r}", allowed=join(sorted(names)),
-                    suggestion=suggest(c.of, names))
+                bad(
+                    (*path, "of"),
+                    f"unknown name {c.of!r}",
+                    allowed=join(sorted(names)),
+                    suggestion=suggest(c.of, names),
+                )
             elif c.of in result_ids and c.of not in visible_results:
                 bad((*path, "of"), f"result {c.of!r} is computed later; a condition may only use earlier results")
             if c.of == "total" and defn.total is None:
@@ -473,8 +501,10 @@ def _check(defn: MeasureDefinition, doc: Document, base: tuple[Any, ...] = ()) -
                     if not _SNAKE.match(band.name):
                         bad(("bands", "ranges", k, "name"), f"band name {band.name!r} must be snake_case")
                     if band.min != expect:
-                        bad(("bands", "ranges", k, "min"),
-                            f"band {band.name!r} starts at {band.min}; bands must be contiguous, expected {expect}")
+                        bad(
+                            ("bands", "ranges", k, "min"),
+                            f"band {band.name!r} starts at {band.min}; bands must be contiguous, expected {expect}",
+                        )
                     if band.max < band.min:
                         bad(("bands", "ranges", k, "max"), f"band {band.name!r} ends before it starts")
                     expect = band.max + 1
@@ -484,8 +514,12 @@ def _check(defn: MeasureDefinition, doc: Document, base: tuple[Any, ...] = ()) -
                 if len(set(names_)) != len(names_):
                     bad(("bands", "ranges"), "band names repeat")
         elif defn.bands.from_result not in result_ids:
-            bad(("bands", "from_result"), f"unknown result {defn.bands.from_result!r}", allowed=join(result_ids),
-                suggestion=suggest(defn.bands.from_result or "", result_ids))
+            bad(
+                ("bands", "from_result"),
+                f"unknown result {defn.bands.from_result!r}",
+                allowed=join(result_ids),
+                suggestion=suggest(defn.bands.from_result or "", result_ids),
+            )
         else:
             res = next(r for r in defn.results if r.id == defn.bands.from_result)
             if res.kind != "first_match":
@@ -523,6 +557,8 @@ def _check(defn: MeasureDefinition, doc: Document, base: tuple[Any, ...] = ()) -
             check_cond(case.when, ("results", n, "cases", k, "when"), visible)
         if res.kind == "linear" and res.of not in ({"total"} | set(sub_ids)):
             bad(("results", n, "of"), f"a linear result converts the total or a subscore, not {res.of!r}")
+        if res.loinc:
+            known_source(("results", n, "loinc", "source"), res.loinc.source)
         visible.add(res.id)
     if defn.loinc_panel:
         known_source(("loinc_panel", "source"), defn.loinc_panel.source)
@@ -535,21 +571,30 @@ def _check(defn: MeasureDefinition, doc: Document, base: tuple[Any, ...] = ()) -
                 bad(("items", n, "scale"), "report_item_levels needs an 'id' on every value of the item's scale")
     for n, ex in enumerate(defn.examples):
         if ex.expect.band is not None and ex.expect.band not in defn.band_names:
-            bad(("examples", n, "expect", "band"), f"unknown band {ex.expect.band!r}", allowed=join(defn.band_names),
-                suggestion=suggest(ex.expect.band, defn.band_names))
+            bad(
+                ("examples", n, "expect", "band"),
+                f"unknown band {ex.expect.band!r}",
+                allowed=join(defn.band_names),
+                suggestion=suggest(ex.expect.band, defn.band_names),
+            )
     return problems
 
 
 def _describe(path: tuple[Any, ...], data: Any) -> str | None:
     """Context for a Problem: which item/flag/result of the file it is in."""
-    if len(path) >= 2 and path[0] in ("items", "flags", "results", "examples", "subscores") and isinstance(path[1], int):
+    if (
+        len(path) >= 2
+        and path[0] in ("items", "flags", "results", "examples", "subscores")
+        and isinstance(path[1], int)
+    ):
         try:
             entry = data[path[0]][path[1]]
             label = entry.get("id") or entry.get("name")
         except (KeyError, IndexError, TypeError, AttributeError):
             label = None
-        kind = {"items": "item", "flags": "flag", "results": "result", "examples": "example",
-                "subscores": "subscore"}[path[0]]
+        kind = {"items": "item", "flags": "flag", "results": "result", "examples": "example", "subscores": "subscore"}[
+            path[0]
+        ]
         return f"{kind} {label!r}" if label else f"{kind} #{path[1] + 1}"
     return None
 

@@ -30,6 +30,18 @@ __all__ = ["SAFETY_ITEM_MISSING", "Score", "score", "scorer_for"]
 SAFETY_ITEM_MISSING = "safety_item_missing"
 
 Env = dict[str, Any]
+
+
+class _NotAsked:
+    """Marks a question skipped by the form's skip logic: not unknown, and never a match."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOT_ASKED"
+
+
+NOT_ASKED: Any = _NotAsked()
 Tri = bool | None  # three-valued truth: True, False, or unknown (None)
 CondFn = Callable[[Env], Tri]
 
@@ -49,8 +61,7 @@ class Score(BaseModel):
     total: int | float | None = Field(description="total score; float only when prorated")
     total_range: list[int] | None = Field(description="lowest and highest possible total")
     total_source: Literal["items", "prorated", "reported"] | None = Field(
-        description="how the total was obtained: summed from items, prorated, or reported by the host "
-        "without items"
+        description="how the total was obtained: summed from items, prorated, or reported by the host without items"
     )
     band: str | None = Field(description="severity band (or triage level) name, snake_case")
     flags: list[str] = Field(description="sorted flags, e.g. suicide_risk, safety_item_missing")
@@ -68,9 +79,7 @@ class Score(BaseModel):
     item_levels: dict[str, str | None] | None = Field(default=None, description="per-item level names")
     answers: dict[str, int | None] = Field(description="the validated answers, coded, by item id")
     reported_total: int | float | None = Field(default=None, description="total reported by the host")
-    total_agrees: bool | None = Field(
-        default=None, description="whether the reported total equals the recomputed one"
-    )
+    total_agrees: bool | None = Field(default=None, description="whether the reported total equals the recomputed one")
     unconfirmed: list[str] = Field(
         default_factory=list, description="elements used that rest on secondary or unconfirmed sources"
     )
@@ -150,7 +159,7 @@ def _compile(c: Condition, defn: MeasureDefinition, params: Mapping[str, float])
                 v = env[item_id]
                 if v is None:
                     unknown += 1
-                elif v >= at:
+                elif v is not NOT_ASKED and v >= at:
                     present += 1
             # Known only if every possible completion of the unknown items gives one answer.
             outcomes = {all(t(n) for t in tests) for n in range(present, present + unknown + 1)}
@@ -165,6 +174,8 @@ def _compile(c: Condition, defn: MeasureDefinition, params: Mapping[str, float])
         v = env.get(name)
         if v is None:
             return None
+        if v is NOT_ASKED:
+            return False
         return all(t(v) for t in tests)
 
     return compare
@@ -210,7 +221,7 @@ class _Scorer:
         self.has_total = defn.total is not None
         self.total_range = list(defn.total.range) if defn.total else None
         self.prorate_max = defn.missing.max_missing if defn.missing.policy == "prorate" else 0
-        self.safety_ids = [it.id for it in items if it.safety and it.required]
+        self.safety_ids = [it.id for it in items if it.safety and it.required and it.asked_when is None]
         self.subscores = [(s.id, list(s.items)) for s in defn.subscores]
         if defn.bands and defn.bands.ranges:
             self.band_mins = [b.min for b in defn.bands.ranges]
@@ -233,7 +244,7 @@ class _Scorer:
     def _value(self, item_id: str, raw: Any) -> int | None:
         if raw is None:
             return None
-        if isinstance(raw, bool) or isinstance(raw, str):
+        if isinstance(raw, bool | str):
             if item_id in self.yes_no:
                 if isinstance(raw, bool):
                     return int(raw)
@@ -244,23 +255,35 @@ class _Scorer:
                     return 0
             raise InvalidInput(
                 "an answer must be one of the item's coded values",
-                measure=self.id, item=item_id, value=raw, allowed=self.allowed_text[item_id],
+                measure=self.id,
+                item=item_id,
+                value=raw,
+                allowed=self.allowed_text[item_id],
             )
         if isinstance(raw, float):
             if not raw.is_integer():
                 raise InvalidInput(
-                    "an answer must be a whole number", measure=self.id, item=item_id, value=raw,
+                    "an answer must be a whole number",
+                    measure=self.id,
+                    item=item_id,
+                    value=raw,
                     allowed=self.allowed_text[item_id],
                 )
             raw = int(raw)
         if not isinstance(raw, int):
             raise InvalidInput(
-                "an answer must be a number", measure=self.id, item=item_id, value=raw,
+                "an answer must be a number",
+                measure=self.id,
+                item=item_id,
+                value=raw,
                 allowed=self.allowed_text[item_id],
             )
         if raw not in self.values[item_id]:
             raise InvalidInput(
-                "answer out of range", measure=self.id, item=item_id, value=raw,
+                "answer out of range",
+                measure=self.id,
+                item=item_id,
+                value=raw,
                 allowed=self.allowed_text[item_id],
             )
         return None if raw in self.missing_codes[item_id] else raw
@@ -273,7 +296,10 @@ class _Scorer:
                 item_id = self.alias.get(key) if isinstance(key, str) else None
                 if item_id is None:
                     raise InvalidInput(
-                        "unknown item", measure=self.id, item=str(key), allowed=join(self.ids),
+                        "unknown item",
+                        measure=self.id,
+                        item=str(key),
+                        allowed=join(self.ids),
                         suggestion=suggest(str(key), self.ids),
                     )
                 values[item_id] = self._value(item_id, raw)
@@ -281,14 +307,16 @@ class _Scorer:
         if isinstance(answers, str | bytes) or not isinstance(answers, Sequence):
             raise InvalidInput(
                 "answers must be a list in item order or a mapping of item id to value",
-                measure=self.id, value=answers,
+                measure=self.id,
+                value=answers,
             )
         n = len(answers)
         if not (self.min_len <= n <= len(self.ids)):
             want = str(self.min_len) if self.min_len == len(self.ids) else f"{self.min_len} to {len(self.ids)}"
             raise InvalidInput(
                 f"wrong number of answers: expected {want} (items {self.ids[0]}..{self.ids[-1]}), got {n}",
-                measure=self.id, allowed=join(self.ids),
+                measure=self.id,
+                allowed=join(self.ids),
             )
         for item_id, raw in zip(self.ids, answers, strict=False):
             values[item_id] = self._value(item_id, raw)
@@ -303,7 +331,11 @@ class _Scorer:
                 var = defn.context[key]
                 if not isinstance(raw, str) or raw.strip().lower() not in var.allowed:
                     raise InvalidInput(
-                        f"invalid {key}", measure=self.id, field=key, value=raw, allowed=join(var.allowed),
+                        f"invalid {key}",
+                        measure=self.id,
+                        field=key,
+                        value=raw,
+                        allowed=join(var.allowed),
                         suggestion=suggest(str(raw).lower(), var.allowed) if isinstance(raw, str) else None,
                     )
                 ctx[key] = raw.strip().lower()
@@ -313,21 +345,28 @@ class _Scorer:
                     raise InvalidInput(f"parameter {key} must be a number", measure=self.id, field=key, value=raw)
                 if (p.min is not None and raw < p.min) or (p.max is not None and raw > p.max):
                     raise InvalidInput(
-                        f"parameter {key} is outside its documented limits", measure=self.id, field=key,
-                        value=raw, allowed=f"{p.min} to {p.max} ({p.source})",
+                        f"parameter {key} is outside its documented limits",
+                        measure=self.id,
+                        field=key,
+                        value=raw,
+                        allowed=f"{p.min} to {p.max} ({p.source})",
                     )
                 params[key] = raw
             else:
                 names = [*defn.context, *defn.parameters]
                 raise InvalidInput(
                     f"unknown context {key!r}" + ("" if names else "; this measure takes none"),
-                    measure=self.id, field=key, allowed=join(names) if names else None,
+                    measure=self.id,
+                    field=key,
+                    allowed=join(names) if names else None,
                     suggestion=suggest(key, names) if names else None,
                 )
         for key, var in defn.context.items():
             if var.required and key not in ctx:
                 raise InvalidInput(
-                    f"missing required context {key!r} ({var.description})", measure=self.id, field=key,
+                    f"missing required context {key!r} ({var.description})",
+                    measure=self.id,
+                    field=key,
                     allowed=join(var.allowed),
                 )
         return ctx, params
@@ -355,15 +394,23 @@ class _Scorer:
         if raw is None:
             return None
         if not self.has_total:
-            raise InvalidInput("this measure has no total, so a reported total cannot be used", measure=self.id,
-                               field="reported_total", value=raw)
+            raise InvalidInput(
+                "this measure has no total, so a reported total cannot be used",
+                measure=self.id,
+                field="reported_total",
+                value=raw,
+            )
         if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
-            raise InvalidInput("a reported total must be a number", measure=self.id, field="reported_total",
-                               value=raw)
+            raise InvalidInput("a reported total must be a number", measure=self.id, field="reported_total", value=raw)
         lo, hi = self.total_range  # type: ignore[misc]
         if not (lo <= raw <= hi):
-            raise InvalidInput("reported total out of range", measure=self.id, field="reported_total", value=raw,
-                               allowed=f"{lo} to {hi}")
+            raise InvalidInput(
+                "reported total out of range",
+                measure=self.id,
+                field="reported_total",
+                value=raw,
+                allowed=f"{lo} to {hi}",
+            )
         return int(raw) if float(raw).is_integer() else raw
 
     def evaluate(
@@ -380,8 +427,12 @@ class _Scorer:
         # Which conditional (skip-logic) items were asked.
         missing = [i for i in self.required_plain if values[i] is None] if not total_only else []
         for item_id, asked in plan.asked:
-            if values[item_id] is None and asked(env) is True and not total_only:
-                missing.append(item_id)
+            if values[item_id] is None and not total_only:
+                is_asked = asked(env)
+                if is_asked is True:
+                    missing.append(item_id)
+                elif is_asked is False:
+                    env[item_id] = NOT_ASKED
         if missing and len(missing) > 1:
             order = {i: n for n, i in enumerate(self.ids)}
             missing.sort(key=order.__getitem__)
@@ -418,8 +469,9 @@ class _Scorer:
         complete = not missing and not total_only
         valid = not valid_missing and (total is not None or not self.has_total)
         if missing and not valid:
-            notes.append("not scored: required items missing (" + ", ".join(missing) + f"); policy: "
-                         f"{defn.missing.policy}")
+            notes.append(
+                "not scored: required items missing (" + ", ".join(missing) + f"); policy: {defn.missing.policy}"
+            )
         env["total"] = total
         subscores: dict[str, int | None] = {}
         for sid, items in self.subscores:
