@@ -1,13 +1,19 @@
 """cocm_rules: clinical decision rules for Collaborative Care (CoCM) registries.
 
 Score validated measures from YAML definitions, derive facts from a patient's episode as of
-an explicit date, and evaluate YAML rulesets into explained alerts.
+an explicit date, and evaluate YAML rulesets into explained alerts::
+
+    measures/*.yaml -> score() -> Score
+    episode (JSON) -> facts(episode, as_of) -> Engine (rulesets/*.yaml) -> Alert[]
 
 >>> import cocm_rules
 >>> cocm_rules.score("phq9", [0, 0, 0, 0, 0, 0, 0, 0, 1]).flags
 ['suicide_risk']
 """
 
+from .alerts import Alert
+from .engine import Engine, PatientResult, RecordError
+from .episode import Episode, episode_json_schema, parse_episode
 from .errors import (
     BackendUnavailable,
     CocmRulesError,
@@ -19,26 +25,42 @@ from .errors import (
     RulesetError,
     SafetyFloorError,
 )
+from .facts import FactSpec, catalog, facts
 from .measures import MeasureDefinition, MeasureLibrary, load_measures
+from .rules import Ruleset, RulesetSet, load_rulesets, run_tests
 from .scoring import SAFETY_ITEM_MISSING, Score, score
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Alert",
     "BackendUnavailable",
     "CocmRulesError",
     "DefinitionError",
+    "Engine",
     "EngineError",
+    "Episode",
+    "FactSpec",
     "InvalidInput",
     "MeasureDefinition",
     "MeasureDefinitionError",
     "MeasureLibrary",
+    "PatientResult",
     "Problem",
+    "RecordError",
+    "Ruleset",
     "RulesetError",
+    "RulesetSet",
     "SAFETY_ITEM_MISSING",
     "SafetyFloorError",
     "Score",
     "__version__",
+    "catalog",
+    "episode_json_schema",
+    "facts",
     "load_measures",
+    "load_rulesets",
+    "parse_episode",
+    "run_tests",
     "score",
 ]

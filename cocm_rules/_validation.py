@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import types
 import typing
 from typing import Any, Union, get_args, get_origin
@@ -109,7 +110,17 @@ def problems_from(
     """
     problems: list[Problem] = []
     seen: set[tuple[Any, ...]] = set()
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    # A misspelt key shows up twice: as unknown, and the key it meant as missing. Say it once.
+    misspelt: set[tuple[Any, ...]] = set()
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            loc = _clean_loc(tuple(err["loc"]))
+            model = model_at(root, loc[:-1])
+            meant = suggest(str(loc[-1]), _keys_of(model)) if model else None
+            if meant:
+                misspelt.add((*loc[:-1], meant))
+    for err in errors:
         loc = _clean_loc(tuple(err["loc"]))
         path = (*base, *loc)
         etype = err["type"]
@@ -130,6 +141,8 @@ def problems_from(
             )
             continue
         if etype == "missing":
+            if loc in misspelt:
+                continue
             model = model_at(root, loc[:-1])
             problems.append(
                 doc.problem(
@@ -148,6 +161,8 @@ def problems_from(
         value = err.get("input")
         if etype in _TYPE_WORDS:
             message = f"expected {_TYPE_WORDS[etype]}, got {show(value)}"
+            if etype == "string_type" and isinstance(value, int | float | dt.date) and not isinstance(value, bool):
+                message += "; put it in quotes to make it text"
         elif etype == "literal_error":
             expected = err.get("ctx", {}).get("expected", "")
             message = f"{show(value)} is not allowed"

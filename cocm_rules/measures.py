@@ -247,6 +247,44 @@ class Subscore(StrictModel):
     items: list[str] = Field(min_length=1)
 
 
+class Target(StrictModel):
+    """A treatment target threshold with its source.
+
+    ``response``: the total fell by at least ``min_reduction`` (a fraction of the baseline).
+    ``remission``: the total is below ``below``.
+    ``reliable_change`` / ``meaningful_change``: a change of at least ``points``.
+    """
+
+    min_reduction: float | None = Field(None, gt=0, le=1)
+    below: int | None = None
+    points: int | None = Field(None, gt=0)
+    source: str
+    status: Status
+    note: str | None = None
+
+
+class Targets(StrictModel):
+    """Treat-to-target definitions of a measure (response, remission, meaningful change)."""
+
+    higher_is: Literal["worse", "better"] = Field(description="direction of the total")
+    response: Target | None = None
+    remission: Target | None = None
+    reliable_change: Target | None = None
+    meaningful_change: Target | None = None
+
+    @model_validator(mode="after")
+    def _shapes(self) -> Targets:
+        for name in ("reliable_change", "meaningful_change"):
+            target = getattr(self, name)
+            if target is not None and target.points is None:
+                raise ValueError(f"{name!r} needs 'points' (the change in points)")
+        if self.response is not None and self.response.min_reduction is None:
+            raise ValueError("'response' needs 'min_reduction' (e.g. 0.5 for a 50% reduction)")
+        if self.remission is not None and self.remission.below is None:
+            raise ValueError("'remission' needs 'below' (the total that counts as remission is below it)")
+        return self
+
+
 class ExampleExpectation(StrictModel):
     """What scoring an example must give; only the keys present are checked."""
 
@@ -296,6 +334,7 @@ class MeasureDefinition(StrictModel):
     results: list[Result] = Field(default_factory=list)
     subscores: list[Subscore] = Field(default_factory=list)
     report_item_levels: bool = False
+    targets: Targets | None = None
     examples: list[Example] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
@@ -562,6 +601,19 @@ def _check(defn: MeasureDefinition, doc: Document, base: tuple[Any, ...] = ()) -
         visible.add(res.id)
     if defn.loinc_panel:
         known_source(("loinc_panel", "source"), defn.loinc_panel.source)
+    if defn.targets is not None:
+        if defn.total is None:
+            bad(("targets",), "treatment targets need a total")
+        for name in ("response", "remission", "reliable_change", "meaningful_change"):
+            target = getattr(defn.targets, name)
+            if target is not None:
+                known_source(("targets", name, "source"), target.source)
+                if (
+                    target.below is not None
+                    and defn.total is not None
+                    and not (defn.total.range[0] < target.below <= defn.total.range[1])
+                ):
+                    bad(("targets", name, "below"), f"{target.below} is outside the total range {defn.total.range}")
     if defn.total and defn.total.loinc:
         known_source(("total", "loinc", "source"), defn.total.loinc.source)
     if defn.report_item_levels:

@@ -1,0 +1,104 @@
+"""Alerts: what a rule emits, explained, and the order a team should read them in."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .rules.ir import MessagePart, RuleIR
+from .rules.language import SEVERITIES
+
+__all__ = ["Alert", "make_alert", "render_message", "sort_alerts"]
+
+_SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+
+
+class Alert(BaseModel):
+    """One fired rule, with everything needed to explain it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule_id: str = Field(description="stable id of the rule that fired")
+    ruleset: str = Field(description="name of the ruleset it belongs to")
+    ruleset_version: str
+    title: str
+    category: str = Field(description="treatment_to_target, suicide_risk, review_priority, engagement, ...")
+    severity: str = Field(description="info, low, moderate, high or critical")
+    priority: int = Field(description="0-100; higher is reviewed first")
+    message: str
+    action: str = Field(description="snake_case code of the recommended action")
+    action_text: str | None = None
+    source: str = Field(description="citation the rule is based on")
+    evidence: dict[str, Any] = Field(description="the facts the rule's condition read, with their values")
+    parameters: dict[str, Any] = Field(default_factory=dict, description="ruleset parameters the rule used")
+    as_of: dt.date
+    patient_id: str | None = None
+
+
+def _fmt(value: Any, spec: str) -> str:
+    if value is None:
+        return "unknown"
+    if spec:
+        try:
+            return format(value, spec)
+        except (ValueError, TypeError):
+            return str(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def render_message(parts: Iterable[MessagePart], facts: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    """Fill a message template: a missing fact reads "unknown"."""
+    out = []
+    for p in parts:
+        if p.name is None:
+            out.append(p.text)
+        else:
+            out.append(_fmt(params.get(p.name) if p.is_param else facts.get(p.name), p.spec))
+    return " ".join("".join(out).split())
+
+
+def make_alert(
+    rule: RuleIR,
+    facts: Mapping[str, Any],
+    as_of: dt.date,
+    patient_id: str | None,
+    params: Mapping[str, Any],
+) -> Alert:
+    """Build the alert of a rule that fired on ``facts``."""
+    get = facts.get
+    return Alert.model_construct(
+        rule_id=rule.rule_id,
+        ruleset=rule.ruleset,
+        ruleset_version=rule.ruleset_version,
+        title=rule.title,
+        category=rule.category,
+        severity=rule.severity,
+        priority=rule.priority,
+        message=render_message(rule.message, facts, params),
+        action=rule.action,
+        action_text=rule.action_text,
+        source=rule.source,
+        evidence={f: get(f) for f in rule.facts},
+        parameters=dict(rule.parameters),
+        as_of=as_of,
+        patient_id=patient_id,
+    )
+
+
+def sort_key(alert: Alert) -> tuple[int, int, str]:
+    """Highest priority first, then highest severity, then rule id (deterministic)."""
+    return (-alert.priority, -_SEVERITY_RANK.get(alert.severity, 0), alert.rule_id)
+
+
+def sort_alerts(alerts: Iterable[Alert]) -> list[Alert]:
+    """Alerts in review order."""
+    return sorted(alerts, key=sort_key)

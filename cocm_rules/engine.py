@@ -1,0 +1,235 @@
+"""The Engine: validated rulesets + a backend + the fact builder, one patient at a time.
+
+>>> import datetime as dt
+>>> from cocm_rules import Engine
+>>> engine = Engine.load()                               # the bundled default rulesets
+>>> episode = {"patient_id": "p1", "program": "cocm", "enrollment_date": "2026-10-01",
+...            "status": "active_treatment",
+...            "assessments": [{"measure": "phq9", "date": "2026-11-02",
+...                             "answers": [0, 0, 0, 0, 0, 0, 0, 0, 1]}]}
+>>> alerts = engine.evaluate(episode, as_of=dt.date(2026, 11, 2))
+>>> alerts[0].category
+'suicide_risk'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field
+
+from .alerts import Alert, make_alert, sort_alerts
+from .episode import Episode, parse_episode
+from .errors import InvalidInput
+from .facts import FactCatalog, _Context, catalog
+from .measures import MeasureLibrary
+from .rules.compiled import CompiledBackend
+from .rules.ir import ProgramIR
+from .rules.loader import RulesetSet, load_rulesets
+
+__all__ = ["BACKENDS", "Engine", "PatientResult", "RecordError"]
+
+log = structlog.get_logger(__name__)
+
+BACKENDS = ("compiled", "durable")
+
+
+class PatientResult(BaseModel):
+    """The alerts of one input record, in review order."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["result"] = "result"
+    record: int = Field(description="0-based position of the record in the input")
+    patient_id: str
+    as_of: dt.date
+    alerts: list[Alert]
+
+
+class RecordError(BaseModel):
+    """An input record that could not be evaluated, and why (it is never dropped silently)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["error"] = "error"
+    record: int
+    patient_id: str | None = None
+    field: str | None = None
+    error: str
+
+
+def _backend(program: ProgramIR, name: str) -> Any:
+    if name == "compiled":
+        return CompiledBackend(program)
+    if name == "durable":
+        from .rules._durable import DurableBackend
+
+        return DurableBackend(program)
+    raise InvalidInput("unknown backend", field="backend", value=name, allowed=", ".join(BACKENDS))
+
+
+class Engine:
+    """Evaluates a validated set of rulesets on patient episodes."""
+
+    def __init__(
+        self,
+        rulesets: RulesetSet,
+        *,
+        backend: str = "compiled",
+        safety_floor: bool = True,
+        log_patient_ids: bool = False,
+    ) -> None:
+        self.rulesets = rulesets
+        self.library: MeasureLibrary = rulesets.library
+        self.program = rulesets.program
+        self.backend_name = backend
+        self.backend = _backend(self.program, backend)
+        self.catalog: FactCatalog = catalog(self.library)
+        self.needed: tuple[str, ...] = self.program.facts_needed
+        self._fns = [(n, self.catalog.fns[n]) for n in self.needed]
+        self._rule_params = {
+            r.rule_id: {name: rs.parameters[name].value for name in rs.parameters}
+            for rs in rulesets.rulesets
+            for r in rs.rules
+        }
+        self.log_patient_ids = log_patient_ids
+        self.safety_floor_checked = False
+        if safety_floor:
+            from .rules.safety import check_safety_floor
+
+            check_safety_floor(self)
+            self.safety_floor_checked = True
+        else:
+            log.warning("engine.safety_floor_skipped", rulesets=[rs.name for rs in rulesets.rulesets])
+        log.info(
+            "engine.loaded",
+            backend=backend,
+            rulesets=[f"{rs.name}@{rs.version}" for rs in rulesets.rulesets],
+            rules=len(self.program.rules),
+            facts=len(self.needed),
+            program=self.program.digest[:16],
+            safety_floor=self.safety_floor_checked,
+        )
+
+    @classmethod
+    def load(
+        cls,
+        paths: str | Path | Iterable[str | Path] | None = None,
+        *,
+        backend: str = "compiled",
+        library: MeasureLibrary | None = None,
+        safety_floor: bool = True,
+        log_patient_ids: bool = False,
+    ) -> Engine:
+        """Load rulesets (the bundled defaults when ``paths`` is None) and prepare a backend.
+
+        Raises :class:`~cocm_rules.RulesetError` for invalid files and
+        :class:`~cocm_rules.SafetyFloorError` if the set does not escalate the built-in
+        suicide-risk cases. ``safety_floor=False`` skips that check, loudly (for testing a
+        partial ruleset only). ``backend`` is ``"compiled"`` (default) or ``"durable"``.
+        """
+        if backend not in BACKENDS:
+            raise InvalidInput("unknown backend", field="backend", value=backend, allowed=", ".join(BACKENDS))
+        rulesets = load_rulesets(paths, library=library)
+        return cls(rulesets, backend=backend, safety_floor=safety_floor, log_patient_ids=log_patient_ids)
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def facts(self, episode: Episode | Mapping[str, Any], as_of: dt.date) -> dict[str, Any]:
+        """The facts this engine's rules read, for ``episode`` as of ``as_of``."""
+        ep = parse_episode(episode)
+        _check_as_of(as_of)
+        ctx = _Context(ep, as_of, self.library)
+        return {name: fn(ctx) for name, fn in self._fns}
+
+    def evaluate(self, episode: Episode | Mapping[str, Any], as_of: dt.date) -> list[Alert]:
+        """Alerts for one patient as of ``as_of``, highest priority first.
+
+        Raises :class:`~cocm_rules.InvalidInput` for an invalid episode record.
+        """
+        ep = parse_episode(episode)
+        return self._evaluate(ep, as_of)
+
+    def _evaluate(self, ep: Episode, as_of: dt.date) -> list[Alert]:
+        _check_as_of(as_of)
+        ctx = _Context(ep, as_of, self.library)
+        facts = {name: fn(ctx) for name, fn in self._fns}
+        return self._alerts(facts, as_of, ep.patient_id)
+
+    def evaluate_facts(self, facts: Mapping[str, Any], as_of: dt.date, patient_id: str | None = None) -> list[Alert]:
+        """Alerts for a prepared set of facts (facts not given are missing)."""
+        for name in facts:
+            if name not in self.catalog:
+                raise InvalidInput("unknown fact", field=name, suggestion=self.catalog.suggest(name))
+        full = {name: facts.get(name) for name in self.needed}
+        return self._alerts(full, as_of, patient_id)
+
+    def _alerts(self, facts: Mapping[str, Any], as_of: dt.date, patient_id: str | None) -> list[Alert]:
+        rules = self.backend.matches(facts)
+        if not rules:
+            return []
+        alerts = [make_alert(r, facts, as_of, patient_id, self._rule_params[r.rule_id]) for r in rules]
+        return sort_alerts(alerts) if len(alerts) > 1 else alerts
+
+    def evaluate_many(
+        self, records: Iterable[Mapping[str, Any] | str | bytes | Episode], as_of: dt.date
+    ) -> Iterator[PatientResult | RecordError]:
+        """Evaluate a stream of records lazily: each record yields a result or an error record.
+
+        Memory stays flat in the number of patients: one record is held at a time.
+        """
+        _check_as_of(as_of)
+        started = time.perf_counter()
+        counts: Counter[str] = Counter()
+        n_results = n_errors = 0
+        for index, record in enumerate(records):
+            if isinstance(record, RecordError):  # a reader already failed on this record
+                n_errors += 1
+                yield record.model_copy(update={"record": index}) if record.record != index else record
+                continue
+            try:
+                ep = parse_episode(record, record_ref=f"record {index}")
+                alerts = self._evaluate(ep, as_of)
+            except InvalidInput as e:
+                n_errors += 1
+                pid = _patient_id(record)
+                log.warning(
+                    "batch.record_invalid",
+                    record=index,
+                    field=e.field,
+                    **({"patient_id": pid} if self.log_patient_ids and pid else {}),
+                )
+                yield RecordError(record=index, patient_id=pid, field=e.field, error=str(e))
+                continue
+            n_results += 1
+            for a in alerts:
+                counts[a.category] += 1
+            yield PatientResult(record=index, patient_id=ep.patient_id, as_of=as_of, alerts=alerts)
+        log.info(
+            "batch.finished",
+            records=n_results + n_errors,
+            results=n_results,
+            errors=n_errors,
+            alerts=sum(counts.values()),
+            alerts_by_category=dict(sorted(counts.items())),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+
+def _check_as_of(as_of: Any) -> None:
+    if not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime):
+        raise InvalidInput("as_of must be a date (YYYY-MM-DD), not a date-time", field="as_of", value=as_of)
+
+
+def _patient_id(record: Any) -> str | None:
+    if isinstance(record, Episode):
+        return record.patient_id
+    if isinstance(record, Mapping):
+        pid = record.get("patient_id")
+        return pid if isinstance(pid, str) else None
+    return None

@@ -1,0 +1,220 @@
+"""The patient episode: what a host sends about one patient in a Collaborative Care program.
+
+An :class:`Episode` holds the enrollment, status, measure administrations (item answers or a
+reported total), care contacts, psychiatric consultant recommendations, the relapse
+prevention plan and, for serious mental illness programs, outcome events. It is input only:
+facts are derived from it as of an explicit date (:mod:`cocm_rules.facts`); nothing derived
+is stored on it.
+
+Records arrive as JSON objects (one per patient, or JSON Lines). :func:`parse_episode` turns
+one record into an Episode or raises :class:`~cocm_rules.InvalidInput` naming the record and
+the field, so a batch can yield an error record instead of dropping the patient.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from ._text import show
+from .errors import InvalidInput
+
+__all__ = [
+    "PROGRAMS",
+    "STATUSES",
+    "Assessment",
+    "Contact",
+    "Episode",
+    "Recommendation",
+    "SmiEvent",
+    "episode_json_schema",
+    "parse_episode",
+]
+
+#: Programs: primary-care Collaborative Care, or Collaborative Care for serious mental illness.
+PROGRAMS = ("cocm", "smi")
+#: Registry statuses, as the AIMS Center patient tracking registry uses them.
+STATUSES = ("active_treatment", "relapse_prevention_plan", "discharged", "inactive")
+CONTACT_KINDS = ("initial_assessment", "follow_up", "psychiatric_consultation", "case_review", "other")
+CONTACT_MODES = ("in_person", "phone", "video", "secure_message", "other")
+HOUSING = ("stable", "unstable", "homeless")
+EMPLOYMENT = ("employed", "unemployed", "not_in_labor_force")
+EDUCATION = ("enrolled", "not_enrolled")
+
+
+def _iso_date(value: Any) -> Any:
+    """Accept a ``date`` or an ISO ``YYYY-MM-DD`` string (no times: dates only)."""
+    if isinstance(value, dt.datetime):
+        raise ValueError(f"expected a date (YYYY-MM-DD), got a date-time {value.isoformat()!r}")
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(f"expected a date (YYYY-MM-DD), got {show(value)}")
+
+
+Date = Annotated[dt.date, BeforeValidator(_iso_date)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Assessment(_Model):
+    """One administration of a measure: item answers, or a total the host reports alone.
+
+    Answers are recomputed through the measure library; a reported total beside answers is
+    checked against the recomputed one. A total alone is scored as a total only (item-level
+    safety flags are then unknown, so a measure with safety items fails closed).
+    """
+
+    measure: str = Field(description="measure id, e.g. 'phq9'")
+    date: Date = Field(description="date administered (YYYY-MM-DD)")
+    answers: list[Any] | dict[str, Any] | None = Field(
+        None, description="item answers in item order, or a mapping of item id to value; null = unanswered"
+    )
+    total: int | float | None = Field(None, description="total reported by the host, if any")
+    context: dict[str, Any] = Field(default_factory=dict, description="scoring context, e.g. {'sex': 'female'}")
+    id: str | None = Field(None, description="the host's id for this administration")
+
+    @model_validator(mode="after")
+    def _something(self) -> Assessment:
+        if self.answers is None and self.total is None:
+            raise ValueError("an assessment needs 'answers' or a reported 'total'")
+        return self
+
+
+class Contact(_Model):
+    """A care contact: the initial assessment, a follow-up, a psychiatric consultation, a
+    systematic case review, or other care-manager activity, with the minutes spent."""
+
+    date: Date
+    kind: Literal["initial_assessment", "follow_up", "psychiatric_consultation", "case_review", "other"]
+    minutes: int | None = Field(None, ge=0, le=24 * 60, description="minutes of care-team time")
+    mode: Literal["in_person", "phone", "video", "secure_message", "other"] | None = None
+    care_manager: str | None = None
+
+
+class Recommendation(_Model):
+    """A psychiatric consultant's recommendation and whether it has been acted on."""
+
+    date: Date
+    status: Literal["pending", "implemented", "declined"]
+    resolved_date: Date | None = None
+
+
+class SmiEvent(_Model):
+    """An outcome event in a serious-mental-illness program (SMI Adviser's domains)."""
+
+    date: Date
+    kind: Literal["hospitalization", "ed_visit", "housing", "employment", "education"]
+    status: str | None = Field(
+        None,
+        description="for housing: stable|unstable|homeless; employment: employed|unemployed|not_in_labor_force; "
+        "education: enrolled|not_enrolled",
+    )
+
+    @model_validator(mode="after")
+    def _status_fits(self) -> SmiEvent:
+        allowed = {"housing": HOUSING, "employment": EMPLOYMENT, "education": EDUCATION}.get(self.kind)
+        if allowed is None:
+            if self.status is not None:
+                raise ValueError(f"a {self.kind} event has no status")
+        elif self.status not in allowed:
+            raise ValueError(f"a {self.kind} event needs a status: {', '.join(allowed)} (got {show(self.status)})")
+        return self
+
+
+class Episode(_Model):
+    """One patient's episode of care in a Collaborative Care program."""
+
+    patient_id: str = Field(min_length=1, description="the host's patient identifier")
+    program: Literal["cocm", "smi"] = Field(description="cocm (primary care) or smi (serious mental illness)")
+    enrollment_date: Date = Field(description="referral / enrollment date: the start of the episode")
+    status: Literal["active_treatment", "relapse_prevention_plan", "discharged", "inactive"]
+    care_manager: str | None = Field(None, description="care manager id, for per-care-manager metrics")
+    sex: Literal["female", "male"] | None = Field(None, description="used as AUDIT-C scoring context")
+    assessments: list[Assessment] = Field(default_factory=list)
+    contacts: list[Contact] = Field(default_factory=list)
+    recommendations: list[Recommendation] = Field(default_factory=list)
+    relapse_prevention_plan_date: Date | None = None
+    smi_events: list[SmiEvent] = Field(default_factory=list)
+
+
+_FIELD_WORDS = {
+    "missing": "is required",
+    "extra_forbidden": "is not a known field",
+    "literal_error": "is not an allowed value",
+}
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and ("[" in part or part.startswith("function-")):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def parse_episode(record: Mapping[str, Any] | str | bytes | Episode, *, record_ref: str | None = None) -> Episode:
+    """Validate one episode record (a mapping, a JSON text or an Episode).
+
+    Raises :class:`~cocm_rules.InvalidInput` naming the record (``record_ref``, else the
+    patient id if one can be read), the field path (``assessments[2].date``), the value and
+    what is allowed. Every problem in the record is listed in the one message.
+    """
+    if isinstance(record, Episode):
+        return record
+    if isinstance(record, str | bytes):
+        try:
+            record = json.loads(record)
+        except json.JSONDecodeError as e:
+            raise InvalidInput(
+                f"not valid JSON ({e.msg} at line {e.lineno} column {e.colno})", record=record_ref
+            ) from e
+    if not isinstance(record, Mapping):
+        raise InvalidInput("an episode must be a JSON object", record=record_ref, value=record)
+    ref = record_ref
+    if ref is None:
+        pid = record.get("patient_id")
+        ref = f"patient {pid!r}" if isinstance(pid, str) and pid else None
+    try:
+        return Episode.model_validate(record)
+    except ValidationError as e:
+        errors = e.errors(include_url=False)
+        parts = []
+        for err in errors:
+            path = _field_path(tuple(err["loc"]))
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "literal_error":
+                msg = f"{show(err.get('input'))} is not allowed; allowed: {err.get('ctx', {}).get('expected', '')}"
+                msg = msg.replace("'", "")
+            elif err["type"] == "missing":
+                msg = "is required"
+            elif err["type"] == "extra_forbidden":
+                msg = "is not a known field"
+            elif err["type"] not in ("value_error",) and "input" in err and not isinstance(err["input"], dict | list):
+                msg = f"{msg} (got {show(err['input'])})"
+            parts.append(f"{path}: {msg}" if path else msg)
+        error = InvalidInput("; ".join(parts), record=ref)
+        error.field = _field_path(tuple(errors[0]["loc"])) or None
+        raise error from e
+
+
+def episode_json_schema() -> dict[str, Any]:
+    """The JSON Schema of an episode record (``cocm-rules schema episode``)."""
+    schema = Episode.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "cocm_rules patient episode"
+    return schema

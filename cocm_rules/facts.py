@@ -1,0 +1,988 @@
+"""The fact catalog and the fact builder: an episode, as of a date, becomes named facts.
+
+The catalog is the one table of every fact a ruleset may use: its name, type, unit and
+meaning. Measure facts are named ``<measure>.<stat>`` (``phq9.latest``,
+``phq9.pct_reduction``, ``cssrs_screener.level``); episode facts are plain names
+(``weeks_in_treatment``, ``days_since_last_contact``). A fact that cannot be computed is
+``None`` (missing). Only events dated on or before ``as_of`` count; no wall clock is read.
+
+Conventions: units are in the name (``days_``, ``weeks_``, ``minutes_``, ``pct_`` = a fraction,
+0.5 when a score halves); ``pct_reduction`` is positive when a score falls. Totals, bands and
+changes come from *valid* administrations; flags, safety items and derived results come from
+the *latest* administration, whatever its state, so an incomplete or invalid latest safety
+screen fails closed (``safety_item_missing``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+from ._text import join, suggest
+from .episode import (
+    EDUCATION,
+    EMPLOYMENT,
+    HOUSING,
+    PROGRAMS,
+    STATUSES,
+    Assessment,
+    Episode,
+    parse_episode,
+)
+from .errors import InvalidInput
+from .measures import MeasureDefinition, MeasureLibrary, load_measures
+from .scoring import SAFETY_ITEM_MISSING, Score, scorer_for
+
+__all__ = [
+    "FactCatalog",
+    "FactSpec",
+    "ScoredAssessment",
+    "catalog",
+    "facts",
+    "scored_assessments",
+]
+
+FactType = Literal["number", "integer", "boolean", "date", "text"]
+#: Decimal places kept for fractional facts, so every backend compares identical values.
+DECIMALS = 4
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    """One entry of the catalog."""
+
+    name: str
+    type: FactType
+    meaning: str
+    unit: str | None = None
+    allowed: tuple[str, ...] | None = None  # for text facts
+    minimum: float | None = None  # for number facts: the lowest possible value
+    maximum: float | None = None
+    measure: str | None = None  # for measure facts
+    group: str = "episode"
+
+
+@dataclass(frozen=True)
+class ScoredAssessment:
+    """An assessment and its score, or the reason it could not be scored."""
+
+    index: int
+    assessment: Assessment
+    score: Score | None
+    error: str | None = None
+
+    @property
+    def date(self) -> dt.date:
+        """Date of the administration."""
+        return self.assessment.date
+
+
+# -- the per-measure series ------------------------------------------------------------------
+
+
+def _ctx_for(defn: MeasureDefinition, a: Assessment, episode: Episode) -> dict[str, Any]:
+    ctx = dict(a.context)
+    if "sex" in defn.context and "sex" not in ctx and episode.sex is not None:
+        ctx["sex"] = episode.sex
+    return ctx
+
+
+def scored_assessments(
+    episode: Episode, library: MeasureLibrary | None = None, *, measure: str | None = None
+) -> list[ScoredAssessment]:
+    """Score every assessment of the episode (or of one measure) through the measure library.
+
+    Invalid answers do not raise: the entry carries the error, naming the record and field.
+    """
+    lib = library if library is not None else load_measures()
+    out = []
+    for i, a in enumerate(episode.assessments):
+        if measure is not None and a.measure != measure:
+            continue
+        out.append(_score_one(i, a, episode, lib))
+    return out
+
+
+def _score_one(i: int, a: Assessment, episode: Episode, lib: MeasureLibrary) -> ScoredAssessment:
+    try:
+        defn = lib.get_measure(a.measure)
+        s = scorer_for(defn).score(a.answers, _ctx_for(defn, a, episode), a.total)
+        return ScoredAssessment(i, a, s)
+    except InvalidInput as e:
+        return ScoredAssessment(i, a, None, str(e.in_record(f"patient {episode.patient_id!r}", f"assessments[{i}]")))
+
+
+class _Series:
+    """A measure's administrations up to ``as_of``, in date order."""
+
+    def __init__(self, defn: MeasureDefinition, admins: list[ScoredAssessment]) -> None:
+        self.defn = defn
+        self.admins = admins  # sorted by (date, index)
+        self.has_total = defn.total is not None
+        if self.has_total:
+            self.valid = [a for a in admins if a.score is not None and a.score.valid and a.score.total is not None]
+        else:
+            self.valid = [a for a in admins if a.score is not None and a.score.valid]
+        self.latest_any = admins[-1] if admins else None
+
+    @cached_property
+    def baseline(self) -> ScoredAssessment | None:
+        return self.valid[0] if self.valid else None
+
+    @cached_property
+    def latest(self) -> ScoredAssessment | None:
+        return self.valid[-1] if self.valid else None
+
+    @cached_property
+    def previous(self) -> ScoredAssessment | None:
+        return self.valid[-2] if len(self.valid) >= 2 else None
+
+
+def _round(x: float) -> float:
+    if isinstance(x, int) or x.is_integer():
+        return int(x)
+    return round(x, DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+# -- the episode context ---------------------------------------------------------------------
+
+
+class _Context:
+    """Everything the fact functions need, computed lazily once per (episode, as_of)."""
+
+    def __init__(self, episode: Episode, as_of: dt.date, library: MeasureLibrary) -> None:
+        self.episode = episode
+        self.as_of = as_of
+        self.library = library
+        self._series: dict[str, _Series | None] = {}
+
+    def days(self, d: dt.date | None) -> int | None:
+        return None if d is None else (self.as_of - d).days
+
+    def series(self, measure: str) -> _Series | None:
+        if measure in self._series:
+            return self._series[measure]
+        defn = self.library.get(measure)
+        result = None
+        if defn is not None:
+            admins = [
+                _score_one(i, a, self.episode, self.library)
+                for i, a in enumerate(self.episode.assessments)
+                if a.measure == measure and a.date <= self.as_of
+            ]
+            if admins:
+                admins.sort(key=lambda s: (s.assessment.date, s.index))
+                result = _Series(defn, admins)
+        self._series[measure] = result
+        return result
+
+    @cached_property
+    def contacts(self) -> list[Any]:
+        return sorted((c for c in self.episode.contacts if c.date <= self.as_of), key=lambda c: c.date)
+
+    def last_contact(self, *kinds: str) -> dt.date | None:
+        for c in reversed(self.contacts):
+            if not kinds or c.kind in kinds:
+                return c.date
+        return None
+
+    def first_contact(self, kind: str) -> dt.date | None:
+        for c in self.contacts:
+            if c.kind == kind:
+                return c.date
+        return None
+
+    @cached_property
+    def smi(self) -> list[Any]:
+        return sorted((e for e in self.episode.smi_events if e.date <= self.as_of), key=lambda e: e.date)
+
+    def smi_status(self, kind: str) -> str | None:
+        for e in reversed(self.smi):
+            if e.kind == kind:
+                return e.status
+        return None
+
+    def smi_count(self, kind: str, days: int) -> int:
+        return sum(1 for e in self.smi if e.kind == kind and (self.as_of - e.date).days < days)
+
+    def smi_last(self, kind: str) -> int | None:
+        for e in reversed(self.smi):
+            if e.kind == kind:
+                return self.days(e.date)
+        return None
+
+    def smi_lost(self, kind: str, good: tuple[str, ...]) -> int | None:
+        """Days since the most recent change from a good status to another one."""
+        prev = None
+        lost = None
+        for e in self.smi:
+            if e.kind != kind:
+                continue
+            if prev in good and e.status not in good:
+                lost = e.date
+            prev = e.status
+        return self.days(lost)
+
+    @cached_property
+    def pending(self) -> list[Any]:
+        return [
+            r
+            for r in self.episode.recommendations
+            if r.date <= self.as_of
+            and (r.status == "pending" or (r.resolved_date is not None and r.resolved_date > self.as_of))
+        ]
+
+    def any_measure_flag(self, flag: str) -> bool:
+        for defn in self.library.values():
+            if any(f.name == flag for f in defn.flags):
+                s = self.series(defn.id)
+                if s and s.latest_any and s.latest_any.score and flag in s.latest_any.score.flags:
+                    return True
+        return False
+
+    def any_safety_missing(self) -> bool:
+        for defn in self.library.values():
+            if defn.safety_items:
+                s = self.series(defn.id)
+                if s and _safety_missing(s) is True:
+                    return True
+        return False
+
+
+def _safety_missing(s: _Series) -> bool | None:
+    last = s.latest_any
+    if last is None:
+        return None
+    if last.score is None:
+        return True  # invalid safety data fails closed
+    return SAFETY_ITEM_MISSING in last.score.flags
+
+
+def _months_between(a: dt.date, b: dt.date) -> int:
+    return (b.year - a.year) * 12 + (b.month - a.month)
+
+
+# -- the catalog -------------------------------------------------------------------------------
+
+FactFn = Callable[[_Context], Any]
+
+
+@dataclass
+class FactCatalog:
+    """All facts available for one measure library: specs in order, and how to compute each."""
+
+    specs: dict[str, FactSpec] = field(default_factory=dict)
+    fns: dict[str, FactFn] = field(default_factory=dict)
+
+    def add(self, spec: FactSpec, fn: FactFn) -> None:
+        """Register a fact (names are unique)."""
+        if spec.name in self.specs:
+            raise ValueError(f"fact {spec.name!r} defined twice")
+        self.specs[spec.name] = spec
+        self.fns[spec.name] = fn
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.specs
+
+    def __getitem__(self, name: str) -> FactSpec:
+        return self.specs[name]
+
+    def __iter__(self) -> Any:
+        return iter(self.specs)
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+    def suggest(self, name: str) -> str | None:
+        """The closest fact name ("did you mean")."""
+        return suggest(name, self.specs, cutoff=0.75) or suggest(name, self.specs)
+
+    def spec(self, name: str) -> FactSpec:
+        """The spec of ``name``; raise InvalidInput with "did you mean" if unknown."""
+        try:
+            return self.specs[name]
+        except KeyError:
+            raise InvalidInput("unknown fact", field=name, suggestion=self.suggest(name)) from None
+
+    def build(
+        self,
+        episode: Episode | Mapping[str, Any],
+        as_of: dt.date,
+        names: Iterable[str] | None = None,
+        library: MeasureLibrary | None = None,
+    ) -> dict[str, Any]:
+        """Compute facts (all, or ``names``) for ``episode`` as of ``as_of``."""
+        if not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime):
+            raise InvalidInput("as_of must be a date (not a date-time)", field="as_of", value=as_of)
+        ep = parse_episode(episode)
+        ctx = _Context(ep, as_of, library if library is not None else load_measures())
+        fns = self.fns
+        if names is None:
+            return {name: fn(ctx) for name, fn in fns.items()}
+        return {name: fns[name](ctx) for name in names}
+
+
+def _measure_facts(cat: FactCatalog, defn: MeasureDefinition) -> None:
+    m = defn.id
+    has_total = defn.total is not None
+    lo, hi = defn.total.range if defn.total else (None, None)
+    span = (hi - lo) if has_total else None
+
+    def add(stat: str, type_: FactType, meaning: str, fn: Callable[[_Series, _Context], Any], **kw: Any) -> None:
+        def f(ctx: _Context, _fn: Any = fn) -> Any:
+            s = ctx.series(m)
+            return None if s is None else _fn(s, ctx)
+
+        cat.add(FactSpec(f"{m}.{stat}", type_, meaning, measure=m, group=m, **kw), f)
+
+    def total_of(a: ScoredAssessment | None) -> Any:
+        return None if a is None or a.score is None else a.score.total
+
+    add(
+        "count",
+        "integer",
+        f"number of valid {defn.name} administrations so far",
+        lambda s, c: len(s.valid),
+        unit="count",
+        minimum=0,
+    )
+    add(
+        "latest_date",
+        "date",
+        "date of the latest valid administration",
+        lambda s, c: s.latest.date if s.latest else None,
+    )
+    add(
+        "days_since_latest",
+        "integer",
+        "days from the latest valid administration to as_of",
+        lambda s, c: c.days(s.latest.date) if s.latest else None,
+        unit="days",
+        minimum=0,
+    )
+    add(
+        "last_administered_date",
+        "date",
+        "date of the latest administration, valid or not (safety facts and flags come from it)",
+        lambda s, c: s.latest_any.date if s.latest_any else None,
+    )
+    add(
+        "invalid_count",
+        "integer",
+        "administrations that could not be scored (invalid answers)",
+        lambda s, c: sum(1 for a in s.admins if a.score is None),
+        unit="count",
+        minimum=0,
+    )
+    if has_total:
+        rng = {"minimum": lo, "maximum": hi, "unit": "points"}
+        add(
+            "baseline",
+            "number",
+            "total of the first valid administration (the baseline)",
+            lambda s, c: total_of(s.baseline),
+            **rng,
+        )
+        add(
+            "baseline_date",
+            "date",
+            "date of the baseline administration",
+            lambda s, c: s.baseline.date if s.baseline else None,
+        )
+        add("latest", "number", "total of the latest valid administration", lambda s, c: total_of(s.latest), **rng)
+        add(
+            "previous",
+            "number",
+            "total of the valid administration before the latest",
+            lambda s, c: total_of(s.previous),
+            **rng,
+        )
+        add(
+            "previous_date",
+            "date",
+            "date of the previous valid administration",
+            lambda s, c: s.previous.date if s.previous else None,
+        )
+
+        def change(s: _Series, c: _Context) -> Any:
+            if len(s.valid) < 2:
+                return None
+            return _round(total_of(s.latest) - total_of(s.baseline))
+
+        add(
+            "change",
+            "number",
+            "latest minus baseline, in points (negative when the score fell); missing until there is a follow-up",
+            change,
+            unit="points",
+            minimum=-span,
+            maximum=span,
+        )
+
+        def change_prev(s: _Series, c: _Context) -> Any:
+            if s.previous is None:
+                return None
+            return _round(total_of(s.latest) - total_of(s.previous))
+
+        add(
+            "change_from_previous",
+            "number",
+            "latest minus previous, in points (positive when the score rose)",
+            change_prev,
+            unit="points",
+            minimum=-span,
+            maximum=span,
+        )
+
+        def pct(sign: int) -> Callable[[_Series, _Context], Any]:
+            def f(s: _Series, c: _Context) -> Any:
+                if len(s.valid) < 2:
+                    return None
+                b = total_of(s.baseline) - lo
+                if b == 0:
+                    return None
+                return _round(sign * (total_of(s.latest) - total_of(s.baseline)) / b)
+
+            return f
+
+        floor_note = f" (measured from the lowest possible total, {lo})" if lo else ""
+        add(
+            "pct_change",
+            "number",
+            f"(latest - baseline) / baseline{floor_note}, a fraction: -0.5 when the score "
+            "halves; missing without a follow-up or with a baseline at the floor",
+            pct(1),
+            unit="fraction",
+            maximum=None,
+        )
+        add(
+            "pct_reduction",
+            "number",
+            f"(baseline - latest) / baseline{floor_note}, a fraction: 0.5 when the "
+            "score halves; missing without a follow-up or with a baseline at the floor",
+            pct(-1),
+            unit="fraction",
+            maximum=1,
+        )
+    if defn.bands is not None and defn.band_names:
+        allowed = tuple(defn.band_names)
+        if defn.bands.ranges:
+            add(
+                "band",
+                "text",
+                "band of the latest valid administration",
+                lambda s, c: s.latest.score.band if s.latest and s.latest.score else None,
+                allowed=allowed,
+            )
+            add(
+                "baseline_band",
+                "text",
+                "band of the baseline administration",
+                lambda s, c: s.baseline.score.band if s.baseline and s.baseline.score else None,
+                allowed=allowed,
+            )
+        else:
+            add(
+                "band",
+                "text",
+                "level of the latest administration (null while undetermined)",
+                lambda s, c: s.latest_any.score.band if s.latest_any and s.latest_any.score else None,
+                allowed=allowed,
+            )
+    targets = defn.targets
+    if targets is not None and targets.response is not None and targets.response.min_reduction is not None:
+        share = targets.response.min_reduction
+
+        def response(s: _Series, c: _Context) -> Any:
+            if len(s.valid) < 2:
+                return None
+            b, latest = total_of(s.baseline) - lo, total_of(s.latest) - lo
+            return b > 0 and latest <= (1 - share) * b
+
+        add(
+            "response",
+            "boolean",
+            f"latest total at least {share:.0%} below the baseline "
+            f"({targets.response.source}, {targets.response.status}); missing without a follow-up",
+            response,
+        )
+    if targets is not None and targets.remission is not None and targets.remission.below is not None:
+        below = targets.remission.below
+        add(
+            "remission",
+            "boolean",
+            f"latest total below {below} ({targets.remission.source}, {targets.remission.status})",
+            lambda s, c: (total_of(s.latest) < below) if s.latest else None,
+        )
+    for name in ("reliable_change", "meaningful_change"):
+        target = getattr(targets, name, None) if targets else None
+        if target is not None and target.points is not None:
+            pts = target.points
+            word = "better" if targets is not None and targets.higher_is == "better" else "worse"
+
+            def improved(s: _Series, c: _Context, _pts: int = pts, _word: str = word) -> Any:
+                if len(s.valid) < 2:
+                    return None
+                delta = total_of(s.latest) - total_of(s.baseline)
+                return (delta >= _pts) if _word == "better" else (-delta >= _pts)
+
+            add(
+                f"{name.split('_')[0]}_improvement",
+                "boolean",
+                f"improved by at least {pts} points from baseline ({name.replace('_', ' ')}; {target.source}, "
+                f"{target.status})",
+                improved,
+            )
+
+    # Latest administration: flags, safety items, results, subscores.
+    def latest_score(s: _Series) -> Score | None:
+        return s.latest_any.score if s.latest_any else None
+
+    for flag in defn.flags:
+
+        def flag_fn(s: _Series, c: _Context, _flag: str = flag.name) -> Any:
+            sc = latest_score(s)
+            return None if sc is None else _flag in sc.flags
+
+        add(flag.name, "boolean", f"latest administration flags {flag.name}: {flag.description}", flag_fn)
+    if defn.safety_items:
+        add(
+            "safety_item_missing",
+            "boolean",
+            "latest administration has a safety item unanswered, or could not be scored (fails closed)",
+            lambda s, c: _safety_missing(s),
+        )
+    for item_id in defn.safety_items:
+        it = defn.item(item_id)
+        vals = [v.value for v in defn.scales[it.scale].values]
+
+        def item_fn(s: _Series, c: _Context, _id: str = item_id) -> Any:
+            sc = latest_score(s)
+            return None if sc is None else sc.answers.get(_id)
+
+        add(
+            f"{item_id}_latest",
+            "integer",
+            f"answer to {item_id} ({it.label}) in the latest administration",
+            item_fn,
+            minimum=min(vals),
+            maximum=max(vals),
+        )
+    for res in defn.results:
+        if res.kind == "condition":
+            kw: dict[str, Any] = {}
+            type_: FactType = "boolean"
+        elif res.kind == "first_match":
+            type_ = "text"
+            kw = {"allowed": (*(c.value for c in res.cases or []), res.otherwise)}
+        else:
+            type_ = "number"
+            kw = {}
+
+        def res_fn(s: _Series, c: _Context, _id: str = res.id) -> Any:
+            sc = latest_score(s)
+            return None if sc is None else sc.results.get(_id)
+
+        add(res.id, type_, f"{res.id} of the latest administration: {res.description.strip()}", res_fn, **kw)
+    for sub in defn.subscores:
+
+        def sub_fn(s: _Series, c: _Context, _id: str = sub.id) -> Any:
+            return s.latest.score.subscores.get(_id) if s.latest and s.latest.score else None
+
+        add(sub.id, "integer", f"subscore {sub.label} of the latest valid administration", sub_fn, unit="points")
+    if defn.report_item_levels:
+        ids = [i.id for i in defn.items]
+        for it in defn.items:
+            vals = [v.value for v in defn.scales[it.scale].values if not v.missing]
+
+            def lvl(s: _Series, c: _Context, _id: str = it.id) -> Any:
+                sc = latest_score(s)
+                return None if sc is None else sc.answers.get(_id)
+
+            def lvl_change(s: _Series, c: _Context, _id: str = it.id) -> Any:
+                scored = [a.score for a in s.admins if a.score is not None]
+                if len(scored) < 2:
+                    return None
+                new, old = scored[-1].answers.get(_id), scored[-2].answers.get(_id)
+                return None if new is None or old is None else new - old
+
+            add(
+                f"{it.id}_latest",
+                "integer",
+                f"{it.label}: rating in the latest administration",
+                lvl,
+                minimum=min(vals),
+                maximum=max(vals),
+            )
+            add(
+                f"{it.id}_change",
+                "integer",
+                f"{it.label}: latest rating minus the previous one",
+                lvl_change,
+                minimum=min(vals) - max(vals),
+                maximum=max(vals) - min(vals),
+            )
+
+        def worsened(s: _Series, c: _Context) -> Any:
+            scored = [a.score for a in s.admins if a.score is not None]
+            if len(scored) < 2:
+                return None
+            new, old = scored[-1].answers, scored[-2].answers
+            return sum(1 for i in ids if new.get(i) is not None and old.get(i) is not None and new[i] > old[i])
+
+        add(
+            "items_worsened",
+            "integer",
+            "number of items rated higher than in the previous administration",
+            worsened,
+            unit="count",
+            minimum=0,
+            maximum=len(ids),
+        )
+
+    def mismatch(s: _Series, c: _Context) -> Any:
+        sc = latest_score(s)
+        return None if sc is None or sc.total_agrees is None else not sc.total_agrees
+
+    if has_total:
+        add(
+            "total_mismatch",
+            "boolean",
+            "the latest administration's reported total differs from the total recomputed from its items",
+            mismatch,
+        )
+
+
+def _episode_facts(cat: FactCatalog) -> None:
+    def add(name: str, type_: FactType, meaning: str, fn: FactFn, **kw: Any) -> None:
+        cat.add(FactSpec(name, type_, meaning, **kw), fn)
+
+    add(
+        "program",
+        "text",
+        "cocm (primary care Collaborative Care) or smi (serious mental illness)",
+        lambda c: c.episode.program,
+        allowed=PROGRAMS,
+    )
+    add("status", "text", "registry status of the episode", lambda c: c.episode.status, allowed=STATUSES)
+    add("enrollment_date", "date", "referral / enrollment date", lambda c: c.episode.enrollment_date)
+    add(
+        "days_since_enrollment",
+        "integer",
+        "days from enrollment to as_of",
+        lambda c: c.days(c.episode.enrollment_date),
+        unit="days",
+    )
+    add(
+        "has_initial_assessment",
+        "boolean",
+        "an initial assessment contact is recorded",
+        lambda c: c.first_contact("initial_assessment") is not None,
+    )
+    add(
+        "initial_assessment_date",
+        "date",
+        "date of the initial assessment",
+        lambda c: c.first_contact("initial_assessment"),
+    )
+    add(
+        "days_since_initial_assessment",
+        "integer",
+        "days from the initial assessment to as_of",
+        lambda c: c.days(c.first_contact("initial_assessment")),
+        unit="days",
+        minimum=0,
+    )
+    add(
+        "weeks_in_treatment",
+        "integer",
+        "whole weeks since the initial assessment (treatment start)",
+        lambda c: None if (d := c.days(c.first_contact("initial_assessment"))) is None else d // 7,
+        unit="weeks",
+        minimum=0,
+    )
+    add("last_contact_date", "date", "date of the latest contact of any kind", lambda c: c.last_contact())
+    add(
+        "days_since_last_contact",
+        "integer",
+        "days since the latest contact of any kind",
+        lambda c: c.days(c.last_contact()),
+        unit="days",
+        minimum=0,
+    )
+    add(
+        "days_since_last_follow_up",
+        "integer",
+        "days since the latest follow-up contact",
+        lambda c: c.days(c.last_contact("follow_up")),
+        unit="days",
+        minimum=0,
+    )
+    add(
+        "contacts_last_30d",
+        "integer",
+        "contacts of any kind in the 30 days up to and including as_of",
+        lambda c: sum(1 for x in c.contacts if (c.as_of - x.date).days < 30),
+        unit="count",
+        minimum=0,
+    )
+    add(
+        "follow_up_contacts",
+        "integer",
+        "number of follow-up contacts so far",
+        lambda c: sum(1 for x in c.contacts if x.kind == "follow_up"),
+        unit="count",
+        minimum=0,
+    )
+    add(
+        "sessions",
+        "integer",
+        "number of initial assessment and follow-up contacts so far (registry 'sessions')",
+        lambda c: sum(1 for x in c.contacts if x.kind in ("initial_assessment", "follow_up")),
+        unit="count",
+        minimum=0,
+    )
+    add(
+        "days_since_psych_consult",
+        "integer",
+        "days since the latest psychiatric consultation",
+        lambda c: c.days(c.last_contact("psychiatric_consultation")),
+        unit="days",
+        minimum=0,
+    )
+    add(
+        "days_since_case_review",
+        "integer",
+        "days since the latest systematic case review with the consultant",
+        lambda c: c.days(c.last_contact("case_review")),
+        unit="days",
+        minimum=0,
+    )
+    add(
+        "days_since_consultant_review",
+        "integer",
+        "days since the patient was last discussed with the psychiatric consultant (consultation or case review)",
+        lambda c: c.days(c.last_contact("psychiatric_consultation", "case_review")),
+        unit="days",
+        minimum=0,
+    )
+    add(
+        "minutes_this_month",
+        "integer",
+        "care-team minutes in the calendar month of as_of, up to as_of",
+        lambda c: sum(
+            x.minutes or 0 for x in c.contacts if (x.date.year, x.date.month) == (c.as_of.year, c.as_of.month)
+        ),
+        unit="minutes",
+        minimum=0,
+    )
+    add(
+        "cocm_month",
+        "integer",
+        "calendar month of care-manager activity: 1 in the month of the first contact",
+        lambda c: _months_between(c.contacts[0].date, c.as_of) + 1 if c.contacts else None,
+        unit="months",
+        minimum=1,
+    )
+    add(
+        "has_relapse_prevention_plan",
+        "boolean",
+        "a relapse prevention plan is dated on or before as_of",
+        lambda c: (
+            c.episode.relapse_prevention_plan_date is not None and c.episode.relapse_prevention_plan_date <= c.as_of
+        ),
+    )
+    add(
+        "days_since_relapse_prevention_plan",
+        "integer",
+        "days since the relapse prevention plan",
+        lambda c: c.days(d) if (d := c.episode.relapse_prevention_plan_date) is not None and d <= c.as_of else None,
+        unit="days",
+        minimum=0,
+    )
+    add(
+        "pending_recommendations",
+        "integer",
+        "psychiatric consultant recommendations not yet acted on",
+        lambda c: len(c.pending),
+        unit="count",
+        minimum=0,
+    )
+    add(
+        "days_since_oldest_pending_recommendation",
+        "integer",
+        "days since the oldest recommendation still pending",
+        lambda c: c.days(min(r.date for r in c.pending)) if c.pending else None,
+        unit="days",
+        minimum=0,
+    )
+    add(
+        "suicide_risk",
+        "boolean",
+        "the latest administration of any measure flags suicide_risk",
+        lambda c: c.any_measure_flag("suicide_risk"),
+    )
+    add(
+        "urgent_suicide_risk",
+        "boolean",
+        "the latest administration of any measure flags urgent_suicide_risk",
+        lambda c: c.any_measure_flag("urgent_suicide_risk"),
+    )
+    add(
+        "safety_item_missing",
+        "boolean",
+        "the latest administration of a measure with safety items has one "
+        "unanswered or could not be scored: risk cannot be ruled out",
+        lambda c: c.any_safety_missing(),
+    )
+    add(
+        "days_since_last_assessment",
+        "integer",
+        "days since the latest administration of any measure",
+        lambda c: c.days(max((a.date for a in c.episode.assessments if a.date <= c.as_of), default=None)),
+        unit="days",
+        minimum=0,
+    )
+    # SMI outcomes (SMI Adviser domains).
+    add(
+        "hospitalizations_last_90d",
+        "integer",
+        "psychiatric hospitalizations in the 90 days up to as_of",
+        lambda c: c.smi_count("hospitalization", 90),
+        unit="count",
+        minimum=0,
+        group="smi",
+    )
+    add(
+        "ed_visits_last_90d",
+        "integer",
+        "emergency department visits in the 90 days up to as_of",
+        lambda c: c.smi_count("ed_visit", 90),
+        unit="count",
+        minimum=0,
+        group="smi",
+    )
+    add(
+        "days_since_last_hospitalization",
+        "integer",
+        "days since the latest hospitalization",
+        lambda c: c.smi_last("hospitalization"),
+        unit="days",
+        minimum=0,
+        group="smi",
+    )
+    add(
+        "days_since_last_ed_visit",
+        "integer",
+        "days since the latest emergency department visit",
+        lambda c: c.smi_last("ed_visit"),
+        unit="days",
+        minimum=0,
+        group="smi",
+    )
+    add(
+        "housing_status",
+        "text",
+        "latest recorded housing status",
+        lambda c: c.smi_status("housing"),
+        allowed=HOUSING,
+        group="smi",
+    )
+    add(
+        "days_since_housing_lost",
+        "integer",
+        "days since housing changed from stable to unstable or homeless",
+        lambda c: c.smi_lost("housing", ("stable",)),
+        unit="days",
+        minimum=0,
+        group="smi",
+    )
+    add(
+        "employment_status",
+        "text",
+        "latest recorded employment status",
+        lambda c: c.smi_status("employment"),
+        allowed=EMPLOYMENT,
+        group="smi",
+    )
+    add(
+        "days_since_employment_lost",
+        "integer",
+        "days since employment changed from employed to another status",
+        lambda c: c.smi_lost("employment", ("employed",)),
+        unit="days",
+        minimum=0,
+        group="smi",
+    )
+    add(
+        "education_status",
+        "text",
+        "latest recorded education status",
+        lambda c: c.smi_status("education"),
+        allowed=EDUCATION,
+        group="smi",
+    )
+    add(
+        "days_since_education_lost",
+        "integer",
+        "days since education changed from enrolled to not enrolled",
+        lambda c: c.smi_lost("education", ("enrolled",)),
+        unit="days",
+        minimum=0,
+        group="smi",
+    )
+
+
+_CATALOGS: dict[int, tuple[MeasureLibrary, FactCatalog]] = {}
+
+
+def catalog(library: MeasureLibrary | None = None) -> FactCatalog:
+    """The fact catalog for a measure library (the bundled one by default); cached."""
+    lib = library if library is not None else load_measures()
+    hit = _CATALOGS.get(id(lib))
+    if hit is not None and hit[0] is lib:
+        return hit[1]
+    cat = FactCatalog()
+    _episode_facts(cat)
+    for defn in lib.values():
+        _measure_facts(cat, defn)
+    _CATALOGS[id(lib)] = (lib, cat)
+    return cat
+
+
+def facts(
+    episode: Episode | Mapping[str, Any],
+    as_of: dt.date,
+    *,
+    names: Iterable[str] | None = None,
+    library: MeasureLibrary | None = None,
+) -> dict[str, Any]:
+    """Facts of ``episode`` as of ``as_of``: every catalog fact, or only ``names``.
+
+    Raises :class:`~cocm_rules.InvalidInput` for an invalid episode record or an unknown
+    fact name (with "did you mean").
+    """
+    cat = catalog(library)
+    if names is not None:
+        names = list(names)
+        for n in names:
+            if n not in cat:
+                raise InvalidInput(
+                    "unknown fact", field=n, allowed="see `cocm-rules facts --catalog`", suggestion=cat.suggest(n)
+                )
+    return cat.build(episode, as_of, names, library)
+
+
+def describe_allowed(spec: FactSpec) -> str:
+    """Human description of a fact's type for messages: ``a number (points, 0..27)``."""
+    if spec.type == "text":
+        return f"text, one of: {join(spec.allowed or ())}"
+    if spec.type in ("number", "integer"):
+        rng = ""
+        if spec.minimum is not None or spec.maximum is not None:
+            rng = f", {'' if spec.minimum is None else spec.minimum}..{'' if spec.maximum is None else spec.maximum}"
+        return f"a {'whole ' if spec.type == 'integer' else ''}number ({spec.unit or 'no unit'}{rng})"
+    return {"boolean": "true or false", "date": "a date (YYYY-MM-DD)"}[spec.type]

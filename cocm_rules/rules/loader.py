@@ -1,0 +1,737 @@
+"""Load and validate ruleset files; lower them to the IR.
+
+Every mistake in every file is collected and reported at once as ``file:line:column``, with
+the rule it is in, what is allowed and "did you mean": unknown keys, unknown facts and
+parameters, comparisons whose types do not fit (a date with a number), values a text fact
+cannot take, conditions that can never be true, bad message placeholders, duplicate rule
+ids, and test cases that name unknown facts or rules. Nothing from a failing set is loaded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import re
+import string
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from .._text import join, show, suggest
+from .._validation import problems_from
+from .._yaml import Document, YamlError, load_file, load_text
+from ..errors import InvalidInput, Problem, RulesetError
+from ..facts import DECIMALS, FactCatalog, FactSpec, catalog, describe_allowed
+from ..measures import MeasureLibrary, _data_dir, load_measures
+from . import language as L
+from .ir import And, Cmp, In, MessagePart, Missing, Node, Not, Or, Present, ProgramIR, RuleIR, facts_of
+
+__all__ = ["Ruleset", "RulesetSet", "bundled_rulesets_path", "load_ruleset", "load_rulesets"]
+
+log = structlog.get_logger(__name__)
+
+_RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
+_COND_KEYS = ("all", "any", "not")
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    """A validated ruleset: its header, its rules lowered to IR, and its test cases."""
+
+    name: str
+    title: str | None
+    version: str
+    effective: dt.date
+    owner: str
+    description: str
+    parameters: dict[str, L.ParameterSpec]
+    rules: tuple[RuleIR, ...]
+    tests: tuple[L.TestCaseSpec, ...]
+    file: str
+    sha256: str
+    document: Document
+
+    def where(self, path: tuple[Any, ...]) -> str:
+        """``file:line:column`` of a path in the ruleset file (for test reports)."""
+        mark = self.document.where(path)
+        return f"{self.file}:{mark.line}:{mark.column}" if mark else self.file
+
+
+@dataclass(frozen=True)
+class RulesetSet:
+    """Rulesets loaded together (rule ids are unique across the set)."""
+
+    rulesets: tuple[Ruleset, ...]
+    library: MeasureLibrary
+
+    @property
+    def program(self) -> ProgramIR:
+        """All rules of the set as one IR program."""
+        return ProgramIR(tuple(r for rs in self.rulesets for r in rs.rules))
+
+
+def bundled_rulesets_path() -> Path:
+    """The directory of the bundled default rulesets."""
+    return _data_dir("rulesets")
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+class _FileChecker:
+    """Validates one parsed ruleset file, collecting Problems."""
+
+    def __init__(
+        self,
+        doc: Document,
+        header: L.RulesetSpec | None,
+        rules: list[tuple[int, L.RuleSpec]],
+        tests: list[tuple[int, L.TestCaseSpec]],
+        cat: FactCatalog,
+    ) -> None:
+        self.doc = doc
+        self.header = header
+        self.rule_specs = rules
+        self.test_specs = tests
+        self.cat = cat
+        self.problems: list[Problem] = []
+        self.params = header.parameters if header else {}
+        self.name = header.ruleset if header else "?"
+        self.version = header.version if header else "?"
+
+    # -- problem helpers
+    def context(self, path: tuple[Any, ...]) -> str | None:
+        return _describe(path, self.doc.data)
+
+    def bad(
+        self,
+        path: tuple[Any, ...],
+        message: str,
+        *,
+        offset: int | None = None,
+        key: bool = False,
+        allowed: str | None = None,
+        suggestion: str | None = None,
+    ) -> None:
+        column_offset = 0
+        if offset is not None:
+            style = self.doc.scalar_styles.get(path, "?")
+            if style in (None, "'", '"'):
+                column_offset = offset + (1 if style else 0)
+        self.problems.append(
+            self.doc.problem(
+                path,
+                message,
+                key=key,
+                context=self.context(path),
+                allowed=allowed,
+                suggestion=suggestion,
+                column_offset=column_offset,
+            )
+        )
+
+    # -- header
+    def check_header(self) -> None:
+        if self.header is not None and not _RULE_ID.match(self.header.ruleset):
+            self.bad(("ruleset",), f"ruleset name {self.header.ruleset!r} must be lower-case letters, digits, - or _")
+        for name, p in self.params.items():
+            if not _SNAKE.match(name):
+                self.bad(("parameters", name), f"parameter name {name!r} must be snake_case", key=True)
+            if name in self.cat:
+                self.bad(
+                    ("parameters", name), f"parameter {name!r} has the name of a fact; choose another name", key=True
+                )
+            if isinstance(p.value, float) and not math.isfinite(p.value):
+                self.bad(("parameters", name, "value"), "a parameter must be a finite number")
+            elif isinstance(p.value, float) and round(p.value, DECIMALS) != p.value:
+                self.bad(("parameters", name, "value"), f"use at most {DECIMALS} decimal places (got {p.value!r})")
+
+    # -- conditions
+    def condition(self, node: Any, path: tuple[Any, ...]) -> Node | None:
+        if isinstance(node, str):
+            try:
+                ast = L.parse_expression(node)
+            except L.ExpressionError as e:
+                self.bad(path, e.message, offset=e.offset, allowed=e.allowed)
+                return None
+            return self.lower(ast, path)
+        if isinstance(node, dict):
+            if len(node) != 1 or next(iter(node)) not in _COND_KEYS:
+                for key in node:
+                    if key not in _COND_KEYS:
+                        self.bad(
+                            (*path, key),
+                            f"unknown key {key!r} in a condition",
+                            key=True,
+                            allowed=join(_COND_KEYS),
+                            suggestion=suggest(str(key), _COND_KEYS),
+                        )
+                        return None
+                self.bad(path, "a condition mapping has exactly one key: all, any or not")
+                return None
+            key, value = next(iter(node.items()))
+            if key == "not":
+                inner = self.condition(value, (*path, "not"))
+                return None if inner is None else Not(inner)
+            if not isinstance(value, list) or not value:
+                self.bad((*path, key), f"'{key}' needs a list of one or more conditions")
+                return None
+            items = [self.condition(v, (*path, key, i)) for i, v in enumerate(value)]
+            if any(i is None for i in items):
+                return None
+            lowered = And(tuple(items)) if key == "all" else Or(tuple(items))  # type: ignore[arg-type]
+            if key == "all":
+                self.impossible(lowered, path)
+            return lowered
+        self.bad(path, f"a condition must be text such as 'phq9.latest >= 10', or all/any/not; got {show(node)}")
+        return None
+
+    def fact(self, name: str, path: tuple[Any, ...], offset: int) -> FactSpec | None:
+        if name in self.cat:
+            return self.cat[name]
+        hint = None
+        if name in self.params:
+            hint = "this is a parameter; a comparison starts with a fact"
+        self.bad(
+            path,
+            f"unknown fact {name!r}" + (f" ({hint})" if hint else ""),
+            offset=offset,
+            suggestion=None if hint else self.cat.suggest(name),
+        )
+        return None
+
+    def value(
+        self, v: L.Literal_ | L.ParamRef, spec: FactSpec, path: tuple[Any, ...], used: dict[str, Any]
+    ) -> tuple[bool, Any]:
+        """Resolve and type-check a value against a fact; (ok, python value)."""
+        kind: str
+        if isinstance(v, L.ParamRef):
+            if v.name in self.params:
+                raw = self.params[v.name].value
+                used[v.name] = raw
+                kind = (
+                    "boolean"
+                    if isinstance(raw, bool)
+                    else "number"
+                    if isinstance(raw, int | float)
+                    else "date"
+                    if isinstance(raw, dt.date)
+                    else "word"
+                )
+                value = raw
+            elif spec.type == "text":
+                kind, value = "word", v.name
+            else:
+                if v.name in self.cat:
+                    self.bad(
+                        path,
+                        f"{v.name!r} is a fact; a comparison is between a fact and a value or parameter",
+                        offset=v.offset,
+                    )
+                else:
+                    self.bad(
+                        path,
+                        f"unknown parameter {v.name!r}",
+                        offset=v.offset,
+                        allowed=join(self.params) or "no parameters are defined in this ruleset",
+                        suggestion=suggest(v.name, self.params),
+                    )
+                return False, None
+        else:
+            kind, value = v.kind, v.value
+        want = spec.type
+        if want in ("number", "integer"):
+            if kind != "number":
+                self.bad(
+                    path,
+                    f"{spec.name!r} is a number ({spec.unit or 'no unit'}); it cannot be compared with "
+                    f"{_kind_words(kind, value)}",
+                    offset=v.offset,
+                )
+                return False, None
+            if isinstance(value, float) and round(value, DECIMALS) != value:
+                self.bad(path, f"use at most {DECIMALS} decimal places (got {value!r})", offset=v.offset)
+                return False, None
+            return True, value
+        if want == "date":
+            if kind != "date":
+                self.bad(
+                    path,
+                    f"{spec.name!r} is a date; it cannot be compared with {_kind_words(kind, value)}",
+                    offset=v.offset,
+                )
+                return False, None
+            return True, value
+        if want == "boolean":
+            if kind != "boolean":
+                self.bad(
+                    path,
+                    f"{spec.name!r} is yes/no; compare it with true or false, not {_kind_words(kind, value)}",
+                    offset=v.offset,
+                )
+                return False, None
+            return True, value
+        # text
+        if kind not in ("word", "text"):
+            self.bad(
+                path,
+                f"{spec.name!r} is text; it cannot be compared with {_kind_words(kind, value)}",
+                offset=v.offset,
+                allowed=join(spec.allowed or ()),
+            )
+            return False, None
+        if spec.allowed is not None and value not in spec.allowed:
+            self.bad(
+                path,
+                f"{value!r} is not a value of {spec.name!r}",
+                offset=v.offset,
+                allowed=join(spec.allowed),
+                suggestion=suggest(str(value), spec.allowed),
+            )
+            return False, None
+        return True, value
+
+    def lower(self, ast: Any, path: tuple[Any, ...], used: dict[str, Any] | None = None) -> Node | None:
+        used = self._used if used is None else used
+        if isinstance(ast, L.BoolOp):
+            items = [self.lower(x, path, used) for x in ast.items]
+            if any(i is None for i in items):
+                return None
+            node: Node = And(tuple(items)) if ast.op == "and" else Or(tuple(items))  # type: ignore[arg-type]
+            if ast.op == "and":
+                self.impossible(node, path)
+            return node
+        if isinstance(ast, L.Not):
+            inner = self.lower(ast.item, path, used)
+            return None if inner is None else Not(inner)
+        spec = self.fact(ast.fact, path, ast.offset)
+        if spec is None:
+            return None
+        if isinstance(ast, L.FactTest):
+            return Present(ast.fact) if ast.present else Missing(ast.fact)
+        if isinstance(ast, L.Truthy):
+            if spec.type != "boolean":
+                self.bad(
+                    path,
+                    f"{ast.fact!r} is {describe_allowed(spec)}, not yes/no; write a comparison such as "
+                    f"'{ast.fact} {'>= 10' if spec.type in ('number', 'integer') else '== ...'}'",
+                    offset=ast.offset,
+                )
+                return None
+            return Cmp(ast.fact, "==", True)
+        if isinstance(ast, L.Compare):
+            if spec.type in ("boolean", "text") and ast.op not in ("==", "!="):
+                self.bad(
+                    path,
+                    f"{ast.fact!r} is {describe_allowed(spec)}; use == or != (or in [...]), not {ast.op}",
+                    offset=ast.offset,
+                )
+                return None
+            ok, value = self.value(ast.value, spec, path, used)
+            if not ok:
+                return None
+            node = Cmp(ast.fact, ast.op, value)
+            self.in_range(node, spec, path, ast.offset)
+            return node
+        if isinstance(ast, L.InList):
+            if spec.type == "boolean":
+                self.bad(path, f"{ast.fact!r} is yes/no; use == true or == false", offset=ast.offset)
+                return None
+            values = []
+            for v in ast.values:
+                ok, value = self.value(v, spec, path, used)
+                if not ok:
+                    return None
+                values.append(value)
+            node = In(ast.fact, tuple(dict.fromkeys(values)))
+            return Not(node) if ast.negated else node
+        if isinstance(ast, L.Between):
+            if spec.type not in ("number", "integer", "date"):
+                self.bad(
+                    path,
+                    f"'between' needs a number or date fact; {ast.fact!r} is {describe_allowed(spec)}",
+                    offset=ast.offset,
+                )
+                return None
+            ok1, low = self.value(ast.low, spec, path, used)
+            ok2, high = self.value(ast.high, spec, path, used)
+            if not (ok1 and ok2):
+                return None
+            if low > high:
+                self.bad(
+                    path,
+                    f"'between {low} and {high}' can never be true: the low end is above the high end",
+                    offset=ast.offset,
+                )
+                return None
+            node = And((Cmp(ast.fact, ">=", low), Cmp(ast.fact, "<=", high)))
+            self.in_range(node.items[0], spec, path, ast.offset)  # type: ignore[arg-type]
+            self.in_range(node.items[1], spec, path, ast.offset)  # type: ignore[arg-type]
+            return node
+        raise AssertionError(f"unexpected syntax node {ast!r}")
+
+    def in_range(self, node: Cmp, spec: FactSpec, path: tuple[Any, ...], offset: int) -> None:
+        if spec.type not in ("number", "integer"):
+            return
+        lo, hi, v = spec.minimum, spec.maximum, node.value
+        never = (node.op in (">", ">=", "==") and hi is not None and (v > hi or (node.op == ">" and v == hi))) or (
+            node.op in ("<", "<=", "==") and lo is not None and (v < lo or (node.op == "<" and v == lo))
+        )
+        if never:
+            self.bad(
+                path,
+                f"'{node.fact} {node.op} {v}' can never be true: {node.fact} is {describe_allowed(spec)}",
+                offset=offset,
+            )
+
+    def impossible(self, node: And, path: tuple[Any, ...]) -> None:
+        """Cheap contradiction check among the direct items of a conjunction."""
+        bounds: dict[str, list[Any]] = {}
+        missing: set[str] = set()
+        present: set[str] = set()
+        for item in node.items:
+            if isinstance(item, Missing):
+                missing.add(item.fact)
+            elif isinstance(item, Present):
+                present.add(item.fact)
+            elif isinstance(item, Cmp) and item.op != "!=" and not isinstance(item.value, bool | str):
+                present.add(item.fact)
+                b = bounds.setdefault(item.fact, [None, True, None, True])  # lo, lo_incl, hi, hi_incl
+                if item.op in (">", ">=", "=="):
+                    incl = item.op != ">"
+                    if b[0] is None or item.value > b[0] or (item.value == b[0] and not incl):
+                        b[0], b[1] = item.value, incl
+                if item.op in ("<", "<=", "=="):
+                    incl = item.op != "<"
+                    if b[2] is None or item.value < b[2] or (item.value == b[2] and not incl):
+                        b[2], b[3] = item.value, incl
+            elif isinstance(item, Cmp | In):
+                present.add(item.fact)
+        for fact in sorted(missing & present):
+            self.bad(
+                path, f"these conditions can never all be true: {fact!r} is required to be missing and to have a value"
+            )
+        for fact, (lo, lo_in, hi, hi_in) in bounds.items():
+            if lo is not None and hi is not None and (lo > hi or (lo == hi and not (lo_in and hi_in))):
+                self.bad(
+                    path,
+                    f"these conditions can never all be true: {fact!r} cannot be both "
+                    f"{'>=' if lo_in else '>'} {lo} and {'<=' if hi_in else '<'} {hi}",
+                )
+
+    # -- messages
+    def message(self, text: str, path: tuple[Any, ...]) -> tuple[MessagePart, ...]:
+        parts: list[MessagePart] = []
+        try:
+            parsed = list(string.Formatter().parse(text))
+        except ValueError as e:
+            self.bad(path, f"the message has a stray brace ({e}); write {{{{ or }}}} for a literal brace")
+            return ()
+        for literal, name, spec, conversion in parsed:
+            if literal:
+                parts.append(MessagePart(text=literal))
+            if name is None:
+                continue
+            if conversion:
+                self.bad(path, f"placeholder {{{name}!{conversion}}}: '!' conversions are not allowed")
+                continue
+            if name in self.params:
+                sample: Any = self.params[name].value
+                is_param = True
+            elif name in self.cat:
+                sample = _sample(self.cat[name])
+                is_param = False
+            else:
+                self.bad(
+                    path,
+                    f"unknown placeholder {{{name}}}: not a fact or a parameter",
+                    suggestion=self.cat.suggest(name) or suggest(name, self.params),
+                )
+                continue
+            if spec:
+                try:
+                    format(sample, spec)
+                except (ValueError, TypeError) as e:
+                    self.bad(path, f"placeholder {{{name}:{spec}}}: the format does not fit the value ({e})")
+                    continue
+            parts.append(MessagePart(name=name, spec=spec or "", is_param=is_param))
+        return tuple(parts)
+
+    # -- rules
+    def rules(self) -> list[RuleIR]:
+        """Check every rule (even one whose keys are wrong) and lower the valid ones to IR."""
+        out: list[RuleIR] = []
+        seen: dict[str, int] = {}
+        specs = dict(self.rule_specs)
+        raw_rules = self.doc.data.get("rules")
+        for i, raw in enumerate(raw_rules if isinstance(raw_rules, list) else []):
+            if not isinstance(raw, dict):
+                continue
+            path = ("rules", i)
+            rid = raw.get("id")
+            if isinstance(rid, str):
+                if not _RULE_ID.match(rid):
+                    self.bad((*path, "id"), f"rule id {rid!r} must be lower-case letters, digits, - or _")
+                if rid in seen:
+                    self.bad(
+                        (*path, "id"),
+                        f"duplicate rule id {rid!r} (also rule #{seen[rid] + 1}); rule ids are never reused",
+                    )
+                seen.setdefault(rid, i)
+            then = raw.get("then") if isinstance(raw.get("then"), dict) else {}
+            action = then.get("action")
+            if isinstance(action, str) and not _SNAKE.match(action):
+                self.bad(
+                    (*path, "then", "action"),
+                    f"action {action!r} must be a snake_case code, "
+                    "e.g. psychiatric_case_review (put words in action_text)",
+                )
+            self._used: dict[str, Any] = {}
+            cond = self.condition(raw["when"], (*path, "when")) if "when" in raw else None
+            message = then.get("message")
+            msg = self.message(message.strip(), (*path, "then", "message")) if isinstance(message, str) else ()
+            rule = specs.get(i)
+            if cond is None or rule is None:
+                continue
+            out.append(
+                RuleIR(
+                    rule_id=rule.id,
+                    ruleset=self.name,
+                    ruleset_version=self.version,
+                    title=rule.title,
+                    category=rule.then.category,
+                    severity=rule.then.severity,
+                    priority=rule.then.priority,
+                    action=rule.then.action,
+                    action_text=rule.then.action_text,
+                    source=rule.source,
+                    message=msg,
+                    condition=cond,
+                    facts=tuple(facts_of(cond)),
+                    parameters=dict(self._used),
+                )
+            )
+        return out
+
+    def tests(self, rule_ids: Sequence[str], library: MeasureLibrary) -> None:
+        from ..episode import parse_episode
+
+        for i, case in self.test_specs:
+            path = ("tests", i)
+            if (case.facts is None) == (case.episode is None):
+                self.bad(path, "a test needs exactly one of 'facts' or 'episode'")
+            if case.episode is not None:
+                if case.as_of is None:
+                    self.bad(path, "a test with an 'episode' needs 'as_of' (the date to evaluate on)", key=True)
+                try:
+                    parse_episode(case.episode, record_ref=f"test {case.name!r}")
+                except InvalidInput as e:
+                    self.bad((*path, "episode"), str(e))
+            for name, value in (case.facts or {}).items():
+                spec = self.cat.specs.get(name)
+                if spec is None:
+                    self.bad(
+                        (*path, "facts", name), f"unknown fact {name!r}", key=True, suggestion=self.cat.suggest(name)
+                    )
+                elif value is not None and not _fits(spec, value):
+                    self.bad(
+                        (*path, "facts", name),
+                        f"{show(value)} does not fit {name!r}, which is {describe_allowed(spec)}",
+                    )
+            for j, rid in enumerate(case.expect):
+                if rid not in rule_ids:
+                    self.bad(
+                        (*path, "expect", j),
+                        f"{rid!r} is not a rule of this ruleset",
+                        allowed=join(rule_ids),
+                        suggestion=suggest(rid, rule_ids),
+                    )
+
+
+def _kind_words(kind: str, value: Any) -> str:
+    return {
+        "number": f"the number {value}",
+        "date": f"the date {value}",
+        "boolean": f"{str(value).lower()}",
+        "word": f"the word {value!r}",
+        "text": f"the text {value!r}",
+    }[kind]
+
+
+def _sample(spec: FactSpec) -> Any:
+    return {"number": 0.5, "integer": 1, "boolean": True, "date": dt.date(2026, 1, 1)}.get(
+        spec.type, (spec.allowed or ("text",))[0]
+    )
+
+
+def _fits(spec: FactSpec, value: Any) -> bool:
+    if spec.type == "boolean":
+        return isinstance(value, bool)
+    if spec.type == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if spec.type == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if spec.type == "date":
+        return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
+    return isinstance(value, str) and (spec.allowed is None or value in spec.allowed)
+
+
+def _describe(path: tuple[Any, ...], data: Any) -> str | None:
+    if len(path) >= 2 and path[0] in ("rules", "tests") and isinstance(path[1], int):
+        try:
+            entry = data[path[0]][path[1]]
+            label = entry.get("id") if path[0] == "rules" else entry.get("name")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            label = None
+        kind = "rule" if path[0] == "rules" else "test"
+        return f"{kind} {label!r}" if label else f"{kind} #{path[1] + 1}"
+    if len(path) >= 2 and path[0] == "parameters":
+        return f"parameter {path[1]!r}"
+    return None
+
+
+def _parse(doc: Document, library: MeasureLibrary, text: bytes) -> tuple[Ruleset | None, list[Problem]]:
+    data = doc.data
+    if not isinstance(data, dict):
+        return None, [doc.problem((), "a ruleset file must be a mapping of keys to values (ruleset, version, ...)")]
+    problems: list[Problem] = []
+    header: L.RulesetSpec | None = None
+    try:
+        header = L.RulesetSpec.model_validate(data)
+    except ValidationError as e:
+        problems.extend(problems_from(e, doc, L.RulesetSpec, describe=lambda p: _describe(p, data)))
+    # Rules and tests are validated one by one, so one broken rule does not hide the others.
+    parts: dict[str, list[tuple[int, Any]]] = {"rules": [], "tests": []}
+    for key, model in (("rules", L.RuleSpec), ("tests", L.TestCaseSpec)):
+        raw = data.get(key)
+        for i, entry in enumerate(raw if isinstance(raw, list) else []):
+            if not isinstance(entry, dict):
+                continue  # reported by the header validation
+            try:
+                parts[key].append((i, model.model_validate(entry)))
+            except ValidationError as e:
+                problems.extend(problems_from(e, doc, model, base=(key, i), describe=lambda p: _describe(p, data)))
+    checker = _FileChecker(doc, header, parts["rules"], parts["tests"], catalog(library))
+    checker.check_header()
+    rules = checker.rules()
+    raw_rules = data.get("rules") if isinstance(data.get("rules"), list) else []
+    rule_ids = [r["id"] for r in raw_rules if isinstance(r, dict) and isinstance(r.get("id"), str)]
+    checker.tests(rule_ids, library)
+    problems.extend(checker.problems)
+    if problems or header is None:
+        problems.sort(key=lambda p: (p.line or 0, p.column or 0))
+        return None, problems
+    rs = Ruleset(
+        name=header.ruleset,
+        title=header.title,
+        version=header.version,
+        effective=header.effective,
+        owner=header.owner,
+        description=header.description,
+        parameters=dict(header.parameters),
+        rules=tuple(rules),
+        tests=tuple(t for _, t in parts["tests"]),
+        file=doc.file,
+        sha256=hashlib.sha256(text).hexdigest(),
+        document=doc,
+    )
+    return rs, []
+
+
+def load_ruleset(path: str | Path, *, library: MeasureLibrary | None = None) -> Ruleset:
+    """Load and validate one ruleset file; raise :class:`~cocm_rules.RulesetError`."""
+    return load_rulesets([path], library=library).rulesets[0]
+
+
+def _files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+            if not found:
+                problems.append(Problem("no ruleset files (*.yaml) in this directory", file=str(path)))
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            problems.append(Problem("no such file or directory", file=str(path)))
+    return files, problems
+
+
+def load_rulesets(
+    paths: str | Path | Iterable[str | Path] | None = None,
+    *,
+    library: MeasureLibrary | None = None,
+    text: str | None = None,
+) -> RulesetSet:
+    """Load and validate rulesets (files or directories; the bundled set when ``paths`` is None).
+
+    All problems in all files are reported together in one :class:`~cocm_rules.RulesetError`.
+    ``text`` loads a single ruleset from a string instead (its file name is ``<string>``).
+    The safety floor is not checked here; :meth:`cocm_rules.Engine.load` checks it.
+    """
+    lib = library if library is not None else load_measures()
+    problems: list[Problem] = []
+    loaded: list[Ruleset] = []
+    sources: list[tuple[str, bytes]] = []
+    if text is not None:
+        sources.append(("<string>", text.encode()))
+    else:
+        if paths is None:
+            paths = [bundled_rulesets_path()]
+        elif isinstance(paths, str | Path):
+            paths = [paths]
+        files, problems = _files(paths)
+        for f in files:
+            try:
+                sources.append((str(f), f.read_bytes()))
+            except OSError as e:
+                problems.append(Problem(f"cannot read the file: {e.strerror}", file=str(f)))
+    for name, raw in sources:
+        try:
+            doc = load_text(raw.decode("utf-8"), name) if name == "<string>" else load_file(name)
+        except YamlError as e:
+            problems.extend(e.problems)
+            continue
+        except UnicodeDecodeError as e:
+            problems.append(Problem(f"the file is not UTF-8 text ({e.reason})", file=name))
+            continue
+        rs, found = _parse(doc, lib, raw)
+        problems.extend(found)
+        if rs is not None:
+            loaded.append(rs)
+    # Rule ids and ruleset names are unique across the set.
+    owner: dict[str, Ruleset] = {}
+    names: dict[str, Ruleset] = {}
+    for rs in loaded:
+        if rs.name in names:
+            problems.append(
+                rs.document.problem(("ruleset",), f"ruleset {rs.name!r} is also defined in {names[rs.name].file}")
+            )
+        names.setdefault(rs.name, rs)
+        for i, rule in enumerate(rs.rules):
+            if rule.rule_id in owner and owner[rule.rule_id] is not rs:
+                problems.append(
+                    rs.document.problem(
+                        ("rules", i, "id"),
+                        f"rule id {rule.rule_id!r} is also used in "
+                        f"{owner[rule.rule_id].file}; rule ids are unique across a set",
+                        context=f"rule {rule.rule_id!r}",
+                    )
+                )
+            owner.setdefault(rule.rule_id, rs)
+    if not loaded and not problems:
+        problems.append(Problem("no rulesets to load"))
+    if problems:
+        raise RulesetError(problems)
+    for rs in loaded:
+        log.info("ruleset.loaded", ruleset=rs.name, version=rs.version, rules=len(rs.rules), sha256=rs.sha256)
+    return RulesetSet(tuple(loaded), lib)
