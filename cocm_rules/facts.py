@@ -34,7 +34,7 @@ from .episode import (
 )
 from .errors import InvalidInput
 from .measures import MeasureDefinition, MeasureLibrary, load_measures
-from .scoring import SAFETY_ITEM_MISSING, Score, scorer_for
+from .scoring import SAFETY_ITEM_MISSING, Score, ScoreData, scorer_for
 
 __all__ = [
     "FactCatalog",
@@ -71,7 +71,7 @@ class ScoredAssessment:
 
     index: int
     assessment: Assessment
-    score: Score | None
+    score: Score | ScoreData | None
     error: str | None = None
 
     @property
@@ -106,39 +106,84 @@ def scored_assessments(
     return out
 
 
-def _score_one(i: int, a: Assessment, episode: Episode, lib: MeasureLibrary) -> ScoredAssessment:
+def _score_one(i: int, a: Assessment, episode: Episode, lib: MeasureLibrary, *, fast: bool = False) -> ScoredAssessment:
     try:
         defn = lib.get_measure(a.measure)
-        s = scorer_for(defn).score(a.answers, _ctx_for(defn, a, episode), a.total)
+        scorer = scorer_for(defn)
+        ctx = _ctx_for(defn, a, episode) if (a.context or scorer.needs_context) else {}
+        s = scorer.score_data(a.answers, ctx, a.total) if fast else scorer.score(a.answers, ctx, a.total)
         return ScoredAssessment(i, a, s)
     except InvalidInput as e:
         return ScoredAssessment(i, a, None, str(e.in_record(f"patient {episode.patient_id!r}", f"assessments[{i}]")))
 
 
 class _Series:
-    """A measure's administrations up to ``as_of``, in date order."""
+    """A measure's administrations up to ``as_of``, in date order, scored only when read.
 
-    def __init__(self, defn: MeasureDefinition, admins: list[ScoredAssessment]) -> None:
+    Most facts need the first valid, the last valid and the latest administration; those are
+    found by scoring from either end until a valid one appears.
+    """
+
+    def __init__(
+        self, defn: MeasureDefinition, entries: list[tuple[int, Assessment]], episode: Episode, library: MeasureLibrary
+    ) -> None:
         self.defn = defn
-        self.admins = admins  # sorted by (date, index)
+        self.entries = entries  # sorted by (date, index)
+        self.episode = episode
+        self.library = library
         self.has_total = defn.total is not None
-        if self.has_total:
-            self.valid = [a for a in admins if a.score is not None and a.score.valid and a.score.total is not None]
-        else:
-            self.valid = [a for a in admins if a.score is not None and a.score.valid]
-        self.latest_any = admins[-1] if admins else None
+        self._scored: list[ScoredAssessment | None] = [None] * len(entries)
+
+    def at(self, k: int) -> ScoredAssessment:
+        sa = self._scored[k]
+        if sa is None:
+            i, a = self.entries[k]
+            sa = self._scored[k] = _score_one(i, a, self.episode, self.library, fast=True)
+        return sa
+
+    def _ok(self, sa: ScoredAssessment) -> bool:
+        sc = sa.score
+        return sc is not None and sc.valid and (sc.total is not None or not self.has_total)
+
+    @cached_property
+    def admins(self) -> list[ScoredAssessment]:
+        return [self.at(k) for k in range(len(self.entries))]
+
+    @cached_property
+    def valid(self) -> list[ScoredAssessment]:
+        return [a for a in self.admins if self._ok(a)]
+
+    @cached_property
+    def latest_any(self) -> ScoredAssessment | None:
+        return self.at(len(self.entries) - 1) if self.entries else None
 
     @cached_property
     def baseline(self) -> ScoredAssessment | None:
-        return self.valid[0] if self.valid else None
+        for k in range(len(self.entries)):
+            if self._ok(sa := self.at(k)):
+                return sa
+        return None
+
+    def _from_end(self, skip: int) -> ScoredAssessment | None:
+        for k in range(len(self.entries) - 1, -1, -1):
+            if self._ok(sa := self.at(k)):
+                if not skip:
+                    return sa
+                skip -= 1
+        return None
 
     @cached_property
     def latest(self) -> ScoredAssessment | None:
-        return self.valid[-1] if self.valid else None
+        return self._from_end(0)
 
     @cached_property
     def previous(self) -> ScoredAssessment | None:
-        return self.valid[-2] if len(self.valid) >= 2 else None
+        return self._from_end(1)
+
+    @cached_property
+    def has_follow_up(self) -> bool:
+        """At least two valid administrations (a baseline and a later one)."""
+        return self.previous is not None
 
 
 def _round(x: float) -> float:
@@ -168,14 +213,12 @@ class _Context:
         defn = self.library.get(measure)
         result = None
         if defn is not None:
-            admins = [
-                _score_one(i, a, self.episode, self.library)
-                for i, a in enumerate(self.episode.assessments)
-                if a.measure == measure and a.date <= self.as_of
+            entries = [
+                (i, a) for i, a in enumerate(self.episode.assessments) if a.measure == measure and a.date <= self.as_of
             ]
-            if admins:
-                admins.sort(key=lambda s: (s.assessment.date, s.index))
-                result = _Series(defn, admins)
+            if entries:
+                entries.sort(key=lambda e: (e[1].date, e[0]))
+                result = _Series(defn, entries, self.episode, self.library)
         self._series[measure] = result
         return result
 
@@ -408,7 +451,7 @@ def _measure_facts(cat: FactCatalog, defn: MeasureDefinition) -> None:
         )
 
         def change(s: _Series, c: _Context) -> Any:
-            if len(s.valid) < 2:
+            if not s.has_follow_up:
                 return None
             return _round(total_of(s.latest) - total_of(s.baseline))
 
@@ -439,7 +482,7 @@ def _measure_facts(cat: FactCatalog, defn: MeasureDefinition) -> None:
 
         def pct(sign: int) -> Callable[[_Series, _Context], Any]:
             def f(s: _Series, c: _Context) -> Any:
-                if len(s.valid) < 2:
+                if not s.has_follow_up:
                     return None
                 b = total_of(s.baseline) - lo
                 if b == 0:
@@ -497,7 +540,7 @@ def _measure_facts(cat: FactCatalog, defn: MeasureDefinition) -> None:
         share = targets.response.min_reduction
 
         def response(s: _Series, c: _Context) -> Any:
-            if len(s.valid) < 2:
+            if not s.has_follow_up:
                 return None
             b, latest = total_of(s.baseline) - lo, total_of(s.latest) - lo
             return b > 0 and latest <= (1 - share) * b
@@ -524,7 +567,7 @@ def _measure_facts(cat: FactCatalog, defn: MeasureDefinition) -> None:
             word = "better" if targets is not None and targets.higher_is == "better" else "worse"
 
             def improved(s: _Series, c: _Context, _pts: int = pts, _word: str = word) -> Any:
-                if len(s.valid) < 2:
+                if not s.has_follow_up:
                     return None
                 delta = total_of(s.latest) - total_of(s.baseline)
                 return (delta >= _pts) if _word == "better" else (-delta >= _pts)
@@ -538,7 +581,7 @@ def _measure_facts(cat: FactCatalog, defn: MeasureDefinition) -> None:
             )
 
     # Latest administration: flags, safety items, results, subscores.
-    def latest_score(s: _Series) -> Score | None:
+    def latest_score(s: _Series) -> Score | ScoreData | None:
         return s.latest_any.score if s.latest_any else None
 
     for flag in defn.flags:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -360,7 +360,7 @@ class MeasureDefinition(StrictModel):
             return []
         return list(self.total.items) if self.total.items is not None else [i.id for i in self.items if i.scored]
 
-    @property
+    @cached_property
     def safety_items(self) -> list[str]:
         """Ids of the suicide-risk items."""
         return [i.id for i in self.items if i.safety]

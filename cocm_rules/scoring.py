@@ -86,6 +86,23 @@ class Score(BaseModel):
     notes: list[str] = Field(default_factory=list, description="what the scorer did, in words")
 
 
+class ScoreData:
+    """The scorer's internal result: the fields of :class:`Score` without pydantic's cost.
+
+    The fact builder scores many administrations per patient and reads a few fields of each;
+    the public :func:`score` turns this into a :class:`Score`.
+    """
+
+    fields = tuple(Score.model_fields)
+
+    def __init__(self, **fields: Any) -> None:
+        self.__dict__.update(fields)
+
+    def to_score(self) -> Score:
+        """The public, validated-shape Score."""
+        return Score.model_construct(**{name: self.__dict__[name] for name in self.fields})
+
+
 # -- condition compilation --------------------------------------------------------------------
 
 
@@ -136,22 +153,11 @@ def _compile(c: Condition, defn: MeasureDefinition, params: Mapping[str, float])
     def num(v: Any) -> Any:
         return params[v] if isinstance(v, str) else v
 
-    tests: list[Callable[[Any], bool]] = []
-    if c.at_least is not None:
-        lo = num(c.at_least)
-        tests.append(lambda x: x >= lo)
-    if c.at_most is not None:
-        hi = num(c.at_most)
-        tests.append(lambda x: x <= hi)
-    if c.equals is not None:
-        eq = c.equals
-        tests.append(lambda x: x == eq)
-    if c.in_ is not None:
-        members = frozenset(c.in_)
-        tests.append(lambda x: x in members)
+    lo = num(c.at_least) if c.at_least is not None else None
+    hi = num(c.at_most) if c.at_most is not None else None
 
     if c.count_present is not None:
-        thresholds = [(i, defn.item(i).present_at) for i in c.count_present]
+        thresholds = tuple((i, defn.item(i).present_at) for i in c.count_present)
 
         def count(env: Env) -> Tri:
             present = unknown = 0
@@ -161,14 +167,42 @@ def _compile(c: Condition, defn: MeasureDefinition, params: Mapping[str, float])
                     unknown += 1
                 elif v is not NOT_ASKED and v >= at:
                     present += 1
-            # Known only if every possible completion of the unknown items gives one answer.
-            outcomes = {all(t(n) for t in tests) for n in range(present, present + unknown + 1)}
-            return outcomes.pop() if len(outcomes) == 1 else None
+            # The true count lies in [present, present + unknown]: known only if the answer is
+            # the same at both ends (the condition is an interval, so it is the same between).
+            most = present + unknown
+            if (lo is not None and most < lo) or (hi is not None and present > hi):
+                return False
+            if (lo is None or present >= lo) and (hi is None or most <= hi):
+                return True
+            return None
 
         return count
 
     name = c.of
     assert name is not None
+    tests: list[Callable[[Any], bool]] = []
+    if lo is not None:
+        tests.append(lambda x: x >= lo)
+    if hi is not None:
+        tests.append(lambda x: x <= hi)
+    if c.equals is not None:
+        eq = c.equals
+        tests.append(lambda x: x == eq)
+    if c.in_ is not None:
+        members = frozenset(c.in_)
+        tests.append(lambda x: x in members)
+    if len(tests) == 1:
+        test = tests[0]
+
+        def compare_one(env: Env) -> Tri:
+            v = env.get(name)
+            if v is None:
+                return None
+            if v is NOT_ASKED:
+                return False
+            return test(v)
+
+        return compare_one
 
     def compare(env: Env) -> Tri:
         v = env.get(name)
@@ -218,6 +252,7 @@ class _Scorer:
         self.required_plain = [it.id for it in items if it.required and it.asked_when is None]
         self.defaults = dict(zip(self.ids, [None] * len(self.ids), strict=True))
         self.total_ids = defn.total_items
+        self.total_id_set = frozenset(self.total_ids)
         self.has_total = defn.total is not None
         self.total_range = list(defn.total.range) if defn.total else None
         self.prorate_max = defn.missing.max_missing if defn.missing.policy == "prorate" else 0
@@ -230,10 +265,18 @@ class _Scorer:
             self.band_mins, self.band_names = [], []
         self.band_result = defn.bands.from_result if defn.bands else None
         self.params_default = {k: p.value for k, p in defn.parameters.items()}
+        self.needs_context = any(v.required for v in defn.context.values())
+        self.fast_values = {i: frozenset(v for v in self.values[i] if v not in self.missing_codes[i]) for i in self.ids}
         self._compiled: dict[tuple[tuple[str, float], ...], _Plan] = {}
+        self._default_plan: _Plan | None = None
 
     # The plan depends on parameter values (thresholds are baked into closures).
     def plan(self, params: Mapping[str, float]) -> _Plan:
+        if params is self.params_default:
+            plan = self._default_plan
+            if plan is None:
+                plan = self._default_plan = _Plan(self.defn, params)
+            return plan
         key = tuple(sorted(params.items()))
         plan = self._compiled.get(key)
         if plan is None:
@@ -318,8 +361,12 @@ class _Scorer:
                 measure=self.id,
                 allowed=join(self.ids),
             )
+        fast = self.fast_values
         for item_id, raw in zip(self.ids, answers, strict=False):
-            values[item_id] = self._value(item_id, raw)
+            if type(raw) is int and raw in fast[item_id]:
+                values[item_id] = raw  # the common case: a plain, allowed answer
+            else:
+                values[item_id] = self._value(item_id, raw)
         return values
 
     def context(self, context: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, float]]:
@@ -378,7 +425,17 @@ class _Scorer:
         context: Mapping[str, Any],
         reported_total: Any = None,
     ) -> Score:
-        ctx, params = self.context(context)
+        """Validate and score one administration (the public result)."""
+        return self.score_data(answers, context, reported_total).to_score()
+
+    def score_data(
+        self,
+        answers: Sequence[Any] | Mapping[str, Any] | None,
+        context: Mapping[str, Any],
+        reported_total: Any = None,
+    ) -> ScoreData:
+        """Validate and score one administration (the internal, fast result)."""
+        ctx, params = self.context(context) if context or self.needs_context else ({}, self.params_default)
         reported = self._reported(reported_total)
         if answers is None:
             if reported is None:
@@ -420,7 +477,7 @@ class _Scorer:
         params: dict[str, float],
         reported: int | float | None = None,
         total_only: bool = False,
-    ) -> Score:
+    ) -> ScoreData:
         plan = self.plan(params)
         defn = self.defn
         env: Env = dict(values)
@@ -464,8 +521,11 @@ class _Scorer:
                         notes.append("the source does not say how to round a prorated total; shown to 2 decimals")
                     if defn.missing.status in NOT_CONFIRMED:
                         unconfirmed.append(f"missing-item policy ({defn.missing.status}): {defn.missing.source}")
-        allowed_missing = set(self.total_ids) if prorated else set()
-        valid_missing = [i for i in missing if i not in allowed_missing]
+        if prorated:
+            allowed_missing = self.total_id_set
+            valid_missing = [i for i in missing if i not in allowed_missing]
+        else:
+            valid_missing = missing
         complete = not missing and not total_only
         valid = not valid_missing and (total is not None or not self.has_total)
         if missing and not valid:
@@ -497,15 +557,16 @@ class _Scorer:
         if total_only:
             if self.safety_ids:
                 flags.append(SAFETY_ITEM_MISSING)
-        elif any(values[i] is None for i in self.safety_ids) or any(
-            i in missing for i, _ in plan.asked if i in plan.safety_conditional
+        elif any(values[i] is None for i in self.safety_ids) or (
+            missing and any(i in missing for i in plan.safety_conditional)
         ):
             flags.append(SAFETY_ITEM_MISSING)
         if len(flags) > 1:
             flags.sort()
-        for flag in plan.flag_defs:
-            if flag.name in flags and flag.status in NOT_CONFIRMED:
-                unconfirmed.append(f"flag {flag.name} ({flag.status}): {flag.source}")
+        if flags and plan.unconfirmed_flags:
+            for flag in plan.unconfirmed_flags:
+                if flag.name in flags:
+                    unconfirmed.append(f"flag {flag.name} ({flag.status}): {flag.source}")
         levels = None
         if defn.report_item_levels:
             levels = {i: (self.level_ids[i].get(v) if v is not None else None) for i, v in values.items()}
@@ -514,7 +575,7 @@ class _Scorer:
             agrees = total is not None and abs(total - reported) < 1e-9
             if total is not None and not agrees:
                 notes.append(f"reported total {reported} differs from the total recomputed from items ({total})")
-        return Score.model_construct(
+        return ScoreData(
             measure=self.id,
             definition_version=defn.definition_version,
             total=total,
@@ -545,8 +606,8 @@ class _Plan:
 
     def __init__(self, defn: MeasureDefinition, params: Mapping[str, float]) -> None:
         self.asked = [(it.id, _compile(it.asked_when, defn, params)) for it in defn.items if it.asked_when]
-        self.safety_conditional = {it.id for it in defn.items if it.asked_when and it.safety and it.required}
-        self.flag_defs = list(defn.flags)
+        self.safety_conditional = [it.id for it in defn.items if it.asked_when and it.safety and it.required]
+        self.unconfirmed_flags = [f for f in defn.flags if f.status in NOT_CONFIRMED]
         self.flags = [(f.name, _compile(f.when, defn, params)) for f in defn.flags]
         self.results: list[tuple[Any, Callable[[Env], Any]]] = []
         for res in defn.results:
