@@ -286,6 +286,15 @@ class _Context:
                     return True
         return False
 
+    def count_latest(self, test: Callable[[ScoredAssessment], bool]) -> int:
+        """Number of measures whose latest administration passes ``test``."""
+        n = 0
+        for measure in {a.measure for a in self.episode.assessments if a.date <= self.as_of}:
+            s = self.series(measure)
+            if s is not None and s.latest_any is not None and test(s.latest_any):
+                n += 1
+        return n
+
     def any_safety_missing(self) -> bool:
         for defn in self.library.values():
             if defn.safety_items:
@@ -559,6 +568,51 @@ def _measure_facts(cat: FactCatalog, defn: MeasureDefinition) -> None:
             "boolean",
             f"latest total below {below} ({targets.remission.source}, {targets.remission.status})",
             lambda s, c: (total_of(s.latest) < below) if s.latest else None,
+        )
+
+    def run_weeks(ok: Callable[[Any, Any], bool]) -> Callable[[_Series, _Context], Any]:
+        """Whole weeks from the first to the latest administration of the current run of valid
+        administrations meeting ``ok(total, baseline_total)``; 0 when the latest does not."""
+
+        def f(s: _Series, c: _Context) -> Any:
+            valid = s.valid
+            if not valid:
+                return None
+            base = total_of(valid[0])
+            start = None
+            for a in reversed(valid[1:] if len(valid) > 1 else valid):
+                if not ok(total_of(a), base):
+                    break
+                start = a.date
+            return 0 if start is None else (valid[-1].date - start).days // 7
+
+        return f
+
+    if targets is not None and targets.remission is not None and targets.remission.below is not None:
+        cut = targets.remission.below
+        add(
+            "remission_weeks",
+            "integer",
+            f"whole weeks the current run of administrations below {cut} has "
+            "lasted (first to latest of the run); 0 when the latest is not in remission",
+            run_weeks(lambda t, b, _cut=cut: t < _cut),
+            unit="weeks",
+            minimum=0,
+        )
+    if targets is not None and targets.response is not None and targets.response.min_reduction is not None:
+        keep = 1 - targets.response.min_reduction
+
+        def responded(t: Any, b: Any, _keep: float = keep, _lo: Any = lo) -> bool:
+            return b - _lo > 0 and t - _lo <= _keep * (b - _lo)
+
+        add(
+            "response_weeks",
+            "integer",
+            "whole weeks the current run of follow-up administrations meeting the "
+            "response definition has lasted; 0 when the latest is not a response",
+            run_weeks(responded),
+            unit="weeks",
+            minimum=0,
         )
     for name in ("reliable_change", "meaningful_change"):
         target = getattr(targets, name, None) if targets else None
@@ -880,6 +934,24 @@ def _episode_facts(cat: FactCatalog) -> None:
         "the latest administration of a measure with safety items has one "
         "unanswered or could not be scored: risk cannot be ruled out",
         lambda c: c.any_safety_missing(),
+    )
+    add(
+        "measures_latest_invalid",
+        "integer",
+        "measures whose latest administration could not be scored (an invalid answer or unknown measure)",
+        lambda c: c.count_latest(lambda a: a.score is None) + len(
+            {a.measure for a in c.episode.assessments if a.date <= c.as_of and a.measure not in c.library}
+        ),
+        unit="count",
+        minimum=0,
+    )
+    add(
+        "measures_total_mismatch",
+        "integer",
+        "measures whose latest administration has a reported total that differs from the recomputed one",
+        lambda c: c.count_latest(lambda a: a.score is not None and a.score.total_agrees is False),
+        unit="count",
+        minimum=0,
     )
     add(
         "days_since_last_assessment",

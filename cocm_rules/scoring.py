@@ -335,6 +335,7 @@ class _Scorer:
         """Validated, coded answers by item id (None = not answered / not assessed)."""
         values = dict(self.defaults)
         if isinstance(answers, Mapping):
+            keys: dict[str, Any] = {}
             for key, raw in answers.items():
                 item_id = self.alias.get(key) if isinstance(key, str) else None
                 if item_id is None:
@@ -345,6 +346,15 @@ class _Scorer:
                         allowed=join(self.ids),
                         suggestion=suggest(str(key), self.ids),
                     )
+                if item_id in keys:
+                    # Two keys (id, measure.id or LOINC code) for one item: the last one must not
+                    # silently win, or a "0" could hide a positive suicide item.
+                    raise InvalidInput(
+                        f"the item is given twice, as {keys[item_id]!r} and {key!r}; give each item once",
+                        measure=self.id,
+                        item=item_id,
+                    )
+                keys[item_id] = key
                 values[item_id] = self._value(item_id, raw)
             return values
         if isinstance(answers, str | bytes) or not isinstance(answers, Sequence):

@@ -15,7 +15,8 @@ lead can read::
 Operators: ``< <= > >= == !=``, ``in [...]``, ``not in [...]``, ``between A and B``
 (inclusive), ``is missing``, ``is present``, and ``and`` / ``or`` / ``not`` with parentheses.
 Values: numbers (``10``, ``0.5``, ``50%``), dates (``2026-12-01``), ``true``/``false``, words
-from a text fact's allowed values (``active_treatment``), quoted text, or a parameter name.
+from a text fact's allowed values (``active_treatment``), quoted text, or a parameter name
+(``-name`` for its negative, e.g. ``pcl5.change > -meaningful_change_points``).
 
 Meaning of a missing fact: every comparison with it is false (so ``x != 3`` is false too);
 ``not`` turns false into true. Say ``is missing`` / ``is present`` when that is what you mean.
@@ -77,6 +78,10 @@ class ParameterSpec(StrictModel):
 
     value: int | float | bool | str | dt.date
     source: str = Field(min_length=1)
+    status: Literal["confirmed", "secondary", "unconfirmed", "team_choice"] | None = Field(
+        None,
+        description="how well the default is sourced; team_choice = the sources leave this number to the team",
+    )
     description: str | None = None
     unit: str | None = None
 
@@ -160,10 +165,11 @@ class Literal_:
 
 @dataclass(frozen=True)
 class ParamRef:
-    """A reference to a ruleset parameter (resolved by the loader)."""
+    """A reference to a ruleset parameter (resolved by the loader); ``-name`` negates it."""
 
     name: str
     offset: int
+    negate: bool = False
 
 
 Value = Literal_ | ParamRef
@@ -239,6 +245,7 @@ _TOKEN = re.compile(
   | (?P<date>\d{4}-\d{2}-\d{2}(?![\w.]))
   | (?P<number>-?\d+(?:\.\d+)?%?(?![\w.]))
   | (?P<string>"[^"]*"|'[^']*')
+  | (?P<neg>-(?=[A-Za-z_]))
   | (?P<op><=|>=|==|!=|=>|=<|<|>|=)
   | (?P<punct>[\[\](),])
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)
@@ -416,6 +423,9 @@ class _Parser:
             return Literal_(t.text == "true", "boolean", t.offset)
         if t.kind == "name":
             return ParamRef(t.text, t.offset)
+        if t.kind == "neg":
+            name = self.expect("name", what="a parameter name after '-'")
+            return ParamRef(name.text, t.offset, negate=True)
         raise ExpressionError(f"expected a value (a number, date, word or parameter), found {self._show(t)}", t.offset)
 
 

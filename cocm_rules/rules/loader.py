@@ -215,6 +215,13 @@ class _FileChecker:
             if v.name in self.params:
                 raw = self.params[v.name].value
                 used[v.name] = raw
+                if v.negate:
+                    if isinstance(raw, bool) or not isinstance(raw, int | float):
+                        self.bad(
+                            path, f"'-{v.name}' needs a number parameter; {v.name!r} is {show(raw)}", offset=v.offset
+                        )
+                        return False, None
+                    raw = -raw
                 kind = (
                     "boolean"
                     if isinstance(raw, bool)
@@ -225,7 +232,7 @@ class _FileChecker:
                     else "word"
                 )
                 value = raw
-            elif spec.type == "text":
+            elif spec.type == "text" and not v.negate:
                 kind, value = "word", v.name
             else:
                 if v.name in self.cat:

@@ -1,0 +1,299 @@
+"""Hypothesis strategies for property tests of code that consumes cocm_rules measures.
+
+Generate answers that every bundled (or your own) measure definition accepts, answers it must
+refuse, context keyword arguments, and real :class:`~cocm_rules.Score` objects::
+
+    from hypothesis import given
+
+    from cocm_rules import InvalidInput, score
+    from cocm_rules.strategies import answers, context, scores
+
+    @given(answers("phq9"))
+    def test_my_registry_stores_every_phq9(a):
+        record = my_registry.store(score("phq9", a))
+        assert record.total is not None
+
+    @given(answers("auditc", valid=False), context("auditc"))
+    def test_bad_audit_c_never_scores(a, ctx):
+        with pytest.raises(InvalidInput):
+            score("auditc", a, **ctx)
+
+    @given(scores())                      # any bundled measure
+    def test_my_renderer_never_crashes(s):
+        render(s)
+
+Valid answers follow the measure definition: every value comes from the item's scale (a yes/no
+item may also be given as ``True``/``"yes"``), optional items may be left out, and questions
+skipped by the form's skip logic (``asked_when``, e.g. C-SSRS questions 3-5 after "no" to
+question 2) are ``None``. Invalid answers are refused by :func:`cocm_rules.score` with
+:class:`~cocm_rules.InvalidInput` because of the answers alone: a value outside the scale, a
+value of the wrong type (text for a numeric item, a fractional number, ``True`` for a non-yes/no
+item), a list of the wrong length, an unknown item key, or one item given under two keys.
+
+This module needs Hypothesis (``pip install 'cocm-rules[test]'``); ``import cocm_rules`` does
+not import it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import BackendUnavailable
+from .measures import MeasureDefinition, MeasureLibrary, load_measures
+from .scoring import NOT_ASKED, Score, score, scorer_for
+
+try:
+    from hypothesis import strategies as st
+    from hypothesis.strategies import DrawFn, SearchStrategy
+except ImportError as e:  # pragma: no cover - exercised in a subprocess by the tests
+    raise BackendUnavailable("hypothesis strategies", "test", cause=str(e)) from e
+
+__all__ = ["answers", "context", "scores"]
+
+_YES = (1, True, "yes", "Yes", "y", "TRUE", " yes ")
+_NO = (0, False, "no", "No", "n", "false", " NO ")
+_YES_NO_WORDS = frozenset({"yes", "y", "true", "no", "n", "false"})
+
+
+def _definition(measure_id: str, library: MeasureLibrary | None) -> tuple[MeasureLibrary, MeasureDefinition]:
+    lib = library if library is not None else load_measures()
+    return lib, lib.get_measure(measure_id)  # raises InvalidInput (with "did you mean") at once
+
+
+def _present_values(defn: MeasureDefinition, item_id: str) -> list[int]:
+    scale = defn.scales[defn.item(item_id).scale]
+    return [v.value for v in scale.values if not v.missing]
+
+
+def _missing_values(defn: MeasureDefinition, item_id: str) -> list[int | None]:
+    """The ways to leave an item unanswered: ``None`` and any 'not assessed' code."""
+    scale = defn.scales[defn.item(item_id).scale]
+    return [None, *(v.value for v in scale.values if v.missing)]
+
+
+def _raw(defn: MeasureDefinition, item_id: str) -> SearchStrategy[Any]:
+    """An allowed answer to an item, in any form the scorer accepts."""
+    values = _present_values(defn, item_id)
+    if defn.scales[defn.item(item_id).scale].yes_no:
+        return st.sampled_from(values).flatmap(lambda v: st.sampled_from(_YES if v else _NO))
+    return st.sampled_from(values)
+
+
+@st.composite
+def _valid_values(draw: DrawFn, defn: MeasureDefinition, missing: bool) -> dict[str, Any]:
+    """Raw answers by item id (``None`` = unanswered or skipped), respecting skip logic."""
+    scorer = scorer_for(defn)
+    asked = dict(scorer.plan(scorer.params_default).asked)
+    required = [it.id for it in defn.items if it.required]
+    leave_out: set[str] = set(draw(st.lists(st.sampled_from(required), unique=True))) if missing and required else set()
+    values: dict[str, Any] = {}
+    env: dict[str, Any] = dict.fromkeys(scorer.ids)
+
+    def answer(item_id: str, required_here: bool) -> Any:
+        if required_here and item_id in leave_out:
+            return draw(st.sampled_from(_missing_values(defn, item_id)))
+        if required_here:
+            return draw(_raw(defn, item_id))
+        return draw(st.one_of(st.none(), _raw(defn, item_id)))
+
+    for it in defn.items:
+        if it.asked_when is None:
+            values[it.id] = answer(it.id, it.required)
+            env[it.id] = scorer.normalize({it.id: values[it.id]})[it.id]
+    for it in defn.items:  # skip logic, once the questions it depends on are answered
+        if it.asked_when is None:
+            continue
+        is_asked = asked[it.id](env)
+        if is_asked is False:
+            values[it.id] = None
+            env[it.id] = NOT_ASKED
+        else:
+            # Asked (True), or unknown because a deciding answer is missing (None): any answer.
+            values[it.id] = answer(it.id, it.required and is_asked is True)
+            env[it.id] = scorer.normalize({it.id: values[it.id]})[it.id]
+    return values
+
+
+@st.composite
+def _as_list(draw: DrawFn, defn: MeasureDefinition, values: Mapping[str, Any]) -> list[Any]:
+    """Answers in item order; trailing unanswered items past the required ones may be dropped."""
+    ids = scorer_for(defn).ids
+    answered = [n for n, i in enumerate(ids) if values[i] is not None]
+    shortest = max(scorer_for(defn).min_len, answered[-1] + 1 if answered else 0)
+    return [values[i] for i in ids[: draw(st.integers(shortest, len(ids)))]]
+
+
+def _keys(defn: MeasureDefinition, item_id: str) -> list[str]:
+    """The keys an item may be given under: its id, ``measure.id`` and its LOINC code."""
+    it = defn.item(item_id)
+    keys = [it.id, f"{defn.id}.{it.id}"]
+    if it.loinc is not None:
+        keys.append(it.loinc.code)
+    return keys
+
+
+@st.composite
+def _as_mapping(draw: DrawFn, defn: MeasureDefinition, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Answers by item key; an unanswered item is ``None`` or left out."""
+    out: dict[str, Any] = {}
+    order = draw(st.permutations(list(values)))
+    for item_id in order:
+        value = values[item_id]
+        if value is None and draw(st.booleans()):
+            continue
+        out[draw(st.sampled_from(_keys(defn, item_id)))] = value
+    return out
+
+
+def _out_of_range(defn: MeasureDefinition, item_id: str) -> SearchStrategy[Any]:
+    allowed = set(scorer_for(defn).values[item_id])
+    lo, hi = min(allowed), max(allowed)
+    gaps = [v for v in range(lo, hi + 1) if v not in allowed]
+    ints = st.one_of(
+        st.integers(max_value=lo - 1),
+        st.integers(min_value=hi + 1),
+        *([st.sampled_from(gaps)] if gaps else []),
+    )
+    return st.one_of(ints, ints.map(float))  # 5.0 is read as 5, and refused like it
+
+
+def _wrong_type(defn: MeasureDefinition, item_id: str) -> SearchStrategy[Any]:
+    yes_no = defn.scales[defn.item(item_id).scale].yes_no
+    fractional = st.floats(allow_nan=True, allow_infinity=True).filter(lambda f: not f.is_integer())
+    if yes_no:
+        text = st.text(max_size=8).filter(lambda s: s.strip().lower() not in _YES_NO_WORDS)
+        kinds = [text, fractional]
+    else:
+        text = st.one_of(st.sampled_from(_present_values(defn, item_id)).map(str), st.text(max_size=8))
+        kinds = [text, fractional, st.booleans()]
+    other = st.sampled_from([[1], {"value": 1}, b"1", 1j, (0,), Ellipsis])
+    return st.one_of(*kinds, other)
+
+
+@st.composite
+def _invalid(draw: DrawFn, defn: MeasureDefinition, as_mapping: bool) -> list[Any] | dict[Any, Any]:
+    scorer = scorer_for(defn)
+    values = draw(_valid_values(defn, missing=True))
+    kinds = ["out_of_range", "wrong_type"]
+    if as_mapping:
+        kinds += ["unknown_key", "twice"]
+    else:
+        kinds += ["too_long"] + (["too_short"] if scorer.min_len > 0 else [])
+    kind = draw(st.sampled_from(kinds))
+    item_id = draw(st.sampled_from(scorer.ids))
+    if kind == "out_of_range":
+        values[item_id] = draw(_out_of_range(defn, item_id))
+    elif kind == "wrong_type":
+        values[item_id] = draw(_wrong_type(defn, item_id))
+    if not as_mapping:
+        out = draw(_as_list(defn, values))
+        if kind == "too_short":
+            out = [values[i] for i in scorer.ids][: draw(st.integers(0, scorer.min_len - 1))]
+        elif kind == "too_long":
+            out = [values[i] for i in scorer.ids]
+            out += draw(st.lists(_raw(defn, scorer.ids[-1]), min_size=1, max_size=3))
+        return out
+    mapping: dict[Any, Any] = draw(_as_mapping(defn, values))
+    if kind == "unknown_key":
+        near = [f"{item_id}0", f"{item_id}_", f"{defn.id}.{item_id}x", item_id.upper(), f"{defn.id}-{item_id}"]
+        key = draw(
+            st.one_of(
+                st.sampled_from(near),
+                st.text(max_size=10),
+                st.integers(),
+            ).filter(lambda k: not (isinstance(k, str) and k in scorer.alias))
+        )
+        mapping[key] = draw(_raw(defn, item_id))
+    elif kind == "twice":
+        first, second = draw(st.permutations(_keys(defn, item_id)))[:2]
+        for key in _keys(defn, item_id):
+            mapping.pop(key, None)
+        mapping[first] = draw(st.one_of(st.none(), _raw(defn, item_id)))
+        mapping[second] = draw(st.one_of(st.none(), _raw(defn, item_id)))
+    return mapping
+
+
+def answers(
+    measure_id: str,
+    valid: bool = True,
+    *,
+    as_mapping: bool = False,
+    missing: bool = False,
+    library: MeasureLibrary | None = None,
+) -> SearchStrategy[list[Any] | dict[Any, Any]]:
+    """Answers to one administration of ``measure_id``: a list in item order, or a mapping.
+
+    ``valid=True`` (the default): answers :func:`cocm_rules.score` accepts. Every value is
+    allowed by the item's scale; optional items may be unanswered; a question the form's skip
+    logic skips is ``None``. With ``missing=False`` every required question that was asked is
+    answered, so the score is complete; with ``missing=True`` required items may be left
+    unanswered (``None``, or a code that means "not assessed", such as BPRS 0).
+
+    ``valid=False``: answers that :func:`cocm_rules.score` must refuse with
+    :class:`~cocm_rules.InvalidInput` whatever the context: a value out of range, a value of
+    the wrong type, a list of the wrong length (lists), an unknown item key or one item under
+    two keys (mappings).
+
+    ``as_mapping=True`` gives mappings keyed by item id, ``measure.item`` id or the item's
+    LOINC code (unanswered items may be left out). ``library`` is the measure set to use
+    (default: the bundled measures). An unknown ``measure_id`` raises InvalidInput at once.
+    """
+    _, defn = _definition(measure_id, library)
+    if not valid:
+        return _invalid(defn, as_mapping)
+    values = _valid_values(defn, missing)
+    if as_mapping:
+        return values.flatmap(lambda v: _as_mapping(defn, v))
+    return values.flatmap(lambda v: _as_list(defn, v))
+
+
+def _parameter(value: float, lo: float, hi: float) -> SearchStrategy[Any]:
+    if all(isinstance(x, int) for x in (value, lo, hi)):
+        return st.integers(int(lo), int(hi))
+    return st.floats(lo, hi, allow_nan=False, allow_infinity=False)
+
+
+def context(measure_id: str, *, library: MeasureLibrary | None = None) -> SearchStrategy[dict[str, Any]]:
+    """Valid context keyword arguments for ``score(measure_id, answers, **context)``.
+
+    Required context (e.g. ``sex`` for AUDIT-C) is always present and drawn from its allowed
+    values; optional context may be present. A parameter with documented limits (e.g. the
+    PCL-5 ``cut_point``, 31-33) may be overridden by a value within them; parameters without
+    documented limits are never overridden.
+    """
+    _, defn = _definition(measure_id, library)
+    required: dict[str, SearchStrategy[Any]] = {}
+    optional: dict[str, SearchStrategy[Any]] = {}
+    for name, var in defn.context.items():
+        (required if var.required else optional)[name] = st.sampled_from(var.allowed)
+    for name, p in defn.parameters.items():
+        if p.min is not None and p.max is not None and math.isfinite(p.min) and math.isfinite(p.max):
+            optional[name] = _parameter(p.value, p.min, p.max)
+    return st.fixed_dictionaries(required, optional=optional)
+
+
+def scores(
+    measure_id: str | None = None,
+    *,
+    missing: bool = False,
+    library: MeasureLibrary | None = None,
+) -> SearchStrategy[Score]:
+    """Scores produced by really scoring generated valid answers with valid context.
+
+    ``measure_id=None`` draws the measure from every measure in ``library`` (default: the
+    bundled measures). ``missing=True`` lets required items go unanswered, so some scores are
+    incomplete or invalid, as in real registries.
+    """
+    lib = library if library is not None else load_measures()
+    ids = [lib.get_measure(measure_id).id] if measure_id is not None else list(lib)
+
+    @st.composite
+    def one(draw: DrawFn) -> Score:
+        mid = draw(st.sampled_from(ids))
+        given = draw(answers(mid, as_mapping=draw(st.booleans()), missing=missing, library=lib))
+        kwargs = draw(context(mid, library=lib))
+        return score(mid, given, library=lib, **kwargs)
+
+    return one()
