@@ -572,19 +572,23 @@ def _measure_facts(cat: FactCatalog, defn: MeasureDefinition) -> None:
 
     def run_weeks(ok: Callable[[Any, Any], bool]) -> Callable[[_Series, _Context], Any]:
         """Whole weeks from the first to the latest administration of the current run of valid
-        administrations meeting ``ok(total, baseline_total)``; 0 when the latest does not."""
+        administrations meeting ``ok(total, baseline_total)``; 0 when the latest does not.
+        Walks back from the latest, scoring only as far as the run goes."""
 
         def f(s: _Series, c: _Context) -> Any:
-            valid = s.valid
-            if not valid:
+            latest, first = s.latest, s.baseline
+            if latest is None or first is None:
                 return None
-            base = total_of(valid[0])
+            base = total_of(first)
             start = None
-            for a in reversed(valid[1:] if len(valid) > 1 else valid):
-                if not ok(total_of(a), base):
+            for k in range(len(s.entries) - 1, -1, -1):
+                a = s.at(k)
+                if not s._ok(a):
+                    continue
+                if (a is first and start is not None) or not ok(total_of(a), base):
                     break
                 start = a.date
-            return 0 if start is None else (valid[-1].date - start).days // 7
+            return 0 if start is None else (latest.date - start).days // 7
 
         return f
 
@@ -939,8 +943,9 @@ def _episode_facts(cat: FactCatalog) -> None:
         "measures_latest_invalid",
         "integer",
         "measures whose latest administration could not be scored (an invalid answer or unknown measure)",
-        lambda c: c.count_latest(lambda a: a.score is None) + len(
-            {a.measure for a in c.episode.assessments if a.date <= c.as_of and a.measure not in c.library}
+        lambda c: (
+            c.count_latest(lambda a: a.score is None)
+            + len({a.measure for a in c.episode.assessments if a.date <= c.as_of and a.measure not in c.library})
         ),
         unit="count",
         minimum=0,

@@ -94,13 +94,27 @@ class ScoreData:
     """
 
     fields = tuple(Score.model_fields)
+    #: Fields computed on first access (most administrations only need validity and total).
+    deferred = frozenset(
+        {"band", "flags", "provisional_diagnosis", "positive_screen", "results", "item_levels", "unconfirmed", "notes"}
+    )
 
-    def __init__(self, **fields: Any) -> None:
+    def __init__(self, finish: Callable[[ScoreData], None] | None = None, **fields: Any) -> None:
         self.__dict__.update(fields)
+        self._finish = finish
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes not yet set: the deferred ones.
+        finish = self.__dict__.get("_finish")
+        if name in ScoreData.deferred and finish is not None:
+            self._finish = None
+            finish(self)
+            return self.__dict__[name]
+        raise AttributeError(name)
 
     def to_score(self) -> Score:
         """The public, validated-shape Score."""
-        return Score.model_construct(**{name: self.__dict__[name] for name in self.fields})
+        return Score.model_construct(**{name: getattr(self, name) for name in self.fields})
 
 
 # -- condition compilation --------------------------------------------------------------------
@@ -548,66 +562,77 @@ class _Scorer:
             got = [values[i] for i in items]
             subscores[sid] = None if None in got else sum(got)  # type: ignore[arg-type]
             env[sid] = subscores[sid]
-        env.update(ctx)
-        results: dict[str, Any] = {}
-        for res, fn in plan.results:
-            value = fn(env)
-            results[res.id] = value
-            env[res.id] = value
-            if value is not None and res.status in NOT_CONFIRMED:
-                unconfirmed.append(f"{res.id} ({res.status}): {res.source}")
-        band: str | None = None
-        if total is not None and self.band_mins:
-            band = self.band_names[bisect_right(self.band_mins, total) - 1]
-        elif self.band_result:
-            band = results.get(self.band_result)
-        if band is not None and defn.bands is not None and defn.bands.status in NOT_CONFIRMED:
-            unconfirmed.append(f"bands ({defn.bands.status}): {defn.bands.source}")
-        flags = [name for name, fn in plan.flags if fn(env) is True]
-        if total_only:
-            if self.safety_ids:
-                flags.append(SAFETY_ITEM_MISSING)
-        elif any(values[i] is None for i in self.safety_ids) or (
-            missing and any(i in missing for i in plan.safety_conditional)
-        ):
-            flags.append(SAFETY_ITEM_MISSING)
-        if len(flags) > 1:
-            flags.sort()
-        if flags and plan.unconfirmed_flags:
-            for flag in plan.unconfirmed_flags:
-                if flag.name in flags:
-                    unconfirmed.append(f"flag {flag.name} ({flag.status}): {flag.source}")
-        levels = None
-        if defn.report_item_levels:
-            levels = {i: (self.level_ids[i].get(v) if v is not None else None) for i, v in values.items()}
         agrees = None
         if reported is not None and not total_only:
             agrees = total is not None and abs(total - reported) < 1e-9
             if total is not None and not agrees:
                 notes.append(f"reported total {reported} differs from the total recomputed from items ({total})")
+        band: str | None = None
+        if total is not None and self.band_mins:
+            band = self.band_names[bisect_right(self.band_mins, total) - 1]
+
+        def finish(data: ScoreData) -> None:
+            """Results, flags and explanations: computed when first read."""
+            env.update(ctx)
+            results: dict[str, Any] = {}
+            for res, fn in plan.results:
+                value = fn(env)
+                results[res.id] = value
+                env[res.id] = value
+                if value is not None and res.status in NOT_CONFIRMED:
+                    unconfirmed.append(f"{res.id} ({res.status}): {res.source}")
+            level = band
+            if level is None and self.band_result:
+                level = results.get(self.band_result)
+            if level is not None and defn.bands is not None and defn.bands.status in NOT_CONFIRMED:
+                unconfirmed.append(f"bands ({defn.bands.status}): {defn.bands.source}")
+            flags = [name for name, fn in plan.flags if fn(env) is True]
+            if total_only:
+                if self.safety_ids:
+                    flags.append(SAFETY_ITEM_MISSING)
+            elif any(values[i] is None for i in self.safety_ids) or (
+                missing and any(i in missing for i in plan.safety_conditional)
+            ):
+                flags.append(SAFETY_ITEM_MISSING)
+            if len(flags) > 1:
+                flags.sort()
+            if flags and plan.unconfirmed_flags:
+                for flag in plan.unconfirmed_flags:
+                    if flag.name in flags:
+                        unconfirmed.append(f"flag {flag.name} ({flag.status}): {flag.source}")
+            levels = None
+            if defn.report_item_levels:
+                levels = {i: (self.level_ids[i].get(v) if v is not None else None) for i, v in values.items()}
+            if self.band_result:
+                data.__dict__["band"] = level
+            data.__dict__.update(
+                flags=flags,
+                provisional_diagnosis=results.get("provisional_diagnosis"),
+                positive_screen=results.get("positive_screen"),
+                results=results,
+                item_levels=levels,
+                unconfirmed=unconfirmed,
+                notes=notes,
+            )
+
+        eager = {} if self.band_result else {"band": band}
         return ScoreData(
+            finish,
+            **eager,
             measure=self.id,
             definition_version=defn.definition_version,
             total=total,
             total_range=self.total_range,
             total_source=source,
-            band=band,
-            flags=flags,
             valid=valid,
             complete=complete,
             missing_items=missing,
             prorated=prorated,
             missing_policy=defn.missing.policy,
-            provisional_diagnosis=results.get("provisional_diagnosis"),
-            positive_screen=results.get("positive_screen"),
             subscores=subscores,
-            results=results,
-            item_levels=levels,
             answers=values,
             reported_total=reported,
             total_agrees=agrees,
-            unconfirmed=unconfirmed,
-            notes=notes,
         )
 
 

@@ -67,83 +67,100 @@ def _present_values(defn: MeasureDefinition, item_id: str) -> list[int]:
     return [v.value for v in scale.values if not v.missing]
 
 
-def _missing_values(defn: MeasureDefinition, item_id: str) -> list[int | None]:
-    """The ways to leave an item unanswered: ``None`` and any 'not assessed' code."""
-    scale = defn.scales[defn.item(item_id).scale]
-    return [None, *(v.value for v in scale.values if v.missing)]
+class _Items:
+    """Per-item strategies of one definition, built once (building strategies is not free)."""
+
+    def __init__(self, defn: MeasureDefinition) -> None:
+        self.defn = defn
+        self.raw: dict[str, SearchStrategy[Any]] = {}
+        self.unanswered: dict[str, SearchStrategy[Any]] = {}
+        self.raw_or_none: dict[str, SearchStrategy[Any]] = {}
+        self.keys: dict[str, list[str]] = {}
+        self.key: dict[str, SearchStrategy[str]] = {}
+        for it in defn.items:
+            scale = defn.scales[it.scale]
+            values = [v.value for v in scale.values if not v.missing]
+            if scale.yes_no:
+                raw = st.sampled_from(values).flatmap(lambda v: st.sampled_from(_YES if v else _NO))
+            else:
+                raw = st.sampled_from(values)
+            self.raw[it.id] = raw
+            # The ways to leave an item unanswered: None and any code meaning "not assessed".
+            self.unanswered[it.id] = st.sampled_from([None, *(v.value for v in scale.values if v.missing)])
+            self.raw_or_none[it.id] = st.one_of(st.none(), raw)
+            # The keys an item may be given under: its id, measure.id and its LOINC code.
+            self.keys[it.id] = [it.id, f"{defn.id}.{it.id}", *([it.loinc.code] if it.loinc else [])]
+            self.key[it.id] = st.sampled_from(self.keys[it.id])
+        self.required = st.lists(st.sampled_from([it.id for it in defn.items if it.required]), unique=True)
 
 
-def _raw(defn: MeasureDefinition, item_id: str) -> SearchStrategy[Any]:
-    """An allowed answer to an item, in any form the scorer accepts."""
-    values = _present_values(defn, item_id)
-    if defn.scales[defn.item(item_id).scale].yes_no:
-        return st.sampled_from(values).flatmap(lambda v: st.sampled_from(_YES if v else _NO))
-    return st.sampled_from(values)
+_ITEMS: dict[int, _Items] = {}
+
+
+def _items(defn: MeasureDefinition) -> _Items:
+    cached = _ITEMS.get(id(defn))
+    if cached is None or cached.defn is not defn:
+        cached = _ITEMS[id(defn)] = _Items(defn)
+    return cached
 
 
 @st.composite
 def _valid_values(draw: DrawFn, defn: MeasureDefinition, missing: bool) -> dict[str, Any]:
     """Raw answers by item id (``None`` = unanswered or skipped), respecting skip logic."""
     scorer = scorer_for(defn)
+    strategies = _items(defn)
     asked = dict(scorer.plan(scorer.params_default).asked)
-    required = [it.id for it in defn.items if it.required]
-    leave_out: set[str] = set(draw(st.lists(st.sampled_from(required), unique=True))) if missing and required else set()
+    leave_out: set[str] = set(draw(strategies.required)) if missing and any(i.required for i in defn.items) else set()
     values: dict[str, Any] = {}
     env: dict[str, Any] = dict.fromkeys(scorer.ids)
 
     def answer(item_id: str, required_here: bool) -> Any:
         if required_here and item_id in leave_out:
-            return draw(st.sampled_from(_missing_values(defn, item_id)))
+            return draw(strategies.unanswered[item_id])
         if required_here:
-            return draw(_raw(defn, item_id))
-        return draw(st.one_of(st.none(), _raw(defn, item_id)))
+            return draw(strategies.raw[item_id])
+        return draw(strategies.raw_or_none[item_id])
 
     for it in defn.items:
         if it.asked_when is None:
             values[it.id] = answer(it.id, it.required)
-            env[it.id] = scorer.normalize({it.id: values[it.id]})[it.id]
-    for it in defn.items:  # skip logic, once the questions it depends on are answered
-        if it.asked_when is None:
-            continue
-        is_asked = asked[it.id](env)
-        if is_asked is False:
-            values[it.id] = None
-            env[it.id] = NOT_ASKED
-        else:
-            # Asked (True), or unknown because a deciding answer is missing (None): any answer.
-            values[it.id] = answer(it.id, it.required and is_asked is True)
-            env[it.id] = scorer.normalize({it.id: values[it.id]})[it.id]
+    if asked:
+        env.update(scorer.normalize(values))
+        for it in defn.items:  # skip logic, once the questions it depends on are answered
+            if it.asked_when is None:
+                continue
+            is_asked = asked[it.id](env)
+            if is_asked is False:
+                values[it.id] = None
+                env[it.id] = NOT_ASKED
+            else:
+                # Asked (True), or unknown because a deciding answer is missing (None): any answer.
+                values[it.id] = answer(it.id, it.required and is_asked is True)
+                env[it.id] = scorer.normalize({it.id: values[it.id]})[it.id]
     return values
 
 
 @st.composite
 def _as_list(draw: DrawFn, defn: MeasureDefinition, values: Mapping[str, Any]) -> list[Any]:
     """Answers in item order; trailing unanswered items past the required ones may be dropped."""
-    ids = scorer_for(defn).ids
-    answered = [n for n, i in enumerate(ids) if values[i] is not None]
-    shortest = max(scorer_for(defn).min_len, answered[-1] + 1 if answered else 0)
-    return [values[i] for i in ids[: draw(st.integers(shortest, len(ids)))]]
-
-
-def _keys(defn: MeasureDefinition, item_id: str) -> list[str]:
-    """The keys an item may be given under: its id, ``measure.id`` and its LOINC code."""
-    it = defn.item(item_id)
-    keys = [it.id, f"{defn.id}.{it.id}"]
-    if it.loinc is not None:
-        keys.append(it.loinc.code)
-    return keys
+    scorer = scorer_for(defn)
+    ids = scorer.ids
+    answered = [n for n, i in enumerate(ids) if values.get(i) is not None]
+    shortest = max(scorer.min_len, answered[-1] + 1 if answered else 0)
+    length = draw(st.integers(shortest, len(ids))) if shortest < len(ids) else len(ids)
+    return [values.get(i) for i in ids[:length]]
 
 
 @st.composite
 def _as_mapping(draw: DrawFn, defn: MeasureDefinition, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Answers by item key; an unanswered item is ``None`` or left out."""
+    """Answers by item key in any order; an unanswered item is ``None`` or left out."""
+    strategies = _items(defn)
     out: dict[str, Any] = {}
-    order = draw(st.permutations(list(values)))
-    for item_id in order:
+    for item_id in draw(st.permutations(list(values))):
         value = values[item_id]
         if value is None and draw(st.booleans()):
             continue
-        out[draw(st.sampled_from(_keys(defn, item_id)))] = value
+        out[draw(strategies.key[item_id])] = value
     return out
 
 
@@ -193,7 +210,7 @@ def _invalid(draw: DrawFn, defn: MeasureDefinition, as_mapping: bool) -> list[An
             out = [values[i] for i in scorer.ids][: draw(st.integers(0, scorer.min_len - 1))]
         elif kind == "too_long":
             out = [values[i] for i in scorer.ids]
-            out += draw(st.lists(_raw(defn, scorer.ids[-1]), min_size=1, max_size=3))
+            out += draw(st.lists(_items(defn).raw[scorer.ids[-1]], min_size=1, max_size=3))
         return out
     mapping: dict[Any, Any] = draw(_as_mapping(defn, values))
     if kind == "unknown_key":
@@ -205,13 +222,13 @@ def _invalid(draw: DrawFn, defn: MeasureDefinition, as_mapping: bool) -> list[An
                 st.integers(),
             ).filter(lambda k: not (isinstance(k, str) and k in scorer.alias))
         )
-        mapping[key] = draw(_raw(defn, item_id))
+        mapping[key] = draw(_items(defn).raw[item_id])
     elif kind == "twice":
-        first, second = draw(st.permutations(_keys(defn, item_id)))[:2]
-        for key in _keys(defn, item_id):
+        first, second = draw(st.permutations(_items(defn).keys[item_id]))[:2]
+        for key in _items(defn).keys[item_id]:
             mapping.pop(key, None)
-        mapping[first] = draw(st.one_of(st.none(), _raw(defn, item_id)))
-        mapping[second] = draw(st.one_of(st.none(), _raw(defn, item_id)))
+        mapping[first] = draw(st.one_of(st.none(), _items(defn).raw[item_id]))
+        mapping[second] = draw(st.one_of(st.none(), _items(defn).raw[item_id]))
     return mapping
 
 
