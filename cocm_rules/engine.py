@@ -161,6 +161,23 @@ class Engine:
         facts = {name: fn(ctx) for name, fn in self._fns}
         return self._alerts(facts, as_of, ep.patient_id)
 
+    def assess(
+        self, episode: Episode | Mapping[str, Any], as_of: dt.date, extra_facts: Iterable[str] = ()
+    ) -> tuple[list[Alert], dict[str, Any]]:
+        """Alerts and facts from one pass over the episode: the facts the rules read plus
+        ``extra_facts`` (e.g. the registry columns of the review list)."""
+        ep = parse_episode(episode)
+        _check_as_of(as_of)
+        ctx = _Context(ep, as_of, self.library)
+        facts = {name: fn(ctx) for name, fn in self._fns}
+        fns = self.catalog.fns
+        for name in extra_facts:
+            if name not in facts:
+                if name not in fns:
+                    raise InvalidInput("unknown fact", field=name, suggestion=self.catalog.suggest(name))
+                facts[name] = fns[name](ctx)
+        return self._alerts(facts, as_of, ep.patient_id), facts
+
     def evaluate_facts(self, facts: Mapping[str, Any], as_of: dt.date, patient_id: str | None = None) -> list[Alert]:
         """Alerts for a prepared set of facts (facts not given are missing)."""
         for name in facts:

@@ -769,6 +769,7 @@ def _episode_facts(cat: FactCatalog) -> None:
         allowed=PROGRAMS,
     )
     add("status", "text", "registry status of the episode", lambda c: c.episode.status, allowed=STATUSES)
+    add("care_manager", "text", "the episode's care manager id (free text)", lambda c: c.episode.care_manager)
     add("enrollment_date", "date", "referral / enrollment date", lambda c: c.episode.enrollment_date)
     add(
         "days_since_enrollment",
@@ -815,6 +816,12 @@ def _episode_facts(cat: FactCatalog) -> None:
         minimum=0,
     )
     add(
+        "last_follow_up_date",
+        "date",
+        "date of the latest follow-up contact",
+        lambda c: c.last_contact("follow_up"),
+    )
+    add(
         "days_since_last_follow_up",
         "integer",
         "days since the latest follow-up contact",
@@ -845,6 +852,18 @@ def _episode_facts(cat: FactCatalog) -> None:
         lambda c: sum(1 for x in c.contacts if x.kind in ("initial_assessment", "follow_up")),
         unit="count",
         minimum=0,
+    )
+    add(
+        "last_psych_consult_date",
+        "date",
+        "date of the latest psychiatric consultation",
+        lambda c: c.last_contact("psychiatric_consultation"),
+    )
+    add(
+        "last_case_review_date",
+        "date",
+        "date of the latest systematic case review with the consultant",
+        lambda c: c.last_contact("case_review"),
     )
     add(
         "days_since_psych_consult",
@@ -895,6 +914,12 @@ def _episode_facts(cat: FactCatalog) -> None:
         lambda c: (
             c.episode.relapse_prevention_plan_date is not None and c.episode.relapse_prevention_plan_date <= c.as_of
         ),
+    )
+    add(
+        "relapse_prevention_plan_date",
+        "date",
+        "date of the relapse prevention plan, if dated on or before as_of",
+        lambda c: d if (d := c.episode.relapse_prevention_plan_date) is not None and d <= c.as_of else None,
     )
     add(
         "days_since_relapse_prevention_plan",

@@ -1,0 +1,182 @@
+"""The psychiatric consultant's review list: who to discuss this week, why, and their registry row.
+
+Patients are ranked by the highest priority among their review alerts (suicide risk first:
+those rules carry priorities 85-100; then not-improving and worsening patients), then by
+severity, then by the number of reasons, then by patient id so the order is deterministic.
+Each entry carries its reasons (the alerts, like the FLAGS column of the AIMS registry) and
+the registry row: status, first and last PHQ-9 / GAD-7 / PCL-5 with dates, initial assessment,
+last follow-up, last psychiatric consultation and case review, relapse prevention plan date,
+sessions, weeks since the initial assessment and minutes this month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .alerts import Alert
+from .engine import Engine, RecordError
+from .episode import parse_episode
+from .errors import InvalidInput
+from .rules.language import SEVERITIES
+
+__all__ = ["REVIEW_CATEGORIES", "ROW_FACTS", "RegistryRow", "ReviewEntry", "ReviewList", "review_list"]
+
+#: Alert categories that put a patient on the consultant's review list.
+REVIEW_CATEGORIES = ("suicide_risk", "treatment_to_target", "review_priority", "smi", "relapse_prevention")
+#: Lowest severity of a review alert that puts a patient on the list.
+REVIEW_MIN_SEVERITY = "moderate"
+_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+
+#: Registry columns, as facts.
+ROW_FACTS = {
+    "status": "status",
+    "program": "program",
+    "care_manager": "care_manager",
+    "phq9_first": "phq9.baseline",
+    "phq9_first_date": "phq9.baseline_date",
+    "phq9_last": "phq9.latest",
+    "phq9_last_date": "phq9.latest_date",
+    "gad7_first": "gad7.baseline",
+    "gad7_first_date": "gad7.baseline_date",
+    "gad7_last": "gad7.latest",
+    "gad7_last_date": "gad7.latest_date",
+    "pcl5_first": "pcl5.baseline",
+    "pcl5_first_date": "pcl5.baseline_date",
+    "pcl5_last": "pcl5.latest",
+    "pcl5_last_date": "pcl5.latest_date",
+    "initial_assessment_date": "initial_assessment_date",
+    "last_follow_up_date": "last_follow_up_date",
+    "last_psych_consult_date": "last_psych_consult_date",
+    "last_case_review_date": "last_case_review_date",
+    "relapse_prevention_plan_date": "relapse_prevention_plan_date",
+    "sessions": "sessions",
+    "weeks_since_initial_assessment": "weeks_in_treatment",
+    "minutes_this_month": "minutes_this_month",
+}
+
+
+class RegistryRow(BaseModel):
+    """One patient's registry columns as of the review date (missing values are null)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    patient_id: str
+    status: str
+    program: str
+    care_manager: str | None = None
+    phq9_first: int | float | None = None
+    phq9_first_date: dt.date | None = None
+    phq9_last: int | float | None = None
+    phq9_last_date: dt.date | None = None
+    gad7_first: int | float | None = None
+    gad7_first_date: dt.date | None = None
+    gad7_last: int | float | None = None
+    gad7_last_date: dt.date | None = None
+    pcl5_first: int | float | None = None
+    pcl5_first_date: dt.date | None = None
+    pcl5_last: int | float | None = None
+    pcl5_last_date: dt.date | None = None
+    initial_assessment_date: dt.date | None = None
+    last_follow_up_date: dt.date | None = None
+    last_psych_consult_date: dt.date | None = None
+    last_case_review_date: dt.date | None = None
+    relapse_prevention_plan_date: dt.date | None = None
+    sessions: int = 0
+    weeks_since_initial_assessment: int | None = None
+    minutes_this_month: int = 0
+
+
+class ReviewEntry(BaseModel):
+    """A patient on the review list: rank, the reasons (alerts) and the registry row."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rank: int
+    patient_id: str
+    priority: int = Field(description="highest priority among the review alerts")
+    severity: str = Field(description="highest severity among the review alerts")
+    reasons: list[Alert] = Field(description="the review alerts, highest priority first")
+    other_alerts: list[Alert] = Field(default_factory=list, description="the patient's other alerts (e.g. engagement)")
+    row: RegistryRow
+
+
+class ReviewList(BaseModel):
+    """The review list for one date, plus the records that could not be evaluated."""
+
+    model_config = ConfigDict(frozen=True)
+
+    as_of: dt.date
+    patients_evaluated: int
+    entries: list[ReviewEntry]
+    errors: list[RecordError] = Field(default_factory=list)
+
+
+def _is_review(alert: Alert, categories: tuple[str, ...], min_rank: int) -> bool:
+    return alert.category in categories and _RANK.get(alert.severity, 0) >= min_rank
+
+
+def review_list(
+    engine: Engine,
+    records: Iterable[Any],
+    as_of: dt.date,
+    *,
+    categories: Iterable[str] = REVIEW_CATEGORIES,
+    min_severity: str = REVIEW_MIN_SEVERITY,
+    limit: int | None = None,
+) -> ReviewList:
+    """Rank the patients the psychiatric consultant should review as of ``as_of``.
+
+    Every record is evaluated; a record that cannot be is returned in ``errors``, never
+    dropped. ``categories`` and ``min_severity`` choose which alerts put a patient on the
+    list; ``limit`` keeps the first N entries.
+    """
+    cats = tuple(categories)
+    if min_severity not in _RANK:
+        raise InvalidInput("unknown severity", field="min_severity", value=min_severity, allowed=", ".join(SEVERITIES))
+    min_rank = _RANK[min_severity]
+    candidates: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    errors: list[RecordError] = []
+    evaluated = 0
+    for index, record in enumerate(records):
+        if isinstance(record, RecordError):
+            errors.append(record.model_copy(update={"record": index}))
+            continue
+        try:
+            ep = parse_episode(record, record_ref=f"record {index}")
+            alerts, facts = engine.assess(ep, as_of, ROW_FACTS.values())
+        except InvalidInput as e:
+            pid = record.get("patient_id") if isinstance(record, dict) else None
+            errors.append(
+                RecordError(record=index, patient_id=pid if isinstance(pid, str) else None, field=e.field, error=str(e))
+            )
+            continue
+        evaluated += 1
+        reasons = [a for a in alerts if _is_review(a, cats, min_rank)]
+        if not reasons:
+            continue
+        others = [a for a in alerts if a not in reasons]
+        top = max(reasons, key=lambda a: (a.priority, _RANK.get(a.severity, 0)))
+        row = RegistryRow(patient_id=ep.patient_id, **{col: facts[name] for col, name in ROW_FACTS.items()})
+        key = (-top.priority, -_RANK.get(top.severity, 0), -len(reasons), ep.patient_id)
+        candidates.append(
+            (
+                key,
+                {
+                    "patient_id": ep.patient_id,
+                    "priority": top.priority,
+                    "severity": top.severity,
+                    "reasons": reasons,
+                    "other_alerts": others,
+                    "row": row,
+                },
+            )
+        )
+    candidates.sort(key=lambda c: c[0])
+    if limit is not None:
+        candidates = candidates[:limit]
+    entries = [ReviewEntry(rank=i + 1, **c[1]) for i, c in enumerate(candidates)]
+    return ReviewList(as_of=as_of, patients_evaluated=evaluated, entries=entries, errors=errors)
