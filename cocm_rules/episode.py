@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from ._text import show
+from ._text import show, suggest
 from .errors import InvalidInput
 
 __all__ = [
@@ -46,17 +47,20 @@ EMPLOYMENT = ("employed", "unemployed", "not_in_labor_force")
 EDUCATION = ("enrolled", "not_enrolled")
 
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _iso_date(value: Any) -> Any:
     """Accept a ``date`` or an ISO ``YYYY-MM-DD`` string (no times: dates only)."""
     if isinstance(value, dt.datetime):
         raise ValueError(f"expected a date (YYYY-MM-DD), got a date-time {value.isoformat()!r}")
     if isinstance(value, dt.date):
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and _DATE.fullmatch(value):
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
-            pass
+            raise ValueError(f"{value!r} is not a real date (YYYY-MM-DD)") from None
     raise ValueError(f"expected a date (YYYY-MM-DD), got {show(value)}")
 
 
@@ -167,6 +171,22 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
+def _known_fields(loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the model a validation ``loc`` points into."""
+    model: Any = Episode
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            return []
+        inner = [a for a in getattr(field.annotation, "__args__", (field.annotation,)) if isinstance(a, type)]
+        model = next((a for a in inner if issubclass(a, BaseModel)), None)
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
 def parse_episode(record: Mapping[str, Any] | str | bytes | Episode, *, record_ref: str | None = None) -> Episode:
     """Validate one episode record (a mapping, a JSON text or an Episode).
 
@@ -203,7 +223,11 @@ def parse_episode(record: Mapping[str, Any] | str | bytes | Episode, *, record_r
             elif err["type"] == "missing":
                 msg = "is required"
             elif err["type"] == "extra_forbidden":
-                msg = "is not a known field"
+                known = _known_fields(tuple(err["loc"])[:-1])
+                key = str(err["loc"][-1])
+                hint = suggest(key, known)
+                msg = "is not a known field" + (f"; did you mean {hint!r}?" if hint else "")
+                msg += f" (known fields: {', '.join(known)})" if known else ""
             elif err["type"] not in ("value_error",) and "input" in err and not isinstance(err["input"], dict | list):
                 msg = f"{msg} (got {show(err['input'])})"
             parts.append(f"{path}: {msg}" if path else msg)

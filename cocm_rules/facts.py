@@ -41,11 +41,14 @@ __all__ = [
     "FactSpec",
     "ScoredAssessment",
     "catalog",
+    "catalog_markdown",
     "facts",
     "scored_assessments",
 ]
 
 FactType = Literal["number", "integer", "boolean", "date", "text"]
+#: Contact kinds that involve the patient (a case review is the team and consultant only).
+PATIENT_CONTACTS = ("initial_assessment", "follow_up", "psychiatric_consultation", "other")
 #: Decimal places kept for fractional facts, so every backend compares identical values.
 DECIMALS = 4
 
@@ -227,8 +230,10 @@ class _Context:
         return sorted((c for c in self.episode.contacts if c.date <= self.as_of), key=lambda c: c.date)
 
     def last_contact(self, *kinds: str) -> dt.date | None:
+        """Latest contact of these kinds (default: any contact with the patient)."""
+        wanted = kinds or PATIENT_CONTACTS
         for c in reversed(self.contacts):
-            if not kinds or c.kind in kinds:
+            if c.kind in wanted:
                 return c.date
         return None
 
@@ -258,7 +263,8 @@ class _Context:
         return None
 
     def smi_lost(self, kind: str, good: tuple[str, ...]) -> int | None:
-        """Days since the most recent change from a good status to another one."""
+        """Days since a change from a good status to another one, while it lasts (None once
+        the status is good again, or if it never was)."""
         prev = None
         lost = None
         for e in self.smi:
@@ -266,6 +272,8 @@ class _Context:
                 continue
             if prev in good and e.status not in good:
                 lost = e.date
+            elif e.status in good:
+                lost = None
             prev = e.status
         return self.days(lost)
 
@@ -552,7 +560,9 @@ def _measure_facts(cat: FactCatalog, defn: MeasureDefinition) -> None:
             if not s.has_follow_up:
                 return None
             b, latest = total_of(s.baseline) - lo, total_of(s.latest) - lo
-            return b > 0 and latest <= (1 - share) * b
+            if b <= 0:
+                return None  # a baseline at the floor cannot fall by a share of itself
+            return latest <= (1 - share) * b
 
         add(
             "response",
@@ -646,7 +656,9 @@ def _measure_facts(cat: FactCatalog, defn: MeasureDefinition) -> None:
 
         def flag_fn(s: _Series, c: _Context, _flag: str = flag.name) -> Any:
             sc = latest_score(s)
-            return None if sc is None else _flag in sc.flags
+            if sc is None or _flag in sc.undetermined_flags:
+                return None  # cannot be ruled out: safety_item_missing says why
+            return _flag in sc.flags
 
         add(flag.name, "boolean", f"latest administration flags {flag.name}: {flag.description}", flag_fn)
     if defn.safety_items:
@@ -806,11 +818,16 @@ def _episode_facts(cat: FactCatalog) -> None:
         unit="weeks",
         minimum=0,
     )
-    add("last_contact_date", "date", "date of the latest contact of any kind", lambda c: c.last_contact())
+    add(
+        "last_contact_date",
+        "date",
+        "date of the latest contact with the patient (a case review without the patient does not count)",
+        lambda c: c.last_contact(),
+    )
     add(
         "days_since_last_contact",
         "integer",
-        "days since the latest contact of any kind",
+        "days since the latest contact with the patient (a case review does not count)",
         lambda c: c.days(c.last_contact()),
         unit="days",
         minimum=0,
@@ -832,8 +849,8 @@ def _episode_facts(cat: FactCatalog) -> None:
     add(
         "contacts_last_30d",
         "integer",
-        "contacts of any kind in the 30 days up to and including as_of",
-        lambda c: sum(1 for x in c.contacts if (c.as_of - x.date).days < 30),
+        "contacts with the patient in the 30 days up to and including as_of (case reviews do not count)",
+        lambda c: sum(1 for x in c.contacts if x.kind in PATIENT_CONTACTS and (c.as_of - x.date).days < 30),
         unit="count",
         minimum=0,
     )
@@ -1039,7 +1056,7 @@ def _episode_facts(cat: FactCatalog) -> None:
     add(
         "days_since_housing_lost",
         "integer",
-        "days since housing changed from stable to unstable or homeless",
+        "days since housing changed from stable to unstable or homeless; missing once housing is stable again",
         lambda c: c.smi_lost("housing", ("stable",)),
         unit="days",
         minimum=0,
@@ -1056,7 +1073,7 @@ def _episode_facts(cat: FactCatalog) -> None:
     add(
         "days_since_employment_lost",
         "integer",
-        "days since employment changed from employed to another status",
+        "days since employment changed from employed to another status; missing once employed again",
         lambda c: c.smi_lost("employment", ("employed",)),
         unit="days",
         minimum=0,
@@ -1073,7 +1090,7 @@ def _episode_facts(cat: FactCatalog) -> None:
     add(
         "days_since_education_lost",
         "integer",
-        "days since education changed from enrolled to not enrolled",
+        "days since education changed from enrolled to not enrolled; missing once enrolled again",
         lambda c: c.smi_lost("education", ("enrolled",)),
         unit="days",
         minimum=0,
@@ -1124,10 +1141,50 @@ def facts(
 def describe_allowed(spec: FactSpec) -> str:
     """Human description of a fact's type for messages: ``a number (points, 0..27)``."""
     if spec.type == "text":
-        return f"text, one of: {join(spec.allowed or ())}"
+        return f"text, one of: {join(spec.allowed)}" if spec.allowed else "text"
     if spec.type in ("number", "integer"):
         rng = ""
         if spec.minimum is not None or spec.maximum is not None:
             rng = f", {'' if spec.minimum is None else spec.minimum}..{'' if spec.maximum is None else spec.maximum}"
         return f"a {'whole ' if spec.type == 'integer' else ''}number ({spec.unit or 'no unit'}{rng})"
     return {"boolean": "true or false", "date": "a date (YYYY-MM-DD)"}[spec.type]
+
+
+def catalog_markdown(library: MeasureLibrary | None = None) -> str:
+    """The fact catalog as a Markdown document (``docs/facts.md`` is generated from this)."""
+    lib = library if library is not None else load_measures()
+    cat = catalog(lib)
+    lines = [
+        "# Fact catalog",
+        "",
+        "<!-- Generated from the code by `cocm-rules facts --catalog --markdown`; do not edit by hand. -->",
+        "",
+        "Rulesets may only use these names. A fact that cannot be computed is *missing*; every",
+        "comparison with a missing fact is false, so say `is missing` / `is present` when that is",
+        "what you mean. Units are in the names (`days_`, `weeks_`, `minutes_`; `pct_` is a fraction:",
+        "0.5 when a score halves). Only events dated on or before `as_of` count.",
+        "",
+    ]
+    groups: dict[str, list[FactSpec]] = {}
+    for spec in cat.specs.values():
+        groups.setdefault(spec.group, []).append(spec)
+    titles = {"episode": "Episode", "smi": "Serious mental illness outcomes"}
+    order = ["episode", "smi", *sorted(g for g in groups if g not in ("episode", "smi"))]
+    for group in order:
+        specs = groups.get(group)
+        if not specs:
+            continue
+        title = titles.get(group) or f"{lib[group].name} (`{group}`)"
+        lines += [f"## {title}", "", "| fact | type | unit | meaning |", "|---|---|---|---|"]
+        for spec in specs:
+            kind = spec.type
+            if spec.allowed:
+                kind += ": " + ", ".join(f"`{v}`" for v in spec.allowed)
+            elif spec.minimum is not None or spec.maximum is not None:
+                lo = "" if spec.minimum is None else f"{spec.minimum:g}"
+                hi = "" if spec.maximum is None else f"{spec.maximum:g}"
+                kind += f" ({lo}..{hi})"
+            meaning = " ".join(spec.meaning.split()).replace("|", "/")
+            lines.append(f"| `{spec.name}` | {kind} | {spec.unit or ''} | {meaning} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -686,6 +686,10 @@ class MeasureLibrary(Mapping[str, MeasureDefinition]):
     def __contains__(self, measure_id: object) -> bool:
         return measure_id in self._defs
 
+    def get(self, measure_id: str, default: Any = None) -> Any:  # type: ignore[override]
+        """The definition of ``measure_id``, or ``default`` when unknown (never raises)."""
+        return self._defs.get(measure_id, default)
+
     def get_measure(self, measure_id: str) -> MeasureDefinition:
         """The definition of ``measure_id``; raise InvalidInput with "did you mean"."""
         try:

@@ -65,6 +65,10 @@ class Score(BaseModel):
     )
     band: str | None = Field(description="severity band (or triage level) name, snake_case")
     flags: list[str] = Field(description="sorted flags, e.g. suicide_risk, safety_item_missing")
+    undetermined_flags: list[str] = Field(
+        default_factory=list,
+        description="flags that could neither be set nor ruled out because an item they read is unanswered",
+    )
     valid: bool = Field(description="the measure's rules allow a score from these answers")
     complete: bool = Field(description="every required item was answered")
     missing_items: list[str] = Field(description="required items that were not answered")
@@ -96,7 +100,17 @@ class ScoreData:
     fields = tuple(Score.model_fields)
     #: Fields computed on first access (most administrations only need validity and total).
     deferred = frozenset(
-        {"band", "flags", "provisional_diagnosis", "positive_screen", "results", "item_levels", "unconfirmed", "notes"}
+        {
+            "band",
+            "flags",
+            "undetermined_flags",
+            "provisional_diagnosis",
+            "positive_screen",
+            "results",
+            "item_levels",
+            "unconfirmed",
+            "notes",
+        }
     )
 
     def __init__(self, finish: Callable[[ScoreData], None] | None = None, **fields: Any) -> None:
@@ -264,6 +278,7 @@ class _Scorer:
         last_required = max((n for n, it in enumerate(items) if it.required and it.asked_when is None), default=-1)
         self.min_len = last_required + 1
         self.required_plain = [it.id for it in items if it.required and it.asked_when is None]
+        self.optional_ids = [it.id for it in items if not it.required]
         self.defaults = dict(zip(self.ids, [None] * len(self.ids), strict=True))
         self.total_ids = defn.total_items
         self.total_id_set = frozenset(self.total_ids)
@@ -507,6 +522,9 @@ class _Scorer:
         env: Env = dict(values)
         # Which conditional (skip-logic) items were asked.
         missing = [i for i in self.required_plain if values[i] is None] if not total_only else []
+        for item_id in self.optional_ids:
+            if values[item_id] is None:
+                env[item_id] = NOT_ASKED  # an optional question left blank was not asked
         for item_id, asked in plan.asked:
             if values[item_id] is None and not total_only:
                 is_asked = asked(env)
@@ -586,7 +604,9 @@ class _Scorer:
                 level = results.get(self.band_result)
             if level is not None and defn.bands is not None and defn.bands.status in NOT_CONFIRMED:
                 unconfirmed.append(f"bands ({defn.bands.status}): {defn.bands.source}")
-            flags = [name for name, fn in plan.flags if fn(env) is True]
+            flag_values = [(name, fn(env)) for name, fn in plan.flags]
+            flags = [name for name, value in flag_values if value is True]
+            undetermined = [name for name, value in flag_values if value is None]
             if total_only:
                 if self.safety_ids:
                     flags.append(SAFETY_ITEM_MISSING)
@@ -607,6 +627,7 @@ class _Scorer:
                 data.__dict__["band"] = level
             data.__dict__.update(
                 flags=flags,
+                undetermined_flags=undetermined,
                 provisional_diagnosis=results.get("provisional_diagnosis"),
                 positive_screen=results.get("positive_screen"),
                 results=results,

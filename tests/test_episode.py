@@ -1,0 +1,380 @@
+"""Tests for the patient episode model: parsing, error messages, and the JSON Schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cocm_rules import Episode, InvalidInput, episode_json_schema, parse_episode
+from cocm_rules.episode import Assessment, Contact, Recommendation, SmiEvent
+
+RICH = Path(__file__).parent / "fixtures" / "episodes" / "rich.json"
+
+
+def _base(**fields: Any) -> dict[str, Any]:
+    """A minimal valid episode record for patient 'p1', with ``fields`` added or replaced."""
+    record: dict[str, Any] = {
+        "patient_id": "p1",
+        "program": "cocm",
+        "enrollment_date": "2026-01-05",
+        "status": "active_treatment",
+    }
+    record.update(fields)
+    return record
+
+
+def _rich() -> dict[str, Any]:
+    return json.loads(RICH.read_text(encoding="utf-8"))
+
+
+def _error(record: Any, **kw: Any) -> InvalidInput:
+    with pytest.raises(InvalidInput) as info:
+        parse_episode(record, **kw)
+    return info.value
+
+
+# -- valid records -----------------------------------------------------------------------------
+
+
+def test_full_episode_parses_from_a_mapping():
+    """A record with every kind of content (assessments, contacts, recommendations, plan, SMI
+    events) parses, with dates turned into ``date`` objects and lists kept in order."""
+    episode = parse_episode(_rich())
+
+    assert "rich-1" == episode.patient_id
+    assert "smi" == episode.program
+    assert "active_treatment" == episode.status
+    assert "female" == episode.sex
+    assert dt.date(2025, 11, 20) == episode.enrollment_date
+    assert 28 == len(episode.assessments)
+    assert dt.date(2025, 12, 1) == episode.assessments[0].date
+    assert [3, 3, 3, 3, 2, 2, 2, 1, 1] == episode.assessments[0].answers
+    assert 9 == episode.assessments[1].total
+    assert ["initial_assessment", "follow_up", "psychiatric_consultation", "case_review", "follow_up", "other"] == [
+        c.kind for c in episode.contacts
+    ]
+    assert 60 == episode.contacts[0].minutes
+    assert dt.date(2026, 1, 20) == episode.recommendations[1].resolved_date
+    assert dt.date(2026, 2, 23) == episode.relapse_prevention_plan_date
+    assert ("housing", "unstable") == (episode.smi_events[3].kind, episode.smi_events[3].status)
+
+
+def test_full_episode_parses_from_json_text_and_bytes():
+    """The same record given as JSON text or UTF-8 bytes gives an equal Episode."""
+    expected = parse_episode(_rich())
+    text = RICH.read_text(encoding="utf-8")
+
+    assert expected == parse_episode(text)
+    assert expected == parse_episode(text.encode("utf-8"))
+
+
+def test_an_episode_instance_passes_through():
+    """An Episode is returned as it is (no copy, no re-validation)."""
+    episode = parse_episode(_base())
+
+    assert episode is parse_episode(episode)
+
+
+def test_date_objects_are_accepted():
+    """Python ``date`` objects are accepted wherever an ISO date string is."""
+    episode = parse_episode(_base(enrollment_date=dt.date(2026, 1, 5)))
+
+    assert dt.date(2026, 1, 5) == episode.enrollment_date
+
+
+def test_optional_lists_default_to_empty():
+    """A minimal record has no assessments, contacts, recommendations, plan or SMI events."""
+    episode = parse_episode(_base())
+
+    assert ([], [], [], None, []) == (
+        episode.assessments,
+        episode.contacts,
+        episode.recommendations,
+        episode.relapse_prevention_plan_date,
+        episode.smi_events,
+    )
+
+
+def test_an_assessment_may_report_a_total_without_answers():
+    """A reported total alone is a valid assessment (it is scored as a total only later)."""
+    episode = parse_episode(_base(assessments=[{"measure": "phq9", "date": "2026-01-05", "total": 12}]))
+
+    assert (None, 12) == (episode.assessments[0].answers, episode.assessments[0].total)
+
+
+def test_the_model_is_frozen():
+    """A parsed episode cannot be changed in place (facts are derived, never stored)."""
+    episode = parse_episode(_base())
+
+    with pytest.raises(ValueError, match="frozen"):
+        episode.status = "discharged"  # type: ignore[misc]
+
+
+# -- invalid records ---------------------------------------------------------------------------
+
+# (record, field path, fragments that must appear: the bad value and what is allowed)
+BAD_RECORDS = [
+    pytest.param(
+        _base(program="ccm"),
+        "program",
+        ["ccm", "allowed", "cocm", "smi"],
+        id="unknown-program",
+    ),
+    pytest.param(
+        _base(status="active"),
+        "status",
+        ["active (text)", "allowed", "active_treatment", "relapse_prevention_plan", "discharged", "inactive"],
+        id="unknown-status",
+    ),
+    pytest.param(
+        _base(
+            assessments=[
+                {"measure": "phq9", "date": "2026-01-05", "total": 3},
+                {"measure": "phq9", "date": "2026-02-01T10:00:00", "total": 3},
+            ]
+        ),
+        "assessments[1].date",
+        ["2026-02-01T10:00:00", "YYYY-MM-DD"],
+        id="date-time-string",
+    ),
+    pytest.param(
+        _base(
+            assessments=[
+                {"measure": "phq9", "date": "2026-01-05", "total": 3},
+                {"measure": "phq9", "date": "2026-13-01", "total": 3},
+            ]
+        ),
+        "assessments[1].date",
+        ["2026-13-01", "YYYY-MM-DD"],
+        id="month-13",
+    ),
+    pytest.param(
+        _base(enrollment_date="11/02/2026"),
+        "enrollment_date",
+        ["11/02/2026", "YYYY-MM-DD"],
+        id="us-style-date",
+    ),
+    pytest.param(
+        _base(relapse_prevention_plan_date=dt.datetime(2026, 2, 1, 10, 0)),
+        "relapse_prevention_plan_date",
+        ["date-time", "2026-02-01T10:00:00", "YYYY-MM-DD"],
+        id="datetime-object",
+    ),
+    pytest.param(
+        _base(contacts=[{"date": "2026-01-05", "kind": "visit"}]),
+        "contacts[0].kind",
+        ["visit", "allowed", "initial_assessment", "follow_up", "psychiatric_consultation", "case_review", "other"],
+        id="unknown-contact-kind",
+    ),
+    pytest.param(
+        _base(contacts=[{"date": "2026-01-05", "kind": "follow_up", "minutes": -5}]),
+        "contacts[0].minutes",
+        ["-5", "greater than or equal to 0"],
+        id="negative-minutes",
+    ),
+    pytest.param(
+        _base(assessments=[{"measure": "phq9", "date": "2026-01-05"}]),
+        "assessments[0]",
+        ["'answers'", "'total'"],
+        id="assessment-without-answers-or-total",
+    ),
+    pytest.param(
+        _base(program="smi", smi_events=[{"date": "2026-01-05", "kind": "housing"}]),
+        "smi_events[0]",
+        ["housing", "null", "stable, unstable, homeless"],
+        id="housing-without-status",
+    ),
+    pytest.param(
+        _base(program="smi", smi_events=[{"date": "2026-01-05", "kind": "housing", "status": "employed"}]),
+        "smi_events[0]",
+        ["'employed'", "stable, unstable, homeless"],
+        id="housing-with-an-employment-status",
+    ),
+    pytest.param(
+        _base(program="smi", smi_events=[{"date": "2026-01-05", "kind": "hospitalization", "status": "stable"}]),
+        "smi_events[0]",
+        ["hospitalization", "has no status"],
+        id="hospitalization-with-a-status",
+    ),
+    pytest.param(
+        _base(patient_id=""),
+        "patient_id",
+        ["''", "at least 1 character"],
+        id="empty-patient-id",
+    ),
+]
+
+
+@pytest.mark.parametrize(("record", "path", "fragments"), BAD_RECORDS)
+def test_bad_record_names_the_record_field_value_and_what_is_allowed(record, path, fragments):
+    """Each bad record raises InvalidInput (a ValueError) whose message names the record (by
+    ``record_ref``), the field path, the bad value and what is allowed."""
+    error = _error(record, record_ref="line 7")
+    message = str(error)
+
+    assert isinstance(error, ValueError)
+    assert message.startswith("record line 7: ")
+    assert f"{path}: " in message
+    for fragment in fragments:
+        assert fragment in message
+    assert path == error.field
+
+
+def test_without_record_ref_the_record_is_named_by_its_patient_id():
+    """With no ``record_ref``, the message names the record as ``patient 'p1'``."""
+    error = _error(_base(status="active"))
+
+    assert "patient 'p1'" == error.record
+    assert str(error).startswith("record patient 'p1': status: ")
+
+
+def test_record_ref_wins_over_the_patient_id():
+    """A given ``record_ref`` names the record even when a patient id is present."""
+    error = _error(_base(status="active"), record_ref="#12")
+
+    assert "#12" == error.record
+    assert "patient 'p1'" not in str(error)
+
+
+def test_missing_patient_id_is_reported():
+    """A record without ``patient_id`` says the field is required, naming the record by its
+    ``record_ref`` (there is no patient id to name it by)."""
+    record = _base()
+    del record["patient_id"]
+
+    error = _error(record, record_ref="line 3")
+
+    assert "record line 3: patient_id: is required" == str(error)
+    assert "patient_id" == error.field
+
+
+def test_patient_id_of_the_wrong_type_is_reported():
+    """A numeric patient id is refused (strict: no silent conversion) and the value shown."""
+    error = _error(_base(patient_id=5), record_ref="line 1")
+
+    assert "patient_id: " in str(error)
+    assert "5 (number)" in str(error)
+
+
+def test_unknown_top_level_field_is_reported():
+    """An unknown top-level field is named, with the record, and refused."""
+    error = _error(_base(diagnosis="F32.1"))
+
+    assert str(error).startswith("record patient 'p1': diagnosis: ")
+    assert "is not a known field" in str(error)
+    assert "diagnosis" == error.field
+
+
+def test_unknown_top_level_field_lists_the_known_fields():
+    """The message for an unknown field says what is allowed: the known field names
+    (STYLE.md: run-time errors name the record, field, value and what is allowed)."""
+    error = _error(_base(enrolment_date="2026-01-05"))
+    message = str(error)
+
+    assert "enrolment_date" in message
+    for known in ("patient_id", "program", "enrollment_date", "status", "assessments", "contacts", "smi_events"):
+        assert known in message.split("enrolment_date", 1)[1]
+
+
+@pytest.mark.parametrize("text", ["20260105", "2026-W02-1"])
+def test_only_extended_calendar_dates_are_accepted(text):
+    """Dates must be ``YYYY-MM-DD`` as the schema (``format: date``, RFC 3339 full-date) and
+    the error message promise; Python 3.11's ``date.fromisoformat`` would also accept the ISO
+    basic (``20260105``) and week (``2026-W02-1``) forms, which must be refused."""
+    error = _error(_base(enrollment_date=text))
+
+    assert "enrollment_date" == error.field
+    assert text in str(error)
+
+
+def test_every_problem_in_one_record_is_listed():
+    """Several problems in one record are all listed in one message."""
+    record = _base(
+        program="ccm",
+        status="x",
+        contacts=[{"date": "2026-01-05", "kind": "follow_up", "minutes": -1}],
+        assessments=[{"measure": "phq9", "date": "2026-02-30", "total": 3}],
+    )
+
+    message = str(_error(record))
+
+    for path in ("program: ", "status: ", "contacts[0].minutes: ", "assessments[0].date: "):
+        assert path in message
+    assert "ccm" in message
+    assert "2026-02-30" in message
+
+
+def test_non_json_text_is_reported_with_the_record():
+    """Text that is not JSON raises InvalidInput naming the record and the JSON error position."""
+    error = _error('{"patient_id": "p1", ', record_ref="line 4")
+
+    assert str(error).startswith("record line 4: not valid JSON (")
+    assert "line 1 column" in str(error)
+    assert isinstance(error.__cause__, json.JSONDecodeError)
+
+
+def test_non_json_bytes_are_reported():
+    """Bytes that are not JSON are refused like text."""
+    error = _error(b"\x7bnot json")
+
+    assert str(error).startswith("not valid JSON (")
+
+
+@pytest.mark.parametrize("record", ["[1, 2]", "null", "42", [1, 2]])
+def test_a_record_must_be_an_object(record):
+    """A JSON value that is not an object (list, null, number) is refused, showing the value."""
+    error = _error(record, record_ref="line 2")
+
+    assert str(error).startswith("record line 2: an episode must be a JSON object (got ")
+
+
+def test_validation_errors_are_chained():
+    """The pydantic error is kept as the cause, and no pydantic exception escapes."""
+    error = _error(_base(status="x"))
+
+    assert "ValidationError" == type(error.__cause__).__name__
+
+
+# -- the JSON Schema -----------------------------------------------------------------------------
+
+
+def test_json_schema_describes_an_episode():
+    """The schema is a JSON Schema object document with ``$schema``, a title, the core
+    properties and the required fields, and it survives a JSON round trip."""
+    schema = episode_json_schema()
+
+    assert "https://json-schema.org/draft/2020-12/schema" == schema["$schema"]
+    assert "object" == schema["type"]
+    assert schema["title"]
+    assert {"patient_id", "program", "status", "assessments"} <= set(schema["properties"])
+    assert {"patient_id", "program", "enrollment_date", "status"} <= set(schema["required"])
+    assert False is schema["additionalProperties"]
+    assert schema == json.loads(json.dumps(schema))
+
+
+def test_json_schema_lists_every_episode_property():
+    """Every field of Episode appears in the schema's properties, and every field of the nested
+    models appears in its definition."""
+    schema = episode_json_schema()
+
+    assert set(Episode.model_fields) == set(schema["properties"])
+    for model in (Assessment, Contact, Recommendation, SmiEvent):
+        assert set(model.model_fields) == set(schema["$defs"][model.__name__]["properties"])
+
+
+def test_json_schema_closed_vocabularies_match_the_model():
+    """The enumerations in the schema are the values the parser accepts."""
+    schema = episode_json_schema()
+
+    assert ["cocm", "smi"] == schema["properties"]["program"]["enum"]
+    assert ["active_treatment", "relapse_prevention_plan", "discharged", "inactive"] == schema["properties"]["status"][
+        "enum"
+    ]
+    assert "date" == schema["properties"]["enrollment_date"]["format"]
+    assert ["initial_assessment", "follow_up", "psychiatric_consultation", "case_review", "other"] == schema["$defs"][
+        "Contact"
+    ]["properties"]["kind"]["enum"]
