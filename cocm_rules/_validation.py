@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import types
 import typing
 from typing import Any, Union, get_args, get_origin
@@ -86,6 +87,14 @@ _TYPE_WORDS = {
 }
 
 
+_BOUNDS = {
+    "less_than_equal": "at most",
+    "greater_than_equal": "at least",
+    "less_than": "less than",
+    "greater_than": "greater than",
+}
+
+
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     """Drop pydantic's union/function markers from a loc, keeping real keys and indexes."""
     out = []
@@ -164,10 +173,20 @@ def problems_from(
             if etype == "string_type" and isinstance(value, int | float | dt.date) and not isinstance(value, bool):
                 message += "; put it in quotes to make it text"
         elif etype == "literal_error":
-            expected = err.get("ctx", {}).get("expected", "")
-            message = f"{show(value)} is not allowed"
-            problems.append(doc.problem(path, message, context=context, allowed=str(expected).replace("'", "")))
+            options = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+            problems.append(
+                doc.problem(
+                    path,
+                    f"{show(value)} is not allowed",
+                    context=context,
+                    allowed=join(options),
+                    suggestion=suggest(str(value), options) if isinstance(value, str) else None,
+                )
+            )
             continue
+        elif etype in _BOUNDS:
+            bound = next(iter(err.get("ctx", {}).values()), None)
+            message = f"{show(value)} is out of range: it must be {_BOUNDS[etype]} {bound}"
         else:
             msg = err["msg"]
             if msg.startswith("Value error, "):

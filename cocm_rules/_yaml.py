@@ -38,6 +38,7 @@ class Document:
     values: dict[Path_, Mark] = field(default_factory=dict)
     keys: dict[Path_, Mark] = field(default_factory=dict)
     scalar_styles: dict[Path_, str | None] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
 
     def where(self, path: Path_, *, key: bool = False) -> Mark | None:
         """Position of ``path`` (its key when ``key``), else of its nearest known parent."""
@@ -52,6 +53,43 @@ class Document:
             if not path:
                 return None
             path = path[:-1]
+
+    def locate(self, path: Path_, offset: int) -> Mark | None:
+        """Where character ``offset`` of the text scalar at ``path`` is in the file.
+
+        Follows YAML's folding: a plain or quoted scalar continued on the next line, or a
+        ``>``/``|`` block, turns each line break into one character of the text.
+        """
+        mark = self.values.get(tuple(path))
+        style = self.scalar_styles.get(tuple(path), "?")
+        if mark is None or style not in (None, "'", '"', ">", "|"):
+            return mark
+        lines = self.lines
+        line, col = mark.line - 1, mark.column - 1
+        indent = None
+        if style in ("'", '"'):
+            col += 1
+        elif style in (">", "|"):
+            line += 1
+            while line < len(lines) and not lines[line].strip():
+                line += 1
+            if line >= len(lines):
+                return mark
+            indent = col = len(lines[line]) - len(lines[line].lstrip())
+        remaining = offset
+        while line < len(lines):
+            rest = len(lines[line].rstrip()) - col
+            if remaining <= rest:
+                return Mark(line + 1, col + remaining + 1)
+            remaining -= rest + 1  # the line break folds into one character
+            line += 1
+            while line < len(lines) and not lines[line].strip():
+                line += 1
+            if line >= len(lines):
+                break
+            lead = len(lines[line]) - len(lines[line].lstrip())
+            col = lead if indent is None else min(indent, lead)
+        return mark
 
     def problem(
         self,
@@ -161,6 +199,7 @@ def load_text(text: str, file: str = "<string>") -> Document:
             if node is None:
                 raise YamlError([Problem("the file is empty", file=file, line=1, column=1)])
             builder = _Builder(loader, file)
+            builder.doc.lines = text.splitlines()
             builder.doc.data = builder.build(node, ())
         except yaml.MarkedYAMLError as e:
             raise YamlError([_marked_problem(e, file)]) from e

@@ -281,7 +281,7 @@ def caseload_metrics(
             errors.append(record.model_copy(update={"record": index}))
             continue
         try:
-            ep = parse_episode(record, record_ref=f"record {index}")
+            ep = parse_episode(record, record_ref=str(index))
         except InvalidInput as e:
             pid = record.get("patient_id") if isinstance(record, dict) else None
             errors.append(

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .alerts import Alert, make_alert, sort_alerts
 from .episode import Episode, parse_episode
 from .errors import InvalidInput
-from .facts import FactCatalog, _Context, catalog
+from .facts import DECIMALS, FactCatalog, _Context, catalog, describe_allowed, value_fits
 from .measures import MeasureLibrary
 from .rules.compiled import CompiledBackend
 from .rules.ir import ProgramIR
@@ -84,6 +84,7 @@ class Engine:
         backend: str = "compiled",
         safety_floor: bool = True,
         log_patient_ids: bool = False,
+        skip_reason: str | None = None,
     ) -> None:
         self.rulesets = rulesets
         self.library: MeasureLibrary = rulesets.library
@@ -105,6 +106,8 @@ class Engine:
 
             check_safety_floor(self)
             self.safety_floor_checked = True
+        elif skip_reason is not None:  # an internal, deliberate skip (e.g. running embedded tests)
+            log.debug("engine.safety_floor_skipped", reason=skip_reason)
         else:
             log.warning("engine.safety_floor_skipped", rulesets=[rs.name for rs in rulesets.rulesets])
         log.info(
@@ -179,11 +182,24 @@ class Engine:
         return self._alerts(facts, as_of, ep.patient_id), facts
 
     def evaluate_facts(self, facts: Mapping[str, Any], as_of: dt.date, patient_id: str | None = None) -> list[Alert]:
-        """Alerts for a prepared set of facts (facts not given are missing)."""
-        for name in facts:
-            if name not in self.catalog:
+        """Alerts for a prepared set of facts (facts not given are missing).
+
+        Each value is checked against the catalog (type and allowed values) and fractional
+        numbers are rounded to the catalog's precision, as the fact builder does, so every
+        backend sees the same values. Raises :class:`~cocm_rules.InvalidInput` otherwise.
+        """
+        full: dict[str, Any] = dict.fromkeys(self.needed)
+        for name, value in facts.items():
+            spec = self.catalog.specs.get(name)
+            if spec is None:
                 raise InvalidInput("unknown fact", field=name, suggestion=self.catalog.suggest(name))
-        full = {name: facts.get(name) for name in self.needed}
+            if value is not None:
+                if not value_fits(spec, value):
+                    raise InvalidInput(f"a value of {name} must be {describe_allowed(spec)}", field=name, value=value)
+                if isinstance(value, float):
+                    value = int(value) if value.is_integer() else round(value, DECIMALS) + 0.0
+            if name in full:
+                full[name] = value
         return self._alerts(full, as_of, patient_id)
 
     def _alerts(self, facts: Mapping[str, Any], as_of: dt.date, patient_id: str | None) -> list[Alert]:
@@ -203,39 +219,41 @@ class Engine:
         _check_as_of(as_of)
         started = time.perf_counter()
         counts: Counter[str] = Counter()
-        n_results = n_errors = 0
-        for index, record in enumerate(records):
-            if isinstance(record, RecordError):  # a reader already failed on this record
-                n_errors += 1
-                yield record.model_copy(update={"record": index}) if record.record != index else record
-                continue
-            try:
-                ep = parse_episode(record, record_ref=f"record {index}")
-                alerts = self._evaluate(ep, as_of)
-            except InvalidInput as e:
-                n_errors += 1
-                pid = _patient_id(record)
-                log.warning(
-                    "batch.record_invalid",
-                    record=index,
-                    field=e.field,
-                    **({"patient_id": pid} if self.log_patient_ids and pid else {}),
-                )
-                yield RecordError(record=index, patient_id=pid, field=e.field, error=str(e))
-                continue
-            n_results += 1
-            for a in alerts:
-                counts[a.category] += 1
-            yield PatientResult(record=index, patient_id=ep.patient_id, as_of=as_of, alerts=alerts)
-        log.info(
-            "batch.finished",
-            records=n_results + n_errors,
-            results=n_results,
-            errors=n_errors,
-            alerts=sum(counts.values()),
-            alerts_by_category=dict(sorted(counts.items())),
-            seconds=round(time.perf_counter() - started, 3),
-        )
+        tally = {"results": 0, "errors": 0}
+        try:
+            for index, record in enumerate(records):
+                if isinstance(record, RecordError):  # a reader already failed on this record
+                    tally["errors"] += 1
+                    yield record.model_copy(update={"record": index}) if record.record != index else record
+                    continue
+                try:
+                    ep = parse_episode(record, record_ref=str(index))
+                    alerts = self._evaluate(ep, as_of)
+                except InvalidInput as e:
+                    tally["errors"] += 1
+                    pid = _patient_id(record)
+                    log.warning(
+                        "batch.record_invalid",
+                        record=index,
+                        field=e.field,
+                        **({"patient_id": pid} if self.log_patient_ids and pid else {}),
+                    )
+                    yield RecordError(record=index, patient_id=pid, field=e.field, error=str(e))
+                    continue
+                tally["results"] += 1
+                for a in alerts:
+                    counts[a.category] += 1
+                yield PatientResult(record=index, patient_id=ep.patient_id, as_of=as_of, alerts=alerts)
+        finally:  # also when the consumer stops early
+            log.info(
+                "batch.finished",
+                records=tally["results"] + tally["errors"],
+                results=tally["results"],
+                errors=tally["errors"],
+                alerts=sum(counts.values()),
+                alerts_by_category=dict(sorted(counts.items())),
+                seconds=round(time.perf_counter() - started, 3),
+            )
 
 
 def _check_as_of(as_of: Any) -> None:

@@ -218,8 +218,11 @@ def parse_episode(record: Mapping[str, Any] | str | bytes | Episode, *, record_r
             path = _field_path(tuple(err["loc"]))
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "literal_error":
-                msg = f"{show(err.get('input'))} is not allowed; allowed: {err.get('ctx', {}).get('expected', '')}"
-                msg = msg.replace("'", "")
+                options = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+                value = err.get("input")
+                hint = suggest(value, options) if isinstance(value, str) else None
+                msg = f"{show(value)} is not allowed; allowed: {', '.join(options)}"
+                msg += f"; did you mean {hint!r}?" if hint else ""
             elif err["type"] == "missing":
                 msg = "is required"
             elif err["type"] == "extra_forbidden":

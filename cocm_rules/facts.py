@@ -16,6 +16,7 @@ screen fails closed (``safety_item_missing``).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -1136,6 +1137,19 @@ def facts(
                     "unknown fact", field=n, allowed="see `cocm-rules facts --catalog`", suggestion=cat.suggest(n)
                 )
     return cat.build(episode, as_of, names, library)
+
+
+def value_fits(spec: FactSpec, value: Any) -> bool:
+    """Whether a (non-missing) value has the fact's type and is one of its allowed values."""
+    if spec.type == "boolean":
+        return isinstance(value, bool)
+    if spec.type == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if spec.type == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if spec.type == "date":
+        return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
+    return isinstance(value, str) and (spec.allowed is None or value in spec.allowed)
 
 
 def describe_allowed(spec: FactSpec) -> str:

@@ -146,7 +146,7 @@ def review_list(
             errors.append(record.model_copy(update={"record": index}))
             continue
         try:
-            ep = parse_episode(record, record_ref=f"record {index}")
+            ep = parse_episode(record, record_ref=str(index))
             alerts, facts = engine.assess(ep, as_of, ROW_FACTS.values())
         except InvalidInput as e:
             pid = record.get("patient_id") if isinstance(record, dict) else None

@@ -127,7 +127,7 @@ BAD_RECORDS = [
     pytest.param(
         _base(status="active"),
         "status",
-        ["active (text)", "allowed", "active_treatment", "relapse_prevention_plan", "discharged", "inactive"],
+        ["'active' (text)", "allowed", "active_treatment", "relapse_prevention_plan", "discharged", "inactive"],
         id="unknown-status",
     ),
     pytest.param(

@@ -141,7 +141,9 @@ class DurableBackend:
                 except Exception as e:  # durable raises bare Exception and its C error type
                     raise EngineError(f"durable-rules refused the compiled rules: {e}") from e
                 _REGISTERED.add(self.ruleset)
-        log.info("durable.ruleset_registered", ruleset=self.ruleset, rules=len(self.rules), facts=len(self.keys))
+                log.info(
+                    "durable.ruleset_registered", ruleset=self.ruleset, rules=len(self.rules), facts=len(self.keys)
+                )
 
     def _cond(self, node: Node) -> dict[str, Any]:
         if isinstance(node, And | Or):

@@ -9,6 +9,7 @@ ids, and test cases that name unknown facts or rules. Nothing from a failing set
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import math
@@ -26,7 +27,7 @@ from .._text import join, show, suggest
 from .._validation import problems_from
 from .._yaml import Document, YamlError, load_file, load_text
 from ..errors import InvalidInput, Problem, RulesetError
-from ..facts import DECIMALS, FactCatalog, FactSpec, catalog, describe_allowed
+from ..facts import DECIMALS, FactCatalog, FactSpec, catalog, describe_allowed, value_fits
 from ..measures import MeasureLibrary, _data_dir, load_measures
 from . import language as L
 from .ir import And, Cmp, In, MessagePart, Missing, Node, Not, Or, Present, ProgramIR, RuleIR, facts_of
@@ -119,22 +120,14 @@ class _FileChecker:
         allowed: str | None = None,
         suggestion: str | None = None,
     ) -> None:
-        column_offset = 0
-        if offset is not None:
-            style = self.doc.scalar_styles.get(path, "?")
-            if style in (None, "'", '"'):
-                column_offset = offset + (1 if style else 0)
-        self.problems.append(
-            self.doc.problem(
-                path,
-                message,
-                key=key,
-                context=self.context(path),
-                allowed=allowed,
-                suggestion=suggestion,
-                column_offset=column_offset,
-            )
+        problem = self.doc.problem(
+            path, message, key=key, context=self.context(path), allowed=allowed, suggestion=suggestion
         )
+        if offset is not None:
+            mark = self.doc.locate(path, offset)
+            if mark is not None:
+                problem = dataclasses.replace(problem, line=mark.line, column=mark.column)
+        self.problems.append(problem)
 
     # -- header
     def check_header(self) -> None:
@@ -546,7 +539,7 @@ class _FileChecker:
                     self.bad(
                         (*path, "facts", name), f"unknown fact {name!r}", key=True, suggestion=self.cat.suggest(name)
                     )
-                elif value is not None and not _fits(spec, value):
+                elif value is not None and not value_fits(spec, value):
                     self.bad(
                         (*path, "facts", name),
                         f"{show(value)} does not fit {name!r}, which is {describe_allowed(spec)}",
@@ -575,18 +568,6 @@ def _sample(spec: FactSpec) -> Any:
     return {"number": 0.5, "integer": 1, "boolean": True, "date": dt.date(2026, 1, 1)}.get(
         spec.type, (spec.allowed or ("text",))[0]
     )
-
-
-def _fits(spec: FactSpec, value: Any) -> bool:
-    if spec.type == "boolean":
-        return isinstance(value, bool)
-    if spec.type == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if spec.type == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if spec.type == "date":
-        return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
-    return isinstance(value, str) and (spec.allowed is None or value in spec.allowed)
 
 
 def _describe(path: tuple[Any, ...], data: Any) -> str | None:

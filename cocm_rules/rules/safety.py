@@ -3,8 +3,9 @@
 Loading a set of rulesets runs these built-in cases through the whole pipeline (episode ->
 facts -> rules, on the engine's own backend) for every program and registry status, and
 refuses the set unless each raises an alert in the ``suicide_risk`` category. The cases are
-the ones the architecture names: PHQ-9 item 9 at or above 1 with any total; a C-SSRS screener
-at moderate or high risk; and safety data that is missing or invalid, which must fail closed.
+the ones the architecture names - PHQ-9 item 9 at or above 1 with any total; a C-SSRS screener
+at moderate or high risk; and safety data that is missing or invalid, which must fail closed -
+plus the adolescent PHQ-A's item 9 and its two suicide questions.
 """
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ SAFETY_CASES: tuple[SafetyCase, ...] = (
         "cssrs_screener",
         [0, 0, None, None, None, 1, 1],
     ),
+    SafetyCase("PHQ-A item 9 = 1 with a total of 1", "phqa", [0, 0, 0, 0, 0, 0, 0, 0, 1]),
+    SafetyCase(
+        "PHQ-A serious thoughts of ending one's life in the past month, item 9 = 0",
+        "phqa",
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, None, None, 1],
+    ),
+    SafetyCase("PHQ-A lifetime suicide attempt, item 9 = 0", "phqa", [0, 0, 0, 0, 0, 0, 0, 0, 0, None, None, None, 1]),
+    SafetyCase("PHQ-A with item 9 unanswered", "phqa", [0, 0, 0, 0, 0, 0, 0, 0, None]),
     SafetyCase("PHQ-9 with item 9 unanswered", "phq9", [0, 0, 0, 0, 0, 0, 0, 0, None]),
     SafetyCase("PHQ-9 with an invalid item 9 answer (7)", "phq9", [0, 0, 0, 0, 0, 0, 0, 0, 7]),
     SafetyCase("PHQ-9 reported as a total only (item 9 unknown)", "phq9", None, 3),

@@ -1,0 +1,770 @@
+"""Loading rulesets: every mistake located as file:line:column, and valid files lowered to the IR.
+
+Each file in ``tests/fixtures/rulesets_broken/`` holds one mistake (one error message); the
+table below says where it must be reported and what the report says.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cocm_rules import CocmRulesError, DefinitionError, Problem, RulesetError
+from cocm_rules.rules import Ruleset, bundled_rulesets_path, load_ruleset, load_rulesets
+from cocm_rules.rules.ir import And, Cmp, In, MessagePart, Not, Or, Present
+from cocm_rules.rules.language import TestCaseSpec as CaseSpec
+
+FIXTURES = Path(__file__).parent / "fixtures"
+BROKEN = FIXTURES / "rulesets_broken"
+OK = FIXTURES / "rulesets_ok"
+T2T = OK / "treat_to_target.yaml"
+
+STATUSES = "active_treatment, relapse_prevention_plan, discharged, inactive"
+
+
+def problems_of(*paths: Path) -> list[Problem]:
+    """The problems loading ``paths`` together reports (it must fail)."""
+    with pytest.raises(RulesetError) as info:
+        load_rulesets(list(paths))
+    return info.value.problems
+
+
+def text_problems(text: str) -> list[Problem]:
+    """The problems loading ``text`` reports (it must fail)."""
+    with pytest.raises(RulesetError) as info:
+        load_rulesets(text=text)
+    return info.value.problems
+
+
+# -- one fixture per error message ------------------------------------------------------------
+
+R1 = "rule 'r1'"
+
+# fixture, line, column, context, message, suggestion, allowed
+CASES: list[tuple[str, int, int, str | None, str, str | None, str | None]] = [
+    ("unknown_fact.yaml", 12, 11, R1, "unknown fact 'phq9.lastest'", "phq9.latest", None),
+    (
+        "date_compared_with_number.yaml",
+        12,
+        31,
+        R1,
+        "'phq9.latest_date' is a date; it cannot be compared with the number 10",
+        None,
+        None,
+    ),
+    (
+        "text_value_not_allowed.yaml",
+        12,
+        21,
+        R1,
+        "'activ_treatment' is not a value of 'status'",
+        "active_treatment",
+        STATUSES,
+    ),
+    (
+        "then_unknown_key.yaml",
+        15,
+        7,
+        R1,
+        "unknown key 'severty'",
+        "severity",
+        "category, severity, priority, action, message, action_text",
+    ),
+    (
+        "unknown_top_level_key.yaml",
+        7,
+        1,
+        None,
+        "unknown key 'reviewed_by'",
+        None,
+        "ruleset, title, version, effective, owner, description, parameters, rules, tests",
+    ),
+    ("condition_unknown_key.yaml", 13, 7, R1, "unknown key 'alll' in a condition", "all", "all, any, not"),
+    (
+        "unknown_parameter.yaml",
+        17,
+        33,
+        R1,
+        "unknown parameter 'review_after_wekes'",
+        "review_after_weeks",
+        "review_after_weeks",
+    ),
+    (
+        "parameter_named_like_fact.yaml",
+        9,
+        3,
+        "parameter 'weeks_in_treatment'",
+        "parameter 'weeks_in_treatment' has the name of a fact; choose another name",
+        None,
+        None,
+    ),
+    (
+        "parameter_on_the_left.yaml",
+        17,
+        11,
+        R1,
+        "unknown fact 'review_after_weeks' (this is a parameter; a comparison starts with a fact)",
+        None,
+        None,
+    ),
+    (
+        "fact_on_the_right.yaml",
+        12,
+        25,
+        R1,
+        "'phq9.baseline' is a fact; a comparison is between a fact and a value or parameter",
+        None,
+        None,
+    ),
+    (
+        "comparison_never_true.yaml",
+        12,
+        11,
+        R1,
+        "'phq9.latest > 27' can never be true: phq9.latest is a number (points, 0..27)",
+        None,
+        None,
+    ),
+    (
+        "contradictory_all.yaml",
+        13,
+        7,
+        R1,
+        "these conditions can never all be true: 'phq9.latest' cannot be both > 15 and < 10",
+        None,
+        None,
+    ),
+    (
+        "missing_and_value.yaml",
+        12,
+        11,
+        R1,
+        "these conditions can never all be true: 'phq9.latest' is required to be missing and to have a value",
+        None,
+        None,
+    ),
+    (
+        "between_reversed.yaml",
+        12,
+        11,
+        R1,
+        "'between 10 and 5' can never be true: the low end is above the high end",
+        None,
+        None,
+    ),
+    (
+        "bare_number_fact.yaml",
+        12,
+        11,
+        R1,
+        "'phq9.latest' is a number (points, 0..27), not yes/no; write a comparison such as 'phq9.latest >= 10'",
+        None,
+        None,
+    ),
+    (
+        "order_on_text_fact.yaml",
+        12,
+        11,
+        R1,
+        f"'status' is text, one of: {STATUSES}; use == or != (or in [...]), not <",
+        None,
+        None,
+    ),
+    (
+        "in_on_yes_no_fact.yaml",
+        12,
+        11,
+        R1,
+        "'has_relapse_prevention_plan' is yes/no; use == true or == false",
+        None,
+        None,
+    ),
+    ("too_many_decimals.yaml", 12, 32, R1, "use at most 4 decimal places (got 0.12345)", None, None),
+    (
+        "expression_syntax_error.yaml",
+        12,
+        29,
+        R1,
+        "unexpected 'weeks_in_treatment'; join comparisons with 'and' or 'or'",
+        None,
+        None,
+    ),
+    # The column counts the opening quote of a quoted condition.
+    ("quoted_condition_syntax_error.yaml", 12, 30, R1, "unexpected character '&'", None, None),
+    (
+        "condition_is_a_number.yaml",
+        12,
+        11,
+        R1,
+        "a condition must be text such as 'phq9.latest >= 10', or all/any/not; got 10 (number)",
+        None,
+        None,
+    ),
+    ("empty_all.yaml", 13, 12, R1, "'all' needs a list of one or more conditions", None, None),
+    (
+        "message_unknown_placeholder.yaml",
+        18,
+        16,
+        R1,
+        "unknown placeholder {phq9.lastest}: not a fact or a parameter",
+        "phq9.latest",
+        None,
+    ),
+    (
+        "message_bad_format_spec.yaml",
+        18,
+        16,
+        R1,
+        "placeholder {status:.1f}: the format does not fit the value "
+        "(Unknown format code 'f' for object of type 'str')",
+        None,
+        None,
+    ),
+    (
+        "message_stray_brace.yaml",
+        18,
+        16,
+        R1,
+        "the message has a stray brace (Single '}' encountered in format string); write {{ or }} for a literal brace",
+        None,
+        None,
+    ),
+    (
+        "duplicate_rule_id.yaml",
+        20,
+        9,
+        R1,
+        "duplicate rule id 'r1' (also rule #1); rule ids are never reused",
+        None,
+        None,
+    ),
+    (
+        "version_is_a_number.yaml",
+        3,
+        10,
+        None,
+        "expected text, got 1.0 (number); put it in quotes to make it text",
+        None,
+        None,
+    ),
+    (
+        "priority_out_of_range.yaml",
+        16,
+        17,
+        R1,
+        "101 (number) is out of range: it must be at most 100",
+        None,
+        None,
+    ),
+    (
+        "unknown_category.yaml",
+        14,
+        17,
+        R1,
+        "'suicide' (text) is not allowed",
+        # STYLE.md: "did you mean" whenever a close match exists.
+        "suicide_risk",
+        "treatment_to_target, suicide_risk, review_priority, engagement, relapse_prevention, billing, smi, "
+        "data_quality",
+    ),
+    (
+        "unknown_severity.yaml",
+        15,
+        17,
+        R1,
+        "'urgent' (text) is not allowed",
+        None,
+        "info, low, moderate, high, critical",
+    ),
+    (
+        "action_not_snake_case.yaml",
+        17,
+        15,
+        R1,
+        "action 'Psychiatric case review' must be a snake_case code, e.g. psychiatric_case_review "
+        "(put words in action_text)",
+        None,
+        None,
+    ),
+    (
+        "test_unknown_fact.yaml",
+        22,
+        13,
+        "test 'misspelt fact'",
+        "unknown fact 'phq9.lastest'",
+        "phq9.latest",
+        None,
+    ),
+    ("test_unknown_rule.yaml", 23, 14, "test 'misspelt rule'", "'r11' is not a rule of this ruleset", "r1", "r1"),
+    (
+        "test_wrong_type.yaml",
+        22,
+        26,
+        "test 'text for a number'",
+        "'high' (text) does not fit 'phq9.latest', which is a number (points, 0..27)",
+        None,
+        None,
+    ),
+    (
+        "test_invalid_episode.yaml",
+        24,
+        7,
+        "test 'bad status'",
+        f"record test 'bad status': status: 'active' (text) is not allowed; allowed: {STATUSES}; "
+        "did you mean 'inactive'?",
+        None,
+        None,
+    ),
+    (
+        "test_episode_without_as_of.yaml",
+        21,
+        5,
+        "test 'no date'",
+        "a test with an 'episode' needs 'as_of' (the date to evaluate on)",
+        None,
+        None,
+    ),
+    (
+        "yaml_syntax_error.yaml",
+        12,
+        4,
+        None,
+        "this is not valid YAML: while parsing a block collection, expected <block end>, "
+        "but found '<block sequence start>'",
+        None,
+        None,
+    ),
+    (
+        "duplicate_yaml_key.yaml",
+        13,
+        5,
+        None,
+        "duplicate key 'when' (first at line 12); each key may appear once",
+        None,
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "line", "column", "context", "message", "suggestion", "allowed"),
+    CASES,
+    ids=[c[0].removesuffix(".yaml") for c in CASES],
+)
+def test_broken_fixture_reports_one_located_problem(
+    fixture: str,
+    line: int,
+    column: int,
+    context: str | None,
+    message: str,
+    suggestion: str | None,
+    allowed: str | None,
+) -> None:
+    """Each broken fixture is refused with exactly its one problem: location, context, message,
+    "did you mean" and what is allowed."""
+    path = BROKEN / fixture
+    problems = problems_of(path)
+    assert 1 == len(problems), "\n".join(str(p) for p in problems)
+    p = problems[0]
+    assert f"{path}:{line}:{column}" == p.location
+    assert (context, message) == (p.context, p.message)
+    assert (suggestion, allowed) == (p.suggestion, p.allowed)
+
+
+def test_every_broken_fixture_is_in_the_table() -> None:
+    """No broken fixture file is left untested (and each table entry names an existing file)."""
+    on_disk = {p.name for p in BROKEN.glob("*.yaml")} - {"multiple_errors.yaml"}
+    assert sorted(on_disk) == sorted(c[0] for c in CASES)
+
+
+def test_every_error_message_has_its_own_fixture() -> None:
+    """One bad-YAML fixture per error message: no two table entries share a message and context
+    (unknown facts are reported in a condition and in a test case: two places, two fixtures)."""
+    messages = [(c[3], c[4]) for c in CASES]
+    duplicates = {m for m in messages if messages.count(m) > 1}
+    assert set() == duplicates
+
+
+def test_rendered_error_reads_like_the_sketch() -> None:
+    """``str(error)`` is location, context and message, the hint lines, then the summary line."""
+    path = BROKEN / "unknown_fact.yaml"
+    with pytest.raises(RulesetError) as info:
+        load_rulesets(path)
+    expected = (
+        f"{path}:12:11: rule 'r1': unknown fact 'phq9.lastest'\n"
+        "  did you mean 'phq9.latest'?\n"
+        "1 error in 1 file; nothing was loaded."
+    )
+    assert expected == str(info.value)
+
+
+def test_then_misspelt_key_is_not_also_reported_missing() -> None:
+    """A misspelt ``severty`` is one problem; the "missing key 'severity'" it implies is not added."""
+    problems = problems_of(BROKEN / "then_unknown_key.yaml")
+    assert [] == [p for p in problems if "missing" in p.message]
+
+
+# -- several problems at once -------------------------------------------------------------------
+
+MULTI = BROKEN / "multiple_errors.yaml"
+
+
+def test_all_problems_of_a_file_are_reported_at_once() -> None:
+    """Seven mistakes in four rules come back together, with the summary line counting them."""
+    with pytest.raises(RulesetError) as info:
+        load_rulesets(MULTI)
+    expected = [
+        (17, 11, "rule 'r1'", "unknown fact 'phq9.lastest'"),
+        (28, 31, "rule 'r2'", "'phq9.latest_date' is a date; it cannot be compared with the number 10"),
+        (31, 7, "rule 'r2'", "unknown key 'severty'"),
+        (37, 5, "rule 'r3'", "unknown key 'titel'"),
+        (39, 21, "rule 'r3'", "'activ_treatment' is not a value of 'status'"),
+        (50, 33, "rule 'r4'", "unknown parameter 'review_after_wekes'"),
+        (54, 17, "rule 'r4'", "101 (number) is out of range: it must be at most 100"),
+    ]
+    assert expected == [(p.line, p.column, p.context, p.message) for p in info.value.problems]
+    assert "7 errors in 1 file; nothing was loaded." == str(info.value).splitlines()[-1]
+
+
+def test_problems_are_sorted_by_line() -> None:
+    """Schema problems (found first) and condition problems are merged in file order."""
+    lines = [(p.line, p.column) for p in problems_of(MULTI)]
+    assert sorted(lines) == lines
+
+
+def test_a_rule_with_a_wrong_key_still_has_its_condition_checked() -> None:
+    """Rule r3 misspells ``title``; its condition's bad value is reported too."""
+    r3 = [p.message for p in problems_of(MULTI) if p.context == "rule 'r3'"]
+    assert ["unknown key 'titel'", "'activ_treatment' is not a value of 'status'"] == r3
+
+
+def test_problems_in_two_files_are_reported_together() -> None:
+    """Two broken files: both problems, and the summary counts two files."""
+    with pytest.raises(RulesetError) as info:
+        load_rulesets([BROKEN / "unknown_fact.yaml", BROKEN / "between_reversed.yaml"])
+    assert 2 == len(info.value.problems)
+    assert "2 errors in 2 files; nothing was loaded." == str(info.value).splitlines()[-1]
+
+
+def test_a_broken_file_stops_a_good_one_from_loading() -> None:
+    """Nothing from a failing set is loaded, not even the valid files in it."""
+    problems = problems_of(T2T, BROKEN / "unknown_fact.yaml")
+    assert [str(BROKEN / "unknown_fact.yaml")] == [p.file for p in problems]
+
+
+def test_ruleset_error_is_in_the_hierarchy() -> None:
+    """RulesetError is a DefinitionError, a CocmRulesError and a ValueError."""
+    with pytest.raises(RulesetError) as info:
+        load_rulesets(MULTI)
+    assert isinstance(info.value, DefinitionError)
+    assert isinstance(info.value, CocmRulesError)
+    assert isinstance(info.value, ValueError)
+
+
+# -- errors that need more than one file ------------------------------------------------------
+
+
+def test_duplicate_rule_id_across_files() -> None:
+    """Each file loads alone; together the second file's reuse of rule id 'r1' is refused."""
+    folder = BROKEN / "duplicate_rule_id_across_files"
+    for f in sorted(folder.glob("*.yaml")):
+        assert 1 == len(load_ruleset(f).rules)
+    problems = problems_of(folder)
+    assert 1 == len(problems)
+    p = problems[0]
+    assert f"{folder / 'second.yaml'}:9:9" == p.location
+    assert "rule 'r1'" == p.context
+    expected = f"rule id 'r1' is also used in {folder / 'first.yaml'}; rule ids are unique across a set"
+    assert expected == p.message
+
+
+def test_duplicate_ruleset_name_across_files() -> None:
+    """Two files both named 'same-name' are refused, pointing at the second file's name."""
+    folder = BROKEN / "duplicate_ruleset_name"
+    problems = problems_of(folder / "first.yaml", folder / "second.yaml")
+    assert 1 == len(problems)
+    assert f"{folder / 'second.yaml'}:2:10" == problems[0].location
+    assert f"ruleset 'same-name' is also defined in {folder / 'first.yaml'}" == problems[0].message
+
+
+# -- locations inside conditions ----------------------------------------------------------------
+
+_TEMPLATE = """\
+ruleset: located
+version: "1"
+effective: 2026-12-01
+owner: Test suite
+description: Column arithmetic of condition errors.
+
+rules:
+  - id: r1
+    title: Rule one
+    source: Test suite
+    when: {when}
+    then:
+      category: treatment_to_target
+      severity: high
+      priority: 70
+      action: psychiatric_case_review
+      message: PHQ-9 is high.
+"""
+
+
+@pytest.mark.parametrize(
+    ("when", "line", "column"),
+    [
+        ("phq9.latest >= 10 and phq9.lastest > 3", 11, 33),
+        ("'phq9.latest >= 10 and phq9.lastest > 3'", 11, 34),
+        ('"phq9.latest >= 10 and phq9.lastest > 3"', 11, 34),
+        ("\n      all:\n        - phq9.latest >= 10\n        - phq9.lastest > 3", 14, 11),
+        ("\n      any:\n        - phq9.latest >= 10\n        - not: phq9.lastest > 3", 14, 16),
+    ],
+    ids=["plain", "single-quoted", "double-quoted", "list-item", "nested-not"],
+)
+def test_condition_errors_point_at_the_word(when: str, line: int, column: int) -> None:
+    """The column is the offending word's, whether the condition is plain, quoted or in a list."""
+    problems = text_problems(_TEMPLATE.format(when=when))
+    assert [(f"<string>:{line}:{column}", "unknown fact 'phq9.lastest'")] == [(p.location, p.message) for p in problems]
+
+
+def test_wrapped_condition_error_points_at_the_continuation_line() -> None:
+    """A long condition wrapped onto a second line (a plain YAML scalar) still points at the word.
+
+    ``phq9.lastest`` is on line 12, column 7; the reported location must be a real position in
+    the file, not a column past the end of line 11."""
+    problems = text_problems(_TEMPLATE.format(when="phq9.latest >= 10 and\n      phq9.lastest > 3"))
+    assert ["<string>:12:7"] == [p.location for p in problems]
+
+
+# -- loading: paths, directories, text ----------------------------------------------------------
+
+
+def test_missing_path_is_an_error() -> None:
+    """A path that does not exist is a located problem, not an OSError."""
+    missing = FIXTURES / "no_such_ruleset.yaml"
+    problems = problems_of(missing)
+    assert [(str(missing), "no such file or directory")] == [(p.location, p.message) for p in problems]
+
+
+def test_empty_directory_is_an_error(tmp_path: Path) -> None:
+    """A directory without ruleset files is refused."""
+    problems = problems_of(tmp_path)
+    assert ["no ruleset files (*.yaml) in this directory"] == [p.message for p in problems]
+
+
+def test_directory_loads_every_yaml_file() -> None:
+    """A directory loads each ``*.yaml`` file in it, in name order."""
+    files = sorted(OK.glob("*.yaml"))
+    expected = [load_ruleset(f).name for f in files]
+    assert expected == [rs.name for rs in load_rulesets(OK).rulesets]
+    assert [str(f) for f in files] == [rs.file for rs in load_rulesets(OK).rulesets]
+
+
+def test_directory_also_loads_yml_files(tmp_path: Path) -> None:
+    """``*.yml`` files in a directory are loaded too."""
+    shutil.copy(T2T, tmp_path / "t2t.yml")
+    assert ["fixture-treat-to-target"] == [rs.name for rs in load_rulesets(tmp_path).rulesets]
+
+
+def test_load_from_text() -> None:
+    """``text=`` loads one ruleset from a string; its file is ``<string>``."""
+    text = T2T.read_text(encoding="utf-8")
+    rs = load_rulesets(text=text).rulesets[0]
+    assert ("fixture-treat-to-target", "<string>") == (rs.name, rs.file)
+    assert hashlib.sha256(text.encode()).hexdigest() == rs.sha256
+
+
+def test_load_from_text_reports_string_locations() -> None:
+    """Problems in a text ruleset are located as ``<string>:line:column``."""
+    text = (BROKEN / "unknown_fact.yaml").read_text(encoding="utf-8")
+    assert ["<string>:12:11"] == [p.location for p in text_problems(text)]
+
+
+def test_empty_text_is_an_error() -> None:
+    """An empty document is refused, not loaded as nothing."""
+    assert ["the file is empty"] == [p.message for p in text_problems("")]
+
+
+def test_a_list_is_not_a_ruleset() -> None:
+    """A YAML document that is not a mapping is refused with a plain explanation."""
+    expected = ["a ruleset file must be a mapping of keys to values (ruleset, version, ...)"]
+    assert expected == [p.message for p in text_problems("- one\n- two\n")]
+
+
+# -- the valid fixture and its IR -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def t2t() -> Ruleset:
+    """The valid treat-to-target fixture."""
+    return load_ruleset(T2T)
+
+
+def _rule(rs: Ruleset, rule_id: str):  # type: ignore[no-untyped-def]
+    return next(r for r in rs.rules if r.rule_id == rule_id)
+
+
+def test_valid_ruleset_header(t2t: Ruleset) -> None:
+    """The header fields are read as written."""
+    expected = ("fixture-treat-to-target", "Fixture - treat to target", "1.2.3", dt.date(2026, 12, 1), "Test suite")
+    assert expected == (t2t.name, t2t.title, t2t.version, t2t.effective, t2t.owner)
+    assert str(T2T) == t2t.file
+
+
+def test_valid_ruleset_rules_in_file_order(t2t: Ruleset) -> None:
+    """Rules keep their file order."""
+    expected = [
+        "fx-not-improving",
+        "fx-moderate-band",
+        "fx-not-active",
+        "fx-halved",
+        "fx-no-plan",
+        "fx-tie-b",
+        "fx-tie-a",
+    ]
+    assert expected == [r.rule_id for r in t2t.rules]
+
+
+def test_sha256_is_the_file_hash(t2t: Ruleset) -> None:
+    """``Ruleset.sha256`` is the SHA-256 of the file's bytes (for audit logs)."""
+    assert hashlib.sha256(T2T.read_bytes()).hexdigest() == t2t.sha256
+
+
+def test_parameters_are_substituted_and_recorded(t2t: Ruleset) -> None:
+    """Parameter names become their values in the IR, and the rule records the ones it used."""
+    rule = _rule(t2t, "fx-not-improving")
+    expected = And(
+        (
+            Cmp("phq9.baseline", ">=", 10),
+            Cmp("weeks_in_treatment", ">=", 10),
+            Cmp("phq9.pct_reduction", "<", 0.5),
+        )
+    )
+    assert expected == rule.condition
+    assert {"review_after_weeks": 10, "response_drop": 0.5} == rule.parameters
+
+
+def test_rule_without_parameters_records_none(t2t: Ruleset) -> None:
+    """A rule using no parameter has an empty ``parameters``; unused parameters appear nowhere."""
+    assert {} == _rule(t2t, "fx-halved").parameters
+    assert all("unused_parameter" not in r.parameters for r in t2t.rules)
+
+
+def test_between_lowers_to_two_comparisons(t2t: Ruleset) -> None:
+    """``between 10 and 14`` is ``>= 10 and <= 14``."""
+    expected = And((Cmp("phq9.latest", ">=", 10), Cmp("phq9.latest", "<=", 14)))
+    assert expected == _rule(t2t, "fx-moderate-band").condition
+
+
+def test_not_in_lowers_to_not_of_in(t2t: Ruleset) -> None:
+    """``not in [a, b]`` is Not(In) with the words as text values."""
+    expected = Not(In("status", ("active_treatment", "relapse_prevention_plan")))
+    assert expected == _rule(t2t, "fx-not-active").condition
+
+
+def test_percent_lowers_to_a_fraction(t2t: Ruleset) -> None:
+    """``50%`` is the number 0.5 in the IR."""
+    assert Cmp("phq9.pct_reduction", ">=", 0.5) == _rule(t2t, "fx-halved").condition
+
+
+def test_bare_yes_no_fact_lowers_to_equals_true(t2t: Ruleset) -> None:
+    """``not has_relapse_prevention_plan`` is Not(== true)."""
+    expected = And((Cmp("phq9.latest", "<", 5), Not(Cmp("has_relapse_prevention_plan", "==", True))))
+    assert expected == _rule(t2t, "fx-no-plan").condition
+
+
+def test_nested_any_not_all_lower_structurally(t2t: Ruleset) -> None:
+    """YAML ``any`` / ``not`` / ``all`` become Or / Not / And; a date literal stays a date."""
+    expected = Or(
+        (
+            Cmp("weeks_in_treatment", ">=", 20),
+            Not(And((Present("phq9.latest"), Cmp("phq9.latest_date", ">=", dt.date(2020, 1, 1))))),
+        )
+    )
+    assert expected == _rule(t2t, "fx-tie-a").condition
+
+
+def test_rule_ir_carries_the_then_fields(t2t: Ruleset) -> None:
+    """A RuleIR carries everything its alert needs."""
+    rule = _rule(t2t, "fx-not-improving")
+    expected = (
+        "fixture-treat-to-target",
+        "1.2.3",
+        "Not improving after 10 weeks",
+        "treatment_to_target",
+        "high",
+        70,
+        "psychiatric_case_review",
+        "Discuss at the next psychiatric case review",
+        "AIMS Center CoCM implementation guide",
+    )
+    actual = (
+        rule.ruleset,
+        rule.ruleset_version,
+        rule.title,
+        rule.category,
+        rule.severity,
+        rule.priority,
+        rule.action,
+        rule.action_text,
+        rule.source,
+    )
+    assert expected == actual
+    assert ("phq9.baseline", "weeks_in_treatment", "phq9.pct_reduction") == rule.facts
+
+
+def test_message_is_split_into_text_and_placeholders(t2t: Ruleset) -> None:
+    """Placeholders keep their format spec and know whether they name a parameter."""
+    rule = _rule(t2t, "fx-not-improving")
+    placeholders = [(p.name, p.spec, p.is_param) for p in rule.message if p.name]
+    expected = [
+        ("phq9.latest", "", False),
+        ("weeks_in_treatment", "", False),
+        ("phq9.baseline", "", False),
+        ("phq9.pct_reduction", ".0%", False),
+        ("review_after_weeks", "", True),
+    ]
+    assert expected == placeholders
+    assert MessagePart(text="PHQ-9 ") == rule.message[0]
+
+
+def test_facts_needed_include_message_placeholders(t2t: Ruleset) -> None:
+    """The program needs the facts of conditions and of messages (not parameters), sorted."""
+    program = load_rulesets(T2T).program
+    expected = (
+        "days_since_psych_consult",  # only in a message
+        "has_relapse_prevention_plan",
+        "phq9.baseline",
+        "phq9.change",  # only in a message
+        "phq9.latest",
+        "phq9.latest_date",
+        "phq9.pct_reduction",
+        "status",
+        "weeks_in_treatment",
+    )
+    assert expected == program.facts_needed
+
+
+def test_embedded_tests_are_parsed(t2t: Ruleset) -> None:
+    """Test cases are kept as TestCaseSpec objects, dates parsed."""
+    assert 3 == len(t2t.tests)
+    assert all(isinstance(t, CaseSpec) for t in t2t.tests)
+    episode_case = t2t.tests[2]
+    assert (dt.date(2026, 11, 2), ["fx-moderate-band", "fx-not-active"]) == (episode_case.as_of, episode_case.expect)
+
+
+def test_where_locates_a_test_case(t2t: Ruleset) -> None:
+    """``Ruleset.where`` turns a path into ``file:line:column``."""
+    line = T2T.read_text(encoding="utf-8").splitlines().index("  - name: twelve weeks, 20 -> 16, not improving") + 1
+    assert f"{T2T}:{line}:5" == t2t.where(("tests", 0))
+
+
+def test_bundled_suicide_ruleset_loads() -> None:
+    """The bundled suicide-risk ruleset is valid."""
+    rs = load_ruleset(bundled_rulesets_path() / "suicide_risk.yaml")
+    assert "suicide-risk" == rs.name
+    assert all(r.category == "suicide_risk" for r in rs.rules)
