@@ -128,6 +128,10 @@ def _mark(node: Node) -> Mark:
     return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+
+
 class _Builder:
     def __init__(self, loader: yaml.SafeLoader, file: str) -> None:
         self.loader = loader
@@ -141,6 +145,10 @@ class _Builder:
 
     def build(self, node: Node, path: Path_) -> Any:
         self.doc.values[path] = _mark(node)
+        expected_tag = {MappingNode: _MAP, SequenceNode: _SEQ}.get(type(node))
+        if expected_tag is not None and node.tag != expected_tag:
+            self._problem(node, f"the tag {node.tag!r} is not allowed; a definition is plain data")
+            return None
         if isinstance(node, MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:

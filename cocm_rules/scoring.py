@@ -429,6 +429,14 @@ class _Scorer:
                 p = defn.parameters[key]
                 if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
                     raise InvalidInput(f"parameter {key} must be a number", measure=self.id, field=key, value=raw)
+                if p.min is None and p.max is None and raw != p.value:
+                    raise InvalidInput(
+                        f"parameter {key} has no documented alternative to its value {p.value}",
+                        measure=self.id,
+                        field=key,
+                        value=raw,
+                        allowed=f"{p.value} ({p.source})",
+                    )
                 if (p.min is not None and raw < p.min) or (p.max is not None and raw > p.max):
                     raise InvalidInput(
                         f"parameter {key} is outside its documented limits",
@@ -582,9 +590,12 @@ class _Scorer:
             env[sid] = subscores[sid]
         agrees = None
         if reported is not None and not total_only:
-            agrees = total is not None and abs(total - reported) < 1e-9
-            if total is not None and not agrees:
-                notes.append(f"reported total {reported} differs from the total recomputed from items ({total})")
+            if total is None:
+                notes.append(f"reported total {reported} cannot be checked: the items do not give a total")
+            else:
+                agrees = abs(total - reported) < 1e-9
+                if not agrees:
+                    notes.append(f"reported total {reported} differs from the total recomputed from items ({total})")
         band: str | None = None
         if total is not None and self.band_mins:
             band = self.band_names[bisect_right(self.band_mins, total) - 1]

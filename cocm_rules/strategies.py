@@ -3,6 +3,7 @@
 Generate answers that every bundled (or your own) measure definition accepts, answers it must
 refuse, context keyword arguments, and real :class:`~cocm_rules.Score` objects::
 
+    import pytest
     from hypothesis import given
 
     from cocm_rules import InvalidInput, score
@@ -62,11 +63,6 @@ def _definition(measure_id: str, library: MeasureLibrary | None) -> tuple[Measur
     return lib, lib.get_measure(measure_id)  # raises InvalidInput (with "did you mean") at once
 
 
-def _present_values(defn: MeasureDefinition, item_id: str) -> list[int]:
-    scale = defn.scales[defn.item(item_id).scale]
-    return [v.value for v in scale.values if not v.missing]
-
-
 class _Items:
     """Per-item strategies of one definition, built once (building strategies is not free)."""
 
@@ -91,7 +87,31 @@ class _Items:
             # The keys an item may be given under: its id, measure.id and its LOINC code.
             self.keys[it.id] = [it.id, f"{defn.id}.{it.id}", *([it.loinc.code] if it.loinc else [])]
             self.key[it.id] = st.sampled_from(self.keys[it.id])
+        self.answers: dict[tuple[bool, bool, bool], SearchStrategy[Any]] = {}
+        self.context: SearchStrategy[dict[str, Any]] | None = None
         self.required = st.lists(st.sampled_from([it.id for it in defn.items if it.required]), unique=True)
+        self.invalid_value = {it.id: st.one_of(self._out_of_range(it.id), self._wrong_type(it.id)) for it in defn.items}
+
+    def _out_of_range(self, item_id: str) -> SearchStrategy[Any]:
+        allowed = {v.value for v in self.defn.scales[self.defn.item(item_id).scale].values}
+        lo, hi = min(allowed), max(allowed)
+        gaps = [v for v in range(lo, hi + 1) if v not in allowed]
+        ints = st.one_of(
+            st.integers(max_value=lo - 1),
+            st.integers(min_value=hi + 1),
+            *([st.sampled_from(gaps)] if gaps else []),
+        )
+        return st.one_of(ints, ints.map(float))  # 5.0 is read as 5, and refused like it
+
+    def _wrong_type(self, item_id: str) -> SearchStrategy[Any]:
+        scale = self.defn.scales[self.defn.item(item_id).scale]
+        fractional = st.floats(allow_nan=True, allow_infinity=True).filter(lambda f: not f.is_integer())
+        other = st.sampled_from([[1], {"value": 1}, b"1", 1j, (0,), Ellipsis])
+        if scale.yes_no:
+            text = st.text(max_size=8).filter(lambda s: s.strip().lower() not in _YES_NO_WORDS)
+            return st.one_of(text, fractional, other)
+        numbers_as_text = st.sampled_from([str(v.value) for v in scale.values])
+        return st.one_of(numbers_as_text, st.text(max_size=8), fractional, st.booleans(), other)
 
 
 _ITEMS: dict[int, _Items] = {}
@@ -155,62 +175,45 @@ def _as_list(draw: DrawFn, defn: MeasureDefinition, values: Mapping[str, Any]) -
 def _as_mapping(draw: DrawFn, defn: MeasureDefinition, values: Mapping[str, Any]) -> dict[str, Any]:
     """Answers by item key in any order; an unanswered item is ``None`` or left out."""
     strategies = _items(defn)
+    order = list(values)
+    if draw(st.booleans()):
+        order.reverse()
+    style = draw(_KEY_STYLES)  # one kind of key for all items, or a mix
     out: dict[str, Any] = {}
-    for item_id in draw(st.permutations(list(values))):
+    for item_id in order:
         value = values[item_id]
         if value is None and draw(st.booleans()):
             continue
-        out[draw(strategies.key[item_id])] = value
+        keys = strategies.keys[item_id]
+        key = draw(strategies.key[item_id]) if style == -1 else keys[min(style, len(keys) - 1)]
+        out[key] = value
     return out
 
 
-def _out_of_range(defn: MeasureDefinition, item_id: str) -> SearchStrategy[Any]:
-    allowed = set(scorer_for(defn).values[item_id])
-    lo, hi = min(allowed), max(allowed)
-    gaps = [v for v in range(lo, hi + 1) if v not in allowed]
-    ints = st.one_of(
-        st.integers(max_value=lo - 1),
-        st.integers(min_value=hi + 1),
-        *([st.sampled_from(gaps)] if gaps else []),
-    )
-    return st.one_of(ints, ints.map(float))  # 5.0 is read as 5, and refused like it
-
-
-def _wrong_type(defn: MeasureDefinition, item_id: str) -> SearchStrategy[Any]:
-    yes_no = defn.scales[defn.item(item_id).scale].yes_no
-    fractional = st.floats(allow_nan=True, allow_infinity=True).filter(lambda f: not f.is_integer())
-    if yes_no:
-        text = st.text(max_size=8).filter(lambda s: s.strip().lower() not in _YES_NO_WORDS)
-        kinds = [text, fractional]
-    else:
-        text = st.one_of(st.sampled_from(_present_values(defn, item_id)).map(str), st.text(max_size=8))
-        kinds = [text, fractional, st.booleans()]
-    other = st.sampled_from([[1], {"value": 1}, b"1", 1j, (0,), Ellipsis])
-    return st.one_of(*kinds, other)
+_KEY_STYLES = st.sampled_from([0, 1, 2, -1])  # item id, measure.item id, LOINC code (else id), mixed
 
 
 @st.composite
 def _invalid(draw: DrawFn, defn: MeasureDefinition, as_mapping: bool) -> list[Any] | dict[Any, Any]:
     scorer = scorer_for(defn)
+    strategies = _items(defn)
     values = draw(_valid_values(defn, missing=True))
-    kinds = ["out_of_range", "wrong_type"]
+    kinds = ["bad_value", "bad_value"]  # as likely as the container-level mistakes together
     if as_mapping:
         kinds += ["unknown_key", "twice"]
     else:
         kinds += ["too_long"] + (["too_short"] if scorer.min_len > 0 else [])
     kind = draw(st.sampled_from(kinds))
     item_id = draw(st.sampled_from(scorer.ids))
-    if kind == "out_of_range":
-        values[item_id] = draw(_out_of_range(defn, item_id))
-    elif kind == "wrong_type":
-        values[item_id] = draw(_wrong_type(defn, item_id))
+    if kind == "bad_value":
+        values[item_id] = draw(strategies.invalid_value[item_id])
     if not as_mapping:
         out = draw(_as_list(defn, values))
         if kind == "too_short":
             out = [values[i] for i in scorer.ids][: draw(st.integers(0, scorer.min_len - 1))]
         elif kind == "too_long":
             out = [values[i] for i in scorer.ids]
-            out += draw(st.lists(_items(defn).raw[scorer.ids[-1]], min_size=1, max_size=3))
+            out += draw(st.lists(strategies.raw[scorer.ids[-1]], min_size=1, max_size=3))
         return out
     mapping: dict[Any, Any] = draw(_as_mapping(defn, values))
     if kind == "unknown_key":
@@ -222,13 +225,13 @@ def _invalid(draw: DrawFn, defn: MeasureDefinition, as_mapping: bool) -> list[An
                 st.integers(),
             ).filter(lambda k: not (isinstance(k, str) and k in scorer.alias))
         )
-        mapping[key] = draw(_items(defn).raw[item_id])
+        mapping[key] = draw(strategies.raw[item_id])
     elif kind == "twice":
-        first, second = draw(st.permutations(_items(defn).keys[item_id]))[:2]
-        for key in _items(defn).keys[item_id]:
+        first, second = draw(st.permutations(strategies.keys[item_id]))[:2]
+        for key in strategies.keys[item_id]:
             mapping.pop(key, None)
-        mapping[first] = draw(st.one_of(st.none(), _items(defn).raw[item_id]))
-        mapping[second] = draw(st.one_of(st.none(), _items(defn).raw[item_id]))
+        mapping[first] = draw(strategies.raw_or_none[item_id])
+        mapping[second] = draw(strategies.raw_or_none[item_id])
     return mapping
 
 
@@ -251,19 +254,25 @@ def answers(
     ``valid=False``: answers that :func:`cocm_rules.score` must refuse with
     :class:`~cocm_rules.InvalidInput` whatever the context: a value out of range, a value of
     the wrong type, a list of the wrong length (lists), an unknown item key or one item under
-    two keys (mappings).
+    two keys (mappings). The other answers in them may be unanswered; ``missing`` is ignored.
 
     ``as_mapping=True`` gives mappings keyed by item id, ``measure.item`` id or the item's
     LOINC code (unanswered items may be left out). ``library`` is the measure set to use
     (default: the bundled measures). An unknown ``measure_id`` raises InvalidInput at once.
     """
     _, defn = _definition(measure_id, library)
-    if not valid:
-        return _invalid(defn, as_mapping)
-    values = _valid_values(defn, missing)
-    if as_mapping:
-        return values.flatmap(lambda v: _as_mapping(defn, v))
-    return values.flatmap(lambda v: _as_list(defn, v))
+    cache = _items(defn).answers
+    key = (valid, as_mapping, missing)
+    strategy = cache.get(key)
+    if strategy is None:
+        if not valid:
+            strategy = _invalid(defn, as_mapping)
+        elif as_mapping:
+            strategy = _valid_values(defn, missing).flatmap(lambda v: _as_mapping(defn, v))
+        else:
+            strategy = _valid_values(defn, missing).flatmap(lambda v: _as_list(defn, v))
+        cache[key] = strategy
+    return strategy
 
 
 def _parameter(value: float, lo: float, hi: float) -> SearchStrategy[Any]:
@@ -281,6 +290,13 @@ def context(measure_id: str, *, library: MeasureLibrary | None = None) -> Search
     documented limits are never overridden.
     """
     _, defn = _definition(measure_id, library)
+    items = _items(defn)
+    if items.context is None:
+        items.context = _context(defn)
+    return items.context
+
+
+def _context(defn: MeasureDefinition) -> SearchStrategy[dict[str, Any]]:
     required: dict[str, SearchStrategy[Any]] = {}
     optional: dict[str, SearchStrategy[Any]] = {}
     for name, var in defn.context.items():
@@ -304,13 +320,20 @@ def scores(
     incomplete or invalid, as in real registries.
     """
     lib = library if library is not None else load_measures()
-    ids = [lib.get_measure(measure_id).id] if measure_id is not None else list(lib)
+    ids = (lib.get_measure(measure_id).id,) if measure_id is not None else tuple(lib)
+    key = (id(lib), ids, missing)
+    cached = _SCORES.get(key)
+    if cached is None or cached[0] is not lib:
+        cached = _SCORES[key] = (lib, _scored(lib, ids, missing))
+    return cached[1]
 
-    @st.composite
-    def one(draw: DrawFn) -> Score:
-        mid = draw(st.sampled_from(ids))
-        given = draw(answers(mid, as_mapping=draw(st.booleans()), missing=missing, library=lib))
-        kwargs = draw(context(mid, library=lib))
-        return score(mid, given, library=lib, **kwargs)
 
-    return one()
+_SCORES: dict[tuple[int, tuple[str, ...], bool], tuple[MeasureLibrary, SearchStrategy[Score]]] = {}
+
+
+@st.composite
+def _scored(draw: DrawFn, lib: MeasureLibrary, ids: tuple[str, ...], missing: bool) -> Score:
+    measure_id = draw(st.sampled_from(ids))
+    given = draw(answers(measure_id, as_mapping=draw(st.booleans()), missing=missing, library=lib))
+    kwargs = draw(context(measure_id, library=lib))
+    return score(measure_id, given, library=lib, **kwargs)

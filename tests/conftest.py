@@ -1,0 +1,20 @@
+"""Shared test setup: Hypothesis profiles.
+
+Choose one with the ``HYPOTHESIS_PROFILE`` environment variable (default ``dev``):
+
+- ``dev``: random, a moderate number of examples, fast enough to run on every change;
+- ``ci``: derandomized (the same examples on every run), no deadline, and prints the blob
+  that reproduces a failure;
+- ``thorough``: many examples, for a slow hunt before a release.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import settings
+
+settings.register_profile("dev", max_examples=50, deadline=None)
+settings.register_profile("ci", max_examples=100, derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("thorough", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
