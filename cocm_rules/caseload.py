@@ -30,8 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._validation import StrictModel
 from ._yaml import YamlError, load_file
-from .engine import RecordError
-from .episode import Episode, parse_episode
+from .engine import RecordError, iter_episodes
+from .episode import Episode
 from .errors import InvalidInput, MeasureDefinitionError
 from .facts import ScoredAssessment, scored_assessments
 from .measures import MeasureLibrary, _data_dir, load_measures
@@ -276,19 +276,11 @@ def caseload_metrics(
     defs = load_metric_definitions()
     patients: list[_Patient] = []
     errors: list[RecordError] = []
-    for index, record in enumerate(records):
-        if isinstance(record, RecordError):
-            errors.append(record.model_copy(update={"record": index}))
-            continue
-        try:
-            ep = parse_episode(record, record_ref=str(index))
-        except InvalidInput as e:
-            pid = record.get("patient_id") if isinstance(record, dict) else None
-            errors.append(
-                RecordError(record=index, patient_id=pid if isinstance(pid, str) else None, field=e.field, error=str(e))
-            )
-            continue
-        patients.append(_Patient(ep, as_of, lib, defs))
+    for _index, item in iter_episodes(records):
+        if isinstance(item, RecordError):
+            errors.append(item)
+        else:
+            patients.append(_Patient(item, as_of, lib, defs))
     overall = _metrics(patients, as_of, lib, defs, errors)
     if not per_care_manager:
         return overall

@@ -33,7 +33,7 @@ from .rules.compiled import CompiledBackend
 from .rules.ir import ProgramIR
 from .rules.loader import RulesetSet, load_rulesets
 
-__all__ = ["BACKENDS", "Engine", "PatientResult", "RecordError"]
+__all__ = ["BACKENDS", "Engine", "PatientResult", "RecordError", "iter_episodes"]
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +62,19 @@ class RecordError(BaseModel):
     patient_id: str | None = None
     field: str | None = None
     error: str
+
+
+def iter_episodes(records: Iterable[Any]) -> Iterator[tuple[int, Episode | RecordError]]:
+    """Parse a stream of records lazily: each yields its index and its Episode, or the
+    RecordError that says why it is not one (a record is never dropped)."""
+    for index, record in enumerate(records):
+        if isinstance(record, RecordError):  # a reader already failed on this record
+            yield index, record if record.record == index else record.model_copy(update={"record": index})
+            continue
+        try:
+            yield index, parse_episode(record, record_ref=str(index))
+        except InvalidInput as e:
+            yield index, RecordError(record=index, patient_id=_patient_id(record), field=e.field, error=str(e))
 
 
 def _backend(program: ProgramIR, name: str) -> Any:
@@ -221,29 +234,23 @@ class Engine:
         counts: Counter[str] = Counter()
         tally = {"results": 0, "errors": 0}
         try:
-            for index, record in enumerate(records):
-                if isinstance(record, RecordError):  # a reader already failed on this record
+            for index, item in iter_episodes(records):
+                if isinstance(item, RecordError):
                     tally["errors"] += 1
-                    yield record.model_copy(update={"record": index}) if record.record != index else record
-                    continue
-                try:
-                    ep = parse_episode(record, record_ref=str(index))
-                    alerts = self._evaluate(ep, as_of)
-                except InvalidInput as e:
-                    tally["errors"] += 1
-                    pid = _patient_id(record)
+                    pid = item.patient_id
                     log.warning(
                         "batch.record_invalid",
                         record=index,
-                        field=e.field,
+                        field=item.field,
                         **({"patient_id": pid} if self.log_patient_ids and pid else {}),
                     )
-                    yield RecordError(record=index, patient_id=pid, field=e.field, error=str(e))
+                    yield item
                     continue
+                alerts = self._evaluate(item, as_of)
                 tally["results"] += 1
                 for a in alerts:
                     counts[a.category] += 1
-                yield PatientResult(record=index, patient_id=ep.patient_id, as_of=as_of, alerts=alerts)
+                yield PatientResult(record=index, patient_id=item.patient_id, as_of=as_of, alerts=alerts)
         finally:  # also when the consumer stops early
             log.info(
                 "batch.finished",

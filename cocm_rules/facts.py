@@ -1046,57 +1046,29 @@ def _episode_facts(cat: FactCatalog) -> None:
         minimum=0,
         group="smi",
     )
-    add(
-        "housing_status",
-        "text",
-        "latest recorded housing status",
-        lambda c: c.smi_status("housing"),
-        allowed=HOUSING,
-        group="smi",
-    )
-    add(
-        "days_since_housing_lost",
-        "integer",
-        "days since housing changed from stable to unstable or homeless; missing once housing is stable again",
-        lambda c: c.smi_lost("housing", ("stable",)),
-        unit="days",
-        minimum=0,
-        group="smi",
-    )
-    add(
-        "employment_status",
-        "text",
-        "latest recorded employment status",
-        lambda c: c.smi_status("employment"),
-        allowed=EMPLOYMENT,
-        group="smi",
-    )
-    add(
-        "days_since_employment_lost",
-        "integer",
-        "days since employment changed from employed to another status; missing once employed again",
-        lambda c: c.smi_lost("employment", ("employed",)),
-        unit="days",
-        minimum=0,
-        group="smi",
-    )
-    add(
-        "education_status",
-        "text",
-        "latest recorded education status",
-        lambda c: c.smi_status("education"),
-        allowed=EDUCATION,
-        group="smi",
-    )
-    add(
-        "days_since_education_lost",
-        "integer",
-        "days since education changed from enrolled to not enrolled; missing once enrolled again",
-        lambda c: c.smi_lost("education", ("enrolled",)),
-        unit="days",
-        minimum=0,
-        group="smi",
-    )
+    # (domain, allowed statuses, the good status, how the loss reads)
+    for kind, allowed, good, lost in (
+        ("housing", HOUSING, "stable", "from stable to unstable or homeless"),
+        ("employment", EMPLOYMENT, "employed", "from employed to another status"),
+        ("education", EDUCATION, "enrolled", "from enrolled to not enrolled"),
+    ):
+        add(
+            f"{kind}_status",
+            "text",
+            f"latest recorded {kind} status",
+            lambda c, _kind=kind: c.smi_status(_kind),
+            allowed=allowed,
+            group="smi",
+        )
+        add(
+            f"days_since_{kind}_lost",
+            "integer",
+            f"days since {kind} changed {lost}; missing once it is {good} again",
+            lambda c, _kind=kind, _good=(good,): c.smi_lost(_kind, _good),
+            unit="days",
+            minimum=0,
+            group="smi",
+        )
 
 
 _CATALOGS: dict[int, tuple[MeasureLibrary, FactCatalog]] = {}

@@ -18,8 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from .alerts import Alert
-from .engine import Engine, RecordError
-from .episode import parse_episode
+from .engine import Engine, RecordError, iter_episodes
 from .errors import InvalidInput
 from .rules.language import SEVERITIES
 
@@ -141,19 +140,12 @@ def review_list(
     candidates: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     errors: list[RecordError] = []
     evaluated = 0
-    for index, record in enumerate(records):
-        if isinstance(record, RecordError):
-            errors.append(record.model_copy(update={"record": index}))
+    for _index, item in iter_episodes(records):
+        if isinstance(item, RecordError):
+            errors.append(item)
             continue
-        try:
-            ep = parse_episode(record, record_ref=str(index))
-            alerts, facts = engine.assess(ep, as_of, ROW_FACTS.values())
-        except InvalidInput as e:
-            pid = record.get("patient_id") if isinstance(record, dict) else None
-            errors.append(
-                RecordError(record=index, patient_id=pid if isinstance(pid, str) else None, field=e.field, error=str(e))
-            )
-            continue
+        ep = item
+        alerts, facts = engine.assess(ep, as_of, ROW_FACTS.values())
         evaluated += 1
         reasons = [a for a in alerts if _is_review(a, cats, min_rank)]
         if not reasons:

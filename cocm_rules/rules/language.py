@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field
 
@@ -56,8 +56,8 @@ __all__ = [
     "parse_expression",
 ]
 
-#: Alert categories a rule may emit.
-CATEGORIES = (
+#: Alert categories a rule may emit (the one list: the schema below is built from it).
+Category = Literal[
     "treatment_to_target",
     "suicide_risk",
     "review_priority",
@@ -66,9 +66,11 @@ CATEGORIES = (
     "billing",
     "smi",
     "data_quality",
-)
+]
+CATEGORIES: tuple[str, ...] = get_args(Category)
 #: Alert severities, lowest first.
-SEVERITIES = ("info", "low", "moderate", "high", "critical")
+Severity = Literal["info", "low", "moderate", "high", "critical"]
+SEVERITIES: tuple[str, ...] = get_args(Severity)
 
 # -- the YAML envelope ------------------------------------------------------------------------
 
@@ -89,17 +91,8 @@ class ParameterSpec(StrictModel):
 class ThenSpec(StrictModel):
     """What a rule emits when its condition holds."""
 
-    category: Literal[
-        "treatment_to_target",
-        "suicide_risk",
-        "review_priority",
-        "engagement",
-        "relapse_prevention",
-        "billing",
-        "smi",
-        "data_quality",
-    ]
-    severity: Literal["info", "low", "moderate", "high", "critical"]
+    category: Category
+    severity: Severity
     priority: int = Field(ge=0, le=100)
     action: str = Field(min_length=1, description="snake_case code of the recommended action")
     message: str = Field(min_length=1)

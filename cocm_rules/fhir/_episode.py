@@ -1,0 +1,409 @@
+"""A patient Bundle (Patient, EpisodeOfCare, Encounters, CarePlan, responses, Observations)
+read into an :class:`~cocm_rules.Episode`. The mapping tables are in ``docs/fhir.md``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .._text import join
+from ..episode import CONTACT_KINDS, CONTACT_MODES, PROGRAMS, STATUSES, Episode, parse_episode
+from ..errors import InvalidInput
+from ..measures import MeasureLibrary, load_measures
+from ._common import (
+    CARE_PLAN_SYSTEM,
+    CONTACT_KIND_SYSTEM,
+    PROGRAM_SYSTEM,
+    UCUM,
+    Where,
+    as_list,
+    codings,
+    reference_of,
+    resource_label,
+    to_date,
+    to_datetime,
+)
+from ._read import Note, Unrecognized, _ref_key, read_assessments
+
+#: EpisodeOfCare.status -> registry status. planned, waitlist and cancelled have no registry
+#: status: pass ``status_map`` (or leave the EpisodeOfCare out and pass ``status``).
+DEFAULT_STATUS_MAP: dict[str, str] = {
+    "active": "active_treatment",
+    "onhold": "inactive",
+    "finished": "discharged",
+}
+V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+#: Encounter.class (v3 ActCode) -> contact mode. VR (virtual) can be phone or video: not mapped.
+CLASS_MODES: dict[str, str] = {"AMB": "in_person", "HH": "in_person", "FLD": "in_person"}
+#: Encounter statuses (R4 and R5) that count as a contact that took place.
+CONTACT_STATUSES = frozenset({"arrived", "triaged", "in-progress", "onleave", "finished", "completed", "discharged"})
+_MINUTES = {"min": 1.0, "h": 60.0, "s": 1 / 60, "d": 24 * 60.0}
+
+
+def _code_keys(coding: Mapping[str, Any]) -> list[str]:
+    code = coding.get("code")
+    if not isinstance(code, str):
+        return []
+    system = coding.get("system")
+    return [f"{system}|{code}", code] if isinstance(system, str) else [code]
+
+
+class _EpisodeReader:
+    def __init__(
+        self,
+        bundle: Mapping[str, Any],
+        *,
+        status_map: Mapping[str, str] | None,
+        contact_kinds: Mapping[str, str] | None,
+        default_contact_kind: str | None,
+        care_plan_codes: Iterable[str],
+    ) -> None:
+        if not isinstance(bundle, Mapping) or bundle.get("resourceType") != "Bundle":
+            rtype = bundle.get("resourceType") if isinstance(bundle, Mapping) else None
+            raise InvalidInput(
+                "a patient episode is read from a Bundle",
+                record=resource_label(bundle) if isinstance(bundle, Mapping) else None,
+                field="resourceType",
+                value=rtype if isinstance(bundle, Mapping) else bundle,
+                allowed="Bundle",
+            )
+        self.bundle = bundle
+        self.where = Where(resource_label(bundle))
+        self.unrecognized: list[Note] = []
+        self.status_map = dict(DEFAULT_STATUS_MAP if status_map is None else status_map)
+        for k, v in self.status_map.items():
+            if v not in STATUSES:
+                raise InvalidInput(
+                    "status_map values must be registry statuses",
+                    field=f"status_map[{k!r}]",
+                    value=v,
+                    allowed=join(STATUSES),
+                )
+        self.kinds = {f"{CONTACT_KIND_SYSTEM}|{k}": k for k in CONTACT_KINDS}
+        for key, kind in (contact_kinds or {}).items():
+            if kind not in CONTACT_KINDS:
+                raise InvalidInput(
+                    "contact_kinds values must be contact kinds",
+                    field=f"contact_kinds[{key!r}]",
+                    value=kind,
+                    allowed=join(CONTACT_KINDS),
+                )
+            self.kinds[key] = kind
+        if default_contact_kind is not None and default_contact_kind not in CONTACT_KINDS:
+            raise InvalidInput(
+                "unknown contact kind",
+                field="default_contact_kind",
+                value=default_contact_kind,
+                allowed=join(CONTACT_KINDS),
+            )
+        self.default_kind = default_contact_kind
+        self.plan_codes = {f"{CARE_PLAN_SYSTEM}|relapse_prevention_plan", *care_plan_codes}
+        self.entries: list[tuple[int, Mapping[str, Any], str | None]] = []
+        for n, e in enumerate(as_list(bundle.get("entry"), self.where, "entry")):
+            if not isinstance(e, Mapping) or not isinstance(e.get("resource"), Mapping):
+                raise self.where.error(f"entry[{n}]", "a Bundle entry needs a resource")
+            full = e.get("fullUrl")
+            self.entries.append((n, e["resource"], full if isinstance(full, str) else None))
+
+    def of_type(self, rtype: str) -> list[tuple[int, Mapping[str, Any], str | None]]:
+        return [x for x in self.entries if x[1].get("resourceType") == rtype]
+
+    # -- the patient ------------------------------------------------------------------------
+    def patient(self) -> tuple[str, set[str], str | None]:
+        patients = self.of_type("Patient")
+        if len(patients) != 1:
+            raise self.where.error("entry", f"a patient Bundle needs exactly one Patient (found {len(patients)})")
+        n, p, full = patients[0]
+        pid = p.get("id")
+        if not isinstance(pid, str) or not pid:
+            raise Where(resource_label(p, n)).error("id", "the Patient needs an id (it becomes patient_id)")
+        keys = {f"Patient/{pid}"} | ({full} if full else set())
+        gender = p.get("gender")
+        sex = gender if gender in ("female", "male") else None
+        return pid, keys, sex
+
+    def check_subject(self, ref: str | None, label: str, path: str, keys: set[str]) -> None:
+        if ref is not None and not (set(_ref_key(ref)) & keys):
+            raise Where(label).error(
+                path, "refers to another patient than the Bundle's Patient", value=ref, allowed=join(sorted(keys))
+            )
+
+    # -- EpisodeOfCare ----------------------------------------------------------------------
+    def episode_of_care(self, choose: str | None, keys: set[str]) -> tuple[Mapping[str, Any], str] | None:
+        found = []
+        for n, r, _ in self.of_type("EpisodeOfCare"):
+            label = resource_label(r, n)
+            if r.get("status") == "entered-in-error":
+                continue
+            self.check_subject(reference_of(r.get("patient"), Where(label), "patient"), label, "patient", keys)
+            found.append((r, label))
+        if choose is not None:
+            chosen = [(r, lab) for r, lab in found if r.get("id") == choose]
+            if not chosen:
+                raise self.where.error(
+                    "entry",
+                    "no EpisodeOfCare with this id",
+                    value=choose,
+                    allowed=join(str(r.get("id")) for r, _ in found) or "none in the Bundle",
+                )
+            return chosen[0]
+        if len(found) > 1:
+            raise self.where.error(
+                "entry",
+                "the Bundle has more than one EpisodeOfCare; choose one with episode_of_care='<id>'",
+                allowed=join(str(r.get("id")) for r, _ in found),
+            )
+        return found[0] if found else None
+
+    def from_episode_of_care(self, eoc: Mapping[str, Any], label: str) -> dict[str, Any]:
+        w = Where(label)
+        out: dict[str, Any] = {}
+        status = eoc.get("status")
+        if status not in self.status_map:
+            raise w.error(
+                "status",
+                "this EpisodeOfCare status has no registry status; pass status_map={...}",
+                value=status,
+                allowed=join(f"{k} -> {v}" for k, v in self.status_map.items()),
+            )
+        out["status"] = self.status_map[status]
+        programs = []
+        for k, cc in enumerate(as_list(eoc.get("type"), w, "type")):
+            for c in codings(cc, w, f"type[{k}]"):
+                if c.get("system") == PROGRAM_SYSTEM and c.get("code") in PROGRAMS:
+                    programs.append(c["code"])
+        if len(set(programs)) > 1:
+            raise w.error("type", "more than one program", value=programs, allowed=join(PROGRAMS))
+        if programs:
+            out["program"] = programs[0]
+        period = eoc.get("period")
+        if isinstance(period, Mapping) and period.get("start") is not None:
+            out["enrollment_date"] = to_date(period["start"], w, "period.start")
+        manager = reference_of(eoc.get("careManager"), w, "careManager")
+        if manager is not None:
+            out["care_manager"] = manager
+        return out
+
+    # -- Encounters -----------------------------------------------------------------------------
+    def contacts(self, keys: set[str]) -> list[dict[str, Any]]:
+        out = []
+        for n, enc, _ in self.of_type("Encounter"):
+            label = resource_label(enc, n)
+            w = Where(label)
+            self.check_subject(reference_of(enc.get("subject"), w, "subject"), label, "subject", keys)
+            status = enc.get("status")
+            if status not in CONTACT_STATUSES:
+                continue  # planned, cancelled, entered-in-error, unknown: not a contact that took place
+            kinds: set[str] = set()
+            for k, cc in enumerate(as_list(enc.get("type"), w, "type")):
+                for c in codings(cc, w, f"type[{k}]"):
+                    kinds.update(self.kinds[key] for key in _code_keys(c) if key in self.kinds)
+            if len(kinds) > 1:
+                raise w.error("type", "the Encounter's types map to more than one contact kind", value=sorted(kinds))
+            if not kinds:
+                if self.default_kind is None:
+                    self.unrecognized.append(
+                        Note(
+                            label,
+                            "type",
+                            "no type maps to a contact kind (pass contact_kinds= or default_contact_kind=)",
+                        )
+                    )
+                    continue
+                kinds = {self.default_kind}
+            period = enc.get("period") if enc.get("period") is not None else enc.get("actualPeriod")
+            ppath = "period" if enc.get("period") is not None else "actualPeriod"
+            if not isinstance(period, Mapping) or period.get("start") is None:
+                raise w.error(ppath, "a contact needs period.start (its date)")
+            contact: dict[str, Any] = {
+                "date": to_date(period["start"], w, f"{ppath}.start").isoformat(),
+                "kind": kinds.pop(),
+            }
+            minutes = self.minutes(enc, period, w, ppath)
+            if minutes is not None:
+                contact["minutes"] = minutes
+            mode = self.mode(enc, w)
+            if mode is not None:
+                contact["mode"] = mode
+            out.append(contact)
+        return out
+
+    @staticmethod
+    def minutes(enc: Mapping[str, Any], period: Mapping[str, Any], w: Where, ppath: str) -> int | None:
+        length = enc.get("length")
+        if length is not None:
+            if not isinstance(length, Mapping):
+                raise w.error("length", "length must be a Duration", value=length)
+            value, unit = length.get("value"), length.get("code") or length.get("unit")
+            if isinstance(value, bool) or not isinstance(value, int | float) or unit not in _MINUTES:
+                raise w.error(
+                    "length",
+                    "length needs a number and a UCUM unit",
+                    value=length,
+                    allowed=f"{UCUM} codes " + join(_MINUTES),
+                )
+            return round(value * _MINUTES[unit])
+        if period.get("end") is not None:
+            start = to_datetime(period["start"], w, f"{ppath}.start")
+            end = to_datetime(period["end"], w, f"{ppath}.end")
+            if start is not None and end is not None:
+                if (start.tzinfo is None) != (end.tzinfo is None):
+                    raise w.error(ppath, "start and end must both have a time zone or both not")
+                seconds = (end - start).total_seconds()
+                if seconds < 0:
+                    raise w.error(ppath, "the period ends before it starts", value=period)
+                return round(seconds / 60)
+        return None
+
+    @staticmethod
+    def mode(enc: Mapping[str, Any], w: Where) -> str | None:
+        raw = enc.get("class")
+        classes: list[Mapping[str, Any]] = []
+        if isinstance(raw, Mapping) and "code" in raw:  # R4: a Coding
+            classes.append(raw)
+        elif isinstance(raw, list):  # R5: CodeableConcepts
+            for k, cc in enumerate(raw):
+                classes.extend(codings(cc, w, f"class[{k}]"))
+        modes = {
+            CLASS_MODES[c["code"]]
+            for c in classes
+            if c.get("system") in (None, V3_ACT_CODE) and c.get("code") in CLASS_MODES
+        }
+        mode = modes.pop() if len(modes) == 1 else None
+        assert mode is None or mode in CONTACT_MODES
+        return mode
+
+    # -- CarePlan ---------------------------------------------------------------------------------
+    def relapse_prevention_plan(self, keys: set[str]) -> dt.date | None:
+        dates = []
+        for n, plan, _ in self.of_type("CarePlan"):
+            label = resource_label(plan, n)
+            w = Where(label)
+            self.check_subject(reference_of(plan.get("subject"), w, "subject"), label, "subject", keys)
+            if plan.get("status") in ("entered-in-error", "revoked", "draft"):
+                continue
+            codes = [
+                key
+                for k, cc in enumerate(as_list(plan.get("category"), w, "category"))
+                for c in codings(cc, w, f"category[{k}]")
+                for key in _code_keys(c)
+            ]
+            if not set(codes) & self.plan_codes:
+                self.unrecognized.append(
+                    Note(label, "category", "not a relapse prevention plan (pass care_plan_codes=)")
+                )
+                continue
+            period = plan.get("period")
+            if isinstance(period, Mapping) and period.get("start") is not None:
+                dates.append(to_date(period["start"], w, "period.start"))
+            elif plan.get("created") is not None:
+                dates.append(to_date(plan["created"], w, "created"))
+            else:
+                raise w.error("period.start", "a relapse prevention plan needs period.start or created (its date)")
+        return max(dates) if dates else None
+
+
+def read_episode(
+    bundle: Mapping[str, Any],
+    *,
+    program: str | None = None,
+    status: str | None = None,
+    enrollment_date: dt.date | str | None = None,
+    care_manager: str | None = None,
+    episode_of_care: str | None = None,
+    status_map: Mapping[str, str] | None = None,
+    contact_kinds: Mapping[str, str] | None = None,
+    default_contact_kind: str | None = None,
+    care_plan_codes: Iterable[str] = (),
+    definitions: Iterable[Mapping[str, Any]] = (),
+    item_map: Mapping[str, str] | None = None,
+    measures: Iterable[str] | None = None,
+    library: MeasureLibrary | None = None,
+    unrecognized: Unrecognized = "error",
+) -> Episode:
+    """Read a Bundle about one patient into an :class:`~cocm_rules.Episode`.
+
+    The Bundle's one Patient gives ``patient_id`` (its id) and ``sex`` (gender female/male).
+    An EpisodeOfCare gives ``status`` (through ``status_map``, default active ->
+    active_treatment, onhold -> inactive, finished -> discharged), ``enrollment_date``
+    (period.start), ``program`` (a ``type`` coding in ``urn:cocm-rules:program``) and
+    ``care_manager`` (careManager reference). What the Bundle does not say must be passed as
+    keyword arguments (``program``, ``status``, ``enrollment_date``, ``care_manager``): there
+    are no silent defaults, and a keyword that contradicts the Bundle is an error.
+    Encounters become contacts (kind from ``type`` via ``contact_kinds`` or the
+    ``urn:cocm-rules:contact-kind`` system; minutes from ``length`` or the period; mode from
+    ``class``); a CarePlan with category ``urn:cocm-rules:care-plan|relapse_prevention_plan``
+    (or one of ``care_plan_codes``) gives the relapse prevention plan date. Responses and
+    Observations become assessments as in :func:`read_assessments`.
+    """
+    if unrecognized not in ("error", "skip"):
+        raise InvalidInput("unrecognized must be 'error' or 'skip'", field="unrecognized", value=unrecognized)
+    lib = library if library is not None else load_measures()
+    reader = _EpisodeReader(
+        bundle,
+        status_map=status_map,
+        contact_kinds=contact_kinds,
+        default_contact_kind=default_contact_kind,
+        care_plan_codes=care_plan_codes,
+    )
+    patient_id, keys, sex = reader.patient()
+    reading = read_assessments(bundle, definitions=definitions, item_map=item_map, measures=measures, library=lib)
+    assessments = []
+    for a in reading.assessments:
+        reader.check_subject(a.subject, a.source, "subject", keys)
+        ass = a.to_assessment()
+        entry: dict[str, Any] = {"measure": ass.measure, "date": ass.date.isoformat(), "id": ass.id}
+        if ass.answers is not None:
+            entry["answers"] = ass.answers
+        if ass.total is not None:
+            entry["total"] = ass.total
+        assessments.append(entry)
+    found: dict[str, Any] = {}
+    eoc = reader.episode_of_care(episode_of_care, keys)
+    if eoc is not None:
+        found = reader.from_episode_of_care(*eoc)
+    given = {
+        "program": program,
+        "status": status,
+        "care_manager": care_manager,
+        "enrollment_date": enrollment_date.isoformat() if isinstance(enrollment_date, dt.date) else enrollment_date,
+    }
+    record: dict[str, Any] = {"patient_id": patient_id}
+    missing = []
+    for key, value in given.items():
+        from_bundle = found.get(key)
+        if isinstance(from_bundle, dt.date):
+            from_bundle = from_bundle.isoformat()
+        if from_bundle is not None and value is not None and from_bundle != value:
+            raise InvalidInput(
+                f"{key}={value!r} contradicts the Bundle's EpisodeOfCare ({from_bundle!r})",
+                record=eoc[1] if eoc else reader.where.label,
+                field=key,
+            )
+        chosen = from_bundle if from_bundle is not None else value
+        if chosen is not None:
+            record[key] = chosen
+        elif key != "care_manager":
+            missing.append(key)
+    if missing:
+        raise InvalidInput(
+            ("the Bundle has no EpisodeOfCare" if eoc is None else f"{eoc[1]} does not give it")
+            + "; pass "
+            + ", ".join(f"{k}=..." for k in missing)
+            + " (no defaults are assumed)",
+            record=reader.where.label,
+            field=missing[0],
+            allowed={"program": join(PROGRAMS), "status": join(STATUSES), "enrollment_date": "YYYY-MM-DD"}[missing[0]],
+        )
+    if sex is not None:
+        record["sex"] = sex
+    record["assessments"] = assessments
+    record["contacts"] = reader.contacts(keys)
+    plan_date = reader.relapse_prevention_plan(keys)
+    if plan_date is not None:
+        record["relapse_prevention_plan_date"] = plan_date.isoformat()
+    if unrecognized == "error":
+        reading.unrecognized.extend(reader.unrecognized)
+        reading.check()
+    return parse_episode(record, record_ref=reader.where.label)
