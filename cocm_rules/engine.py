@@ -107,6 +107,12 @@ class Engine:
         self.catalog: FactCatalog = catalog(self.library)
         self.needed: tuple[str, ...] = self.program.facts_needed
         self._fns = [(n, self.catalog.fns[n]) for n in self.needed]
+        # The same, grouped by measure: a measure never administered makes all its facts
+        # missing with one check instead of one call per fact.
+        by_measure: dict[str | None, list[tuple[str, Any]]] = {}
+        for name, fn in self._fns:
+            by_measure.setdefault(self.catalog[name].measure, []).append((name, fn))
+        self._plan = [(m, tuple(fns), tuple(n for n, _ in fns)) for m, fns in by_measure.items()]
         self._rule_params = {
             r.rule_id: {name: rs.parameters[name].value for name in rs.parameters}
             for rs in rulesets.rulesets
@@ -160,8 +166,16 @@ class Engine:
         """The facts this engine's rules read, for ``episode`` as of ``as_of``."""
         ep = parse_episode(episode)
         _check_as_of(as_of)
-        ctx = _Context(ep, as_of, self.library)
-        return {name: fn(ctx) for name, fn in self._fns}
+        return self._facts(_Context(ep, as_of, self.library))
+
+    def _facts(self, ctx: _Context) -> dict[str, Any]:
+        facts: dict[str, Any] = dict.fromkeys(self.needed)  # in catalog order; missing by default
+        administered = ctx.administered
+        for measure, fns, _names in self._plan:
+            if measure is None or measure in administered:
+                for name, fn in fns:
+                    facts[name] = fn(ctx)
+        return facts
 
     def evaluate(self, episode: Episode | Mapping[str, Any], as_of: dt.date) -> list[Alert]:
         """Alerts for one patient as of ``as_of``, highest priority first.
@@ -173,8 +187,7 @@ class Engine:
 
     def _evaluate(self, ep: Episode, as_of: dt.date) -> list[Alert]:
         _check_as_of(as_of)
-        ctx = _Context(ep, as_of, self.library)
-        facts = {name: fn(ctx) for name, fn in self._fns}
+        facts = self._facts(_Context(ep, as_of, self.library))
         return self._alerts(facts, as_of, ep.patient_id)
 
     def assess(
@@ -185,7 +198,7 @@ class Engine:
         ep = parse_episode(episode)
         _check_as_of(as_of)
         ctx = _Context(ep, as_of, self.library)
-        facts = {name: fn(ctx) for name, fn in self._fns}
+        facts = self._facts(ctx)
         fns = self.catalog.fns
         for name in extra_facts:
             if name not in facts:
@@ -250,7 +263,9 @@ class Engine:
                 tally["results"] += 1
                 for a in alerts:
                     counts[a.category] += 1
-                yield PatientResult(record=index, patient_id=item.patient_id, as_of=as_of, alerts=alerts)
+                yield PatientResult.model_construct(
+                    kind="result", record=index, patient_id=item.patient_id, as_of=as_of, alerts=alerts
+                )
         finally:  # also when the consumer stops early
             log.info(
                 "batch.finished",

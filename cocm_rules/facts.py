@@ -227,6 +227,12 @@ class _Context:
         return result
 
     @cached_property
+    def administered(self) -> frozenset[str]:
+        """Measures with at least one administration on or before as_of."""
+        as_of = self.as_of
+        return frozenset(a.measure for a in self.episode.assessments if a.date <= as_of)
+
+    @cached_property
     def contacts(self) -> list[Any]:
         return sorted((c for c in self.episode.contacts if c.date <= self.as_of), key=lambda c: c.date)
 

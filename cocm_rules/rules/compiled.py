@@ -1,79 +1,171 @@
-"""The compiled backend: the IR as plain Python closures (the default, fast path)."""
+"""The compiled backend: the IR as plain Python closures (the default, fast path).
+
+Two things keep it close to hand-written code:
+
+* each leaf becomes a closure specialised for its operator (``v is not None and v >= 10``
+  inline, no call through ``operator``), and small ``and``/``or`` nodes are unrolled;
+* rules are indexed by a top-level guard on a text fact (``status == active_treatment`` or
+  ``status in [...]``), so a patient's status is looked up once and only the rules that can
+  fire for it are tried - the alpha-node sharing of a Rete network, for the one test nearly
+  every rule starts with.
+"""
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .ir import And, Cmp, In, Missing, Node, Not, Or, Present, ProgramIR, RuleIR
+from .ir import And, Cmp, In, Missing, Node, Not, Present, ProgramIR, RuleIR
 
 __all__ = ["CompiledBackend", "compile_node"]
 
 Pred = Callable[[Mapping[str, Any]], bool]
 
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "==": operator.eq,
-    "!=": operator.ne,
-}
+
+def _leaf(node: Cmp) -> Pred:
+    name, c = node.fact, node.value
+    op = node.op
+    if op == "==":
+
+        def eq(f: Mapping[str, Any]) -> bool:
+            v = f[name]
+            return v is not None and v == c
+
+        return eq
+    if op == "!=":
+
+        def ne(f: Mapping[str, Any]) -> bool:
+            v = f[name]
+            return v is not None and v != c
+
+        return ne
+    if op == "<":
+
+        def lt(f: Mapping[str, Any]) -> bool:
+            v = f[name]
+            return v is not None and v < c
+
+        return lt
+    if op == "<=":
+
+        def le(f: Mapping[str, Any]) -> bool:
+            v = f[name]
+            return v is not None and v <= c
+
+        return le
+    if op == ">":
+
+        def gt(f: Mapping[str, Any]) -> bool:
+            v = f[name]
+            return v is not None and v > c
+
+        return gt
+    if op == ">=":
+
+        def ge(f: Mapping[str, Any]) -> bool:
+            v = f[name]
+            return v is not None and v >= c
+
+        return ge
+    raise AssertionError(f"unknown operator {op!r}")
+
+
+def _all(parts: tuple[Pred, ...]) -> Pred:
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        a, b = parts
+        return lambda f: a(f) and b(f)
+    if len(parts) == 3:
+        a, b, c = parts
+        return lambda f: a(f) and b(f) and c(f)
+    if len(parts) == 4:
+        a, b, c, d = parts
+        return lambda f: a(f) and b(f) and c(f) and d(f)
+    if len(parts) == 5:
+        a, b, c, d, e = parts
+        return lambda f: a(f) and b(f) and c(f) and d(f) and e(f)
+    if len(parts) == 6:
+        a, b, c, d, e, g = parts
+        return lambda f: a(f) and b(f) and c(f) and d(f) and e(f) and g(f)
+
+    def all_(f: Mapping[str, Any]) -> bool:
+        for p in parts:  # noqa: SIM110 - a plain loop is faster than all() on the hot path
+            if not p(f):
+                return False
+        return True
+
+    return all_
+
+
+def _any(parts: tuple[Pred, ...]) -> Pred:
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        a, b = parts
+        return lambda f: a(f) or b(f)
+    if len(parts) == 3:
+        a, b, c = parts
+        return lambda f: a(f) or b(f) or c(f)
+
+    def any_(f: Mapping[str, Any]) -> bool:
+        for p in parts:  # noqa: SIM110 - a plain loop is faster than any() on the hot path
+            if p(f):
+                return True
+        return False
+
+    return any_
 
 
 def compile_node(node: Node) -> Pred:
     """Turn an IR condition into a predicate over a facts mapping (missing = None)."""
     if isinstance(node, Cmp):
-        name, value, op = node.fact, node.value, _OPS[node.op]
-
-        def cmp(facts: Mapping[str, Any]) -> bool:
-            v = facts[name]
-            return v is not None and op(v, value)
-
-        return cmp
+        return _leaf(node)
     if isinstance(node, In):
         name, members = node.fact, frozenset(node.values)
+        if len(members) == 1:
+            return _leaf(Cmp(name, "==", next(iter(members))))
 
-        def in_(facts: Mapping[str, Any]) -> bool:
-            v = facts[name]
+        def in_(f: Mapping[str, Any]) -> bool:
+            v = f[name]
             return v is not None and v in members
 
         return in_
     if isinstance(node, Missing):
         name = node.fact
-        return lambda facts: facts[name] is None
+        return lambda f: f[name] is None
     if isinstance(node, Present):
         name = node.fact
-        return lambda facts: facts[name] is not None
+        return lambda f: f[name] is not None
     if isinstance(node, Not):
         inner = compile_node(node.item)
-        return lambda facts: not inner(facts)
-    parts = tuple(compile_node(x) for x in node.items)
-    if isinstance(node, And):
-        if len(parts) == 2:
-            a, b = parts
-            return lambda facts: a(facts) and b(facts)
+        return lambda f: not inner(f)
+    # Splice nested and-in-and / or-in-or into one level: fewer closure layers per call.
+    kind = type(node)
+    flat: list[Node] = []
+    for item in node.items:
+        flat.extend(item.items if type(item) is kind else (item,))  # type: ignore[attr-defined]
+    parts = tuple(compile_node(x) for x in flat)
+    return _all(parts) if kind is And else _any(parts)
 
-        def all_(facts: Mapping[str, Any]) -> bool:
-            for p in parts:  # noqa: SIM110 - a plain loop is faster than all() on the hot path
-                if not p(facts):
-                    return False
-            return True
 
-        return all_
-    assert isinstance(node, Or)
-    if len(parts) == 2:
-        a, b = parts
-        return lambda facts: a(facts) or b(facts)
+def _true(f: Mapping[str, Any]) -> bool:
+    return True
 
-    def any_(facts: Mapping[str, Any]) -> bool:
-        for p in parts:  # noqa: SIM110 - a plain loop is faster than any() on the hot path
-            if p(facts):
-                return True
-        return False
 
-    return any_
+def _guard(cond: Node) -> tuple[str, frozenset[Any], Node | None] | None:
+    """A top-level ``fact == value`` / ``fact in [...]`` on a text fact, and what is left."""
+    items = cond.items if isinstance(cond, And) else (cond,)
+    for i, item in enumerate(items):
+        values: frozenset[Any] | None = None
+        if isinstance(item, Cmp) and item.op == "==" and isinstance(item.value, str):
+            values = frozenset((item.value,))
+        elif isinstance(item, In) and all(isinstance(v, str) for v in item.values):
+            values = frozenset(item.values)
+        if values is not None:
+            rest = items[:i] + items[i + 1 :]
+            return item.fact, values, (And(rest) if len(rest) > 1 else rest[0] if rest else None)  # type: ignore[union-attr]
+    return None
 
 
 class CompiledBackend:
@@ -83,8 +175,58 @@ class CompiledBackend:
 
     def __init__(self, program: ProgramIR) -> None:
         self.program = program
-        self._rules: tuple[tuple[RuleIR, Pred], ...] = tuple((r, compile_node(r.condition)) for r in program.rules)
+        # Index on the text fact most rules are guarded by (e.g. status).
+        guards = [_guard(r.condition) for r in program.rules]
+        counts: dict[str, int] = {}
+        for g in guards:
+            if g is not None:
+                counts[g[0]] = counts.get(g[0], 0) + 1
+        self.index_fact = max(counts, key=lambda k: counts[k]) if counts else None
+        order: dict[Any, list[tuple[int, RuleIR, Pred | None]]] = {}
+        always: list[tuple[int, RuleIR, Pred | None]] = []
+        for pos, (rule, g) in enumerate(zip(program.rules, guards, strict=True)):
+            if g is not None and g[0] == self.index_fact:
+                rest = compile_node(g[2]) if g[2] is not None else None
+                for value in g[1]:
+                    order.setdefault(value, []).append((pos, rule, rest))
+            else:
+                always.append((pos, rule, compile_node(rule.condition)))
+
+        def grouped(entries: list[tuple[int, RuleIR, Pred | None]]) -> tuple[Any, ...]:
+            groups: dict[str | None, list[tuple[int, RuleIR, Pred]]] = {}
+            for pos, r, p in sorted(entries, key=lambda t: t[0]):
+                groups.setdefault(_required(r.condition), []).append((pos, r, p if p is not None else _true))
+            return tuple((key, tuple(members)) for key, members in groups.items())
+
+        # Per value of the index fact: its guarded rules and the unguarded ones, grouped by a
+        # fact they require, so one missing fact skips the whole group.
+        self._by_value = {value: grouped([*guarded, *always]) for value, guarded in order.items()}
+        self._always = grouped(always)
 
     def matches(self, facts: Mapping[str, Any]) -> list[RuleIR]:
-        """Rules whose condition holds; ``facts`` must hold every needed fact (None if missing)."""
-        return [rule for rule, pred in self._rules if pred(facts)]
+        """Rules whose condition holds, in program order; ``facts`` must hold every needed
+        fact (None if missing)."""
+        groups = self._by_value.get(facts[self.index_fact], self._always) if self.index_fact else self._always
+        hits = []
+        for required, members in groups:
+            if required is not None and facts[required] is None:
+                continue
+            for entry in members:
+                if entry[2](facts):
+                    hits.append(entry)
+        if len(hits) > 1:
+            hits.sort(key=_position)
+        return [entry[1] for entry in hits]
+
+
+def _position(entry: tuple[int, RuleIR, Pred]) -> int:
+    return entry[0]
+
+
+def _required(cond: Node) -> str | None:
+    """A measure fact the condition cannot hold without (a top-level comparison on it)."""
+    items = cond.items if isinstance(cond, And) else (cond,)
+    for item in items:
+        if isinstance(item, Cmp | In | Present) and "." in item.fact:
+            return item.fact
+    return None

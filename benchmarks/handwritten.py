@@ -1,0 +1,192 @@
+"""The bundled default rules written by hand as one plain Python function (the benchmark's yardstick).
+
+Same meaning as the engine: a comparison with a missing fact (None) is false. The benchmark
+checks that this function and the engine agree on every patient before timing anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ACTIVE = "active_treatment"
+PLAN = "relapse_prevention_plan"
+OPEN = (ACTIVE, PLAN)
+
+
+def _ge(v: Any, x: Any) -> bool:
+    return v is not None and v >= x
+
+
+def _gt(v: Any, x: Any) -> bool:
+    return v is not None and v > x
+
+
+def _le(v: Any, x: Any) -> bool:
+    return v is not None and v <= x
+
+
+def _lt(v: Any, x: Any) -> bool:
+    return v is not None and v < x
+
+
+def rules(f: dict[str, Any]) -> list[str]:
+    """Rule ids that fire for the facts ``f`` (every needed fact present, None if missing)."""
+    out: list[str] = []
+    add = out.append
+    status = f["status"]
+    active = status == ACTIVE
+    open_ = status in OPEN
+    weeks = f["weeks_in_treatment"]
+    consult = f["days_since_consultant_review"]
+    not_reviewed_28 = consult is None or consult > 28
+    # suicide risk
+    level = f["cssrs_screener.level"]
+    if level == "high":
+        add("suicide-cssrs-high")
+    if level == "moderate":
+        add("suicide-cssrs-moderate")
+    if level == "low":
+        add("suicide-cssrs-low")
+    if _ge(f["phq9.item9_latest"], 1):
+        add("suicide-phq9-item9")
+    if f["phqa.suicide_risk"] is True:
+        add("suicide-phqa-risk")
+    if f["safety_item_missing"] is True:
+        add("suicide-risk-unknown")
+    # depression
+    if (
+        active
+        and _ge(f["phq9.baseline"], 10)
+        and _ge(weeks, 10)
+        and _lt(f["phq9.pct_reduction"], 0.5)
+        and not_reviewed_28
+    ):
+        add("t2t-phq9-not-improving")
+    if open_ and _ge(f["phq9.change_from_previous"], 5):
+        add("t2t-phq9-worsening")
+    if active and f["phq9.response"] is True and f["phq9.remission"] is not True:
+        add("t2t-phq9-response-without-remission")
+    if (
+        active
+        and _ge(f["phq9.baseline"], 10)
+        and f["phq9.remission"] is True
+        and f["has_relapse_prevention_plan"] is not True
+    ):
+        add("t2t-phq9-remission-plan")
+    if active and _gt(f["phq9.days_since_latest"], 30):
+        add("t2t-phq9-overdue")
+    # anxiety
+    if (
+        active
+        and _ge(f["gad7.baseline"], 10)
+        and _ge(weeks, 10)
+        and _lt(f["gad7.pct_reduction"], 0.5)
+        and not_reviewed_28
+    ):
+        add("t2t-gad7-not-improving")
+    if open_ and _ge(f["gad7.change_from_previous"], 5):
+        add("t2t-gad7-worsening")
+    if active and f["gad7.response"] is True and f["gad7.remission"] is not True:
+        add("t2t-gad7-response-without-remission")
+    if (
+        active
+        and _ge(f["gad7.baseline"], 10)
+        and f["gad7.remission"] is True
+        and f["has_relapse_prevention_plan"] is not True
+    ):
+        add("t2t-gad7-remission-plan")
+    if active and _gt(f["gad7.days_since_latest"], 30):
+        add("t2t-gad7-overdue")
+    # PTSD
+    if active and _ge(f["pcl5.baseline"], 33) and _ge(weeks, 10) and _gt(f["pcl5.change"], -10) and not_reviewed_28:
+        add("t2t-pcl5-not-improving")
+    if open_ and _ge(f["pcl5.change_from_previous"], 5):
+        add("t2t-pcl5-worsening")
+    if active and _gt(f["pcl5.days_since_latest"], 30):
+        add("t2t-pcl5-overdue")
+    # engagement
+    last = f["days_since_last_contact"]
+    if active and f["has_initial_assessment"] is False and _gt(f["days_since_enrollment"], 14):
+        add("engage-no-initial-assessment")
+    initial = f["days_since_initial_assessment"]
+    if active and f["has_initial_assessment"] is True and f["follow_up_contacts"] == 0 and _gt(initial, 28):
+        add("engage-first-follow-up-late")
+    if active and _ge(f["follow_up_contacts"], 1) and _gt(last, 14) and _le(last, 60):
+        add("engage-follow-up-overdue")
+    if status == PLAN and _gt(last, 31) and _le(last, 60):
+        add("engage-plan-follow-up-overdue")
+    if open_ and _gt(last, 60):
+        add("engage-lost-to-follow-up")
+    measured = f["days_since_last_assessment"]
+    if active and f["has_initial_assessment"] is True and _gt(initial, 30) and (measured is None or measured > 30):
+        add("engage-not-measured")
+    # psychiatric consultation
+    if active and _ge(initial, 7) and consult is None:
+        add("consult-new-patient")
+    if (
+        active
+        and _ge(weeks, 8)
+        and consult is None
+        and (_lt(f["phq9.pct_reduction"], 0.5) or _lt(f["gad7.pct_reduction"], 0.5))
+    ):
+        add("consult-non-responder-never-reviewed")
+    if _gt(f["days_since_oldest_pending_recommendation"], 14):
+        add("consult-recommendation-pending")
+    # relapse prevention
+    if (
+        active
+        and f["has_relapse_prevention_plan"] is not True
+        and (_ge(f["phq9.remission_weeks"], 8) or _ge(f["phq9.response_weeks"], 8))
+    ):
+        add("rpp-sustained-without-plan")
+    if status == PLAN and (last is None or last > 31):
+        add("rpp-check-in-due")
+    if status == PLAN and _ge(f["phq9.latest"], 10):
+        add("rpp-symptoms-returning")
+    # serious mental illness
+    if open_:
+        if f["asrm.positive_screen"] is True:
+            add("smi-mania-screen-positive")
+        if _ge(f["psychosis_dimensions.items_worsened"], 1):
+            add("smi-psychosis-worsening")
+        if _ge(f["whodas12.change_from_previous"], 1):
+            add("smi-function-declining")
+        if _le(f["ras.change_from_previous"], -1):
+            add("smi-recovery-declining")
+        if _le(f["days_since_last_hospitalization"], 30):
+            add("smi-hospitalization")
+        if _le(f["days_since_last_ed_visit"], 30):
+            add("smi-ed-visit")
+        if _le(f["days_since_housing_lost"], 90) or f["housing_status"] == "homeless":
+            add("smi-housing-lost")
+        if _le(f["days_since_employment_lost"], 90):
+            add("smi-employment-lost")
+        if _le(f["days_since_education_lost"], 90):
+            add("smi-education-lost")
+    # time tracking (information)
+    month, minutes = f["cocm_month"], f["minutes_this_month"]
+    if open_ and month is not None and minutes is not None:
+        if month == 1:
+            if minutes < 16:
+                add("billing-month1-below-minimum")
+            elif minutes < 36:
+                add("billing-month1-g2214")
+            elif minutes < 86:
+                add("billing-month1-99492")
+            else:
+                add("billing-month1-add-on")
+        elif month >= 2:
+            if minutes < 16:
+                add("billing-later-below-minimum")
+            elif minutes < 31:
+                add("billing-later-g2214")
+            elif minutes < 76:
+                add("billing-later-99493")
+            else:
+                add("billing-later-add-on")
+    # data quality
+    if _ge(f["measures_total_mismatch"], 1):
+        add("dq-total-mismatch")
+    if _ge(f["measures_latest_invalid"], 1):
+        add("dq-invalid-administration")
+    return out

@@ -1,0 +1,317 @@
+"""Benchmarks of the rule engine, one command: ``python benchmarks/run.py`` (or ``make bench``).
+
+Measures, in ONE run, on ONE core (the process pins itself to CPU 0 where it can):
+
+1. rules only, on prebuilt facts: the compiled backend vs a hand-written Python function of
+   the same 50 default rules (``benchmarks/handwritten.py``; target: compiled >= 0.5x);
+2. end to end, episode JSON text -> alerts, compiled backend: patients/s (target >= 10,000),
+   with the share of time spent parsing JSON + validating the episode;
+3. the durable backend: end-to-end patients/s, and its wrapper vs raw durable-rules
+   ``assert_fact`` + ``retract_fact`` of the same rules and facts (target: overhead <= 1.5x);
+4. memory: RSS growth while streaming 200,000 patients through ``evaluate_many``, per backend,
+   each in a fresh subprocess (target: < 20 MB).
+
+Ratios compare interleaved repeats of both sides (the median of each), so machine noise hits
+both alike. Results go to stdout and ``benchmarks/results/latest.json``. The caseload is the
+deterministic synthetic one (``cocm_rules.synth``), so runs are comparable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import itertools
+import json
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+AS_OF = dt.date(2026, 11, 20)
+SEED = 2026
+
+
+def _quiet() -> None:
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+def _pin() -> str:
+    try:
+        os.sched_setaffinity(0, {0})
+        return "pinned to CPU 0"
+    except (AttributeError, OSError):
+        return "not pinned"
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _interleaved(a: Callable[[], Any], b: Callable[[], Any], repeats: int) -> tuple[float, float]:
+    """Median seconds of ``a`` and of ``b``, timed alternately."""
+    ta, tb = [], []
+    for _ in range(repeats):
+        for fn, out in ((a, ta), (b, tb)):
+            gc.collect()
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def _caseload(n: int) -> list[dict[str, Any]]:
+    from cocm_rules.synth import generate
+
+    return list(generate(n, seed=SEED, as_of=AS_OF))
+
+
+def bench_rules(engine: Any, facts: Sequence[dict[str, Any]], repeats: int) -> dict[str, Any]:
+    """Compiled backend vs the hand-written function, on the same prebuilt facts."""
+    import handwritten
+
+    matches = engine.backend.matches
+    mismatch = [i for i, f in enumerate(facts) if sorted(handwritten.rules(f)) != sorted(r.rule_id for r in matches(f))]
+    if mismatch:
+        f = facts[mismatch[0]]
+        raise SystemExit(
+            f"hand-written rules disagree with the engine on {len(mismatch)} patients, e.g. "
+            f"{sorted(handwritten.rules(f))} vs {sorted(r.rule_id for r in matches(f))}"
+        )
+
+    def compiled() -> None:
+        for f in facts:
+            matches(f)
+
+    def hand() -> None:
+        for f in facts:
+            handwritten.rules(f)
+
+    t_compiled, t_hand = _interleaved(compiled, hand, repeats)
+    n = len(facts)
+    return {
+        "patients": n,
+        "rules": len(engine.program.rules),
+        "compiled_per_s": round(n / t_compiled),
+        "handwritten_per_s": round(n / t_hand),
+        "compiled_vs_handwritten": round(t_hand / t_compiled, 3),
+        "target": ">= 0.5",
+    }
+
+
+def bench_end_to_end(engine: Any, texts: Sequence[str], repeats: int) -> dict[str, Any]:
+    """Episode JSON text -> alerts through evaluate_many, and the parsing share of it."""
+    from cocm_rules.episode import parse_episode
+
+    def full() -> None:
+        for _ in engine.evaluate_many(texts, AS_OF):
+            pass
+
+    def parse_only() -> None:
+        for t in texts:
+            parse_episode(t)
+
+    t_full, t_parse = _interleaved(full, parse_only, repeats)
+    n = len(texts)
+    return {
+        "patients": n,
+        "patients_per_s": round(n / t_full),
+        "us_per_patient": round(t_full / n * 1e6, 1),
+        "parse_share": round(t_parse / t_full, 3),
+        "target": ">= 10,000 patients/s",
+    }
+
+
+def bench_durable(engine_d: Any, facts: Sequence[dict[str, Any]], texts: Sequence[str], repeats: int) -> dict[str, Any]:
+    """The durable wrapper vs raw durable-rules assert + retract of the same rules and facts."""
+    from durable import engine as durable_engine
+
+    from cocm_rules.rules._durable import _encode, _on_rule
+    from cocm_rules.rules.ir import nnf
+
+    backend = engine_d.backend
+    raw_name = f"raw_{backend.ruleset}"
+    hits: list[int] = []
+
+    def make(i: int) -> Any:
+        def run(c: Any) -> None:
+            hits.append(i)
+
+        return run
+
+    definition = {
+        f"r{i}": {"all": [{"m": {"$and": [{"kind": "cocm_patient"}, backend._cond(nnf(r.condition))]}}], "run": make(i)}
+        for i, r in enumerate(backend.rules)
+    }
+    assert _on_rule  # the wrapper's own action shim is the same one-argument closure
+    host = durable_engine.Host()
+    host.set_rulesets({raw_name: definition})
+    encoded = []
+    for f in facts:
+        fact = {"kind": "cocm_patient", "token": 0}
+        for name, key in backend.keys.items():
+            if f[name] is not None:
+                fact[key] = _encode(f[name])
+        encoded.append(fact)
+    tokens = itertools.count(10**9)
+
+    def raw() -> None:
+        for fact in encoded:
+            hits.clear()
+            fact["token"] = next(tokens)
+            try:
+                host.assert_fact(raw_name, fact)
+            except durable_engine.MessageNotHandledException:
+                continue
+            host.retract_fact(raw_name, fact)
+
+    matches = backend.matches
+
+    def wrapper() -> None:
+        for f in facts:
+            matches(f)
+
+    t_raw, t_wrapper = _interleaved(raw, wrapper, repeats)
+
+    def full() -> None:
+        for _ in engine_d.evaluate_many(texts, AS_OF):
+            pass
+
+    t_full = min(_interleaved(full, lambda: None, max(1, repeats // 2))[0], float("inf"))
+    n = len(facts)
+    return {
+        "patients": n,
+        "raw_durable_per_s": round(n / t_raw),
+        "wrapper_per_s": round(n / t_wrapper),
+        "wrapper_overhead": round(t_wrapper / t_raw, 3),
+        "end_to_end_per_s": round(len(texts) / t_full),
+        "target": "overhead <= 1.5x",
+    }
+
+
+def memory_child(backend: str, patients: int) -> dict[str, Any]:
+    """Stream ``patients`` through evaluate_many in this (fresh) process and watch RSS."""
+    from cocm_rules import Engine
+    from cocm_rules.synth import generate
+
+    engine = Engine.load(backend=backend)
+    texts = (json.dumps(r) for r in generate(patients, seed=SEED, as_of=AS_OF))
+    warmup = min(5000, patients // 10)
+    base = peak = 0.0
+    count = alerts = 0
+    for i, result in enumerate(engine.evaluate_many(texts, AS_OF)):
+        count += 1
+        alerts += len(getattr(result, "alerts", ()))
+        if i == warmup:
+            gc.collect()
+            base = _rss_mb()
+        if i > warmup and i % 10000 == 0:
+            peak = max(peak, _rss_mb())
+    gc.collect()
+    end = _rss_mb()
+    peak = max(peak, end)
+    return {
+        "backend": backend,
+        "patients": count,
+        "alerts": alerts,
+        "rss_after_warmup_mb": round(base, 1),
+        "rss_end_mb": round(end, 1),
+        "growth_mb": round(peak - base, 1),
+        "target": "< 20 MB",
+    }
+
+
+def bench_memory(patients: int) -> list[dict[str, Any]]:
+    out = []
+    for backend in ("compiled", "durable"):
+        proc = subprocess.run(
+            [sys.executable, __file__, "--memory-child", backend, "--memory-patients", str(patients)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        out.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=5000, help="caseload size for the speed benchmarks")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats per comparison")
+    parser.add_argument("--memory-patients", type=int, default=200_000)
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check the script runs")
+    parser.add_argument("--memory-child", choices=("compiled", "durable"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    _quiet()
+    pinned = _pin()
+    if args.memory_child:
+        print(json.dumps(memory_child(args.memory_child, args.memory_patients)))
+        return 0
+    if args.quick:
+        args.patients, args.repeats, args.memory_patients = 500, 2, 5000
+
+    from cocm_rules import Engine
+
+    records = _caseload(args.patients)
+    texts = [json.dumps(r) for r in records]
+    engine = Engine.load()
+    facts = [engine.facts(r, AS_OF) for r in records]
+    results: dict[str, Any] = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "affinity": pinned},
+        "as_of": AS_OF.isoformat(),
+        "seed": SEED,
+    }
+    print(f"caseload: {len(records)} synthetic patients (seed {SEED}); {pinned}", flush=True)
+    results["rules_only"] = r = bench_rules(engine, facts, args.repeats)
+    print(
+        f"1. rules on prebuilt facts: compiled {r['compiled_per_s']:,}/s, hand-written {r['handwritten_per_s']:,}/s"
+        f" -> compiled is {r['compiled_vs_handwritten']}x the hand-written speed (target >= 0.5)",
+        flush=True,
+    )
+    results["end_to_end_compiled"] = r = bench_end_to_end(engine, texts, args.repeats)
+    print(
+        f"2. end to end (JSON -> alerts), compiled: {r['patients_per_s']:,} patients/s "
+        f"({r['us_per_patient']} us/patient; parsing+validation {r['parse_share']:.0%} of it)",
+        flush=True,
+    )
+    try:
+        engine_d = Engine.load(backend="durable")
+    except Exception as e:
+        results["durable"] = {"error": str(e)}
+        print(f"3. durable backend unavailable: {e}")
+    else:
+        results["durable"] = r = bench_durable(engine_d, facts, texts, args.repeats)
+        print(
+            f"3. durable: raw assert+retract {r['raw_durable_per_s']:,}/s, wrapper {r['wrapper_per_s']:,}/s "
+            f"-> overhead {r['wrapper_overhead']}x (target <= 1.5); end to end {r['end_to_end_per_s']:,} "
+            "patients/s",
+            flush=True,
+        )
+    results["memory"] = mem = bench_memory(args.memory_patients)
+    for m in mem:
+        print(
+            f"4. memory, {m['backend']}: {m['patients']:,} patients streamed, RSS {m['rss_after_warmup_mb']} -> "
+            f"{m['rss_end_mb']} MB, growth {m['growth_mb']} MB (target < 20)",
+            flush=True,
+        )
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"results: {out / 'latest.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
