@@ -130,7 +130,7 @@ def rules(f: dict[str, Any]) -> list[str]:
         and (_lt(f["phq9.pct_reduction"], 0.5) or _lt(f["gad7.pct_reduction"], 0.5))
     ):
         add("consult-non-responder-never-reviewed")
-    if _gt(f["days_since_oldest_pending_recommendation"], 14):
+    if open_ and _gt(f["days_since_oldest_pending_recommendation"], 14):
         add("consult-recommendation-pending")
     # relapse prevention
     if (
