@@ -856,3 +856,18 @@ def test_validate_checks_what_the_models_do_not() -> None:
 def test_public_names() -> None:
     """The module's __all__ is sorted."""
     assert sorted(fhir.__all__) == fhir.__all__
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "field", "value"),
+    [("Encounter", "status", ["finished"]), ("EpisodeOfCare", "status", {"code": "active"})],
+)
+def test_a_status_that_is_not_a_code_is_a_located_error(resource_type: str, field: str, value: Any) -> None:
+    """A list or mapping where a code belongs is an InvalidInput naming the resource and field,
+    never a TypeError from deep inside the reader."""
+    bundle = json.loads((FIXTURES / "patient-bundle.json").read_text())
+    resource = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == resource_type)
+    resource[field] = value
+    with pytest.raises(InvalidInput) as info:
+        fhir.read_episode(bundle)
+    assert (f"{resource_type}/{resource['id']}", field) == (info.value.record, info.value.field)

@@ -160,7 +160,7 @@ class _EpisodeReader:
         w = Where(label)
         out: dict[str, Any] = {}
         status = eoc.get("status")
-        if status not in self.status_map:
+        if not isinstance(status, str) or status not in self.status_map:
             raise w.error(
                 "status",
                 "this EpisodeOfCare status has no registry status; pass status_map={...}",
@@ -193,6 +193,8 @@ class _EpisodeReader:
             w = Where(label)
             self.check_subject(reference_of(enc.get("subject"), w, "subject"), label, "subject", keys)
             status = enc.get("status")
+            if not isinstance(status, str):
+                raise w.error("status", "an Encounter status must be a code", value=status)
             if status not in CONTACT_STATUSES:
                 continue  # planned, cancelled, entered-in-error, unknown: not a contact that took place
             kinds: set[str] = set()
@@ -268,7 +270,7 @@ class _EpisodeReader:
         modes = {
             CLASS_MODES[c["code"]]
             for c in classes
-            if c.get("system") in (None, V3_ACT_CODE) and c.get("code") in CLASS_MODES
+            if c.get("system") in (None, V3_ACT_CODE) and isinstance(c.get("code"), str) and c["code"] in CLASS_MODES
         }
         mode = modes.pop() if len(modes) == 1 else None
         assert mode is None or mode in CONTACT_MODES
