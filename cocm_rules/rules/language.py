@@ -54,6 +54,7 @@ __all__ = [
     "ThenSpec",
     "Truthy",
     "parse_expression",
+    "ruleset_json_schema",
 ]
 
 #: Alert categories a rule may emit (the one list: the schema below is built from it).
@@ -425,3 +426,19 @@ class _Parser:
 def parse_expression(text: str) -> Any:
     """Parse one condition expression into its syntax tree; raise :class:`ExpressionError`."""
     return _Parser(text).parse()
+
+
+class _RulesetDocument(RulesetSpec):
+    """RulesetSpec with its rules and tests typed, for the published JSON Schema only."""
+
+    rules: list[RuleSpec] = Field(min_length=1)  # type: ignore[assignment]
+    tests: list[TestCaseSpec] = Field(default_factory=list)  # type: ignore[assignment]
+
+
+def ruleset_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a ruleset file (``cocm-rules schema ruleset``). Conditions are text or
+    all/any/not mappings; the loader checks them against the fact catalog."""
+    schema = _RulesetDocument.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "cocm_rules ruleset"
+    return schema

@@ -1,0 +1,318 @@
+"""Rule commands: ``validate``, ``test``, ``facts``, ``schema`` and ``evaluate``.
+
+``validate`` and ``test`` are meant for a clinical team's own CI: they print every problem
+and exit 1 when there is one (exit 2 stays reserved for a wrong command line).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from ..alerts import Alert
+from ..batch import read_records, write_jsonl
+from ..engine import BACKENDS, Engine, RecordError
+from ..episode import episode_json_schema
+from ..errors import InvalidInput, RulesetError, SafetyFloorError
+from ..facts import catalog, catalog_markdown, describe_allowed
+from ..facts import facts as build_facts
+from ..measures import MeasureDefinition
+from ..rules import load_rulesets, run_tests
+from ..rules.language import ruleset_json_schema
+from ..rules.safety import SAFETY_CASES
+from ..scoring import Score
+from . import _console, app, log
+
+#: Exit status of ``validate`` / ``test`` when a ruleset is wrong or a test fails.
+EXIT_FAILED = 1
+
+PathsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(metavar="PATHS...", help="Ruleset files or directories (default: the bundled rulesets)."),
+]
+RulesetsOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--rulesets", "-r", metavar="PATH", help="Ruleset file or directory; repeatable (default: bundled)."),
+]
+BackendOpt = Annotated[str, typer.Option("--backend", "-b", metavar="compiled|durable", help="Rule backend.")]
+AsOfOpt = Annotated[
+    str, typer.Option("--as-of", metavar="YYYY-MM-DD", help="The date to evaluate on (required: no clock is read).")
+]
+NoFloorOpt = Annotated[
+    bool,
+    typer.Option("--no-safety-floor", help="Skip the built-in suicide-risk cases (only for a partial set)."),
+]
+
+
+def as_of_date(text: str) -> dt.date:
+    """Parse ``--as-of``; an InvalidInput names the option."""
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise InvalidInput("expected a date YYYY-MM-DD", field="--as-of", value=text)
+
+
+def _backend(name: str) -> str:
+    if name not in BACKENDS:
+        raise InvalidInput("unknown backend", field="--backend", value=name, allowed=", ".join(BACKENDS))
+    return name
+
+
+def _report_problems(error: RulesetError) -> None:
+    out = _console()
+    for problem in error.problems:
+        out.print(Text(str(problem)))
+    out.print(Text(error.summary or str(error).splitlines()[-1], style="bold red"))
+
+
+def load_engine(paths: list[Path] | None, backend: str = "compiled", *, safety_floor: bool = True) -> Engine:
+    """An Engine over ``paths`` (bundled when empty); definition errors propagate."""
+    return Engine.load(list(paths) if paths else None, backend=_backend(backend), safety_floor=safety_floor)
+
+
+@app.command("validate")
+def validate(paths: PathsArg = None, no_safety_floor: NoFloorOpt = False) -> None:
+    """Check rulesets: every mistake in every file at once, as file:line:column.
+
+    Also runs the safety floor on the set (PHQ-9/PHQ-A item 9, C-SSRS moderate and high,
+    missing or invalid safety answers must raise a suicide_risk alert). Exit status 1 if
+    anything is wrong.
+    """
+    try:
+        rulesets = load_rulesets(list(paths) if paths else None)
+    except RulesetError as error:
+        _report_problems(error)
+        raise typer.Exit(EXIT_FAILED) from error
+    rules = sum(len(rs.rules) for rs in rulesets.rulesets)
+    floor = "skipped (--no-safety-floor)"
+    if not no_safety_floor:
+        try:
+            Engine(rulesets)
+        except SafetyFloorError as error:
+            _report_problems(error)
+            raise typer.Exit(EXIT_FAILED) from error
+        floor = "passed"
+    out = _console()
+    for rs in rulesets.rulesets:
+        out.print(Text(f"ok  {rs.file}: {rs.name} {rs.version}, {len(rs.rules)} rules, {len(rs.tests)} tests"))
+    out.print(Text(f"{len(rulesets.rulesets)} rulesets, {rules} rules: valid; safety floor {floor}.", style="green"))
+
+
+@app.command("test")
+def run_ruleset_tests(
+    paths: PathsArg = None, backend: BackendOpt = "compiled", no_safety_floor: NoFloorOpt = False
+) -> None:
+    """Run the test cases embedded in rulesets, and the safety floor.
+
+    A failing case shows its file:line:column, which rules fired that should not have, which
+    should have fired and did not, and the facts those rules read. Exit status 1 on any failure.
+    """
+    try:
+        rulesets = load_rulesets(list(paths) if paths else None)
+    except RulesetError as error:
+        _report_problems(error)
+        raise typer.Exit(EXIT_FAILED) from error
+    results = run_tests(rulesets, backend=_backend(backend))
+    out = _console()
+    failed = [r for r in results if not r.passed]
+    for r in failed:
+        out.print(Text(f"FAIL {r.location}: {r.ruleset}: {r.name}", style="bold red"))
+        if r.error:
+            out.print(Text(f"  could not evaluate: {r.error}"))
+            continue
+        if r.missing:
+            out.print(Text(f"  expected to fire but did not: {', '.join(r.missing)}"))
+        if r.unexpected:
+            out.print(Text(f"  fired but not expected: {', '.join(r.unexpected)}"))
+        for name, value in r.facts.items():
+            out.print(Text(f"    {name} = {_shown(value)}"))
+    floor_ok = True
+    if no_safety_floor:
+        floor_line = "safety floor: skipped (--no-safety-floor)"
+    else:
+        try:
+            Engine(rulesets, backend=backend)
+            floor_line = f"safety floor: passed ({len(SAFETY_CASES)} cases, every program and status)"
+        except SafetyFloorError as error:
+            floor_ok = False
+            _report_problems(error)
+            floor_line = "safety floor: FAILED"
+    style = "green" if not failed and floor_ok else "bold red"
+    out.print(
+        Text(
+            f"{len(results) - len(failed)} passed, {len(failed)} failed ({backend} backend); {floor_line}", style=style
+        )
+    )
+    if failed or not floor_ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "missing"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return json.dumps(value) if isinstance(value, str) else str(value)
+
+
+def _pick_episode(path: Path, patient: str | None) -> Any:
+    records = list(read_records(path))
+    if patient is None:
+        if len(records) != 1:
+            raise InvalidInput(f"the file holds {len(records)} records; name one with --patient ID", field=str(path))
+        return records[0]
+    for record in records:
+        if isinstance(record, dict) and record.get("patient_id") == patient:
+            return record
+    raise InvalidInput("no record with this patient id", field="--patient", value=patient)
+
+
+@app.command("facts")
+def facts_command(
+    episode: Annotated[
+        Path | None, typer.Argument(metavar="EPISODE", help="An episode (.json) or a caseload (.json/.jsonl).")
+    ] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", metavar="YYYY-MM-DD", help="The date to evaluate on.")] = None,
+    patient: Annotated[str | None, typer.Option("--patient", metavar="ID", help="The patient, in a caseload.")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Also list the facts that are missing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the facts as JSON.")] = False,
+    show_catalog: Annotated[bool, typer.Option("--catalog", help="Print the fact catalog instead.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="With --catalog: as Markdown (docs/facts.md).")] = False,
+) -> None:
+    """Print a patient's facts as of a date, or the fact catalog (--catalog).
+
+    Example: cocm-rules facts examples/episode_phq9_not_improving.json --as-of 2026-11-20
+    """
+    cat = catalog()
+    if show_catalog:
+        if markdown:
+            typer.echo(catalog_markdown(), nl=False)
+        elif as_json:
+            typer.echo(json.dumps([spec.__dict__ for spec in cat.specs.values()], indent=2, default=list))
+        else:
+            table = Table("fact", "type", "meaning", title=f"{len(cat)} facts", show_lines=False)
+            for spec in cat.specs.values():
+                table.add_row(Text(spec.name), Text(describe_allowed(spec)), Text(" ".join(spec.meaning.split())))
+            _console().print(table)
+        return
+    if episode is None or as_of is None:
+        raise InvalidInput("give an EPISODE file and --as-of (or --catalog)", field="EPISODE")
+    record = _pick_episode(episode, patient)
+    values = build_facts(record, as_of_date(as_of))
+    if as_json:
+        typer.echo(json.dumps(values, indent=2, default=str))
+        return
+    table = Table("fact", "value", "meaning", title=f"facts as of {as_of}")
+    missing = 0
+    for name, value in values.items():
+        if value is None and not show_all:
+            missing += 1
+            continue
+        table.add_row(Text(name), Text(_shown(value)), Text(" ".join(cat[name].meaning.split())))
+    out = _console()
+    out.print(table)
+    if missing:
+        out.print(Text(f"{missing} facts are missing (not computable for this patient); --all lists them."))
+
+
+_SCHEMAS = {
+    "episode": episode_json_schema,
+    "ruleset": ruleset_json_schema,
+    "measure": MeasureDefinition.model_json_schema,
+    "score": Score.model_json_schema,
+    "alert": Alert.model_json_schema,
+}
+
+
+@app.command("schema")
+def schema(
+    kind: Annotated[str, typer.Argument(metavar="episode|ruleset|measure|score|alert", help="Which schema.")],
+) -> None:
+    """Print the JSON Schema of an input (episode, ruleset, measure) or output (score, alert)."""
+    if kind not in _SCHEMAS:
+        raise InvalidInput("unknown schema", field="KIND", value=kind, allowed=", ".join(_SCHEMAS))
+    typer.echo(json.dumps(_SCHEMAS[kind](), indent=2))
+
+
+@app.command("evaluate")
+def evaluate(
+    caseload: Annotated[Path, typer.Argument(metavar="CASELOAD", help="Episodes: .json, .jsonl, or - for stdin.")],
+    as_of: AsOfOpt,
+    rulesets: RulesetsOpt = None,
+    backend: BackendOpt = "compiled",
+    table: Annotated[bool, typer.Option("--table", help="Show the alerts as a table instead of JSON Lines.")] = False,
+) -> None:
+    """Evaluate every patient of a caseload: one JSON line per input record on stdout, a
+    result with its alerts or an error record (a record is never dropped).
+
+    Example: cocm-rules evaluate examples/caseload.jsonl --as-of 2026-11-20 > alerts.jsonl
+    """
+    day = as_of_date(as_of)
+    engine = load_engine(rulesets, backend)
+    source = "-" if str(caseload) == "-" else caseload
+    if table:
+        _alerts_table(engine.evaluate_many(read_records(source), day), day)
+        return
+    counts = {"results": 0, "errors": 0, "alerts": 0}
+
+    def counted(results: Any) -> Any:
+        for r in results:
+            if isinstance(r, RecordError):
+                counts["errors"] += 1
+            else:
+                counts["results"] += 1
+                counts["alerts"] += len(r.alerts)
+            yield r
+
+    write_jsonl(counted(engine.evaluate_many(read_records(source), day)), sys.stdout)
+    log.info("cli.evaluate", **counts)
+    typer.echo(
+        f"{counts['results']} patients evaluated, {counts['alerts']} alerts, {counts['errors']} records with errors",
+        err=True,
+    )
+
+
+_CATEGORY_STYLE = {"suicide_risk": "bold red", "treatment_to_target": "yellow", "smi": "magenta"}
+
+
+def _alerts_table(results: Any, day: dt.date) -> None:
+    out = _console()
+    view = Table(
+        "patient",
+        "priority",
+        "severity",
+        "category",
+        "alert",
+        "message",
+        "action",
+        title=f"Alerts as of {day}",
+        show_lines=True,
+    )
+    errors = []
+    for r in results:
+        if isinstance(r, RecordError):
+            errors.append(r)
+            continue
+        for a in r.alerts:
+            style = _CATEGORY_STYLE.get(a.category, "")
+            view.add_row(
+                Text(r.patient_id),
+                str(a.priority),
+                Text(a.severity, style=style),
+                Text(a.category, style=style),
+                Text(a.title),
+                Text(a.message),
+                Text(a.action_text or a.action),
+            )
+    out.print(view)
+    for e in errors:
+        typer.echo(f"record {e.record}: {e.error}", err=True)

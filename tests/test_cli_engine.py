@@ -1,0 +1,204 @@
+"""The engine and caseload commands: validate, test, facts, schema, evaluate, review, caseload,
+synth, score --fhir and serve."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from typer.testing import CliRunner
+
+from cocm_rules.cli import app
+from cocm_rules.facts import catalog_markdown
+
+ROOT = Path(__file__).resolve().parent.parent
+CASELOAD = str(ROOT / "examples" / "caseload.jsonl")
+EPISODE = str(ROOT / "examples" / "episode_phq9_not_improving.json")
+BROKEN = ROOT / "tests" / "fixtures" / "rulesets_broken"
+OK = ROOT / "tests" / "fixtures" / "rulesets_ok"
+FHIR = ROOT / "tests" / "fixtures" / "fhir"
+AS_OF = "2026-11-20"
+
+
+@pytest.fixture(autouse=True)
+def _restore_structlog() -> Iterator[None]:
+    """The CLI configures structlog (it is a host); put the process-wide configuration back."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
+def invoke(*args: str) -> Any:
+    """Run the app in-process with a wide terminal."""
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "240", "NO_COLOR": "1"})
+
+
+def test_validate_the_bundled_rulesets() -> None:
+    """The bundled set is valid and passes the safety floor: exit 0 and a summary line."""
+    result = invoke("validate")
+    assert 0 == result.exit_code, result.output
+    assert "10 rulesets, 50 rules: valid; safety floor passed." in result.output
+
+
+def test_validate_reports_every_problem_with_its_location_and_exits_1() -> None:
+    """A broken file: each problem as file:line:column, the summary, exit status 1."""
+    path = BROKEN / "multiple_errors.yaml"
+    result = invoke("validate", str(path))
+    assert 1 == result.exit_code
+    lines = [ln for ln in result.output.splitlines() if ln.startswith(str(path))]
+    assert 7 == len(lines)
+    assert "7 errors in 1 file; nothing was loaded." in result.output
+
+
+def test_validate_refuses_a_set_without_suicide_rules(tmp_path: Path) -> None:
+    """A valid ruleset that escalates nothing fails the safety floor (exit 1) unless the floor
+    is skipped explicitly."""
+    shutil.copy(OK / "treat_to_target.yaml", tmp_path)
+    refused = invoke("validate", str(tmp_path))
+    assert 1 == refused.exit_code
+    assert "not escalated; the rulesets were refused" in refused.output
+    assert 0 == invoke("validate", str(tmp_path), "--no-safety-floor").exit_code
+
+
+@pytest.mark.parametrize("backend", ["compiled", "durable"])
+def test_test_runs_the_embedded_cases_and_the_floor(backend: str) -> None:
+    """All bundled cases pass on both backends, and the safety floor is reported."""
+    result = invoke("test", "--backend", backend)
+    assert 0 == result.exit_code, result.output
+    assert f"0 failed ({backend} backend); safety floor: passed" in result.output
+
+
+def test_test_shows_what_failed_and_the_facts_involved(tmp_path: Path) -> None:
+    """A wrong expectation: FAIL with its location, the rules that did or did not fire, the
+    facts they read, and exit status 1."""
+    shutil.copy(OK / "wrong_expectation.yaml", tmp_path)
+    result = invoke("test", str(tmp_path), "--no-safety-floor")
+    assert 1 == result.exit_code
+    assert "FAIL " in result.output
+    assert "wrong_expectation.yaml:" in result.output
+    assert "expected to fire but did not" in result.output or "fired but not expected" in result.output
+
+
+def test_facts_of_an_episode() -> None:
+    """The example episode's facts as of the example date, as JSON."""
+    result = invoke("facts", EPISODE, "--as-of", AS_OF, "--json")
+    assert 0 == result.exit_code, result.output
+    facts = json.loads(result.output)
+    assert (18, 16) == (facts["phq9.baseline"], facts["phq9.latest"])
+    assert 13 == facts["weeks_in_treatment"]
+
+
+def test_facts_needs_a_patient_in_a_caseload() -> None:
+    """In a caseload file, --patient picks the record; without it the command says so (exit 2)."""
+    assert 2 == invoke("facts", CASELOAD, "--as-of", AS_OF).exit_code
+    picked = invoke("facts", CASELOAD, "--as-of", AS_OF, "--patient", "P000001", "--json")
+    assert 0 == picked.exit_code
+    assert "cocm" == json.loads(picked.output)["program"]
+
+
+def test_facts_catalog_markdown_is_the_docs_page() -> None:
+    """`facts --catalog --markdown` prints exactly docs/facts.md."""
+    result = invoke("facts", "--catalog", "--markdown")
+    assert catalog_markdown() == result.output
+
+
+@pytest.mark.parametrize("kind", ["episode", "ruleset", "measure", "score", "alert"])
+def test_schema(kind: str) -> None:
+    """Each schema is a JSON object with properties."""
+    result = invoke("schema", kind)
+    assert 0 == result.exit_code
+    assert "properties" in json.loads(result.output)
+
+
+def test_schema_unknown_kind_exits_2() -> None:
+    """An unknown schema name is a one-line error, exit 2."""
+    result = invoke("schema", "patient")
+    assert 2 == result.exit_code
+
+
+def test_evaluate_writes_one_line_per_record(tmp_path: Path) -> None:
+    """Every input record gives exactly one output line, results and errors alike, in order."""
+    records = [json.loads(ln) for ln in Path(CASELOAD).read_text().splitlines()[:5]]
+    records.insert(2, {"patient_id": "broken", "program": "cocm"})
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    result = invoke("evaluate", str(path), "--as-of", AS_OF)
+    assert 0 == result.exit_code
+    lines = [json.loads(ln) for ln in result.stdout.splitlines() if ln.startswith("{")]
+    assert [0, 1, 2, 3, 4, 5] == [line["record"] for line in lines]
+    assert "error" == lines[2]["kind"]
+
+
+def test_review_ranks_suicide_risk_first() -> None:
+    """On the bundled caseload the first patients on the list are there for suicide risk."""
+    result = invoke("review", CASELOAD, "--as-of", AS_OF, "--json")
+    assert 0 == result.exit_code
+    entries = json.loads(result.output)["entries"]
+    assert entries
+    assert "suicide_risk" == entries[0]["reasons"][0]["category"]
+    assert list(range(1, len(entries) + 1)) == [e["rank"] for e in entries]
+
+
+def test_review_csv_and_table() -> None:
+    """The CSV has a header and one row per listed patient; the table shows the title."""
+    csv_out = invoke("review", CASELOAD, "--as-of", AS_OF, "--csv", "--limit", "3")
+    rows = list(csv.reader(io.StringIO(csv_out.stdout)))
+    assert ["rank", "patient_id", "priority", "severity", "reasons", "rule_ids"] == rows[0][:6]
+    assert 4 == len(rows)
+    table = invoke("review", CASELOAD, "--as-of", AS_OF, "--limit", "3")
+    assert "Psychiatric case review list as of 2026-11-20" in table.output
+
+
+def test_caseload_metrics_json() -> None:
+    """The metrics of the bundled caseload, with one entry per care manager."""
+    result = invoke("caseload", CASELOAD, "--as-of", AS_OF, "--json")
+    metrics = json.loads(result.output)
+    assert 60 == metrics["records"]
+    assert {"cm1", "cm2", "cm3"} == set(metrics["per_care_manager"])
+
+
+def test_synth_is_deterministic_and_writes_files(tmp_path: Path) -> None:
+    """The same seed gives the same lines; -o writes a file."""
+    first = invoke("synth", "--patients", "3", "--seed", "5").stdout
+    assert first == invoke("synth", "--patients", "3", "--seed", "5").stdout
+    assert 3 == len(first.splitlines())
+    out = tmp_path / "c.jsonl"
+    assert 0 == invoke("synth", "--patients", "4", "-o", str(out)).exit_code
+    assert 4 == len(out.read_text().splitlines())
+
+
+def test_score_fhir_flags_the_wrong_sdc_total() -> None:
+    """The SDC PHQ-9 example through the CLI: total 10 recomputed, the reported 13 flagged."""
+    args = [
+        "score",
+        "--fhir",
+        str(FHIR / "sdc-phq9-questionnaireresponse.json"),
+        "--questionnaire",
+        str(FHIR / "sdc-phq9-questionnaire.json"),
+        "--json",
+    ]
+    for n in range(1, 10):
+        args += ["--item-map", f"H1/T1/Q{n}=phq9.item{n}"]
+    result = invoke(*args)
+    assert 0 == result.exit_code, result.output
+    report = json.loads(result.output)
+    assert [(13, 10)] == [(d["reported_total"], d["total"]) for d in report["disagreements"]]
+
+
+def test_score_fhir_refuses_a_measure_as_well() -> None:
+    """--fhir and a MEASURE together is an error (exit 2)."""
+    result = invoke("score", "phq9", "--fhir", str(FHIR / "sdc-phq9-questionnaireresponse.json"))
+    assert 2 == result.exit_code
+
+
+def test_serve_refuses_insecure_dev_off_loopback() -> None:
+    """`serve --insecure-dev` on a non-loopback address is refused before anything listens."""
+    result = invoke("serve", "--insecure-dev", "--host", "0.0.0.0")
+    assert 2 == result.exit_code
