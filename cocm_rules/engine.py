@@ -111,8 +111,9 @@ class Engine:
         # missing with one check instead of one call per fact.
         by_measure: dict[str | None, list[tuple[str, Any]]] = {}
         for name, fn in self._fns:
-            by_measure.setdefault(self.catalog[name].measure, []).append((name, fn))
-        self._plan = [(m, tuple(fns), tuple(n for n, _ in fns)) for m, fns in by_measure.items()]
+            measure = self.catalog[name].measure
+            by_measure.setdefault(measure, []).append((name, fn if measure is None else self.catalog.stats[name]))
+        self._plan = [(m, tuple(fns)) for m, fns in by_measure.items()]
         self._rule_params = {
             r.rule_id: {name: rs.parameters[name].value for name in rs.parameters}
             for rs in rulesets.rulesets
@@ -171,10 +172,15 @@ class Engine:
     def _facts(self, ctx: _Context) -> dict[str, Any]:
         facts: dict[str, Any] = dict.fromkeys(self.needed)  # in catalog order; missing by default
         administered = ctx.administered
-        for measure, fns, _names in self._plan:
-            if measure is None or measure in administered:
+        for measure, fns in self._plan:
+            if measure is None:
                 for name, fn in fns:
                     facts[name] = fn(ctx)
+            elif measure in administered:
+                series = ctx.series(measure)
+                if series is not None:
+                    for name, fn in fns:
+                        facts[name] = fn(series, ctx)
         return facts
 
     def evaluate(self, episode: Episode | Mapping[str, Any], as_of: dt.date) -> list[Alert]:

@@ -19,7 +19,6 @@ import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Literal
 
 from ._text import join, suggest
@@ -121,6 +120,23 @@ def _score_one(i: int, a: Assessment, episode: Episode, lib: MeasureLibrary, *, 
         return ScoredAssessment(i, a, None, str(e.in_record(f"patient {episode.patient_id!r}", f"assessments[{i}]")))
 
 
+class _cached:
+    """A lock-free ``cached_property`` (Python 3.11's takes a lock on every first access,
+    which the fact builder does thousands of times per patient). Objects here are never
+    shared between threads while they are being built."""
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+        self.name = fn.__name__
+        self.__doc__ = fn.__doc__
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)
+        return value
+
+
 class _Series:
     """A measure's administrations up to ``as_of``, in date order, scored only when read.
 
@@ -149,19 +165,19 @@ class _Series:
         sc = sa.score
         return sc is not None and sc.valid and (sc.total is not None or not self.has_total)
 
-    @cached_property
+    @_cached
     def admins(self) -> list[ScoredAssessment]:
         return [self.at(k) for k in range(len(self.entries))]
 
-    @cached_property
+    @_cached
     def valid(self) -> list[ScoredAssessment]:
         return [a for a in self.admins if self._ok(a)]
 
-    @cached_property
+    @_cached
     def latest_any(self) -> ScoredAssessment | None:
         return self.at(len(self.entries) - 1) if self.entries else None
 
-    @cached_property
+    @_cached
     def baseline(self) -> ScoredAssessment | None:
         for k in range(len(self.entries)):
             if self._ok(sa := self.at(k)):
@@ -176,15 +192,15 @@ class _Series:
                 skip -= 1
         return None
 
-    @cached_property
+    @_cached
     def latest(self) -> ScoredAssessment | None:
         return self._from_end(0)
 
-    @cached_property
+    @_cached
     def previous(self) -> ScoredAssessment | None:
         return self._from_end(1)
 
-    @cached_property
+    @_cached
     def has_follow_up(self) -> bool:
         """At least two valid administrations (a baseline and a later one)."""
         return self.previous is not None
@@ -226,13 +242,13 @@ class _Context:
         self._series[measure] = result
         return result
 
-    @cached_property
+    @_cached
     def administered(self) -> frozenset[str]:
         """Measures with at least one administration on or before as_of."""
         as_of = self.as_of
         return frozenset(a.measure for a in self.episode.assessments if a.date <= as_of)
 
-    @cached_property
+    @_cached
     def contacts(self) -> list[Any]:
         return sorted((c for c in self.episode.contacts if c.date <= self.as_of), key=lambda c: c.date)
 
@@ -250,7 +266,7 @@ class _Context:
                 return c.date
         return None
 
-    @cached_property
+    @_cached
     def smi(self) -> list[Any]:
         return sorted((e for e in self.episode.smi_events if e.date <= self.as_of), key=lambda e: e.date)
 
@@ -284,7 +300,7 @@ class _Context:
             prev = e.status
         return self.days(lost)
 
-    @cached_property
+    @_cached
     def pending(self) -> list[Any]:
         return [
             r
@@ -294,9 +310,10 @@ class _Context:
         ]
 
     def any_measure_flag(self, flag: str) -> bool:
-        for defn in self.library.values():
-            if any(f.name == flag for f in defn.flags):
-                s = self.series(defn.id)
+        administered = self.administered
+        for measure in _flagging(self.library).get(flag, ()):
+            if measure in administered:
+                s = self.series(measure)
                 if s and s.latest_any and s.latest_any.score and flag in s.latest_any.score.flags:
                     return True
         return False
@@ -304,19 +321,39 @@ class _Context:
     def count_latest(self, test: Callable[[ScoredAssessment], bool]) -> int:
         """Number of measures whose latest administration passes ``test``."""
         n = 0
-        for measure in {a.measure for a in self.episode.assessments if a.date <= self.as_of}:
+        for measure in self.administered:
             s = self.series(measure)
             if s is not None and s.latest_any is not None and test(s.latest_any):
                 n += 1
         return n
 
     def any_safety_missing(self) -> bool:
-        for defn in self.library.values():
-            if defn.safety_items:
-                s = self.series(defn.id)
+        administered = self.administered
+        for measure in _flagging(self.library).get(SAFETY_ITEM_MISSING, ()):
+            if measure in administered:
+                s = self.series(measure)
                 if s and _safety_missing(s) is True:
                     return True
         return False
+
+
+_FLAGGING: dict[int, tuple[MeasureLibrary, dict[str, tuple[str, ...]]]] = {}
+
+
+def _flagging(library: MeasureLibrary) -> dict[str, tuple[str, ...]]:
+    """Measures by the flags they can raise (safety_item_missing: measures with safety items)."""
+    hit = _FLAGGING.get(id(library))
+    if hit is not None and hit[0] is library:
+        return hit[1]
+    out: dict[str, list[str]] = {}
+    for defn in library.values():
+        for flag in defn.flags:
+            out.setdefault(flag.name, []).append(defn.id)
+        if defn.safety_items:
+            out.setdefault(SAFETY_ITEM_MISSING, []).append(defn.id)
+    table = {k: tuple(v) for k, v in out.items()}
+    _FLAGGING[id(library)] = (library, table)
+    return table
 
 
 def _safety_missing(s: _Series) -> bool | None:
@@ -343,6 +380,9 @@ class FactCatalog:
 
     specs: dict[str, FactSpec] = field(default_factory=dict)
     fns: dict[str, FactFn] = field(default_factory=dict)
+    #: For measure facts, the function of the measure's series itself (a builder that fetches
+    #: the series once per measure calls these directly).
+    stats: dict[str, Callable[[Any, Any], Any]] = field(default_factory=dict)
 
     def add(self, spec: FactSpec, fn: FactFn) -> None:
         """Register a fact (names are unique)."""
@@ -403,7 +443,9 @@ def _measure_facts(cat: FactCatalog, defn: MeasureDefinition) -> None:
             s = ctx.series(m)
             return None if s is None else _fn(s, ctx)
 
-        cat.add(FactSpec(f"{m}.{stat}", type_, meaning, measure=m, group=m, **kw), f)
+        name = f"{m}.{stat}"
+        cat.add(FactSpec(name, type_, meaning, measure=m, group=m, **kw), f)
+        cat.stats[name] = fn
 
     def total_of(a: ScoredAssessment | None) -> Any:
         return None if a is None or a.score is None else a.score.total

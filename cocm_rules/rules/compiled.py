@@ -12,6 +12,7 @@ Two things keep it close to hand-written code:
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -145,8 +146,41 @@ def compile_node(node: Node) -> Pred:
     flat: list[Node] = []
     for item in node.items:
         flat.extend(item.items if type(item) is kind else (item,))  # type: ignore[attr-defined]
+    if kind is And and sum(isinstance(x, Cmp) for x in flat) >= 2:
+        return _conjunction(flat)
     parts = tuple(compile_node(x) for x in flat)
     return _all(parts) if kind is And else _any(parts)
+
+
+_OP_FUNCS = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+def _conjunction(items: list[Node]) -> Pred:
+    """An ``and`` evaluated in one loop: each comparison is a dict lookup and a C-level
+    operator call instead of a Python closure call; other parts keep their closures."""
+    steps = tuple(
+        (x.fact, _OP_FUNCS[x.op], x.value) if isinstance(x, Cmp) else (None, compile_node(x), None) for x in items
+    )
+
+    def conj(f: Mapping[str, Any]) -> bool:
+        for name, op, c in steps:
+            if name is None:
+                if not op(f):
+                    return False
+            else:
+                v = f[name]
+                if v is None or not op(v, c):
+                    return False
+        return True
+
+    return conj
 
 
 def _true(f: Mapping[str, Any]) -> bool:
