@@ -1,0 +1,174 @@
+"""Caseload metrics, checked against values computed by hand on a small fixed caseload."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from cocm_rules import InvalidInput
+from cocm_rules.caseload import caseload_metrics, load_metric_definitions
+
+AS_OF = dt.date(2026, 6, 30)  # period: 2026-06-01 .. 2026-06-30 (30 days up to and including as_of)
+
+
+def phq9(date: str, total: int) -> dict[str, Any]:
+    """A PHQ-9 administration with the given total (item 9 always 0)."""
+    answers = [0] * 9
+    left = total
+    for i in range(8):
+        answers[i] = min(3, left)
+        left -= answers[i]
+    assert left == 0
+    return {"measure": "phq9", "date": date, "answers": answers}
+
+
+def gad7(date: str, total: int) -> dict[str, Any]:
+    """A GAD-7 administration with the given total."""
+    answers = [0] * 7
+    left = total
+    for i in range(7):
+        answers[i] = min(3, left)
+        left -= answers[i]
+    return {"measure": "gad7", "date": date, "answers": answers}
+
+
+def patient(pid: str, cm: str | None, status: str, assessments: list[Any], contacts: list[str]) -> dict[str, Any]:
+    """An episode with follow-up contacts on the given dates."""
+    return {
+        "patient_id": pid,
+        "program": "cocm",
+        "enrollment_date": "2025-04-01",
+        "status": status,
+        "care_manager": cm,
+        "assessments": assessments,
+        "contacts": [{"date": d, "kind": "follow_up", "minutes": 30} for d in contacts],
+    }
+
+
+CASELOAD = [
+    # A: PHQ-9 20 -> 12 -> 8; responded at 2026-05-15 (8 <= 10), 8 weeks after baseline; contacted in June.
+    patient(
+        "A",
+        "cm1",
+        "active_treatment",
+        [phq9("2026-03-20", 20), phq9("2026-04-17", 12), phq9("2026-05-15", 8)],
+        ["2026-06-10"],
+    ),
+    # B: PHQ-9 15 -> 4 (response and remission at 2026-06-12, 6 weeks after 2026-05-01); follow-up measure in June.
+    patient("B", "cm1", "active_treatment", [phq9("2026-05-01", 15), phq9("2026-06-12", 4)], ["2026-06-12"]),
+    # C: PHQ-9 12 -> 11: no response; baseline >= 10; not contacted in June.
+    patient("C", "cm2", "active_treatment", [phq9("2026-04-01", 12), phq9("2026-05-01", 11)], ["2026-05-01"]),
+    # D: one PHQ-9 only (no follow-up): not in the improvement denominator; contacted in June.
+    patient("D", "cm2", "relapse_prevention_plan", [phq9("2026-06-05", 14)], ["2026-06-05"]),
+    # E: discharged: not in the active caseload. PHQ-9 16 -> 3.
+    patient("E", "cm1", "discharged", [phq9("2026-01-05", 16), phq9("2026-03-01", 3)], ["2026-03-01"]),
+    # F: CMS159: index PHQ-9 of 18 on 2025-05-01; window 2026-03-02 .. 2026-06-30; last PHQ-9 in it is 4.
+    patient(
+        "F",
+        None,
+        "active_treatment",
+        [phq9("2025-05-01", 18), phq9("2026-03-15", 9), phq9("2026-04-20", 4)],
+        ["2026-06-20"],
+    ),
+    # G: CMS159: index 12 on 2025-04-15; window 2026-02-14 .. 2026-06-14; last PHQ-9 in it is 7: not remitted.
+    #    GAD-7 12 -> 6 (50%: a response by the convention; not < 5).
+    patient(
+        "G",
+        None,
+        "active_treatment",
+        [phq9("2025-04-15", 12), phq9("2026-05-01", 7), gad7("2026-03-01", 12), gad7("2026-06-15", 6)],
+        ["2026-06-15"],
+    ),
+    {"patient_id": "broken", "program": "cocm"},  # no status, no enrollment: an error record
+]
+
+
+@pytest.fixture(scope="module")
+def metrics() -> Any:
+    """The metrics of the fixed caseload."""
+    return caseload_metrics(CASELOAD, AS_OF)
+
+
+def test_counts(metrics: Any) -> None:
+    """7 valid records; the active caseload leaves out the discharged patient E."""
+    assert (7, 6) == (metrics.records, metrics.caseload_size)
+    assert {"active_treatment": 5, "discharged": 1, "relapse_prevention_plan": 1} == metrics.by_status
+    assert dt.date(2026, 6, 1) == metrics.period_start
+
+
+def test_the_bad_record_is_reported_not_dropped(metrics: Any) -> None:
+    """The record without status or enrollment date comes back as an error record."""
+    assert [(7, "broken")] == [(e.record, e.patient_id) for e in metrics.errors]
+
+
+def test_contacted_in_the_period(metrics: Any) -> None:
+    """Active patients contacted 2026-06-01..06-30: A, B, D, F, G (not C): 5 of 6."""
+    assert (5, 6, 83.3) == (metrics.contacted.numerator, metrics.contacted.denominator, metrics.contacted.percent)
+
+
+def test_follow_up_measure_in_the_period(metrics: Any) -> None:
+    """A follow-up (not the first) PHQ-9/GAD-7/PCL-5 in June: B (PHQ-9 06-12) and G (GAD-7
+    06-15); D's only PHQ-9 in June is its baseline: 2 of 6."""
+    assert (2, 6) == (metrics.follow_up_measure.numerator, metrics.follow_up_measure.denominator)
+
+
+def test_phq9_improvement(metrics: Any) -> None:
+    """Denominator: active, PHQ-9 baseline >= 10, a follow-up: A, B, C, F, G = 5.
+    >= 50% lower at the latest: A (20 -> 8), B (15 -> 4), F (18 -> 4), G (12 -> 7? no: 7 > 6)
+    = 3. Remission (< 5): B, F = 2. Weeks to the first response: A 8.0 (03-20 -> 05-15),
+    B 6.0 (05-01 -> 06-12), F 45.4 (2025-05-01 -> 2026-03-15: 9 <= 0.5 x 18): median 8.0."""
+    phq = next(i for i in metrics.improvement if i.measure == "phq9")
+    assert (3, 5) == (phq.improved_50.numerator, phq.improved_50.denominator)
+    assert (2, 5) == (phq.remission.numerator, phq.remission.denominator)
+    assert 8.0 == phq.median_weeks_to_response
+    assert [] == phq.unconfirmed
+
+
+def test_gad7_improvement_is_marked_unconfirmed(metrics: Any) -> None:
+    """G: GAD-7 12 -> 6 is a 50% fall (response by the convention), not < 5; the rate says
+    its definitions are unconfirmed."""
+    gad = next(i for i in metrics.improvement if i.measure == "gad7")
+    assert (1, 1) == (gad.improved_50.numerator, gad.improved_50.denominator)
+    assert (0, 1) == (gad.remission.numerator, gad.remission.denominator)
+    assert gad.unconfirmed
+
+
+def test_cms159_remission_at_12_months(metrics: Any) -> None:
+    """Index = first PHQ-9 > 9 whose 12 months + 60 days window closed by 2026-06-30:
+    A (index 2026-03-20), B, C, D: not closed. E (2026-01-05): not closed. F (2025-05-01,
+    window to 2026-06-30): in, last PHQ-9 in window 4 -> remitted. G (2025-04-15, window to
+    2026-06-14): in, last 7 -> not. 1 of 2."""
+    cms = metrics.cms159_remission_12m
+    assert (1, 2, 50.0) == (cms.numerator, cms.denominator, cms.percent)
+
+
+def test_per_care_manager(metrics: Any) -> None:
+    """cm1: A, B, E (E discharged); cm2: C, D. F and G name none and are counted only overall."""
+    assert ["cm1", "cm2"] == list(metrics.per_care_manager)
+    cm1 = metrics.per_care_manager["cm1"]
+    assert (3, 2) == (cm1.records, cm1.caseload_size)
+    assert (2, 2) == (cm1.contacted.numerator, cm1.contacted.denominator)
+    cm2 = metrics.per_care_manager["cm2"]
+    phq = next(i for i in cm2.improvement if i.measure == "phq9")
+    assert (0, 1) == (phq.improved_50.numerator, phq.improved_50.denominator)
+
+
+def test_definitions_are_data_with_sources() -> None:
+    """Every number the metrics use comes from metrics/caseload.yaml, with a source."""
+    defs = load_metric_definitions()
+    assert (9, 5, 12, 60) == (
+        defs.cms159.index_above,
+        defs.cms159.remission_below,
+        defs.cms159.months,
+        defs.cms159.window_days,
+    )
+    assert "CMS159" in defs.cms159.source
+    assert all(i.source for i in defs.improvement)
+
+
+def test_as_of_must_be_a_date() -> None:
+    """A date-time is refused."""
+    with pytest.raises(InvalidInput):
+        caseload_metrics(CASELOAD, dt.datetime(2026, 6, 30, 12))  # type: ignore[arg-type]

@@ -1,0 +1,122 @@
+"""The psychiatric consultant's review list: who is on it, in which order, with which row."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from cocm_rules import Engine, InvalidInput
+from cocm_rules.review import review_list
+
+AS_OF = dt.date(2026, 6, 30)
+
+
+def episode(
+    pid: str, phq9: list[tuple[str, list[int | None]]], others: tuple[dict[str, Any], ...] = (), **extra: Any
+) -> dict[str, Any]:
+    """An active CoCM episode with an initial assessment on 2026-03-02 and a recent follow-up."""
+    return {
+        "patient_id": pid,
+        "program": "cocm",
+        "enrollment_date": "2026-03-01",
+        "status": "active_treatment",
+        "assessments": [*({"measure": "phq9", "date": d, "answers": a} for d, a in phq9), *others],
+        "contacts": [
+            {"date": "2026-03-02", "kind": "initial_assessment", "minutes": 60},
+            {"date": "2026-06-25", "kind": "follow_up", "minutes": 30},
+            {"date": "2026-03-09", "kind": "case_review", "minutes": 10},
+        ],
+        **extra,
+    }
+
+
+BASELINE = ("2026-03-02", [3, 3, 2, 2, 2, 2, 2, 2, 0])  # 18
+CASELOAD = [
+    # a responder: 18 -> 4 (no review reason; only information alerts)
+    episode(
+        "responder", [BASELINE, ("2026-06-25", [1, 1, 1, 1, 0, 0, 0, 0, 0])], relapse_prevention_plan_date="2026-06-25"
+    ),
+    # not improving: 18 -> 16 at 17 weeks, last consultant review 2026-03-09
+    episode("not-improving", [BASELINE, ("2026-06-25", [2, 2, 2, 2, 2, 2, 2, 2, 0])]),
+    # item 9 positive with a low total
+    episode("item9", [BASELINE, ("2026-06-25", [0, 0, 0, 0, 0, 0, 0, 0, 1])]),
+    # C-SSRS high risk
+    episode(
+        "cssrs-high",
+        [BASELINE, ("2026-06-25", [1, 1, 1, 1, 0, 0, 0, 0, 0])],
+        assessments=[{"measure": "cssrs_screener", "date": "2026-06-25", "answers": [1, 1, 0, 1, 0, 0]}],
+    ),
+    {"patient_id": "broken"},
+]
+CASELOAD[3]["assessments"] = [
+    {"measure": "phq9", "date": BASELINE[0], "answers": BASELINE[1]},
+    {"measure": "cssrs_screener", "date": "2026-06-25", "answers": [1, 1, 0, 1, 0, 0]},
+]
+
+
+@pytest.fixture(scope="module")
+def reviews() -> Any:
+    """The review list of the fixed caseload on the bundled rulesets."""
+    return review_list(Engine.load(), CASELOAD, AS_OF)
+
+
+def test_suicide_risk_first_then_not_improving(reviews: Any) -> None:
+    """C-SSRS high (priority 100), PHQ-9 item 9 (95), then the patient not improving (70);
+    the responder has no review reason and is not listed."""
+    assert ["cssrs-high", "item9", "not-improving"] == [e.patient_id for e in reviews.entries]
+    assert [1, 2, 3] == [e.rank for e in reviews.entries]
+    assert ["suicide-cssrs-high", "suicide-phq9-item9", "t2t-phq9-not-improving"] == [
+        e.reasons[0].rule_id for e in reviews.entries
+    ]
+    assert 4 == reviews.patients_evaluated
+
+
+def test_reasons_and_other_alerts(reviews: Any) -> None:
+    """Reasons are the review alerts, highest priority first; engagement and billing
+    information goes to other_alerts."""
+    entry = next(e for e in reviews.entries if e.patient_id == "not-improving")
+    assert all(a.category in ("treatment_to_target", "review_priority", "suicide_risk") for a in entry.reasons)
+    assert [a.priority for a in entry.reasons] == sorted((a.priority for a in entry.reasons), reverse=True)
+    assert all(a.category not in ("treatment_to_target", "suicide_risk") for a in entry.other_alerts)
+
+
+def test_the_registry_row(reviews: Any) -> None:
+    """The row of the not-improving patient, by hand: first PHQ-9 18 on 2026-03-02, last 16 on
+    2026-06-25, initial assessment 2026-03-02 (120 days = 17 whole weeks before 2026-06-30),
+    last follow-up 2026-06-25, last case review 2026-03-09, 2 sessions (initial + follow-up),
+    30 minutes in June (the 06-25 follow-up), no relapse prevention plan."""
+    row = next(e for e in reviews.entries if e.patient_id == "not-improving").row
+    assert (18, dt.date(2026, 3, 2), 16, dt.date(2026, 6, 25)) == (
+        row.phq9_first,
+        row.phq9_first_date,
+        row.phq9_last,
+        row.phq9_last_date,
+    )
+    assert (dt.date(2026, 3, 2), dt.date(2026, 6, 25), dt.date(2026, 3, 9)) == (
+        row.initial_assessment_date,
+        row.last_follow_up_date,
+        row.last_case_review_date,
+    )
+    assert (17, 2, 30, None) == (
+        row.weeks_since_initial_assessment,
+        row.sessions,
+        row.minutes_this_month,
+        row.relapse_prevention_plan_date,
+    )
+
+
+def test_errors_are_listed(reviews: Any) -> None:
+    """The broken record is an error, not a silent omission."""
+    assert ["broken"] == [e.patient_id for e in reviews.errors]
+
+
+def test_limit_and_min_severity() -> None:
+    """limit keeps the first N; min_severity=critical keeps only the C-SSRS high patient."""
+    engine = Engine.load()
+    assert ["cssrs-high"] == [e.patient_id for e in review_list(engine, CASELOAD, AS_OF, limit=1).entries]
+    critical = review_list(engine, CASELOAD, AS_OF, min_severity="critical")
+    assert ["cssrs-high"] == [e.patient_id for e in critical.entries]
+    with pytest.raises(InvalidInput):
+        review_list(engine, CASELOAD, AS_OF, min_severity="urgent")
