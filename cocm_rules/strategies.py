@@ -31,12 +31,21 @@ question 2) are ``None``. Invalid answers are refused by :func:`cocm_rules.score
 value of the wrong type (text for a numeric item, a fractional number, ``True`` for a non-yes/no
 item), a list of the wrong length, an unknown item key, or one item given under two keys.
 
+For the rule engine: :func:`episodes` generates patient episode records (what a host sends)
+and :func:`rulesets` generates ruleset files that load, so a validator can check properties of
+their own rules or hosts::
+
+    @given(episodes())
+    def test_every_episode_gets_an_answer(record):
+        assert isinstance(engine.evaluate(record, AS_OF), list)
+
 This module needs Hypothesis (``pip install 'cocm-rules[test]'``); ``import cocm_rules`` does
 not import it.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -51,7 +60,7 @@ try:
 except ImportError as e:  # pragma: no cover - exercised in a subprocess by the tests
     raise BackendUnavailable("hypothesis strategies", "test", cause=str(e)) from e
 
-__all__ = ["answers", "context", "scores"]
+__all__ = ["AS_OF", "EPISODE_MEASURES", "answers", "context", "episodes", "rulesets", "scores"]
 
 _YES = (1, True, "yes", "Yes", "y", "TRUE", " yes ")
 _NO = (0, False, "no", "No", "n", "false", " NO ")
@@ -337,3 +346,281 @@ def _scored(draw: DrawFn, lib: MeasureLibrary, ids: tuple[str, ...], missing: bo
     given = draw(answers(measure_id, as_mapping=draw(st.booleans()), missing=missing, library=lib))
     kwargs = draw(context(measure_id, library=lib))
     return score(measure_id, given, library=lib, **kwargs)
+
+
+# -- episodes and rulesets ------------------------------------------------------------------
+
+#: Measures episodes() draws administrations from by default.
+EPISODE_MEASURES = (
+    "phq9",
+    "phqa",
+    "gad7",
+    "pcl5",
+    "cssrs_screener",
+    "auditc",
+    "asrm",
+    "whodas12",
+    "ras",
+    "psychosis_dimensions",
+)
+#: The date episodes() and rulesets() are built around by default.
+AS_OF = _dt.date(2026, 1, 15)
+
+
+def episodes(
+    *,
+    as_of: _dt.date = AS_OF,
+    measures: tuple[str, ...] = EPISODE_MEASURES,
+    max_assessments: int = 8,
+    max_contacts: int = 8,
+    library: MeasureLibrary | None = None,
+) -> SearchStrategy[dict[str, Any]]:
+    """Patient episode records that :func:`cocm_rules.parse_episode` accepts.
+
+    Administrations mix complete, incomplete and invalid answers and totals reported alone,
+    some dated after ``as_of`` (which the fact builder must ignore); contacts of every kind,
+    consultant recommendations, a relapse prevention plan and SMI outcome events appear at
+    random. Records are plain dicts with ISO dates, like a host would send.
+    """
+    lib = library if library is not None else load_measures()
+    for m in measures:
+        lib.get_measure(m)
+    return _episode(as_of, tuple(measures), max_assessments, max_contacts, lib)
+
+
+@st.composite
+def _episode(
+    draw: DrawFn, as_of: _dt.date, measures: tuple[str, ...], max_a: int, max_c: int, lib: MeasureLibrary
+) -> dict[str, Any]:
+    from .episode import CONTACT_KINDS, EDUCATION, EMPLOYMENT, HOUSING, PROGRAMS, STATUSES
+
+    start = draw(st.dates(as_of - _dt.timedelta(days=400), as_of))
+
+    def day(lo: _dt.date, hi: _dt.date) -> str:
+        return draw(st.dates(lo, max(lo, hi))).isoformat()
+
+    assessments = []
+    for _ in range(draw(st.integers(0, max_a))):
+        m = draw(st.sampled_from(measures))
+        defn = lib.get_measure(m)
+        kind = draw(st.sampled_from(("complete", "complete", "complete", "missing", "invalid", "total")))
+        a: dict[str, Any] = {"measure": m, "date": day(start - _dt.timedelta(days=30), as_of + _dt.timedelta(days=10))}
+        if kind == "total" and defn.total is not None:
+            a["total"] = draw(st.integers(*defn.total.range))
+        elif kind == "invalid":
+            a["answers"] = draw(answers(m, valid=False, library=lib))
+        else:
+            a["answers"] = draw(answers(m, missing=kind == "missing", library=lib))
+        assessments.append(a)
+    contacts = [
+        {
+            "date": day(start, as_of + _dt.timedelta(days=5)),
+            "kind": draw(st.sampled_from(CONTACT_KINDS)),
+            "minutes": draw(st.one_of(st.none(), st.integers(0, 120))),
+        }
+        for _ in range(draw(st.integers(0, max_c)))
+    ]
+    record: dict[str, Any] = {
+        "patient_id": draw(st.from_regex(r"P[0-9]{1,6}", fullmatch=True)),
+        "program": draw(st.sampled_from(PROGRAMS)),
+        "enrollment_date": start.isoformat(),
+        "status": draw(st.sampled_from(STATUSES)),
+        "assessments": assessments,
+        "contacts": contacts,
+    }
+    sex = draw(st.sampled_from((None, "female", "male")))
+    if sex is not None:
+        record["sex"] = sex
+    if draw(st.booleans()):
+        record["relapse_prevention_plan_date"] = day(start, as_of + _dt.timedelta(days=5))
+    if draw(st.booleans()):
+        record["recommendations"] = [
+            {"date": day(start, as_of), "status": draw(st.sampled_from(("pending", "implemented", "declined")))}
+            for _ in range(draw(st.integers(1, 2)))
+        ]
+    if draw(st.booleans()):
+        statuses = {"housing": HOUSING, "employment": EMPLOYMENT, "education": EDUCATION}
+        events = []
+        for _ in range(draw(st.integers(1, 4))):
+            kind = draw(st.sampled_from(("hospitalization", "ed_visit", "housing", "employment", "education")))
+            event: dict[str, Any] = {"date": day(start, as_of + _dt.timedelta(days=5)), "kind": kind}
+            if kind in statuses:
+                event["status"] = draw(st.sampled_from(statuses[kind]))
+            events.append(event)
+        record["smi_events"] = events
+    return record
+
+
+def rulesets(
+    *,
+    facts: tuple[str, ...] | None = None,
+    max_rules: int = 6,
+    favour: Mapping[str, Any] | None = None,
+    library: MeasureLibrary | None = None,
+) -> SearchStrategy[str]:
+    """Ruleset YAML texts that :func:`cocm_rules.load_rulesets` accepts (``text=``).
+
+    Each rule compares catalog facts of every type (numbers, whole numbers, dates, yes/no,
+    text) with values that fit them, using every operator of the language (``< <= > >= == !=``,
+    ``in``, ``not in``, ``between``, ``is missing``, ``is present``, a bare yes/no fact), joined
+    with ``all``/``any``/``not`` and ``and``/``or``. A rule never uses a fact twice, so no
+    generated condition is a contradiction the loader would refuse. ``facts`` restricts the
+    facts used (default: the episode facts and those of :data:`EPISODE_MEASURES`). The
+    rulesets have no suicide rule: load them into an Engine with ``safety_floor=False``.
+
+    ``favour`` maps fact names to values seen on real patients (e.g. ``facts(episode, as_of)``
+    of the episodes under test); literals then often equal them, which is where ``<`` and
+    ``<=`` (or ``==`` and ``!=``) give different answers.
+    """
+    from .facts import catalog
+
+    cat = catalog(library)
+    if facts is None:
+        facts = tuple(
+            name
+            for name, spec in cat.specs.items()
+            if (spec.measure is None or spec.measure in EPISODE_MEASURES)
+            and not (spec.type == "text" and not spec.allowed)
+        )
+    specs = [cat.spec(name) for name in facts]
+    seen: dict[str, tuple[Any, ...]] = {}
+    for name, values in (favour or {}).items():
+        spec = cat.specs.get(name)
+        if spec is not None:
+            fitting = tuple(dict.fromkeys(v for v in values if v is not None and _fits_literal(spec, v)))
+            if fitting:
+                seen[name] = fitting
+    return _ruleset(tuple(specs), max_rules, seen)
+
+
+def _fits_literal(spec: Any, value: Any) -> bool:
+    from .facts import value_fits
+
+    # literals are written with at most 2 decimals here
+    return value_fits(spec, value) and not (
+        spec.type == "number" and isinstance(value, float) and round(value, 2) != value
+    )
+
+
+def _number(draw: DrawFn, spec: Any) -> tuple[Any, float, float]:
+    lo = spec.minimum if spec.minimum is not None else (-1 if spec.unit == "fraction" else -30)
+    hi = spec.maximum if spec.maximum is not None else (1 if spec.unit == "fraction" else 400)
+    if spec.type == "integer" or spec.unit != "fraction":
+        # Mostly values facts often take (band edges, day and week counts), so comparisons
+        # often meet equality, where < and <= differ.
+        pool = [v for v in _COMMON_VALUES if lo <= v <= hi]
+        wide = st.integers(math.ceil(lo), math.floor(hi))
+        return draw(st.one_of(st.sampled_from(pool), wide) if pool else wide), lo, hi
+    pool = [v for v in (-0.5, 0.0, 0.25, 0.5, 1.0) if lo <= v <= hi]
+    return (
+        draw(st.one_of(st.sampled_from(pool), st.integers(int(lo * 100), int(hi * 100)).map(lambda n: n / 100))),
+        lo,
+        hi,
+    )
+
+
+_COMMON_VALUES = (-5, 0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 12, 14, 15, 19, 20, 21, 27, 28, 30, 31, 33, 60, 90)
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".") if not value.is_integer() else str(int(value))
+    return str(value)
+
+
+@st.composite
+def _leaf(draw: DrawFn, spec: Any, seen: tuple[Any, ...] = ()) -> str:
+    name = spec.name
+    if seen and spec.type in ("number", "integer", "date", "text") and draw(st.booleans()):
+        value = draw(st.sampled_from(seen))
+        op = draw(st.sampled_from(("<", "<=", ">", ">=", "==", "!=")) if spec.type != "text" else st.just("=="))
+        if spec.type in ("number", "integer"):
+            lo, hi = spec.minimum, spec.maximum
+            if op == ">" and hi is not None and value >= hi:
+                op = ">="
+            if op == "<" and lo is not None and value <= lo:
+                op = "<="
+        shown = value.isoformat() if isinstance(value, _dt.date) else _literal(value)
+        return f"{name} {op} {shown}"
+    form = draw(st.sampled_from(("cmp", "cmp", "cmp", "set", "presence")))
+    if form == "presence":
+        return f"{name} is {draw(st.sampled_from(('missing', 'present', 'not missing')))}"
+    if spec.type == "boolean":
+        return draw(st.sampled_from((name, f"not {name}", f"{name} == true", f"{name} != false", f"{name} == false")))
+    if spec.type == "text":
+        values = list(spec.allowed)
+        if form == "set":
+            chosen = draw(st.lists(st.sampled_from(values), min_size=1, max_size=3, unique=True))
+            neg = draw(st.sampled_from(("in", "not in")))
+            return f"{name} {neg} [{', '.join(chosen)}]"
+        return f"{name} {draw(st.sampled_from(('==', '!=')))} {draw(st.sampled_from(values))}"
+    if spec.type == "date":
+        value = draw(st.dates(_dt.date(2024, 6, 1), _dt.date(2026, 6, 1))).isoformat()
+        if form == "set":
+            other = draw(st.dates(_dt.date(2024, 6, 1), _dt.date(2026, 6, 1))).isoformat()
+            return f"{name} between {min(value, other)} and {max(value, other)}"
+        return f"{name} {draw(st.sampled_from(('<', '<=', '>', '>=', '==', '!=')))} {value}"
+    value, lo, hi = _number(draw, spec)
+    if form == "set":
+        if draw(st.booleans()):
+            other, _, _ = _number(draw, spec)
+            return f"{name} between {_literal(min(value, other))} and {_literal(max(value, other))}"
+        more = draw(st.lists(st.just(0).map(lambda _: _number(draw, spec)[0]), min_size=0, max_size=2))
+        return f"{name} in [{', '.join(_literal(v) for v in dict.fromkeys([value, *more]))}]"
+    op = draw(st.sampled_from(("<", "<=", ">", ">=", "==", "!=")))
+    if op == ">" and value >= hi:
+        op = ">="
+    if op == "<" and value <= lo:
+        op = "<="
+    return f"{name} {op} {_literal(value)}"
+
+
+@st.composite
+def _condition(draw: DrawFn, specs: list[Any], seen: Mapping[str, tuple[Any, ...]]) -> Any:
+    """A condition using each of ``specs`` once (YAML structure and/or expression strings)."""
+    leaves = [draw(_leaf(spec, seen.get(spec.name, ()))) for spec in specs]
+    if len(leaves) == 1:
+        return draw(st.sampled_from((leaves[0], {"not": leaves[0]}, {"all": leaves})))
+    shape = draw(st.sampled_from(("all", "any", "and", "or", "nested")))
+    if shape in ("and", "or"):
+        return f" {shape} ".join(f"({x})" if draw(st.booleans()) else x for x in leaves)
+    if shape == "nested":
+        cut = draw(st.integers(1, len(leaves) - 1))
+        inner = {draw(st.sampled_from(("any", "all"))): leaves[cut:]}
+        return {"all": [*leaves[:cut], draw(st.sampled_from((inner, {"not": inner})))]}
+    return {shape: leaves}
+
+
+@st.composite
+def _ruleset(draw: DrawFn, specs: tuple[Any, ...], max_rules: int, seen: Mapping[str, tuple[Any, ...]]) -> str:
+    import yaml
+
+    rules = []
+    for i in range(draw(st.integers(1, max_rules))):
+        used = draw(st.lists(st.sampled_from(specs), min_size=1, max_size=4, unique_by=lambda s: s.name))
+        rules.append(
+            {
+                "id": f"generated-{i}",
+                "title": f"Generated rule {i}",
+                "source": "generated by cocm_rules.strategies.rulesets",
+                "when": draw(_condition(used, seen)),
+                "then": {
+                    "category": draw(st.sampled_from(("treatment_to_target", "engagement", "smi", "billing"))),
+                    "severity": draw(st.sampled_from(("info", "low", "moderate", "high", "critical"))),
+                    "priority": draw(st.integers(0, 100)),
+                    "action": "review",
+                    "message": " ".join(f"{s.name}={{{s.name}}}" for s in used),
+                },
+            }
+        )
+    document = {
+        "ruleset": "generated",
+        "version": "1",
+        "effective": _dt.date(2026, 1, 1),
+        "owner": "hypothesis",
+        "description": "A generated ruleset.",
+        "rules": rules,
+    }
+    return yaml.safe_dump(document, sort_keys=False)
