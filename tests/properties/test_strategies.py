@@ -24,11 +24,15 @@ FIND = settings(database=None, max_examples=2000, phases=[Phase.generate], suppr
 
 
 def test_all_is_sorted_and_documented() -> None:
-    """``__all__`` is sorted, names the three strategies, and each has a docstring."""
-    assert ["answers", "context", "scores"] == strategies.__all__
+    """``__all__`` is sorted, names the strategies and their two constants, and each strategy
+    has a docstring."""
+    assert ["AS_OF", "EPISODE_MEASURES", "answers", "context", "episodes", "rulesets", "scores"] == strategies.__all__
+    assert sorted(strategies.__all__) == strategies.__all__
     for name in strategies.__all__:
-        assert inspect.getdoc(getattr(strategies, name))
+        if callable(getattr(strategies, name)):
+            assert inspect.getdoc(getattr(strategies, name))
     assert "answers(" in (strategies.__doc__ or "")
+    assert "episodes()" in (strategies.__doc__ or "")
 
 
 def run_python(code: str) -> str:
