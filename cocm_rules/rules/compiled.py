@@ -28,42 +28,42 @@ def _leaf(node: Cmp) -> Pred:
     op = node.op
     if op == "==":
 
-        def eq(f: Mapping[str, Any]) -> bool:
+        def eq(f: Mapping[str, Any], name: str = name, c: Any = c) -> bool:
             v = f[name]
             return v is not None and v == c
 
         return eq
     if op == "!=":
 
-        def ne(f: Mapping[str, Any]) -> bool:
+        def ne(f: Mapping[str, Any], name: str = name, c: Any = c) -> bool:
             v = f[name]
             return v is not None and v != c
 
         return ne
     if op == "<":
 
-        def lt(f: Mapping[str, Any]) -> bool:
+        def lt(f: Mapping[str, Any], name: str = name, c: Any = c) -> bool:
             v = f[name]
             return v is not None and v < c
 
         return lt
     if op == "<=":
 
-        def le(f: Mapping[str, Any]) -> bool:
+        def le(f: Mapping[str, Any], name: str = name, c: Any = c) -> bool:
             v = f[name]
             return v is not None and v <= c
 
         return le
     if op == ">":
 
-        def gt(f: Mapping[str, Any]) -> bool:
+        def gt(f: Mapping[str, Any], name: str = name, c: Any = c) -> bool:
             v = f[name]
             return v is not None and v > c
 
         return gt
     if op == ">=":
 
-        def ge(f: Mapping[str, Any]) -> bool:
+        def ge(f: Mapping[str, Any], name: str = name, c: Any = c) -> bool:
             v = f[name]
             return v is not None and v >= c
 
@@ -169,7 +169,7 @@ def _conjunction(items: list[Node]) -> Pred:
         (x.fact, _OP_FUNCS[x.op], x.value) if isinstance(x, Cmp) else (None, compile_node(x), None) for x in items
     )
 
-    def conj(f: Mapping[str, Any]) -> bool:
+    def conj(f: Mapping[str, Any], steps: tuple[Any, ...] = steps) -> bool:
         for name, op, c in steps:
             if name is None:
                 if not op(f):
