@@ -502,28 +502,11 @@ def create_app(
                 return denied
         return JSONResponse(service.discovery())
 
-    @app.post(f"/cds-services/{SERVICE_ID}")
-    async def patient_view(request: Request) -> Response:
-        if _declared_too_large(request, limit):
-            log.warning("cdshooks.request_too_large", endpoint=SERVICE_ID, limit=limit)
-            return _error(413, "payload_too_large", too_large)
-        caller = await run_in_threadpool(service.authenticate, request, [config.endpoint_url(SERVICE_ID)], SERVICE_ID)
-        if isinstance(caller, Response):
-            return caller
-        try:
-            body = await _read_body(request, limit)
-        except _TooLarge:
-            log.warning("cdshooks.request_too_large", endpoint=SERVICE_ID, limit=limit)
-            return _error(413, "payload_too_large", too_large)
-        return await run_in_threadpool(service.patient_view, body, caller)
-
-    @app.post(f"/cds-services/{SERVICE_ID}/feedback")
-    async def feedback(request: Request) -> Response:
-        endpoint = f"{SERVICE_ID}/feedback"
+    async def guarded(request: Request, endpoint: str, audiences: list[str], handler: Any) -> Response:
+        """Every POST goes through the same gate: size limit, client authentication, body."""
         if _declared_too_large(request, limit):
             log.warning("cdshooks.request_too_large", endpoint=endpoint, limit=limit)
             return _error(413, "payload_too_large", too_large)
-        audiences = [f"{config.endpoint_url(SERVICE_ID)}/feedback", config.endpoint_url(SERVICE_ID)]
         caller = await run_in_threadpool(service.authenticate, request, audiences, endpoint)
         if isinstance(caller, Response):
             return caller
@@ -532,7 +515,16 @@ def create_app(
         except _TooLarge:
             log.warning("cdshooks.request_too_large", endpoint=endpoint, limit=limit)
             return _error(413, "payload_too_large", too_large)
-        return await run_in_threadpool(service.feedback, body, caller)
+        return await run_in_threadpool(handler, body, caller)
+
+    @app.post(f"/cds-services/{SERVICE_ID}")
+    async def patient_view(request: Request) -> Response:
+        return await guarded(request, SERVICE_ID, [config.endpoint_url(SERVICE_ID)], service.patient_view)
+
+    @app.post(f"/cds-services/{SERVICE_ID}/feedback")
+    async def feedback(request: Request) -> Response:
+        audiences = [f"{config.endpoint_url(SERVICE_ID)}/feedback", config.endpoint_url(SERVICE_ID)]
+        return await guarded(request, f"{SERVICE_ID}/feedback", audiences, service.feedback)
 
     if insecure_dev:
         log.warning(

@@ -86,6 +86,6 @@ def main_serve(argv: Sequence[str] | None = None) -> int:
     try:
         serve(args.host, args.port, args.config, args.insecure_dev, log_level=args.log_level)
     except CocmRulesError as e:
-        print(f"cocm-rules serve: {e}", file=sys.stderr)
+        sys.stderr.write(f"cocm-rules serve: {e}\n")
         return 2
     return 0
