@@ -203,7 +203,8 @@ def _guard(cond: Node) -> tuple[str, frozenset[Any], Node | None] | None:
 
 
 class CompiledBackend:
-    """Evaluates a program with closures; thread-safe (no shared mutable state)."""
+    """Evaluates a program with closures and inline comparison steps; thread-safe (no shared
+    mutable state)."""
 
     name = "compiled"
 
@@ -216,44 +217,71 @@ class CompiledBackend:
             if g is not None:
                 counts[g[0]] = counts.get(g[0], 0) + 1
         self.index_fact = max(counts, key=lambda k: counts[k]) if counts else None
-        order: dict[Any, list[tuple[int, RuleIR, Pred | None]]] = {}
-        always: list[tuple[int, RuleIR, Pred | None]] = []
+        # Each rule as (position, rule, steps of what is left once the index guard holds).
+        by_value: dict[Any, list[tuple[int, RuleIR, tuple[Any, ...]]]] = {}
+        always: list[tuple[int, RuleIR, tuple[Any, ...]]] = []
         for pos, (rule, g) in enumerate(zip(program.rules, guards, strict=True)):
             if g is not None and g[0] == self.index_fact:
-                rest = compile_node(g[2]) if g[2] is not None else None
+                entry = (pos, rule, _steps(g[2]))
                 for value in g[1]:
-                    order.setdefault(value, []).append((pos, rule, rest))
+                    by_value.setdefault(value, []).append(entry)
             else:
-                always.append((pos, rule, compile_node(rule.condition)))
+                always.append((pos, rule, _steps(rule.condition)))
 
-        def grouped(entries: list[tuple[int, RuleIR, Pred | None]]) -> tuple[Any, ...]:
-            groups: dict[str | None, list[tuple[int, RuleIR, Pred]]] = {}
-            for pos, r, p in sorted(entries, key=lambda t: t[0]):
-                groups.setdefault(_required(r.condition), []).append((pos, r, p if p is not None else _true))
+        def grouped(entries: list[tuple[int, RuleIR, tuple[Any, ...]]]) -> tuple[Any, ...]:
+            groups: dict[str | None, list[tuple[int, RuleIR, tuple[Any, ...]]]] = {}
+            for entry in sorted(entries, key=_position):
+                groups.setdefault(_required(entry[1].condition), []).append(entry)
             return tuple((key, tuple(members)) for key, members in groups.items())
 
         # Per value of the index fact: its guarded rules and the unguarded ones, grouped by a
         # fact they require, so one missing fact skips the whole group.
-        self._by_value = {value: grouped([*guarded, *always]) for value, guarded in order.items()}
+        self._by_value = {value: grouped([*guarded, *always]) for value, guarded in by_value.items()}
         self._always = grouped(always)
 
     def matches(self, facts: Mapping[str, Any]) -> list[RuleIR]:
         """Rules whose condition holds, in program order; ``facts`` must hold every needed
-        fact (None if missing)."""
+        fact (None if missing).
+
+        Each rule is a tuple of steps - ``(fact, operator, value)`` comparisons and
+        ``(None, predicate, None)`` for anything else - walked here without a call per rule.
+        """
         groups = self._by_value.get(facts[self.index_fact], self._always) if self.index_fact else self._always
         hits = []
         for required, members in groups:
             if required is not None and facts[required] is None:
                 continue
             for entry in members:
-                if entry[2](facts):
+                for name, op, c in entry[2]:
+                    if name is None:
+                        if not op(facts):
+                            break
+                    else:
+                        v = facts[name]
+                        if v is None or not op(v, c):
+                            break
+                else:
                     hits.append(entry)
         if len(hits) > 1:
             hits.sort(key=_position)
         return [entry[1] for entry in hits]
 
 
-def _position(entry: tuple[int, RuleIR, Pred]) -> int:
+def _steps(cond: Node | None) -> tuple[tuple[Any, Any, Any], ...]:
+    """A rule's remaining condition as steps: its top-level comparisons inline, the rest as
+    predicates (an empty tuple always holds)."""
+    if cond is None:
+        return ()
+    items = cond.items if isinstance(cond, And) else (cond,)
+    flat: list[Node] = []
+    for item in items:
+        flat.extend(item.items if isinstance(item, And) else (item,))
+    return tuple(
+        (x.fact, _OP_FUNCS[x.op], x.value) if isinstance(x, Cmp) else (None, compile_node(x), None) for x in flat
+    )
+
+
+def _position(entry: tuple[int, RuleIR, Any]) -> int:
     return entry[0]
 
 
