@@ -2,8 +2,8 @@
 
 Two things keep it close to hand-written code:
 
-* each leaf becomes a closure specialised for its operator (``v is not None and v >= 10``
-  inline, no call through ``operator``), and small ``and``/``or`` nodes are unrolled;
+* each rule's top-level comparisons are walked inline as ``(fact, operator, value)`` steps,
+  with no Python call per rule or per comparison (other parts are small closures);
 * rules are indexed by a top-level guard on a text fact (``status == active_treatment`` or
   ``status in [...]``), so a patient's status is looked up once and only the rules that can
   fire for it are tried - the alpha-node sharing of a Rete network, for the one test nearly
@@ -24,51 +24,13 @@ Pred = Callable[[Mapping[str, Any]], bool]
 
 
 def _leaf(node: Cmp) -> Pred:
-    name, c = node.fact, node.value
-    op = node.op
-    if op == "==":
+    name, op, c = node.fact, _OP_FUNCS[node.op], node.value
 
-        def eq(f: Mapping[str, Any], name: str = name, c: Any = c) -> bool:
-            v = f[name]
-            return v is not None and v == c
+    def cmp(f: Mapping[str, Any], name: str = name, op: Any = op, c: Any = c) -> bool:
+        v = f[name]
+        return v is not None and op(v, c)
 
-        return eq
-    if op == "!=":
-
-        def ne(f: Mapping[str, Any], name: str = name, c: Any = c) -> bool:
-            v = f[name]
-            return v is not None and v != c
-
-        return ne
-    if op == "<":
-
-        def lt(f: Mapping[str, Any], name: str = name, c: Any = c) -> bool:
-            v = f[name]
-            return v is not None and v < c
-
-        return lt
-    if op == "<=":
-
-        def le(f: Mapping[str, Any], name: str = name, c: Any = c) -> bool:
-            v = f[name]
-            return v is not None and v <= c
-
-        return le
-    if op == ">":
-
-        def gt(f: Mapping[str, Any], name: str = name, c: Any = c) -> bool:
-            v = f[name]
-            return v is not None and v > c
-
-        return gt
-    if op == ">=":
-
-        def ge(f: Mapping[str, Any], name: str = name, c: Any = c) -> bool:
-            v = f[name]
-            return v is not None and v >= c
-
-        return ge
-    raise AssertionError(f"unknown operator {op!r}")
+    return cmp
 
 
 def _all(parts: tuple[Pred, ...]) -> Pred:
@@ -77,18 +39,6 @@ def _all(parts: tuple[Pred, ...]) -> Pred:
     if len(parts) == 2:
         a, b = parts
         return lambda f: a(f) and b(f)
-    if len(parts) == 3:
-        a, b, c = parts
-        return lambda f: a(f) and b(f) and c(f)
-    if len(parts) == 4:
-        a, b, c, d = parts
-        return lambda f: a(f) and b(f) and c(f) and d(f)
-    if len(parts) == 5:
-        a, b, c, d, e = parts
-        return lambda f: a(f) and b(f) and c(f) and d(f) and e(f)
-    if len(parts) == 6:
-        a, b, c, d, e, g = parts
-        return lambda f: a(f) and b(f) and c(f) and d(f) and e(f) and g(f)
 
     def all_(f: Mapping[str, Any]) -> bool:
         for p in parts:  # noqa: SIM110 - a plain loop is faster than all() on the hot path
@@ -105,9 +55,6 @@ def _any(parts: tuple[Pred, ...]) -> Pred:
     if len(parts) == 2:
         a, b = parts
         return lambda f: a(f) or b(f)
-    if len(parts) == 3:
-        a, b, c = parts
-        return lambda f: a(f) or b(f) or c(f)
 
     def any_(f: Mapping[str, Any]) -> bool:
         for p in parts:  # noqa: SIM110 - a plain loop is faster than any() on the hot path
@@ -181,10 +128,6 @@ def _conjunction(items: list[Node]) -> Pred:
         return True
 
     return conj
-
-
-def _true(f: Mapping[str, Any]) -> bool:
-    return True
 
 
 def _guard(cond: Node) -> tuple[str, frozenset[Any], Node | None] | None:
