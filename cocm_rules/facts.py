@@ -822,6 +822,11 @@ def _episode_facts(cat: FactCatalog) -> None:
     def add(name: str, type_: FactType, meaning: str, fn: FactFn, **kw: Any) -> None:
         cat.add(FactSpec(name, type_, meaning, **kw), fn)
 
+    def add_dated(date_name: str, days_name: str, what: str, date: FactFn) -> None:
+        """A date fact and its "days since" twin, from one description and one date function."""
+        add(date_name, "date", f"date of {what}", date)
+        add(days_name, "integer", f"days since {what}", lambda c: c.days(date(c)), unit="days", minimum=0)
+
     add(
         "program",
         "text",
@@ -845,19 +850,11 @@ def _episode_facts(cat: FactCatalog) -> None:
         "an initial assessment contact is recorded",
         lambda c: c.first_contact("initial_assessment") is not None,
     )
-    add(
+    add_dated(
         "initial_assessment_date",
-        "date",
-        "date of the initial assessment",
-        lambda c: c.first_contact("initial_assessment"),
-    )
-    add(
         "days_since_initial_assessment",
-        "integer",
-        "days from the initial assessment to as_of",
-        lambda c: c.days(c.first_contact("initial_assessment")),
-        unit="days",
-        minimum=0,
+        "the initial assessment",
+        lambda c: c.first_contact("initial_assessment"),
     )
     add(
         "weeks_in_treatment",
@@ -867,33 +864,17 @@ def _episode_facts(cat: FactCatalog) -> None:
         unit="weeks",
         minimum=0,
     )
-    add(
+    add_dated(
         "last_contact_date",
-        "date",
-        "date of the latest contact with the patient (a case review without the patient does not count)",
+        "days_since_last_contact",
+        "the latest contact with the patient (a case review without the patient does not count)",
         lambda c: c.last_contact(),
     )
-    add(
-        "days_since_last_contact",
-        "integer",
-        "days since the latest contact with the patient (a case review does not count)",
-        lambda c: c.days(c.last_contact()),
-        unit="days",
-        minimum=0,
-    )
-    add(
+    add_dated(
         "last_follow_up_date",
-        "date",
-        "date of the latest follow-up contact",
-        lambda c: c.last_contact("follow_up"),
-    )
-    add(
         "days_since_last_follow_up",
-        "integer",
-        "days since the latest follow-up contact",
-        lambda c: c.days(c.last_contact("follow_up")),
-        unit="days",
-        minimum=0,
+        "the latest follow-up contact",
+        lambda c: c.last_contact("follow_up"),
     )
     add(
         "contacts_last_30d",
@@ -919,33 +900,17 @@ def _episode_facts(cat: FactCatalog) -> None:
         unit="count",
         minimum=0,
     )
-    add(
+    add_dated(
         "last_psych_consult_date",
-        "date",
-        "date of the latest psychiatric consultation",
+        "days_since_psych_consult",
+        "the latest psychiatric consultation",
         lambda c: c.last_contact("psychiatric_consultation"),
     )
-    add(
+    add_dated(
         "last_case_review_date",
-        "date",
-        "date of the latest systematic case review with the consultant",
-        lambda c: c.last_contact("case_review"),
-    )
-    add(
-        "days_since_psych_consult",
-        "integer",
-        "days since the latest psychiatric consultation",
-        lambda c: c.days(c.last_contact("psychiatric_consultation")),
-        unit="days",
-        minimum=0,
-    )
-    add(
         "days_since_case_review",
-        "integer",
-        "days since the latest systematic case review with the consultant",
-        lambda c: c.days(c.last_contact("case_review")),
-        unit="days",
-        minimum=0,
+        "the latest systematic case review with the consultant",
+        lambda c: c.last_contact("case_review"),
     )
     add(
         "days_since_consultant_review",
@@ -981,19 +946,11 @@ def _episode_facts(cat: FactCatalog) -> None:
             c.episode.relapse_prevention_plan_date is not None and c.episode.relapse_prevention_plan_date <= c.as_of
         ),
     )
-    add(
+    add_dated(
         "relapse_prevention_plan_date",
-        "date",
-        "date of the relapse prevention plan, if dated on or before as_of",
-        lambda c: d if (d := c.episode.relapse_prevention_plan_date) is not None and d <= c.as_of else None,
-    )
-    add(
         "days_since_relapse_prevention_plan",
-        "integer",
-        "days since the relapse prevention plan",
-        lambda c: c.days(d) if (d := c.episode.relapse_prevention_plan_date) is not None and d <= c.as_of else None,
-        unit="days",
-        minimum=0,
+        "the relapse prevention plan, if dated on or before as_of",
+        lambda c: d if (d := c.episode.relapse_prevention_plan_date) is not None and d <= c.as_of else None,
     )
     add(
         "pending_recommendations",
