@@ -378,3 +378,35 @@ def test_json_schema_closed_vocabularies_match_the_model():
     assert ["initial_assessment", "follow_up", "psychiatric_consultation", "case_review", "other"] == schema["$defs"][
         "Contact"
     ]["properties"]["kind"]["enum"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0",  # pydantic's own date parser reads these digits as a Unix time: 1970-01-01
+        "1767225600",  # ... and this as 2026-01-01
+        "2026-01-05T00:00:00",
+        "2026-W01-1",  # an ISO week date, which date.fromisoformat accepts
+        "20260105",
+        "２０２６-01-05",  # full-width digits
+        "2026-02-30",
+        " 2026-01-05",
+    ],
+)
+def test_json_text_and_mapping_refuse_the_same_dates(text: str) -> None:
+    """A record given as JSON text takes a faster path for dates; it refuses exactly what the
+    mapping path refuses, with the same message."""
+    record = _base(enrollment_date=text)
+    from_mapping = _error(record)
+    from_text = _error(json.dumps(record))
+
+    assert "enrollment_date" == from_text.field
+    assert str(from_mapping) == str(from_text)
+
+
+def test_json_text_and_mapping_read_a_date_alike() -> None:
+    """Both paths give the same date objects."""
+    record = _base(enrollment_date="2024-02-29", assessments=[{"measure": "phq9", "date": "2026-01-05", "total": 3}])
+
+    assert parse_episode(record) == parse_episode(json.dumps(record))
+    assert dt.date(2024, 2, 29) == parse_episode(json.dumps(record)).enrollment_date
