@@ -296,6 +296,17 @@ class _Scorer:
         self.params_default = {k: p.value for k, p in defn.parameters.items()}
         self.needs_context = any(v.required for v in defn.context.values())
         self.fast_values = {i: frozenset(v for v in self.values[i] if v not in self.missing_codes[i]) for i in self.ids}
+        self.fast_seq = [self.fast_values[i] for i in self.ids]
+        # Answer lists of these lengths may take the shortened path (:meth:`_complete`): the
+        # items left off are optional, unconditional and in no total or subscore. Never when
+        # the measure needs context.
+        position = {i: n for n, i in enumerate(self.ids)}
+        needed = [position[i] for i in (*self.total_ids, *(i for _, its in self.subscores for i in its))]
+        tail = len(items)
+        while tail and not items[tail - 1].required and items[tail - 1].asked_when is None:
+            tail -= 1
+        self.short_min = max(tail, max(needed, default=-1) + 1)
+        self.short_max = -1 if self.needs_context else len(items)
         self._compiled: dict[tuple[tuple[str, float], ...], _Plan] = {}
         self._default_plan: _Plan | None = None
 
@@ -482,6 +493,8 @@ class _Scorer:
         reported_total: Any = None,
     ) -> ScoreData:
         """Validate and score one administration (the internal, fast result)."""
+        if reported_total is None and not context and self.plain(answers):
+            return self._complete(answers)  # type: ignore[arg-type]
         ctx, params = self.context(context) if context or self.needs_context else ({}, self.params_default)
         reported = self._reported(reported_total)
         if answers is None:
@@ -599,6 +612,83 @@ class _Scorer:
         band: str | None = None
         if total is not None and self.band_mins:
             band = self.band_names[bisect_right(self.band_mins, total) - 1]
+        return self._data(
+            plan,
+            values,
+            env,
+            ctx,
+            missing,
+            total,
+            source,
+            valid,
+            complete,
+            prorated,
+            subscores,
+            reported,
+            agrees,
+            band,
+            notes,
+            unconfirmed,
+            total_only,
+        )
+
+    def plain(self, answers: Any) -> bool:
+        """Whether ``answers`` (without context or a reported total) may take the shortened
+        path: a list of allowed, non-missing codes, long enough that every item left off is
+        optional. Such answers always give a valid score (with a total, if the measure has one)."""
+        if type(answers) is not list or not (self.short_min <= len(answers) <= self.short_max):
+            return False
+        for raw, ok in zip(answers, self.fast_seq, strict=False):  # noqa: SIM110 - faster than all()
+            if type(raw) is not int or raw not in ok:
+                return False
+        return True
+
+    def _complete(self, answers: list[int]) -> ScoreData:
+        """:meth:`evaluate` for the common case, shortened: every item answered with an
+        allowed, non-missing code, no context, no reported total (the same result; a
+        property test compares the two paths)."""
+        values = dict(self.defaults)
+        values.update(zip(self.ids, answers, strict=False))
+        total = sum([values[i] for i in self.total_ids]) if self.has_total else None  # type: ignore[misc]
+        subscores: dict[str, int | None] = {}
+        for sid, items in self.subscores:
+            subscores[sid] = sum([values[i] for i in items])  # type: ignore[misc]
+        env = dict(values)
+        for item_id in self.ids[len(answers) :]:
+            env[item_id] = NOT_ASKED  # optional questions left off were not asked
+        env["total"] = total
+        env.update(subscores)
+        band = None
+        if total is not None and self.band_mins:
+            band = self.band_names[bisect_right(self.band_mins, total) - 1]
+        source = "items" if self.has_total else None
+        plan = self.plan(self.params_default)
+        # valid, complete, not prorated, nothing missing, no reported total, no notes.
+        return self._data(
+            plan, values, env, {}, [], total, source, True, True, False, subscores, None, None, band, [], [], False
+        )
+
+    def _data(
+        self,
+        plan: _Plan,
+        values: dict[str, int | None],
+        env: Env,
+        ctx: dict[str, str],
+        missing: list[str],
+        total: int | float | None,
+        source: str | None,
+        valid: bool,
+        complete: bool,
+        prorated: bool,
+        subscores: dict[str, int | None],
+        reported: int | float | None,
+        agrees: bool | None,
+        band: str | None,
+        notes: list[str],
+        unconfirmed: list[str],
+        total_only: bool,
+    ) -> ScoreData:
+        defn = self.defn
 
         def finish(data: ScoreData) -> None:
             """Results, flags and explanations: computed when first read."""
@@ -647,25 +737,27 @@ class _Scorer:
                 notes=notes,
             )
 
-        eager = {} if self.band_result else {"band": band}
-        return ScoreData(
-            finish,
-            **eager,
-            measure=self.id,
-            definition_version=defn.definition_version,
-            total=total,
-            total_range=self.total_range,
-            total_source=source,
-            valid=valid,
-            complete=complete,
-            missing_items=missing,
-            prorated=prorated,
-            missing_policy=defn.missing.policy,
-            subscores=subscores,
-            answers=values,
-            reported_total=reported,
-            total_agrees=agrees,
-        )
+        data = ScoreData.__new__(ScoreData)
+        data.__dict__ = {
+            "_finish": finish,
+            "measure": self.id,
+            "definition_version": defn.definition_version,
+            "total": total,
+            "total_range": self.total_range,
+            "total_source": source,
+            "valid": valid,
+            "complete": complete,
+            "missing_items": missing,
+            "prorated": prorated,
+            "missing_policy": defn.missing.policy,
+            "subscores": subscores,
+            "answers": values,
+            "reported_total": reported,
+            "total_agrees": agrees,
+        }
+        if not self.band_result:  # else the band is a derived result, set by finish
+            data.__dict__["band"] = band
+        return data
 
 
 class _Plan:

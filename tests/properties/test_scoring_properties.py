@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cocm_rules import InvalidInput, load_measures, score
+from cocm_rules.scoring import scorer_for
 from cocm_rules.strategies import answers, context, scores
 
 LIBRARY = load_measures()
@@ -326,3 +327,34 @@ def test_cssrs_level_is_never_lower_than_an_answered_yes_implies(data: st.DataOb
             assert order.index(result.band) >= order.index(level)
     if all(v != 1 for v in answer.values()):
         assert "none" == result.band
+
+
+# -- the shortened path ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("measure_id", MEASURES)
+@given(data=st.data())
+def test_shortened_path_scores_like_the_general_one(measure_id: str, data: st.DataObject) -> None:
+    """The scorer's shortcut for plain, fully answered lists gives the same Score, field for
+    field (derived results and flags included), as the general path."""
+    scorer = scorer_for(LIBRARY[measure_id])
+    given_list = data.draw(answers(measure_id, missing=data.draw(st.booleans())))
+    kwargs = data.draw(context(measure_id)) if scorer.needs_context else {}
+    ctx, params = scorer.context(kwargs)
+    general = scorer.evaluate(scorer.normalize(given_list), ctx, params)
+    short = scorer.score_data(given_list, kwargs)
+    assert general.to_score() == short.to_score()
+    if scorer.plain(given_list):  # the fact builder counts such answers as valid unscored
+        assert short.valid
+        assert short.total is not None or not scorer.has_total
+
+
+@pytest.mark.parametrize("measure_id", [m for m in MEASURES if not scorer_for(LIBRARY[m]).needs_context])
+def test_shortened_path_is_taken_for_complete_lists(measure_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A complete list of allowed codes goes the short way (else the test above proves nothing)."""
+    scorer = scorer_for(LIBRARY[measure_id])
+    taken = []
+    monkeypatch.setattr(scorer, "_complete", lambda a: taken.append(a) or "short")
+    complete = [min(ok) for ok in scorer.fast_seq]
+    assert "short" == scorer.score_data(complete, {})
+    assert [complete] == taken
