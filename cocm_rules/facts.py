@@ -19,6 +19,7 @@ import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Literal
 
 from ._text import join, suggest
@@ -109,10 +110,13 @@ def scored_assessments(
     return out
 
 
-def _score_one(i: int, a: Assessment, episode: Episode, lib: MeasureLibrary, *, fast: bool = False) -> ScoredAssessment:
+def _score_one(
+    i: int, a: Assessment, episode: Episode, lib: MeasureLibrary, *, fast: bool = False, scorer: Any = None
+) -> ScoredAssessment:
     try:
-        defn = lib.get_measure(a.measure)
-        scorer = scorer_for(defn)
+        if scorer is None:
+            scorer = scorer_for(lib.get_measure(a.measure))
+        defn = scorer.defn
         ctx = _ctx_for(defn, a, episode) if (a.context or scorer.needs_context) else {}
         s = scorer.score_data(a.answers, ctx, a.total) if fast else scorer.score(a.answers, ctx, a.total)
         return ScoredAssessment(i, a, s)
@@ -152,14 +156,29 @@ class _Series:
         self.episode = episode
         self.library = library
         self.has_total = defn.total is not None
+        self.scorer = scorer_for(defn)
         self._scored: list[ScoredAssessment | None] = [None] * len(entries)
 
     def at(self, k: int) -> ScoredAssessment:
         sa = self._scored[k]
         if sa is None:
             i, a = self.entries[k]
-            sa = self._scored[k] = _score_one(i, a, self.episode, self.library, fast=True)
+            sa = self._scored[k] = _score_one(i, a, self.episode, self.library, fast=True, scorer=self.scorer)
         return sa
+
+    @_cached
+    def valid_count(self) -> int:
+        """Valid administrations, counted without scoring those whose answers are plainly
+        valid (a complete list of allowed codes: see ``_Scorer.plain``)."""
+        plain = self.scorer.plain
+        n = 0
+        for k, (_, a) in enumerate(self.entries):
+            sa = self._scored[k]
+            if sa is None and not a.context and a.total is None and plain(a.answers):
+                n += 1  # valid without scoring
+            elif self._ok(sa if sa is not None else self.at(k)):
+                n += 1
+        return n
 
     def _ok(self, sa: ScoredAssessment) -> bool:
         sc = sa.score
@@ -168,10 +187,6 @@ class _Series:
     @_cached
     def admins(self) -> list[ScoredAssessment]:
         return [self.at(k) for k in range(len(self.entries))]
-
-    @_cached
-    def valid(self) -> list[ScoredAssessment]:
-        return [a for a in self.admins if self._ok(a)]
 
     @_cached
     def latest_any(self) -> ScoredAssessment | None:
@@ -215,6 +230,13 @@ def _round(x: float) -> float:
 # -- the episode context ---------------------------------------------------------------------
 
 
+_date = attrgetter("date")
+
+
+def _entry_key(entry: tuple[int, Assessment]) -> tuple[dt.date, int]:
+    return entry[1].date, entry[0]
+
+
 class _Context:
     """Everything the fact functions need, computed lazily once per (episode, as_of)."""
 
@@ -228,29 +250,43 @@ class _Context:
         return None if d is None else (self.as_of - d).days
 
     def series(self, measure: str) -> _Series | None:
-        if measure in self._series:
+        try:
             return self._series[measure]
+        except KeyError:
+            pass
         defn = self.library.get(measure)
-        result = None
-        if defn is not None:
-            entries = [
-                (i, a) for i, a in enumerate(self.episode.assessments) if a.measure == measure and a.date <= self.as_of
-            ]
-            if entries:
-                entries.sort(key=lambda e: (e[1].date, e[0]))
-                result = _Series(defn, entries, self.episode, self.library)
+        entries = self._by_measure.get(measure)
+        result = None if defn is None or entries is None else _Series(defn, entries, self.episode, self.library)
         self._series[measure] = result
         return result
 
     @_cached
+    def _by_measure(self) -> dict[str, list[tuple[int, Assessment]]]:
+        """Administrations on or before as_of by measure, each list sorted by (date, index)."""
+        as_of = self.as_of
+        out: dict[str, list[tuple[int, Assessment]]] = {}
+        for i, a in enumerate(self.episode.assessments):
+            if a.date <= as_of:
+                entries = out.get(a.measure)
+                if entries is None:
+                    out[a.measure] = [(i, a)]
+                else:
+                    if a.date < entries[-1][1].date:
+                        entries.append((i, a))
+                        entries.sort(key=_entry_key)
+                        continue
+                    entries.append((i, a))
+        return out
+
+    @_cached
     def administered(self) -> frozenset[str]:
         """Measures with at least one administration on or before as_of."""
-        as_of = self.as_of
-        return frozenset(a.measure for a in self.episode.assessments if a.date <= as_of)
+        return frozenset(self._by_measure)
 
     @_cached
     def contacts(self) -> list[Any]:
-        return sorted((c for c in self.episode.contacts if c.date <= self.as_of), key=lambda c: c.date)
+        as_of = self.as_of
+        return sorted([c for c in self.episode.contacts if c.date <= as_of], key=_date)
 
     def last_contact(self, *kinds: str) -> dt.date | None:
         """Latest contact of these kinds (default: any contact with the patient)."""
@@ -268,7 +304,8 @@ class _Context:
 
     @_cached
     def smi(self) -> list[Any]:
-        return sorted((e for e in self.episode.smi_events if e.date <= self.as_of), key=lambda e: e.date)
+        as_of = self.as_of
+        return sorted([e for e in self.episode.smi_events if e.date <= as_of], key=_date)
 
     def smi_status(self, kind: str) -> str | None:
         for e in reversed(self.smi):
@@ -380,9 +417,6 @@ class FactCatalog:
 
     specs: dict[str, FactSpec] = field(default_factory=dict)
     fns: dict[str, FactFn] = field(default_factory=dict)
-    #: For measure facts, the function of the measure's series itself (a builder that fetches
-    #: the series once per measure calls these directly).
-    stats: dict[str, Callable[[Any, Any], Any]] = field(default_factory=dict)
 
     def add(self, spec: FactSpec, fn: FactFn) -> None:
         """Register a fact (names are unique)."""
@@ -445,7 +479,6 @@ def _measure_facts(cat: FactCatalog, defn: MeasureDefinition) -> None:
 
         name = f"{m}.{stat}"
         cat.add(FactSpec(name, type_, meaning, measure=m, group=m, **kw), f)
-        cat.stats[name] = fn
 
     def total_of(a: ScoredAssessment | None) -> Any:
         return None if a is None or a.score is None else a.score.total
@@ -454,7 +487,7 @@ def _measure_facts(cat: FactCatalog, defn: MeasureDefinition) -> None:
         "count",
         "integer",
         f"number of valid {defn.name} administrations so far",
-        lambda s, c: len(s.valid),
+        lambda s, c: s.valid_count,
         unit="count",
         minimum=0,
     )

@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
 
 from cocm_rules import InvalidInput, catalog, facts, load_measures, parse_episode
 from cocm_rules.facts import scored_assessments
+from cocm_rules.strategies import AS_OF as AS_OF_PROPERTY
+from cocm_rules.strategies import episodes
 
 RICH = Path(__file__).parent / "fixtures" / "episodes" / "rich.json"
 D = dt.date.fromisoformat
@@ -1142,3 +1145,20 @@ def test_a_flag_that_cannot_be_ruled_out_is_missing_not_false():
     f = facts(_episode(assessments=[{"measure": "phq9", "date": "2026-01-05", "total": 3}]), SERIES_AS_OF)
 
     assert (None, True, True) == (f["phq9.suicide_risk"], f["phq9.safety_item_missing"], f["safety_item_missing"])
+
+
+@settings(max_examples=200)
+@given(record=episodes())
+def test_valid_count_skips_scoring_only_plainly_valid_answers(record: dict[str, Any]) -> None:
+    """``<measure>.count`` (counted without scoring plainly valid answers) equals the number
+    of administrations that score as valid, for every measure of any generated episode."""
+    from cocm_rules.facts import _Context
+
+    ctx = _Context(parse_episode(record), AS_OF_PROPERTY, load_measures())
+    for measure in ctx.administered:
+        s = ctx.series(measure)
+        if s is not None:
+            assert sum(1 for k in range(len(s.entries)) if s._ok(s.at(k))) == s.valid_count
+            fresh = ctx.__class__(ctx.episode, ctx.as_of, ctx.library).series(measure)
+            assert fresh is not None
+            assert s.valid_count == fresh.valid_count  # counted before anything was scored
