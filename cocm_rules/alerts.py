@@ -86,6 +86,14 @@ def _fmt(value: Any, spec: str) -> str:
     return str(value)
 
 
+def _read(facts: Mapping[str, Any], name: str) -> Any:
+    # By subscript, not .get: the engine's facts are computed when first subscripted.
+    try:
+        return facts[name]
+    except KeyError:
+        return None
+
+
 def render_message(parts: Iterable[MessagePart], facts: Mapping[str, Any], params: Mapping[str, Any]) -> str:
     """Fill a message template: a missing fact reads "unknown"."""
     out = []
@@ -93,7 +101,7 @@ def render_message(parts: Iterable[MessagePart], facts: Mapping[str, Any], param
         if p.name is None:
             out.append(p.text)
         else:
-            out.append(_fmt(params.get(p.name) if p.is_param else facts.get(p.name), p.spec))
+            out.append(_fmt(params.get(p.name) if p.is_param else _read(facts, p.name), p.spec))
     return " ".join("".join(out).split())
 
 
@@ -105,7 +113,6 @@ def make_alert(
     params: Mapping[str, Any],
 ) -> Alert:
     """Build the alert of a rule that fired on ``facts``."""
-    get = facts.get
     return _build(
         {
             "rule_id": rule.rule_id,
@@ -119,7 +126,7 @@ def make_alert(
             "action": rule.action,
             "action_text": rule.action_text,
             "source": rule.source,
-            "evidence": {f: get(f) for f in rule.facts},
+            "evidence": {f: _read(facts, f) for f in rule.facts},
             "parameters": dict(rule.parameters),
             "as_of": as_of,
             "patient_id": patient_id,

@@ -106,14 +106,6 @@ class Engine:
         self.backend = _backend(self.program, backend)
         self.catalog: FactCatalog = catalog(self.library)
         self.needed: tuple[str, ...] = self.program.facts_needed
-        self._fns = [(n, self.catalog.fns[n]) for n in self.needed]
-        # The same, grouped by measure: a measure never administered makes all its facts
-        # missing with one check instead of one call per fact.
-        by_measure: dict[str | None, list[tuple[str, Any]]] = {}
-        for name, fn in self._fns:
-            measure = self.catalog[name].measure
-            by_measure.setdefault(measure, []).append((name, fn if measure is None else self.catalog.stats[name]))
-        self._plan = [(m, tuple(fns)) for m, fns in by_measure.items()]
         self._rule_params = {
             r.rule_id: {name: rs.parameters[name].value for name in rs.parameters}
             for rs in rulesets.rulesets
@@ -170,18 +162,9 @@ class Engine:
         return self._facts(_Context(ep, as_of, self.library))
 
     def _facts(self, ctx: _Context) -> dict[str, Any]:
-        facts: dict[str, Any] = dict.fromkeys(self.needed)  # in catalog order; missing by default
-        administered = ctx.administered
-        for measure, fns in self._plan:
-            if measure is None:
-                for name, fn in fns:
-                    facts[name] = fn(ctx)
-            elif measure in administered:
-                series = ctx.series(measure)
-                if series is not None:
-                    for name, fn in fns:
-                        facts[name] = fn(series, ctx)
-        return facts
+        """Every fact the rules read, computed now (in catalog order)."""
+        lazy = _LazyFacts(ctx, self.catalog.fns)
+        return {name: lazy[name] for name in self.needed}
 
     def evaluate(self, episode: Episode | Mapping[str, Any], as_of: dt.date) -> list[Alert]:
         """Alerts for one patient as of ``as_of``, highest priority first.
@@ -193,7 +176,9 @@ class Engine:
 
     def _evaluate(self, ep: Episode, as_of: dt.date) -> list[Alert]:
         _check_as_of(as_of)
-        facts = self._facts(_Context(ep, as_of, self.library))
+        # Facts are computed as the rules read them: a rule that fails on its first comparison
+        # never needs the rest (about half the facts, on the example caseload).
+        facts = _LazyFacts(_Context(ep, as_of, self.library), self.catalog.fns)
         return self._alerts(facts, as_of, ep.patient_id)
 
     def assess(
@@ -282,6 +267,25 @@ class Engine:
                 alerts_by_category=dict(sorted(counts.items())),
                 seconds=round(time.perf_counter() - started, 3),
             )
+
+
+class _LazyFacts(dict):  # type: ignore[type-arg]
+    """A patient's facts, each computed when first read with ``facts[name]`` (and kept).
+
+    ``get``, ``in`` and iteration see only the facts read so far: the backends and alert
+    builders read facts by subscript only.
+    """
+
+    __slots__ = ("ctx", "fns")
+
+    def __init__(self, ctx: _Context, fns: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.fns = fns
+
+    def __missing__(self, name: str) -> Any:
+        value = self[name] = self.fns[name](self.ctx)
+        return value
 
 
 def _check_as_of(as_of: Any) -> None:
