@@ -7,7 +7,9 @@ Two things keep it close to hand-written code:
 * rules are indexed by a top-level guard on a text fact (``status == active_treatment`` or
   ``status in [...]``), so a patient's status is looked up once and only the rules that can
   fire for it are tried - the alpha-node sharing of a Rete network, for the one test nearly
-  every rule starts with.
+  every rule starts with;
+* below that, rules that need the same measure fact are skipped together when it is missing,
+  and rules that start with the same comparison (``cocm_month == 1``) try it once.
 """
 
 from __future__ import annotations
@@ -175,10 +177,11 @@ class CompiledBackend:
             groups: dict[str | None, list[tuple[int, RuleIR, tuple[Any, ...]]]] = {}
             for entry in sorted(entries, key=_position):
                 groups.setdefault(_required(entry[1].condition), []).append(entry)
-            return tuple((key, tuple(members)) for key, members in groups.items())
+            return tuple((key, _shared(members)) for key, members in groups.items())
 
         # Per value of the index fact: its guarded rules and the unguarded ones, grouped by a
-        # fact they require, so one missing fact skips the whole group.
+        # fact they require, so one missing fact skips the whole group; within a group, rules
+        # that start with the same comparison share it.
         self._by_value = {value: grouped([*guarded, *always]) for value, guarded in by_value.items()}
         self._always = grouped(always)
 
@@ -188,26 +191,53 @@ class CompiledBackend:
 
         Each rule is a tuple of steps - ``(fact, operator, value)`` comparisons and
         ``(None, predicate, None)`` for anything else - walked here without a call per rule.
+        The first step is tried once for all the rules of a group that start with it.
         """
         groups = self._by_value.get(facts[self.index_fact], self._always) if self.index_fact else self._always
         hits = []
-        for required, members in groups:
+        for required, branches in groups:
             if required is not None and facts[required] is None:
                 continue
-            for entry in members:
-                for name, op, c in entry[2]:
-                    if name is None:
-                        if not op(facts):
-                            break
-                    else:
-                        v = facts[name]
-                        if v is None or not op(v, c):
-                            break
+            for name, op, c, members in branches:
+                if name is None:
+                    if not op(facts):
+                        continue
                 else:
-                    hits.append(entry)
+                    v = facts[name]
+                    if v is None or not op(v, c):
+                        continue
+                for entry in members:
+                    for fact, test, value in entry[2]:
+                        if fact is None:
+                            if not test(facts):
+                                break
+                        else:
+                            v = facts[fact]
+                            if v is None or not test(v, value):
+                                break
+                    else:
+                        hits.append(entry)
         if len(hits) > 1:
             hits.sort(key=_position)
         return [entry[1] for entry in hits]
+
+
+def _shared(members: list[tuple[int, RuleIR, tuple[Any, ...]]]) -> tuple[Any, ...]:
+    """Rules as branches ``(fact, operator, value, rules)``: rules whose first step is the
+    same comparison share one branch, and keep only their remaining steps. A rule with no
+    step at all (always true) gets a branch that always holds."""
+    branches: dict[Any, list[tuple[int, RuleIR, tuple[Any, ...]]]] = {}
+    for pos, rule, steps in members:
+        first = steps[0] if steps else (None, _always_true, None)
+        key = first if first[0] is not None else (None, id(first[1]), None)
+        if key not in branches:
+            branches[key] = [first]  # type: ignore[list-item]
+        branches[key].append((pos, rule, steps[1:]))
+    return tuple((*first, tuple(rest)) for first, *rest in branches.values())
+
+
+def _always_true(facts: Mapping[str, Any]) -> bool:
+    return True
 
 
 def _steps(cond: Node | None) -> tuple[tuple[Any, Any, Any], ...]:
