@@ -307,6 +307,11 @@ class _Scorer:
             tail -= 1
         self.short_min = max(tail, max(needed, default=-1) + 1)
         self.short_max = -1 if self.needs_context else len(items)
+        self.tail_ids = self.ids[self.short_min :]
+        self.n_items = len(items)
+        k = len(self.total_ids)
+        self.total_prefix = k if list(self.total_ids) == self.ids[:k] else None
+        self.short_source = "items" if self.has_total else None
         self._compiled: dict[tuple[tuple[str, float], ...], _Plan] = {}
         self._default_plan: _Plan | None = None
 
@@ -647,32 +652,45 @@ class _Scorer:
         """:meth:`evaluate` for the common case, shortened: every item answered with an
         allowed, non-missing code, no context, no reported total (the same result; a
         property test compares the two paths)."""
-        values = dict(self.defaults)
-        values.update(zip(self.ids, answers, strict=False))
-        total = sum([values[i] for i in self.total_ids]) if self.has_total else None  # type: ignore[misc]
+        if len(answers) == self.n_items:
+            values = dict(zip(self.ids, answers, strict=True))
+        else:
+            values = dict(self.defaults)
+            values.update(zip(self.ids, answers, strict=False))
+        total: int | None = None
+        if self.has_total:
+            k = self.total_prefix
+            total = sum(answers[:k]) if k is not None else sum([values[i] for i in self.total_ids])  # type: ignore[misc]
         subscores: dict[str, int | None] = {}
         for sid, items in self.subscores:
             subscores[sid] = sum([values[i] for i in items])  # type: ignore[misc]
-        env = dict(values)
-        for item_id in self.ids[len(answers) :]:
-            env[item_id] = NOT_ASKED  # optional questions left off were not asked
-        env["total"] = total
-        env.update(subscores)
         band = None
         if total is not None and self.band_mins:
             band = self.band_names[bisect_right(self.band_mins, total) - 1]
-        source = "items" if self.has_total else None
-        plan = self.plan(self.params_default)
-        # valid, complete, not prorated, nothing missing, no reported total, no notes.
+        plan = self._default_plan or self.plan(self.params_default)
+        # valid, complete, not prorated, nothing missing, no reported total, no notes; the
+        # environment of conditions is built only if results or flags are read.
+        source = self.short_source
         return self._data(
-            plan, values, env, {}, [], total, source, True, True, False, subscores, None, None, band, [], [], False
+            plan, values, None, {}, [], total, source, True, True, False, subscores, None, None, band, [], [], False
         )
+
+    def _short_env(self, values: dict[str, int | None], total: Any, subscores: dict[str, int | None]) -> Env:
+        """The conditions' environment for :meth:`_complete`, as :meth:`evaluate` builds it:
+        an item left off the end of the list (always optional there) was not asked."""
+        env: Env = dict(values)
+        for item_id in self.tail_ids:
+            if values[item_id] is None:
+                env[item_id] = NOT_ASKED
+        env["total"] = total
+        env.update(subscores)
+        return env
 
     def _data(
         self,
         plan: _Plan,
         values: dict[str, int | None],
-        env: Env,
+        env_given: Env | None,
         ctx: dict[str, str],
         missing: list[str],
         total: int | float | None,
@@ -692,6 +710,7 @@ class _Scorer:
 
         def finish(data: ScoreData) -> None:
             """Results, flags and explanations: computed when first read."""
+            env = env_given if env_given is not None else self._short_env(values, total, subscores)
             env.update(ctx)
             results: dict[str, Any] = {}
             for res, fn in plan.results:
