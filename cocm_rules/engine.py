@@ -24,6 +24,7 @@ from typing import Any, Literal
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._fast import fast_constructor
 from .alerts import Alert, make_alert, sort_alerts
 from .episode import Episode, parse_episode
 from .errors import InvalidInput
@@ -50,6 +51,11 @@ class PatientResult(BaseModel):
     patient_id: str
     as_of: dt.date
     alerts: list[Alert]
+
+
+_result = fast_constructor(
+    PatientResult, {"kind": "result", "record": 0, "patient_id": "p", "as_of": dt.date(2026, 1, 1), "alerts": []}
+)
 
 
 class RecordError(BaseModel):
@@ -254,8 +260,8 @@ class Engine:
                 tally["results"] += 1
                 for a in alerts:
                     counts[a.category] += 1
-                yield PatientResult.model_construct(
-                    kind="result", record=index, patient_id=item.patient_id, as_of=as_of, alerts=alerts
+                yield _result(
+                    {"kind": "result", "record": index, "patient_id": item.patient_id, "as_of": as_of, "alerts": alerts}
                 )
         finally:  # also when the consumer stops early
             log.info(
