@@ -474,7 +474,10 @@ def _measure_facts(cat: FactCatalog, defn: MeasureDefinition) -> None:
 
     def add(stat: str, type_: FactType, meaning: str, fn: Callable[[_Series, _Context], Any], **kw: Any) -> None:
         def f(ctx: _Context, _fn: Any = fn) -> Any:
-            s = ctx.series(m)
+            try:
+                s = ctx._series[m]
+            except KeyError:
+                s = ctx.series(m)
             return None if s is None else _fn(s, ctx)
 
         name = f"{m}.{stat}"
@@ -1024,10 +1027,7 @@ def _episode_facts(cat: FactCatalog) -> None:
         "measures_latest_invalid",
         "integer",
         "measures whose latest administration could not be scored (an invalid answer or unknown measure)",
-        lambda c: (
-            c.count_latest(lambda a: a.score is None)
-            + len({a.measure for a in c.episode.assessments if a.date <= c.as_of and a.measure not in c.library})
-        ),
+        lambda c: c.count_latest(lambda a: a.score is None) + sum(1 for m in c._by_measure if m not in c.library),
         unit="count",
         minimum=0,
     )
