@@ -235,9 +235,8 @@ def parse_episode(record: Mapping[str, Any] | str | bytes | Episode, *, record_r
     if isinstance(record, str | bytes):
         try:  # the fast path: parse and validate in one pass
             return Episode.model_validate_json(record)
-        except ValidationError as e:
-            if any(err["type"] != "json_invalid" for err in e.errors(include_url=False)):
-                return parse_episode(json.loads(record), record_ref=record_ref)  # for the full message
+        except ValidationError:
+            pass  # parsed again below, and validated through the Python path, which names every problem
         try:
             record = json.loads(record)
         except json.JSONDecodeError as e:

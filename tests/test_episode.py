@@ -410,3 +410,12 @@ def test_json_text_and_mapping_read_a_date_alike() -> None:
 
     assert parse_episode(record) == parse_episode(json.dumps(record))
     assert dt.date(2024, 2, 29) == parse_episode(json.dumps(record)).enrollment_date
+
+
+@pytest.mark.parametrize("text", ['"p6"', "[1, 2]", "12", "null"])
+def test_json_text_that_is_not_an_object_says_so(text: str) -> None:
+    """Valid JSON that is not an object is refused as such (a JSON string is not read again
+    as JSON text)."""
+    error = _error(text, record_ref="4")
+
+    assert "record 4: an episode must be a JSON object" in str(error)
