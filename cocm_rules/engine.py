@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -80,7 +81,9 @@ def iter_episodes(records: Iterable[Any]) -> Iterator[tuple[int, Episode | Recor
         try:
             yield index, parse_episode(record, record_ref=str(index))
         except InvalidInput as e:
-            yield index, RecordError(record=index, patient_id=_patient_id(record), field=e.field, error=str(e))
+            not_json = getattr(record, "invalid_json", None)  # a batch.JsonLine names its line
+            error = not_json(index) if not_json is not None else None
+            yield index, error or RecordError(record=index, patient_id=_patient_id(record), field=e.field, error=str(e))
 
 
 def _backend(program: ProgramIR, name: str) -> Any:
@@ -302,6 +305,11 @@ def _check_as_of(as_of: Any) -> None:
 def _patient_id(record: Any) -> str | None:
     if isinstance(record, Episode):
         return record.patient_id
+    if isinstance(record, str | bytes):  # JSON text: read only to name an invalid record
+        try:
+            record = json.loads(record)
+        except ValueError:
+            return None
     if isinstance(record, Mapping):
         pid = record.get("patient_id")
         return pid if isinstance(pid, str) else None

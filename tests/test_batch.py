@@ -172,3 +172,76 @@ def test_read_then_write_round_trip(tmp_path):
     write_jsonl(outputs, out)
 
     assert [0, 1, 2] == [json.loads(line)["record"] for line in out.getvalue().splitlines()]
+
+
+# -- JSON Lines read as text --------------------------------------------------------------------
+
+
+def _mixed_jsonl() -> str:
+    bad_status = dict(_patient("p4"), status="active")
+    later = dict(_patient("p5"), assessments=[{"measure": "phq9", "date": "2026-02-01", "answers": [0] * 8 + [2]}])
+    lines = [json.dumps(P1), "", "not json", json.dumps(bad_status), "[1, 2]", "12", json.dumps(later)]
+    return "\n".join(lines) + "\n"
+
+
+def test_lines_as_text_give_the_same_results_and_errors_as_parsed_lines(tmp_path):
+    """Read as text (the fast path), JSON Lines yield exactly the results and error records
+    they yield when parsed first: same indices, patient ids, fields and messages (a line that
+    is not JSON still names its line in the file)."""
+    from cocm_rules import Engine
+
+    path = tmp_path / "caseload.jsonl"
+    path.write_text(_mixed_jsonl(), encoding="utf-8")
+    engine = Engine.load()
+    as_of = dt.date(2026, 2, 10)
+
+    parsed = list(engine.evaluate_many(read_records(path), as_of))
+    as_text = list(engine.evaluate_many(read_records(path, lines_as_text=True), as_of))
+
+    assert [r.model_dump() for r in parsed] == [r.model_dump() for r in as_text]
+    assert ["result", "error", "error", "error", "error", "result"] == [r.kind for r in as_text]
+    assert as_text[1].error.startswith("line 3: not valid JSON (")
+    assert "p4" == as_text[2].patient_id
+    assert "status" == as_text[2].field
+    assert "suicide-phq9-item9" in [a.rule_id for a in as_text[5].alerts]
+
+
+@pytest.mark.parametrize("lines_as_text", [False, True])
+def test_a_json_lines_string_is_not_read_twice(lines_as_text):
+    """A line holding a JSON string is refused as not an object (its content is not decoded
+    again as if it were the record's JSON text)."""
+    from cocm_rules.engine import iter_episodes
+
+    stream = io.StringIO(json.dumps(P1) + "\n" + json.dumps(json.dumps(P2)) + "\n")
+    items = [item for _, item in iter_episodes(read_records(stream, lines_as_text=lines_as_text))]
+
+    assert "p1" == items[0].patient_id
+    assert isinstance(items[1], RecordError)
+    assert "an episode must be a JSON object" in items[1].error
+
+
+def test_lines_as_text_are_json_lines_with_their_line_numbers():
+    """Each record is its line's text, stripped, with the line number in the file."""
+    records = list(read_records(io.StringIO(_mixed_jsonl()), lines_as_text=True))
+
+    assert [json.dumps(P1), "not json"] == records[:2]
+    assert [1, 3] == [r.lineno for r in records[:2]]
+
+
+def test_review_and_caseload_metrics_read_lines_as_text_alike(tmp_path):
+    """The review list and the caseload metrics give the same answer from text lines."""
+    from cocm_rules import Engine
+    from cocm_rules.caseload import caseload_metrics
+    from cocm_rules.review import review_list
+
+    path = tmp_path / "caseload.jsonl"
+    path.write_text(_mixed_jsonl(), encoding="utf-8")
+    engine = Engine.load()
+    as_of = dt.date(2026, 2, 10)
+
+    assert review_list(engine, read_records(path), as_of) == review_list(
+        engine, read_records(path, lines_as_text=True), as_of
+    )
+    assert caseload_metrics(read_records(path), as_of) == caseload_metrics(
+        read_records(path, lines_as_text=True), as_of
+    )

@@ -25,7 +25,7 @@ _CATEGORY_STYLE = {"suicide_risk": "bold red", "treatment_to_target": "yellow", 
 
 
 def _records(path: Path) -> Any:
-    return read_records("-" if str(path) == "-" else path)
+    return read_records("-" if str(path) == "-" else path, lines_as_text=True)
 
 
 def _first_last(first: Any, first_date: Any, last: Any, last_date: Any) -> str:

@@ -260,7 +260,7 @@ def evaluate(
     engine = load_engine(rulesets, backend)
     source = "-" if str(caseload) == "-" else caseload
     if table:
-        _alerts_table(engine.evaluate_many(read_records(source), day), day)
+        _alerts_table(engine.evaluate_many(read_records(source, lines_as_text=True), day), day)
         return
     counts = {"results": 0, "errors": 0, "alerts": 0}
 
@@ -273,7 +273,7 @@ def evaluate(
                 counts["alerts"] += len(r.alerts)
             yield r
 
-    write_jsonl(counted(engine.evaluate_many(read_records(source), day)), sys.stdout)
+    write_jsonl(counted(engine.evaluate_many(read_records(source, lines_as_text=True), day)), sys.stdout)
     log.info("cli.evaluate", **counts)
     typer.echo(
         f"{counts['results']} patients evaluated, {counts['alerts']} alerts, {counts['errors']} records with errors",
