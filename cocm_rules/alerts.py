@@ -63,7 +63,9 @@ def _read(facts: Mapping[str, Any], name: str) -> Any:
     # By subscript, not .get: the engine's facts are computed when first subscripted.
     try:
         return facts[name]
-    except KeyError:
+    except KeyError as e:
+        if e.args != (name,):
+            raise  # a KeyError from inside a fact's computation is a fault, not a missing fact
         return None
 
 

@@ -463,3 +463,21 @@ def test_single_evaluation_logs_no_patient_data(engine: Engine) -> None:
     assert [] == [pid for pid in SECRET_IDS if pid in repr(logs)]
     for event in logs:
         assert set() == set(event) & {"patient_id", "answers", "total", "facts", "evidence", "message", "score"}
+
+
+def test_a_fault_inside_a_fact_is_not_rendered_as_unknown() -> None:
+    """Facts are computed as they are read; a KeyError raised inside a fact's computation
+    propagates instead of turning into a missing ("unknown") value in an alert."""
+    from cocm_rules.alerts import make_alert
+
+    engine = Engine.load()
+    rule = next(r for r in engine.program.rules if r.rule_id == "suicide-phq9-item9")
+
+    class Faulty(dict):
+        def __missing__(self, name: str) -> Any:
+            raise KeyError("phq9.some_internal_key")
+
+    with pytest.raises(KeyError):
+        make_alert(rule, Faulty(), dt.date(2026, 1, 1), None, {})
+    alert = make_alert(rule, {}, dt.date(2026, 1, 1), None, {})  # a plain missing fact reads unknown
+    assert all(value is None for value in alert.evidence.values())
