@@ -1043,7 +1043,7 @@ def _episode_facts(cat: FactCatalog) -> None:
         "days_since_last_assessment",
         "integer",
         "days since the latest administration of any measure",
-        lambda c: c.days(max((a.date for a in c.episode.assessments if a.date <= c.as_of), default=None)),
+        lambda c: c.days(max((entries[-1][1].date for entries in c._by_measure.values()), default=None)),
         unit="days",
         minimum=0,
     )
