@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from pathlib import Path
+
+import pytest
 
 from cocm_rules import Engine
 from cocm_rules.synth import generate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import handwritten
+import run
 
 
 def test_handwritten_rules_agree_with_the_engine_on_a_synthetic_caseload() -> None:
@@ -31,3 +35,30 @@ def test_handwritten_rules_agree_with_the_engine_on_a_synthetic_caseload() -> No
             disagreements.append((record["patient_id"], expected, actual, lazily))
     assert [] == disagreements
     assert fired > 400  # the caseload really exercises the rules
+
+
+def test_the_speed_benchmarks_run_and_report_every_figure() -> None:
+    """The benchmark's speed sections run on a few patients and report each figure (the
+    figures themselves are not asserted: timings do not belong in the unit tests)."""
+    as_of = run.AS_OF
+    engine = Engine.load()
+    records = list(generate(12, seed=3, as_of=as_of))
+    texts = [json.dumps(r) for r in records]
+    facts = [engine.facts(r, as_of) for r in records]
+
+    rules = run.bench_rules(engine, facts, repeats=1)
+    end_to_end = run.bench_end_to_end(engine, texts, facts, repeats=1)
+
+    assert 12 == rules["patients"] == end_to_end["patients"]
+    assert 50 == rules["rules"]
+    for key in (
+        "patients_per_s",
+        "us_per_patient",
+        "parse_us_per_patient",
+        "json_loads_us_per_patient",
+        "rules_and_alerts_us_per_patient",
+        "ceiling_without_facts_per_s",
+    ):
+        assert end_to_end[key] > 0, key
+    parts = end_to_end["parse_us_per_patient"] + end_to_end["rules_and_alerts_us_per_patient"]
+    assert end_to_end["facts_us_per_patient"] == pytest.approx(end_to_end["us_per_patient"] - parts, abs=0.2)
