@@ -402,6 +402,16 @@ def _safety_missing(s: _Series) -> bool | None:
     return SAFETY_ITEM_MISSING in last.score.flags
 
 
+def _minutes_since(contacts: list[Any], first: dt.date) -> int:
+    """Minutes of the contacts dated on or after ``first`` (contacts are in date order)."""
+    total = 0
+    for x in reversed(contacts):
+        if x.date < first:
+            break
+        total += x.minutes or 0
+    return total
+
+
 def _months_between(a: dt.date, b: dt.date) -> int:
     return (b.year - a.year) * 12 + (b.month - a.month)
 
@@ -960,9 +970,7 @@ def _episode_facts(cat: FactCatalog) -> None:
         "minutes_this_month",
         "integer",
         "care-team minutes in the calendar month of as_of, up to as_of",
-        lambda c: sum(
-            x.minutes or 0 for x in c.contacts if (x.date.year, x.date.month) == (c.as_of.year, c.as_of.month)
-        ),
+        lambda c: _minutes_since(c.contacts, c.as_of.replace(day=1)),
         unit="minutes",
         minimum=0,
     )
