@@ -1,4 +1,4 @@
-"""Shared test setup: Hypothesis profiles.
+"""Shared test setup: Hypothesis profiles, and a fixture for tests that run the CLI.
 
 Choose one with the ``HYPOTHESIS_PROFILE`` environment variable (default ``dev``):
 
@@ -11,10 +11,21 @@ Choose one with the ``HYPOTHESIS_PROFILE`` environment variable (default ``dev``
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
+import pytest
+import structlog
 from hypothesis import settings
 
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.register_profile("ci", max_examples=100, derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("thorough", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture
+def restore_structlog() -> Iterator[None]:
+    """The CLI configures structlog (it is a host); put the process-wide configuration back."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)

@@ -8,12 +8,10 @@ import os
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from typer.testing import CliRunner
 
 import cocm_rules
@@ -29,12 +27,7 @@ OUT_OF_RANGE = (
 )
 
 
-@pytest.fixture(autouse=True)
-def _restore_structlog() -> Iterator[None]:
-    """The CLI configures structlog (it is a host); put the process-wide configuration back."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
+pytestmark = pytest.mark.usefixtures("restore_structlog")
 
 
 def invoke(*args: str) -> Any:

@@ -7,12 +7,10 @@ import csv
 import io
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from typer.testing import CliRunner
 
 from cocm_rules.cli import app
@@ -27,12 +25,7 @@ FHIR = ROOT / "tests" / "fixtures" / "fhir"
 AS_OF = "2026-11-20"
 
 
-@pytest.fixture(autouse=True)
-def _restore_structlog() -> Iterator[None]:
-    """The CLI configures structlog (it is a host); put the process-wide configuration back."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
+pytestmark = pytest.mark.usefixtures("restore_structlog")
 
 
 def invoke(*args: str) -> Any:

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 from typer.testing import CliRunner
 
 from cocm_rules import load_measures
@@ -68,15 +66,7 @@ def _expected_output(body: str, command: str) -> list[str]:
     return out
 
 
-@pytest.fixture
-def _restore_structlog() -> Iterator[None]:
-    """The CLI configures structlog (it is a host); put the process-wide configuration back."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
-
-
-@pytest.mark.usefixtures("_restore_structlog")
+@pytest.mark.usefixtures("restore_structlog")
 @pytest.mark.parametrize(("where", "status", "command", "body"), COMMANDS, ids=[c[2] for c in COMMANDS])
 def test_command_exit_status(where: str, status: int, command: str, body: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each documented `cocm-rules` command exits as documented; a failing one prints exactly
