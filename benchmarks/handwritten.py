@@ -127,7 +127,10 @@ def rules(f: dict[str, Any]) -> list[str]:
         active
         and _ge(weeks, 8)
         and consult is None
-        and (_lt(f["phq9.pct_reduction"], 0.5) or _lt(f["gad7.pct_reduction"], 0.5))
+        and (
+            (_ge(f["phq9.baseline"], 10) and _lt(f["phq9.pct_reduction"], 0.5))
+            or (_ge(f["gad7.baseline"], 10) and _lt(f["gad7.pct_reduction"], 0.5))
+        )
     ):
         add("consult-non-responder-never-reviewed")
     if open_ and _gt(f["days_since_oldest_pending_recommendation"], 14):
@@ -135,6 +138,7 @@ def rules(f: dict[str, Any]) -> list[str]:
     # relapse prevention
     if (
         active
+        and _ge(f["phq9.baseline"], 10)
         and f["has_relapse_prevention_plan"] is not True
         and (_ge(f["phq9.remission_weeks"], 8) or _ge(f["phq9.response_weeks"], 8))
     ):
