@@ -11,9 +11,9 @@ counts. Each rate carries its numerator and denominator so a reader can check it
   the significance cut-off and at least one follow-up, ``improved_50`` (latest at least 50%
   below baseline, the measure's response target), ``remission`` (latest below the measure's
   remission target) and ``median_weeks_to_response`` (baseline to the first response);
-* ``cms159_remission_12m`` - a CMS159-style rate: patients whose first PHQ-9 > 9 (the index)
-  is old enough that the 12 months +/- 60 days window has closed; remitted if the most recent
-  PHQ-9 in the window is below 5.
+* ``cms159_remission_12m`` - a CMS159-style rate: patients whose first PHQ-9 or PHQ-A
+  (PHQ-9M) > 9 (the index) is old enough that the 12 months +/- 60 days window has closed;
+  remitted if the most recent PHQ-9 or PHQ-A in the window is below 5.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ class _Improvement(_Sourced):
 
 
 class _Cms159(_Sourced):
+    measures: list[str]  # one series: PHQ-9 and PHQ-9M (PHQ-A)
     index_above: int
     remission_below: int
     months: int
@@ -223,10 +224,12 @@ def _improvement(patients: list[_Patient], lib: MeasureLibrary, spec: _Improveme
     )
 
 
-def _cms159(patients: list[_Patient], as_of: dt.date, spec: _Cms159) -> Rate:
+def _cms159(patients: list[_Patient], as_of: dt.date, lib: MeasureLibrary, spec: _Cms159) -> Rate:
+    for m in spec.measures:
+        lib.get_measure(m)  # an unknown measure is an error, not an empty series
     denom = num = 0
     for p in patients:
-        valid = _valid(p.series.get("phq9", []))
+        valid = sorted(_valid([a for m in spec.measures for a in p.series.get(m, [])]), key=lambda a: (a.date, a.index))
         index = next((a for a in valid if a.score.total > spec.index_above), None)  # type: ignore[union-attr,operator]
         if index is None:
             continue
@@ -254,7 +257,7 @@ def _metrics(
         contacted=Rate.of(sum(p.contacted for p in active), len(active)),
         follow_up_measure=Rate.of(sum(p.follow_up_in_period for p in active), len(active)),
         improvement=[_improvement(patients, lib, spec) for spec in defs.improvement],
-        cms159_remission_12m=_cms159(patients, as_of, defs.cms159),
+        cms159_remission_12m=_cms159(patients, as_of, lib, defs.cms159),
         errors=errors,
     )
 

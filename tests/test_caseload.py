@@ -144,6 +144,34 @@ def test_cms159_remission_at_12_months(metrics: Any) -> None:
     assert (1, 2, 50.0) == (cms.numerator, cms.denominator, cms.percent)
 
 
+def test_cms159_counts_the_phq_a_as_the_phq9m() -> None:
+    """CMS159 counts PHQ-9 and PHQ-9M (the PHQ-A) scores as one series. H: index PHQ-A 15
+    on 2025-04-20, remitted by a PHQ-A of 3 in the window (2026-02-19 .. 2026-06-19). I: index
+    PHQ-A 14 on 2025-04-10; in the window (to 2026-06-09) a PHQ-A of 2, then (turned 18) a
+    PHQ-9 of 7: the most recent score of either counts, so not remitted. J: a PHQ-A of 8 only:
+    no index. 1 of 2; with the fixed caseload (F remitted, G not) 2 of 4."""
+
+    def phqa(date: str, total: int) -> dict[str, Any]:
+        return {**phq9(date, total), "measure": "phqa"}
+
+    extra = [
+        patient("H", None, "active_treatment", [phqa("2025-04-20", 15), phqa("2026-05-02", 3)], []),
+        patient(
+            "I",
+            None,
+            "active_treatment",
+            [phqa("2025-04-10", 14), phqa("2026-03-01", 2), phq9("2026-05-01", 7)],
+            [],
+        ),
+        patient("J", None, "active_treatment", [phqa("2025-04-10", 8)], []),
+    ]
+    alone = caseload_metrics(extra, AS_OF).cms159_remission_12m
+    both = caseload_metrics(CASELOAD + extra, AS_OF).cms159_remission_12m
+
+    assert (1, 2) == (alone.numerator, alone.denominator)
+    assert (2, 4) == (both.numerator, both.denominator)
+
+
 def test_per_care_manager(metrics: Any) -> None:
     """cm1: A, B, E (E discharged); cm2: C, D. F and G name none and are counted only overall."""
     assert ["cm1", "cm2"] == list(metrics.per_care_manager)
@@ -158,6 +186,7 @@ def test_per_care_manager(metrics: Any) -> None:
 def test_definitions_are_data_with_sources() -> None:
     """Every number the metrics use comes from metrics/caseload.yaml, with a source."""
     defs = load_metric_definitions()
+    assert ["phq9", "phqa"] == defs.cms159.measures
     assert (9, 5, 12, 60) == (
         defs.cms159.index_above,
         defs.cms159.remission_below,
