@@ -187,13 +187,17 @@ class SafetyFloorError(RulesetError):
 class BackendUnavailable(CocmRulesError, ImportError):
     """Raised when an optional part is used but its dependencies are not installed.
 
-    The message says which ``pip install 'cocm-rules[extra]'`` line fixes it.
+    The message says which ``pip install 'cocm-rules[extra]'`` line fixes it, or, for a part
+    that no extra installs, what does.
     """
 
-    def __init__(self, what: str, extra: str, *, cause: str | None = None) -> None:
+    def __init__(self, what: str, extra: str | None, *, cause: str | None = None, fix: str | None = None) -> None:
         self.what = what
         self.extra = extra
-        msg = f"{what} needs the optional dependencies of the '{extra}' extra: pip install 'cocm-rules[{extra}]'"
+        if fix is not None:  # a part that no extra installs (e.g. durable-rules on Python 3.13)
+            msg = f"{what} is not available here: {fix}"
+        else:
+            msg = f"{what} needs the optional dependencies of the '{extra}' extra: pip install 'cocm-rules[{extra}]'"
         if cause:
             msg += f" ({cause})"
         super().__init__(msg)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from cocm_rules import Alert, Engine, InvalidInput, PatientResult, RecordError, SafetyFloorError
+from cocm_rules import Alert, BackendUnavailable, Engine, InvalidInput, PatientResult, RecordError, SafetyFloorError
 from cocm_rules.rules import bundled_rulesets_path, load_rulesets
 
 T2T = Path(__file__).parent / "fixtures" / "rulesets_ok" / "treat_to_target.yaml"
@@ -106,6 +106,27 @@ def test_unknown_backend_on_load() -> None:
     with pytest.raises(InvalidInput) as info:
         Engine.load(T2T, backend="drools", safety_floor=False)
     assert ("backend", "drools", "compiled, durable") == (info.value.field, info.value.value, info.value.allowed)
+
+
+def test_durable_backend_where_durable_rules_does_not_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where durable-rules does not import (Python 3.13+), asking for the durable backend says
+    why and what to use instead; no extra installs it, so no pip line for an extra is given."""
+    from cocm_rules.rules import _durable
+
+    monkeypatch.setattr(_durable, "_engine", None)
+    monkeypatch.setattr(_durable, "_HOST", None)
+    monkeypatch.setattr(_durable, "_IMPORT_ERROR", "No module named 'durable'")
+
+    with pytest.raises(BackendUnavailable) as info:
+        Engine.load(T2T, backend="durable", safety_floor=False)
+
+    assert (
+        "the durable backend is not available here: it needs durable-rules 2.0.28, which cocm-rules "
+        "installs on Python 3.11 and 3.12 (pip install 'durable-rules==2.0.28' if it was left out); "
+        "it does not import on Python 3.13 or newer, where the compiled backend (the default) gives "
+        "the same alerts (No module named 'durable')"
+    ) == str(info.value)
+    assert Engine.load(T2T, safety_floor=False).backend_name == "compiled"
 
 
 def test_unknown_backend_on_construction() -> None:

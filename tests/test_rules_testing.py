@@ -8,16 +8,11 @@ import pytest
 
 from cocm_rules import InvalidInput
 from cocm_rules.rules import CaseResult, bundled_rulesets_path, load_rulesets, run_tests
-from cocm_rules.rules._durable import available as durable_available
 
 OK = Path(__file__).parent / "fixtures" / "rulesets_ok"
 T2T = OK / "treat_to_target.yaml"
 WRONG = OK / "wrong_expectation.yaml"
 SUICIDE = bundled_rulesets_path() / "suicide_risk.yaml"
-BACKENDS = [
-    "compiled",
-    pytest.param("durable", marks=pytest.mark.skipif(not durable_available(), reason="durable-rules not importable")),
-]
 
 
 def line_of(path: Path, text: str) -> int:
@@ -30,18 +25,16 @@ def results_by_name(path: Path, backend: str = "compiled") -> dict[str, CaseResu
     return {r.name: r for r in run_tests(load_rulesets(path), backend=backend)}
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_bundled_suicide_ruleset_tests_pass(backend: str) -> None:
+def test_bundled_suicide_ruleset_tests_pass(each_backend: str) -> None:
     """Every embedded case of the bundled suicide-risk ruleset passes on each backend."""
-    results = run_tests(load_rulesets(SUICIDE), backend=backend)
+    results = run_tests(load_rulesets(SUICIDE), backend=each_backend)
     assert results
     assert [] == [(r.name, r.missing, r.unexpected, r.error) for r in results if not r.passed]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_valid_fixture_tests_pass(backend: str) -> None:
+def test_valid_fixture_tests_pass(each_backend: str) -> None:
     """The treat-to-target fixture's cases, an episode case included, pass on each backend."""
-    results = run_tests(load_rulesets(T2T), backend=backend)
+    results = run_tests(load_rulesets(T2T), backend=each_backend)
     assert 3 == len(results)
     assert all(r.passed for r in results)
 
@@ -60,19 +53,17 @@ def test_a_passing_case() -> None:
     assert result.error is None
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_expected_rule_that_did_not_fire_is_missing(backend: str) -> None:
+def test_expected_rule_that_did_not_fire_is_missing(each_backend: str) -> None:
     """A rule expected but not fired is ``missing``, with the facts it read."""
-    result = results_by_name(WRONG, backend)["wrong - expects a rule that does not fire"]
+    result = results_by_name(WRONG, each_backend)["wrong - expects a rule that does not fire"]
     assert not result.passed
     assert (("we-severe-phq9",), ()) == (result.missing, result.unexpected)
     assert {"phq9.latest": 12} == result.facts
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_rule_that_fired_unexpectedly(backend: str) -> None:
+def test_rule_that_fired_unexpectedly(each_backend: str) -> None:
     """A rule fired but not expected is ``unexpected``; the expected rule that fired is not reported."""
-    result = results_by_name(WRONG, backend)["wrong - a rule fires that was not expected"]
+    result = results_by_name(WRONG, each_backend)["wrong - a rule fires that was not expected"]
     assert ((), ("we-no-contact",)) == (result.missing, result.unexpected)
     assert ("we-no-contact", "we-severe-phq9") == result.fired
     assert {"days_since_last_contact": 45} == result.facts
@@ -107,10 +98,9 @@ def test_every_case_is_run_in_file_order() -> None:
     assert {"fixture-wrong-expectation"} == {r.ruleset for r in results}
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_episode_case_passes(backend: str) -> None:
+def test_episode_case_passes(each_backend: str) -> None:
     """An episode case is evaluated through the fact builder at its ``as_of`` (PHQ-9 21: severe)."""
-    result = results_by_name(WRONG, backend)["right - episode, severe PHQ-9, seen two weeks ago"]
+    result = results_by_name(WRONG, each_backend)["right - episode, severe PHQ-9, seen two weeks ago"]
     assert (True, ("we-severe-phq9",)) == (result.passed, result.fired)
 
 

@@ -18,14 +18,9 @@ from structlog.testing import capture_logs
 from cocm_rules import Engine, InvalidInput, RulesetError, SafetyFloorError, score
 from cocm_rules.episode import PROGRAMS, STATUSES
 from cocm_rules.rules import SAFETY_CASES, bundled_rulesets_path
-from cocm_rules.rules._durable import available as durable_available
 from cocm_rules.rules.safety import AS_OF, SafetyCase, safety_episode
 
 SUICIDE = bundled_rulesets_path() / "suicide_risk.yaml"
-BACKENDS = [
-    "compiled",
-    pytest.param("durable", marks=pytest.mark.skipif(not durable_available(), reason="durable-rules not importable")),
-]
 PHQ9_ITEM9_CASES = [
     "PHQ-9 item 9 = 1 with a total of 1",
     "PHQ-9 item 9 = 2 with a total of 10",
@@ -93,55 +88,49 @@ def where(message: str) -> list[str]:
 # -- the bundled rulesets pass -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_bundled_suicide_ruleset_passes(backend: str) -> None:
+def test_bundled_suicide_ruleset_passes(each_backend: str) -> None:
     """The bundled suicide-risk ruleset alone passes the floor on each backend."""
     with capture_logs() as logs:
-        engine = Engine.load(SUICIDE, backend=backend)
+        engine = Engine.load(SUICIDE, backend=each_backend)
     assert engine.safety_floor_checked
     passed = [e for e in logs if e["event"] == "engine.safety_floor_passed"]
     assert [len(SAFETY_CASES) * len(PROGRAMS) * len(STATUSES)] == [e["cases"] for e in passed]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_bundled_rulesets_pass(backend: str) -> None:
+def test_bundled_rulesets_pass(each_backend: str) -> None:
     """All bundled default rulesets together pass the floor on each backend."""
-    assert Engine.load(backend=backend).safety_floor_checked
+    assert Engine.load(backend=each_backend).safety_floor_checked
 
 
 # -- edited copies are refused ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_without_the_item9_rule_is_refused(tmp_path: Path, backend: str) -> None:
+def test_without_the_item9_rule_is_refused(tmp_path: Path, each_backend: str) -> None:
     """Removing the PHQ-9 item-9 rule leaves the three item-9 cases unescalated everywhere."""
-    failed = refusal(variant(tmp_path, drop_rule("suicide-phq9-item9")), backend)
+    failed = refusal(variant(tmp_path, drop_rule("suicide-phq9-item9")), each_backend)
     assert PHQ9_ITEM9_CASES == list(failed)
     assert all(ALL_WHERE == where(m) for m in failed.values())
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_suicide_rules_for_cocm_only_are_refused(tmp_path: Path, backend: str) -> None:
+def test_suicide_rules_for_cocm_only_are_refused(tmp_path: Path, each_backend: str) -> None:
     """Suicide rules restricted to ``program == cocm`` fail every case for smi/... patients."""
-    failed = refusal(variant(tmp_path, restrict("program == cocm")), backend)
+    failed = refusal(variant(tmp_path, restrict("program == cocm")), each_backend)
     assert [c.name for c in SAFETY_CASES] == list(failed)
     smi_only = [f"smi/{s}" for s in STATUSES]
     assert all(smi_only == where(m) for m in failed.values())
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_suicide_rules_for_active_treatment_only_are_refused(tmp_path: Path, backend: str) -> None:
+def test_suicide_rules_for_active_treatment_only_are_refused(tmp_path: Path, each_backend: str) -> None:
     """Alerting only in active treatment fails every case for the other statuses."""
-    failed = refusal(variant(tmp_path, restrict("status == active_treatment")), backend)
+    failed = refusal(variant(tmp_path, restrict("status == active_treatment")), each_backend)
     assert [c.name for c in SAFETY_CASES] == list(failed)
     others = [f"{p}/{s}" for p in PROGRAMS for s in STATUSES if s != "active_treatment"]
     assert all(others == where(m) for m in failed.values())
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_without_the_missing_safety_item_rule_is_refused(tmp_path: Path, backend: str) -> None:
+def test_without_the_missing_safety_item_rule_is_refused(tmp_path: Path, each_backend: str) -> None:
     """Without the fail-closed rule, missing, invalid and total-only safety data go unescalated."""
-    failed = refusal(variant(tmp_path, drop_rule("suicide-risk-unknown")), backend)
+    failed = refusal(variant(tmp_path, drop_rule("suicide-risk-unknown")), each_backend)
     assert MISSING_DATA_CASES == list(failed)
     assert all(ALL_WHERE == where(m) for m in failed.values())
 

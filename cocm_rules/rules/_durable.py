@@ -55,6 +55,14 @@ _REGISTERED: set[str] = set()
 _TOKENS = itertools.count(1)
 
 
+#: What to do when durable-rules cannot be used: it is installed with cocm-rules where it works.
+_FIX = (
+    f"it needs durable-rules {PINNED}, which cocm-rules installs on Python 3.11 and 3.12 "
+    f"(pip install 'durable-rules=={PINNED}' if it was left out); it does not import on Python "
+    "3.13 or newer, where the compiled backend (the default) gives the same alerts"
+)
+
+
 def available() -> bool:
     """Whether durable-rules can be imported here."""
     return _engine is not None
@@ -64,11 +72,11 @@ def _host() -> Any:
     global _HOST
     if _HOST is None:
         if _engine is None:
-            raise BackendUnavailable("the durable backend", "durable", cause=_IMPORT_ERROR)
+            raise BackendUnavailable("the durable backend", None, cause=_IMPORT_ERROR, fix=_FIX)
         version = metadata.version("durable-rules")
         if version != PINNED:
             raise BackendUnavailable(
-                f"the durable backend (durable-rules {PINNED} is required, {version} is installed)", "durable"
+                f"the durable backend (durable-rules {PINNED} is required, {version} is installed)", None, fix=_FIX
             )
 
         class _QuietHost(_engine.Host):  # type: ignore[name-defined,misc]
