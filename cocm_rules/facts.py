@@ -190,7 +190,24 @@ class _Series:
 
     @_cached
     def latest_any(self) -> ScoredAssessment | None:
-        return self.at(len(self.entries) - 1) if self.entries else None
+        """The latest administration, valid or not. When several share the latest date, the
+        one of most concern counts (see ``_concern``): their order in the record must not
+        decide whether a suicide risk is seen."""
+        n = len(self.entries)
+        if not n:
+            return None
+        last = self.at(n - 1)
+        if n == 1 or self.entries[n - 2][1].date != last.date:
+            return last
+        best, rank = last, _concern(last, self.defn)
+        k = n - 1
+        while k and self.entries[k - 1][1].date == last.date:
+            k -= 1
+            sa = self.at(k)
+            r = _concern(sa, self.defn)
+            if r > rank:
+                best, rank = sa, r
+        return best
 
     @_cached
     def baseline(self) -> ScoredAssessment | None:
@@ -219,6 +236,21 @@ class _Series:
     def has_follow_up(self) -> bool:
         """At least two valid administrations (a baseline and a later one)."""
         return self.previous is not None
+
+
+def _concern(sa: ScoredAssessment, defn: MeasureDefinition) -> tuple[bool, bool, bool, int, int]:
+    """How much safety concern an administration shows, for choosing among same-day ones:
+    urgent suicide risk, then suicide risk, then safety data missing or unreadable (which fails
+    closed), then the higher band, then the higher safety answers."""
+    sc = sa.score
+    if sc is None:
+        return (False, False, True, -1, 0)
+    flags = sc.flags
+    band = sc.band
+    level = defn.band_names.index(band) if band is not None and band in defn.band_names else -1
+    answers = sc.answers
+    safety = sum(answers.get(i) or 0 for i in defn.safety_items)
+    return ("urgent_suicide_risk" in flags, "suicide_risk" in flags, SAFETY_ITEM_MISSING in flags, level, safety)
 
 
 def _round(x: float) -> float:
@@ -366,6 +398,10 @@ class _Context:
 
     def any_safety_missing(self) -> bool:
         administered = self.administered
+        library = self.library
+        for measure in administered:
+            if measure not in library:
+                return True  # an unrecognised measure id may be a safety screen: fails closed
         for measure in _flagging(self.library).get(SAFETY_ITEM_MISSING, ()):
             if measure in administered:
                 s = self.series(measure)
@@ -1028,7 +1064,8 @@ def _episode_facts(cat: FactCatalog) -> None:
         "safety_item_missing",
         "boolean",
         "the latest administration of a measure with safety items has one "
-        "unanswered or could not be scored: risk cannot be ruled out",
+        "unanswered or could not be scored, or a measure the library does not know was "
+        "administered (it may have been a safety screen): risk cannot be ruled out",
         lambda c: c.any_safety_missing(),
     )
     add(

@@ -1162,3 +1162,44 @@ def test_valid_count_skips_scoring_only_plainly_valid_answers(record: dict[str, 
             fresh = ctx.__class__(ctx.episode, ctx.as_of, ctx.library).series(measure)
             assert fresh is not None
             assert s.valid_count == fresh.valid_count  # counted before anything was scored
+
+
+# -- same-day administrations and unrecognised measures: safety fails closed -----------------
+
+ITEM9_2 = [1, 1, 1, 1, 1, 1, 1, 1, 2]  # total 10, item 9 = 2
+
+
+@pytest.mark.parametrize("order", ["positive first", "positive last"])
+def test_same_day_phq9s_the_one_of_most_concern_is_the_latest(order: str) -> None:
+    """Two PHQ-9s on one day, item 9 = 2 and item 9 = 0: whichever the record lists last, the
+    latest safety facts come from the positive one (record order must not hide a risk)."""
+    pair = [("2026-02-02", ITEM9_2), ("2026-02-02", PHQ9_0)]
+    f = facts(_phq9(("2026-01-05", PHQ9_20), *(pair if order == "positive first" else pair[::-1])), D("2026-02-03"))
+
+    assert (2, True, False) == (f["phq9.item9_latest"], f["phq9.suicide_risk"], f["safety_item_missing"])
+    assert f["suicide_risk"] is True
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_same_day_cssrs_screens_the_higher_level_counts(order: int) -> None:
+    """A C-SSRS screen at high risk and one at no risk on the same day: high, in either order;
+    moderate beats low the same way."""
+    high, none, moderate, low = [1, 1, 0, 1, 0, 0], [0, 0, None, None, None, 0], [1, 1, 1, 0, 0, 0], [1, 0]
+    for pair, level in (([high, none], "high"), ([moderate, low], "moderate")):
+        screens = [_a("cssrs_screener", "2026-02-02", answers) for answers in pair[::order]]
+        f = facts(_episode(assessments=screens), D("2026-02-03"))
+        assert level == f["cssrs_screener.level"]
+
+
+def test_an_unknown_measure_id_fails_closed() -> None:
+    """A PHQ-9 sent under an id the library does not know ('PHQ-9') cannot be read, and it may
+    have been a safety screen: safety_item_missing is true, and the engine escalates."""
+    from cocm_rules import Engine
+
+    episode = _episode(assessments=[_a("PHQ-9", "2026-02-02", [0, 0, 0, 0, 0, 0, 0, 0, 3])])
+    f = facts(episode, D("2026-02-03"))
+    alerts = Engine.load().evaluate(episode, D("2026-02-03"))
+
+    assert (True, 1) == (f["safety_item_missing"], f["measures_latest_invalid"])
+    assert "suicide-risk-unknown" == alerts[0].rule_id
+    assert facts(_phq9(("2026-02-02", PHQ9_0)), D("2026-02-03"))["safety_item_missing"] is False

@@ -135,6 +135,59 @@ def test_without_the_missing_safety_item_rule_is_refused(tmp_path: Path, each_ba
     assert all(ALL_WHERE == where(m) for m in failed.values())
 
 
+def narrow(rule_id: str, condition: str) -> Callable[[dict[str, Any]], None]:
+    """A change that adds ``condition`` to one rule's ``when``."""
+
+    def change(data: dict[str, Any]) -> None:
+        (rule,) = [r for r in data["rules"] if r["id"] == rule_id]
+        rule["when"] = {"all": [condition, copy.deepcopy(rule["when"])]}
+
+    return change
+
+
+def test_a_suicide_rule_narrowed_by_another_fact_is_refused(tmp_path: Path, each_backend: str) -> None:
+    """The cases hold one PHQ-9, eight weeks in; a rule switched off from the third PHQ-9 on
+    passes them, but not the variations of the facts it reads: it is refused, naming the value."""
+    path = variant(tmp_path, narrow("suicide-phq9-item9", "phq9.count is missing or phq9.count < 3"))
+    failed = refusal(path, each_backend)
+    assert [f"{name}, with phq9.count = {n}" for name in PHQ9_ITEM9_CASES for n in (3, 4)] == list(failed)
+    assert all(ALL_WHERE == where(m) for m in failed.values())
+
+
+def test_a_suicide_rule_narrowed_by_an_episode_fact_is_refused(tmp_path: Path) -> None:
+    """The same for an episode fact: C-SSRS high risk escalated only in the first 90 days."""
+    path = variant(
+        tmp_path,
+        narrow("suicide-cssrs-high", "days_since_enrollment is missing or days_since_enrollment < 90"),
+    )
+    failed = refusal(path, "compiled")
+    high = ["(intent)", "(plan)", "(behaviour in the past 3 months)"]
+    expected = [f"C-SSRS screener at high risk {c}, with days_since_enrollment = {n}" for c in high for n in (90, 91)]
+    assert expected == list(failed)
+
+
+def test_a_demoted_suicide_rule_is_refused(tmp_path: Path) -> None:
+    """A suicide alert that files itself as information, at priority 0, still fires, but it
+    must come first in review order at severity high or critical: the set is refused."""
+
+    def demote(data: dict[str, Any]) -> None:
+        (rule,) = [r for r in data["rules"] if r["id"] == "suicide-cssrs-high"]
+        rule["then"].update(severity="info", priority=0)
+
+    other = tmp_path / "other.yaml"
+    other.write_text((bundled_rulesets_path() / "engagement.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(SafetyFloorError) as info:
+        Engine.load([variant(tmp_path, demote), other])
+    messages = [p.message for p in info.value.problems]
+    assert 3 == len(messages)
+    assert messages[0].startswith(
+        "the suicide_risk alert is not first in review order at severity high or critical for: "
+        "C-SSRS screener at high risk (intent) (cocm/active_treatment: first is suicide-cssrs-high "
+        "(suicide_risk, info, priority 0)"
+    ), messages[0]
+    assert "first in review order at severity high or critical" in str(info.value)
+
+
 def test_refusal_is_a_ruleset_error_with_a_summary(tmp_path: Path) -> None:
     """SafetyFloorError is a RulesetError; it names the file and says why the set was refused."""
     path = variant(tmp_path, drop_rule("suicide-phq9-item9"))
