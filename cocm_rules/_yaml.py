@@ -4,7 +4,9 @@ Definitions (measures, rulesets) are data. This loader builds plain Python value
 *safe* node graph (no tags that construct objects) and records the ``line:column`` of every
 key and value, so validation errors can point at the exact place in the file. It also refuses
 two things PyYAML accepts silently: duplicate keys (the second silently wins) and
-anchors/aliases (a denial-of-service vector, and confusing to edit).
+anchors/aliases (a denial-of-service vector, and confusing to edit). A value PyYAML cannot
+build (a date that does not exist, such as ``2026-02-30``) and nesting deeper than
+:data:`MAX_DEPTH` levels are located problems, not exceptions.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from .errors import Problem
 
 Path_ = tuple[str | int, ...]
+
+#: The deepest nesting of mappings and lists a definition may have (a ruleset needs about 15).
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ def _mark(node: Node) -> Mark:
 
 
 _MAP = "tag:yaml.org,2002:map"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _SEQ = "tag:yaml.org,2002:seq"
 
 
@@ -158,7 +164,9 @@ class _Builder:
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     self._problem(key_node, "merge keys ('<<') are not allowed; write the keys out")
                     continue
-                key = self.loader.construct_object(key_node)
+                key = self._scalar(key_node)
+                if key is _INVALID:
+                    continue
                 if not isinstance(key, str | int | bool | float) or key is None:
                     self._problem(key_node, f"unsupported key {key!r}")
                     continue
@@ -175,13 +183,42 @@ class _Builder:
             return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
         assert isinstance(node, ScalarNode)
         self.doc.scalar_styles[path] = node.style
-        return self.loader.construct_object(node)
+        value = self._scalar(node)
+        return None if value is _INVALID else value
+
+    def _scalar(self, node: ScalarNode) -> Any:
+        """Build a scalar; a value PyYAML cannot build is a problem (and ``_INVALID``)."""
+        try:
+            return self.loader.construct_object(node)
+        except (ValueError, TypeError, OverflowError):
+            if node.tag == _TIMESTAMP:
+                self._problem(node, f"{node.value!r} is not a real date")
+            else:
+                self._problem(node, f"{node.value!r} cannot be read as a value")
+            return _INVALID
+
+
+_INVALID = object()
 
 
 class _NoAliasLoader(yaml.SafeLoader):
-    """SafeLoader that refuses anchors and aliases."""
+    """SafeLoader that refuses anchors and aliases, and nesting deeper than :data:`MAX_DEPTH`."""
+
+    _depth = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:  # type: ignore[override]
+        if self._depth >= MAX_DEPTH and not self.check_event(yaml.ScalarEvent, yaml.AliasEvent):
+            raise yaml.MarkedYAMLError(
+                problem=f"nested too deeply: at most {MAX_DEPTH} levels of lists and mappings",
+                problem_mark=self.peek_event().start_mark,
+            )
+        self._depth += 1
+        try:
+            return self._compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def _compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.MarkedYAMLError(

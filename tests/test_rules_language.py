@@ -332,3 +332,19 @@ def test_expression_error_is_a_value_error() -> None:
     e = _error("a >")
     assert isinstance(e, ValueError)
     assert "expected a value (a number, date, word or parameter), found the end of the line" == str(e)
+
+
+def test_a_percentage_keeps_how_it_was_written() -> None:
+    """``50%`` is the number 0.5 and remembers it was a percentage (the loader refuses it on a non-fraction)."""
+    node = parse_expression("phq9.pct_reduction < 50%")
+    assert isinstance(node, Compare)
+    assert Literal_(0.5, "number", 21, percent="50%") == node.value
+
+
+@pytest.mark.parametrize(("text", "offset"), [("(" * 300 + "a > 1" + ")" * 300, 32), ("not " * 300 + "a", 128)])
+def test_deep_parentheses_are_a_syntax_error_not_a_crash(text: str, offset: int) -> None:
+    """300 nested parentheses (or 'not's) are refused at the first level past the limit."""
+    with pytest.raises(ExpressionError) as info:
+        parse_expression(text)
+    expected = ("nested too deeply: at most 32 levels of parentheses and 'not'", offset)
+    assert expected == (info.value.message, info.value.offset)

@@ -208,7 +208,7 @@ CASES: list[tuple[str, int, int, str | None, str, str | None, str | None]] = [
     (
         "message_unknown_placeholder.yaml",
         18,
-        16,
+        25,
         R1,
         "unknown placeholder {phq9.lastest}: not a fact or a parameter",
         "phq9.latest",
@@ -217,12 +217,96 @@ CASES: list[tuple[str, int, int, str | None, str, str | None, str | None]] = [
     (
         "message_bad_format_spec.yaml",
         18,
-        16,
+        23,
         R1,
-        "placeholder {status:.1f}: the format does not fit the value "
-        "(Unknown format code 'f' for object of type 'str')",
+        "placeholder {status:.1f}: the format '.1f' cannot show status, which is text",
+        None,
+        "{status} without a format (formats such as :.1f are for numbers)",
+    ),
+    (
+        "message_percent_on_points.yaml",
+        18,
+        25,
+        R1,
+        "placeholder {phq9.latest:.0%}: '%' shows a fraction as a percent, and phq9.latest is a number in points",
+        None,
+        "{phq9.latest}, or {phq9.latest:.1f} for 1 decimal; {phq9.latest:.0%} for a fraction (0.25 shows as 25%)",
+    ),
+    ("date_does_not_exist.yaml", 4, 12, None, "'2026-02-30' is not a real date", None, None),
+    (
+        "parentheses_too_deep.yaml",
+        12,
+        43,
+        R1,
+        "nested too deeply: at most 32 levels of parentheses and 'not'",
         None,
         None,
+    ),
+    ("conditions_too_deep.yaml", 46, 73, R1, "nested too deeply: at most 32 levels of all, any and not", None, None),
+    (
+        "yaml_too_deep.yaml",
+        74,
+        129,
+        None,
+        "this is not valid YAML: nested too deeply: at most 64 levels of lists and mappings",
+        None,
+        None,
+    ),
+    (
+        "comparison_always_true.yaml",
+        12,
+        11,
+        R1,
+        "'phq9.latest >= 0' is always true when phq9.latest has a value: phq9.latest is a number (points, 0..27)",
+        "phq9.latest is present",
+        None,
+    ),
+    (
+        "fraction_compared_with_percent_number.yaml",
+        12,
+        11,
+        R1,
+        "'phq9.pct_reduction < 50' is always true when phq9.pct_reduction has a value: "
+        "phq9.pct_reduction is a fraction (0.5 means 50%); write 0.5 or 50%",
+        None,
+        None,
+    ),
+    (
+        "percent_on_points_fact.yaml",
+        12,
+        25,
+        R1,
+        "50% is a fraction; phq9.latest is in points",
+        None,
+        "a number in points",
+    ),
+    (
+        "parameter_unit_mismatch.yaml",
+        18,
+        33,
+        R1,
+        "parameter 'review_after' is in days; 'weeks_in_treatment' is in weeks",
+        None,
+        "a parameter in weeks (or without a unit)",
+    ),
+    (
+        "test_value_out_of_range.yaml",
+        22,
+        26,
+        "test 'impossible total'",
+        "190 is out of range for 'phq9.latest', which is a number (points, 0..27)",
+        None,
+        None,
+    ),
+    (
+        "test_unknown_measure.yaml",
+        29,
+        21,
+        "test 'misspelt measure'",
+        "unknown measure 'phq-9'",
+        "phq9",
+        "asrm, auditc, bprs, cssrs_screener, gad2, gad7, mdq, pcl5, phq2, phq9, phqa, psychosis_dimensions, ras, "
+        "whodas12",
     ),
     (
         "message_stray_brace.yaml",
@@ -553,7 +637,7 @@ def test_missing_path_is_an_error() -> None:
 def test_empty_directory_is_an_error(tmp_path: Path) -> None:
     """A directory without ruleset files is refused."""
     problems = problems_of(tmp_path)
-    assert ["no ruleset files (*.yaml) in this directory"] == [p.message for p in problems]
+    assert ["no ruleset files (*.yaml or *.yml) in this directory or its subfolders"] == [p.message for p in problems]
 
 
 def test_directory_loads_every_yaml_file() -> None:
@@ -568,6 +652,58 @@ def test_directory_also_loads_yml_files(tmp_path: Path) -> None:
     """``*.yml`` files in a directory are loaded too."""
     shutil.copy(T2T, tmp_path / "t2t.yml")
     assert ["fixture-treat-to-target"] == [rs.name for rs in load_rulesets(tmp_path).rulesets]
+
+
+def test_directory_loads_any_case_extension_and_subfolders(tmp_path: Path) -> None:
+    """``.YAML`` / ``.Yml`` files and files in subfolders load too, sorted by path; hidden folders do not."""
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    (tmp_path / ".git").mkdir()
+    shutil.copy(T2T, tmp_path / "sub" / "LOCAL2.YAML")
+    shutil.copy(OK / "wrong_expectation.yaml", tmp_path / "sub" / "deeper" / "w.Yml")
+    shutil.copy(BROKEN / "unknown_fact.yaml", tmp_path / ".git" / "ignored.yaml")
+    expected = [str(tmp_path / "sub" / "LOCAL2.YAML"), str(tmp_path / "sub" / "deeper" / "w.Yml")]
+    assert expected == [rs.file for rs in load_rulesets(tmp_path).rulesets]
+
+
+def test_between_covering_the_whole_range_is_always_true() -> None:
+    """``between 0 and 27`` on the PHQ-9 is refused; ``between 0 and 4`` (a band) is accepted."""
+    text = (BROKEN / "comparison_never_true.yaml").read_text(encoding="utf-8")
+    problems = text_problems(text.replace("phq9.latest > 27", "phq9.latest between 0 and 27"))
+    expected = [
+        "'phq9.latest between 0 and 27' is always true when phq9.latest has a value: "
+        "phq9.latest is a number (points, 0..27)"
+    ]
+    assert expected == [p.message for p in problems]
+    assert 1 == len(load_rulesets(text=text.replace("phq9.latest > 27", "phq9.latest between 0 and 4")).rulesets)
+
+
+def test_parameter_unit_spellings_are_equivalent() -> None:
+    """A parameter in ``Week`` compared with a fact in weeks is accepted (case and plural do not matter)."""
+    text = (BROKEN / "parameter_unit_mismatch.yaml").read_text(encoding="utf-8")
+    assert 1 == len(load_rulesets(text=text.replace("unit: days", "unit: Week")).rulesets)
+
+
+def test_a_bad_date_does_not_hide_other_files() -> None:
+    """A date that does not exist is a located problem, reported with the problems of other files."""
+    problems = problems_of(BROKEN / "date_does_not_exist.yaml", BROKEN / "unknown_fact.yaml")
+    expected = ["'2026-02-30' is not a real date", "unknown fact 'phq9.lastest'"]
+    assert expected == [p.message for p in problems]
+
+
+def test_a_test_fact_date_that_does_not_exist_is_located() -> None:
+    """``phq9.latest_date: 2026-02-30`` in a test case is a located problem, not a crash."""
+    text = (BROKEN / "test_value_out_of_range.yaml").read_text(encoding="utf-8")
+    problems = text_problems(text.replace("{phq9.latest: 190}", "{phq9.latest_date: 2026-02-30}"))
+    assert [("<string>:22:31", "'2026-02-30' is not a real date")] == [(p.location, p.message) for p in problems]
+
+
+def test_did_you_mean_prefers_the_value_that_starts_with_what_was_typed() -> None:
+    """``status == active`` suggests 'active_treatment' (which starts with it), not the closer-spelt 'inactive'."""
+    text = (BROKEN / "text_value_not_allowed.yaml").read_text(encoding="utf-8")
+    problems = text_problems(text.replace("activ_treatment", "active"))
+    assert [("'active' is not a value of 'status'", "active_treatment")] == [
+        (p.message, p.suggestion) for p in problems
+    ]
 
 
 def test_load_from_text() -> None:

@@ -156,3 +156,19 @@ def test_load_file_errors(tmp_path: Path) -> None:
     with pytest.raises(YamlError) as caught:
         load_file(latin1)
     assert "the file is not UTF-8 text" in str(caught.value)
+
+
+def test_a_date_that_does_not_exist_is_a_located_problem() -> None:
+    """``2026-02-30`` is reported where it is written, not raised as PyYAML's ValueError."""
+    with pytest.raises(YamlError) as info:
+        load_text("a: 1\nwhen: 2026-02-30\n", "f.yaml")
+    assert [("f.yaml:2:7", "'2026-02-30' is not a real date")] == [(p.location, p.message) for p in info.value.problems]
+
+
+def test_nesting_deeper_than_the_limit_is_a_located_problem() -> None:
+    """400 nested mappings are refused with a located problem instead of a RecursionError."""
+    text = "".join("  " * k + "not:\n" for k in range(400)) + "  " * 400 + "x\n"
+    with pytest.raises(YamlError) as info:
+        load_text(text, "f.yaml")
+    expected = [("f.yaml:65:129", "this is not valid YAML: nested too deeply: at most 64 levels of lists and mappings")]
+    assert expected == [(p.location, p.message) for p in info.value.problems]

@@ -37,6 +37,7 @@ from .._validation import StrictModel
 
 __all__ = [
     "CATEGORIES",
+    "MAX_NESTING",
     "SEVERITIES",
     "Between",
     "BoolOp",
@@ -155,6 +156,7 @@ class Literal_:
     value: Any
     kind: Literal["number", "date", "boolean", "word", "text"]
     offset: int
+    percent: str | None = None  # the text as written when it was a percentage ("50%")
 
 
 @dataclass(frozen=True)
@@ -246,6 +248,9 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
+#: The deepest nesting of parentheses and ``not`` in one condition, and of all/any/not blocks.
+MAX_NESTING = 32
+
 _KEYWORDS = {"and", "or", "not", "is", "missing", "present", "in", "between", "true", "false"}
 _OP_FIX = {"=": "==", "=>": ">=", "=<": "<="}
 
@@ -280,6 +285,13 @@ class _Parser:
         self.text = text
         self.toks = _tokenize(text)
         self.i = 0
+        self.depth = 0
+
+    def nest(self, t: _Tok) -> None:
+        """Enter one level of parentheses or ``not``; refuse deeper than :data:`MAX_NESTING`."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise ExpressionError(f"nested too deeply: at most {MAX_NESTING} levels of parentheses and 'not'", t.offset)
 
     @property
     def tok(self) -> _Tok:
@@ -332,15 +344,20 @@ class _Parser:
     def not_expr(self) -> Any:
         t = self.tok
         if self.accept_kw("not"):
-            return Not(self.not_expr(), t.offset)
+            self.nest(t)
+            node = Not(self.not_expr(), t.offset)
+            self.depth -= 1
+            return node
         return self.atom()
 
     def atom(self) -> Any:
         t = self.tok
         if t.kind == "punct" and t.text == "(":
             self.take()
+            self.nest(t)
             node = self.or_expr()
             self.expect("punct", ")", "')'")
+            self.depth -= 1
             return node
         if t.kind != "name":
             raise ExpressionError(f"expected a fact name here, found {self._show(t)}", t.offset)
@@ -403,8 +420,8 @@ class _Parser:
                 digits = len(frac) + 2
                 scaled = int(whole.lstrip("-") + frac) if (whole.lstrip("-") + frac) else 0
                 value: Any = round((-1 if num.startswith("-") else 1) * scaled / 10**digits, digits)
-            else:
-                value = float(text) if "." in text else int(text)
+                return Literal_(value, "number", t.offset, percent=text)
+            value = float(text) if "." in text else int(text)
             return Literal_(value, "number", t.offset)
         if t.kind == "date":
             try:

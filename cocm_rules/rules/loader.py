@@ -146,7 +146,10 @@ class _FileChecker:
                 self.bad(("parameters", name, "value"), f"use at most {DECIMALS} decimal places (got {p.value!r})")
 
     # -- conditions
-    def condition(self, node: Any, path: tuple[Any, ...]) -> Node | None:
+    def condition(self, node: Any, path: tuple[Any, ...], depth: int = 0) -> Node | None:
+        if depth > L.MAX_NESTING:
+            self.bad(path, f"nested too deeply: at most {L.MAX_NESTING} levels of all, any and not")
+            return None
         if isinstance(node, str):
             try:
                 ast = L.parse_expression(node)
@@ -170,12 +173,12 @@ class _FileChecker:
                 return None
             key, value = next(iter(node.items()))
             if key == "not":
-                inner = self.condition(value, (*path, "not"))
+                inner = self.condition(value, (*path, "not"), depth + 1)
                 return None if inner is None else Not(inner)
             if not isinstance(value, list) or not value:
                 self.bad((*path, key), f"'{key}' needs a list of one or more conditions")
                 return None
-            items = [self.condition(v, (*path, key, i)) for i, v in enumerate(value)]
+            items = [self.condition(v, (*path, key, i), depth + 1) for i, v in enumerate(value)]
             if any(i is None for i in items):
                 return None
             lowered = And(tuple(items)) if key == "all" else Or(tuple(items))  # type: ignore[arg-type]
@@ -208,6 +211,15 @@ class _FileChecker:
             if v.name in self.params:
                 raw = self.params[v.name].value
                 used[v.name] = raw
+                unit = self.params[v.name].unit
+                if unit and spec.unit and spec.type in ("number", "integer") and _unit(unit) != _unit(spec.unit):
+                    self.bad(
+                        path,
+                        f"parameter {v.name!r} is in {unit}; {spec.name!r} is in {spec.unit}",
+                        offset=v.offset,
+                        allowed=f"a parameter in {spec.unit} (or without a unit)",
+                    )
+                    return False, None
                 if v.negate:
                     if isinstance(raw, bool) or not isinstance(raw, int | float):
                         self.bad(
@@ -245,6 +257,15 @@ class _FileChecker:
                 return False, None
         else:
             kind, value = v.kind, v.value
+            if v.percent is not None and spec.type in ("number", "integer") and spec.unit != "fraction":
+                unit = f"in {spec.unit}" if spec.unit else "not a fraction"
+                self.bad(
+                    path,
+                    f"{v.percent} is a fraction; {spec.name} is {unit}",
+                    offset=v.offset,
+                    allowed=f"a number in {spec.unit}" if spec.unit else "a number",
+                )
+                return False, None
         want = spec.type
         if want in ("number", "integer"):
             if kind != "number":
@@ -292,7 +313,7 @@ class _FileChecker:
                 f"{value!r} is not a value of {spec.name!r}",
                 offset=v.offset,
                 allowed=join(spec.allowed),
-                suggestion=suggest(str(value), spec.allowed),
+                suggestion=_suggest_value(str(value), spec.allowed),
             )
             return False, None
         return True, value
@@ -371,24 +392,52 @@ class _FileChecker:
                 )
                 return None
             node = And((Cmp(ast.fact, ">=", low), Cmp(ast.fact, "<=", high)))
-            self.in_range(node.items[0], spec, path, ast.offset)  # type: ignore[arg-type]
-            self.in_range(node.items[1], spec, path, ast.offset)  # type: ignore[arg-type]
+            # 'between 0 and 4' is natural even though '>= 0' alone is always true: only both halves count.
+            always = all(self.in_range(n, spec, path, ast.offset, always=False) for n in node.items)  # type: ignore[arg-type]
+            if always:
+                self.bad(
+                    path,
+                    f"'{ast.fact} between {low} and {high}' is always true when {ast.fact} has a value: "
+                    f"{ast.fact} is {describe_allowed(spec)}",
+                    offset=ast.offset,
+                    suggestion=f"{ast.fact} is present",
+                )
             return node
         raise AssertionError(f"unexpected syntax node {ast!r}")
 
-    def in_range(self, node: Cmp, spec: FactSpec, path: tuple[Any, ...], offset: int) -> None:
+    def in_range(self, node: Cmp, spec: FactSpec, path: tuple[Any, ...], offset: int, *, always: bool = True) -> bool:
+        """Refuse a comparison the fact's range makes never true (or, with ``always``, always true
+        whenever the fact has a value); return whether it is always true."""
         if spec.type not in ("number", "integer"):
-            return
-        lo, hi, v = spec.minimum, spec.maximum, node.value
-        never = (node.op in (">", ">=", "==") and hi is not None and (v > hi or (node.op == ">" and v == hi))) or (
-            node.op in ("<", "<=", "==") and lo is not None and (v < lo or (node.op == "<" and v == lo))
+            return False
+        lo, hi, v, op = spec.minimum, spec.maximum, node.value, node.op
+        never = (op in (">", ">=", "==") and hi is not None and (v > hi or (op == ">" and v == hi))) or (
+            op in ("<", "<=", "==") and lo is not None and (v < lo or (op == "<" and v == lo))
         )
-        if never:
+        is_always = (
+            (op in (">", ">=") and lo is not None and (v < lo or (op == ">=" and v == lo)))
+            or (op in ("<", "<=") and hi is not None and (v > hi or (op == "<=" and v == hi)))
+            or (op == "!=" and ((lo is not None and v < lo) or (hi is not None and v > hi)))
+        )
+        text = f"'{node.fact} {op} {v}'"
+        if (never or (always and is_always)) and spec.unit == "fraction" and abs(v) > 1:
+            truth = "can never be true" if never else f"is always true when {node.fact} has a value"
             self.bad(
                 path,
-                f"'{node.fact} {node.op} {v}' can never be true: {node.fact} is {describe_allowed(spec)}",
+                f"{text} {truth}: {node.fact} is a fraction (0.5 means 50%); "
+                f"write {round(v / 100, DECIMALS + 2):g} or {v:g}%",
                 offset=offset,
             )
+        elif never:
+            self.bad(path, f"{text} can never be true: {node.fact} is {describe_allowed(spec)}", offset=offset)
+        elif always and is_always:
+            self.bad(
+                path,
+                f"{text} is always true when {node.fact} has a value: {node.fact} is {describe_allowed(spec)}",
+                offset=offset,
+                suggestion=f"{node.fact} is present",
+            )
+        return is_always
 
     def impossible(self, node: And, path: tuple[Any, ...]) -> None:
         """Cheap contradiction check among the direct items of a conjunction."""
@@ -426,8 +475,10 @@ class _FileChecker:
                 )
 
     # -- messages
-    def message(self, text: str, path: tuple[Any, ...]) -> tuple[MessagePart, ...]:
+    def message(self, text: str, path: tuple[Any, ...], lead: int = 0) -> tuple[MessagePart, ...]:
+        """Split a message into text and placeholders; ``lead`` is where ``text`` starts in the YAML value."""
         parts: list[MessagePart] = []
+        pos = 0
         try:
             parsed = list(string.Formatter().parse(text))
         except ValueError as e:
@@ -438,27 +489,40 @@ class _FileChecker:
                 parts.append(MessagePart(text=literal))
             if name is None:
                 continue
+            found = text.find("{" + name, pos)
+            pos = found + 1 if found >= 0 else pos
+            at = lead + found if found >= 0 else None
             if conversion:
-                self.bad(path, f"placeholder {{{name}!{conversion}}}: '!' conversions are not allowed")
+                self.bad(path, f"placeholder {{{name}!{conversion}}}: '!' conversions are not allowed", offset=at)
                 continue
+            unit: str | None
             if name in self.params:
                 sample: Any = self.params[name].value
+                unit = self.params[name].unit
                 is_param = True
             elif name in self.cat:
                 sample = _sample(self.cat[name])
+                unit = self.cat[name].unit
                 is_param = False
             else:
                 self.bad(
                     path,
                     f"unknown placeholder {{{name}}}: not a fact or a parameter",
+                    offset=at,
                     suggestion=self.cat.suggest(name) or suggest(name, self.params),
                 )
                 continue
             if spec:
-                try:
-                    format(sample, spec)
-                except (ValueError, TypeError) as e:
-                    self.bad(path, f"placeholder {{{name}:{spec}}}: the format does not fit the value ({e})")
+                fraction = _unit(unit) == "fraction" if unit else is_param and _is_number(sample) and abs(sample) <= 1
+                problem = _format_problem(name, spec, sample, unit, fraction)
+                if problem:
+                    allowed = (
+                        f"{{{name}}}, or {{{name}:.1f}} for 1 decimal; "
+                        f"{{{name}:.0%}} for a fraction (0.25 shows as 25%)"
+                        if _is_number(sample)
+                        else f"{{{name}}} without a format (formats such as :.1f are for numbers)"
+                    )
+                    self.bad(path, problem, offset=at, allowed=allowed)
                     continue
             parts.append(MessagePart(name=name, spec=spec or "", is_param=is_param))
         return tuple(parts)
@@ -495,7 +559,11 @@ class _FileChecker:
             self._used: dict[str, Any] = {}
             cond = self.condition(raw["when"], (*path, "when")) if "when" in raw else None
             message = then.get("message")
-            msg = self.message(message.strip(), (*path, "then", "message")) if isinstance(message, str) else ()
+            msg = (
+                self.message(message.strip(), (*path, "then", "message"), len(message) - len(message.lstrip()))
+                if isinstance(message, str)
+                else ()
+            )
             rule = specs.get(i)
             if cond is None or rule is None:
                 continue
@@ -533,6 +601,16 @@ class _FileChecker:
                     parse_episode(case.episode, record_ref=f"test {case.name!r}")
                 except InvalidInput as e:
                     self.bad((*path, "episode"), str(e))
+                assessments = case.episode.get("assessments")
+                for k, a in enumerate(assessments if isinstance(assessments, list) else []):
+                    measure = a.get("measure") if isinstance(a, dict) else None
+                    if isinstance(measure, str) and measure not in library:
+                        self.bad(
+                            (*path, "episode", "assessments", k, "measure"),
+                            f"unknown measure {measure!r}",
+                            allowed=join(sorted(library)),
+                            suggestion=suggest(measure, list(library)),
+                        )
             for name, value in (case.facts or {}).items():
                 spec = self.cat.specs.get(name)
                 if spec is None:
@@ -544,6 +622,11 @@ class _FileChecker:
                         (*path, "facts", name),
                         f"{show(value)} does not fit {name!r}, which is {describe_allowed(spec)}",
                     )
+                elif value is not None and spec.type in ("number", "integer") and not _within(spec, value):
+                    self.bad(
+                        (*path, "facts", name),
+                        f"{value} is out of range for {name!r}, which is {describe_allowed(spec)}",
+                    )
             for j, rid in enumerate(case.expect):
                 if rid not in rule_ids:
                     self.bad(
@@ -554,6 +637,15 @@ class _FileChecker:
                     )
 
 
+def _unit(unit: str) -> str:
+    """A unit in one spelling: ``day``/``Days`` -> ``days``, ``%``/``percent`` -> ``fraction``."""
+    u = unit.strip().lower()
+    u = {"%": "fraction", "percent": "fraction", "pct": "fraction", "proportion": "fraction", "min": "minutes"}.get(
+        u, u
+    )
+    return u if u == "fraction" or u.endswith("s") else u + "s"
+
+
 def _kind_words(kind: str, value: Any) -> str:
     return {
         "number": f"the number {value}",
@@ -562,6 +654,47 @@ def _kind_words(kind: str, value: Any) -> str:
         "word": f"the word {value!r}",
         "text": f"the text {value!r}",
     }[kind]
+
+
+def _suggest_value(typed: str, allowed: Sequence[str]) -> str | None:
+    """ "Did you mean": the one allowed value that starts with (else contains) what was typed, else the closest."""
+    for test in (str.startswith, str.__contains__):
+        found = [a for a in allowed if test(a, typed.lower())]
+        if len(found) == 1:
+            return found[0]
+    return suggest(typed, allowed)
+
+
+def _within(spec: FactSpec, value: float) -> bool:
+    return (spec.minimum is None or value >= spec.minimum) and (spec.maximum is None or value <= spec.maximum)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _format_problem(name: str, spec: str, sample: Any, unit: str | None, fraction: bool) -> str | None:
+    """Why ``{name:spec}`` cannot show ``sample`` (None when it can), in plain words."""
+    what = (
+        "a date"
+        if isinstance(sample, dt.date)
+        else "yes/no"
+        if isinstance(sample, bool)
+        else "text"
+        if isinstance(sample, str)
+        else "a fraction"
+        if fraction
+        else f"a number in {unit}"
+        if unit
+        else "a number"
+    )
+    if spec.endswith("%") and not fraction:
+        return f"placeholder {{{name}:{spec}}}: '%' shows a fraction as a percent, and {name} is {what}"
+    try:
+        format(sample, spec)
+    except (ValueError, TypeError):
+        return f"placeholder {{{name}:{spec}}}: the format {spec!r} cannot show {name}, which is {what}"
+    return None
 
 
 def _sample(spec: FactSpec) -> Any:
@@ -643,9 +776,17 @@ def _files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Problem]]:
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            found = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+            found = sorted(
+                f
+                for f in path.rglob("*")
+                if f.suffix.lower() in (".yaml", ".yml")
+                and f.is_file()
+                and not any(part.startswith(".") for part in f.relative_to(path).parts)
+            )
             if not found:
-                problems.append(Problem("no ruleset files (*.yaml) in this directory", file=str(path)))
+                problems.append(
+                    Problem("no ruleset files (*.yaml or *.yml) in this directory or its subfolders", file=str(path))
+                )
             files.extend(found)
         elif path.exists():
             files.append(path)
@@ -661,6 +802,9 @@ def load_rulesets(
     text: str | None = None,
 ) -> RulesetSet:
     """Load and validate rulesets (files or directories; the bundled set when ``paths`` is None).
+
+    A directory loads every ``.yaml`` / ``.yml`` file in it and in its subfolders (the extension
+    in any case, e.g. ``LOCAL.YAML``), sorted by path; hidden files and folders (``.name``) are skipped.
 
     All problems in all files are reported together in one :class:`~cocm_rules.RulesetError`.
     ``text`` loads a single ruleset from a string instead (its file name is ``<string>``).
