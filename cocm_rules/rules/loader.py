@@ -532,6 +532,8 @@ class _FileChecker:
         """Check every rule (even one whose keys are wrong) and lower the valid ones to IR."""
         out: list[RuleIR] = []
         seen: dict[str, int] = {}
+        used: set[str] = set()
+        complete = True  # every rule's condition compiled (else a misspelt use would also read as "unused")
         specs = dict(self.rule_specs)
         raw_rules = self.doc.data.get("rules")
         for i, raw in enumerate(raw_rules if isinstance(raw_rules, list) else []):
@@ -564,8 +566,11 @@ class _FileChecker:
                 if isinstance(message, str)
                 else ()
             )
+            used.update(self._used)
+            used.update(p.name for p in msg if p.is_param and p.name)
             rule = specs.get(i)
             if cond is None or rule is None:
+                complete = complete and cond is not None
                 continue
             out.append(
                 RuleIR(
@@ -585,6 +590,14 @@ class _FileChecker:
                     parameters=dict(self._used),
                 )
             )
+        if complete:
+            for name in self.params:
+                if name not in used and name not in self.cat:  # a fact's name is refused already
+                    self.bad(
+                        ("parameters", name),
+                        f"parameter {name!r} is not used by any rule: use it in a condition or a message, or remove it",
+                        key=True,
+                    )
         return out
 
     def tests(self, rule_ids: Sequence[str], library: MeasureLibrary) -> None:
