@@ -912,3 +912,42 @@ def test_bundled_suicide_ruleset_loads() -> None:
     rs = load_ruleset(bundled_rulesets_path() / "suicide_risk.yaml")
     assert "suicide-risk" == rs.name
     assert all(r.category == "suicide_risk" for r in rs.rules)
+
+
+@pytest.mark.parametrize(
+    ("when", "message", "suggestion"),
+    [
+        (
+            "phq9.latest == null",
+            "'null' is not a value: to test that phq9.latest has no value, write 'phq9.latest is missing' "
+            "('is present' for the opposite)",
+            None,
+        ),
+        (
+            "cssrs_screener.level == None",
+            "'None' is not a value: to test that cssrs_screener.level has no value, write "
+            "'cssrs_screener.level is missing' ('is present' for the opposite)",
+            "none",
+        ),
+        (
+            "phq9.response == yes",
+            "phq9.response is yes/no: write 'phq9.response' (or 'phq9.response == true') for yes and "
+            "'not phq9.response' (or 'phq9.response == false') for no",
+            None,
+        ),
+        ("phq9.latest == missing", "to test whether a fact has a value, write 'FACT is missing'", None),
+    ],
+    ids=["null", "None-on-a-level", "yes", "missing"],
+)
+def test_no_value_and_yes_no_words_teach_the_right_form(when: str, message: str, suggestion: str | None) -> None:
+    """Words a lead might use for "no value" or for yes/no point to 'is missing' and true/false."""
+    problems = text_problems(_TEMPLATE.format(when=when))
+    assert [(message, suggestion)] == [(p.message, p.suggestion) for p in problems]
+
+
+def test_a_level_named_none_is_still_a_value(tmp_path: Path) -> None:
+    """'none' is an allowed level of the C-SSRS screener: comparing with it is fine."""
+    path = tmp_path / "level.yaml"
+    path.write_text(_TEMPLATE.format(when="cssrs_screener.level == none"), encoding="utf-8")
+    (rule,) = load_rulesets(path).rulesets[0].rules
+    assert Cmp("cssrs_screener.level", "==", "none") == rule.condition

@@ -437,6 +437,8 @@ class _Parser:
         if t.kind == "neg":
             name = self.expect("name", what="a parameter name after '-'")
             return ParamRef(name.text, t.offset, negate=True)
+        if t.kind == "kw" and t.text in ("missing", "present"):
+            raise ExpressionError(f"to test whether a fact has a value, write 'FACT is {t.text}'", t.offset)
         raise ExpressionError(f"expected a value (a number, date, word or parameter), found {self._show(t)}", t.offset)
 
 

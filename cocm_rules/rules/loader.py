@@ -208,6 +208,26 @@ class _FileChecker:
         """Resolve and type-check a value against a fact; (ok, python value)."""
         kind: str
         if isinstance(v, L.ParamRef):
+            word = v.name.lower()
+            allowed = spec.allowed or ()
+            nothing = word in ("null", "none", "nil", "empty", "unknown")
+            if nothing and v.name not in self.params and v.name not in allowed:
+                self.bad(
+                    path,
+                    f"{v.name!r} is not a value: to test that {spec.name} has no value, write "
+                    f"'{spec.name} is missing' ('is present' for the opposite)",
+                    offset=v.offset,
+                    suggestion=word if word in allowed else None,
+                )
+                return False, None
+            if v.name not in self.params and spec.type == "boolean" and word in ("yes", "no", "y", "n", "on", "off"):
+                self.bad(
+                    path,
+                    f"{spec.name} is yes/no: write '{spec.name}' (or '{spec.name} == true') for yes and "
+                    f"'not {spec.name}' (or '{spec.name} == false') for no",
+                    offset=v.offset,
+                )
+                return False, None
             if v.name in self.params:
                 raw = self.params[v.name].value
                 used[v.name] = raw
