@@ -537,11 +537,7 @@ def _leaf(draw: DrawFn, spec: Any, seen: tuple[Any, ...] = ()) -> str:
         value = draw(st.sampled_from(seen))
         op = draw(st.sampled_from(("<", "<=", ">", ">=", "==", "!=")) if spec.type != "text" else st.just("=="))
         if spec.type in ("number", "integer"):
-            lo, hi = spec.minimum, spec.maximum
-            if op == ">" and hi is not None and value >= hi:
-                op = ">="
-            if op == "<" and lo is not None and value <= lo:
-                op = "<="
+            op = _possible(op, value, spec)
         shown = value.isoformat() if isinstance(value, _dt.date) else _literal(value)
         return f"{name} {op} {shown}"
     form = draw(st.sampled_from(("cmp", "cmp", "cmp", "set", "presence")))
@@ -566,7 +562,10 @@ def _leaf(draw: DrawFn, spec: Any, seen: tuple[Any, ...] = ()) -> str:
     if form == "set":
         if draw(st.booleans()):
             other, _, _ = _number(draw, spec)
-            return f"{name} between {_literal(min(value, other))} and {_literal(max(value, other))}"
+            low, high = min(value, other), max(value, other)
+            if low == spec.minimum and high == spec.maximum:  # the whole range: always true, refused
+                return f"{name} in [{_literal(low)}]"
+            return f"{name} between {_literal(low)} and {_literal(high)}"
         more = draw(st.lists(st.just(0).map(lambda _: _number(draw, spec)[0]), min_size=0, max_size=2))
         return f"{name} in [{', '.join(_literal(v) for v in dict.fromkeys([value, *more]))}]"
     op = draw(st.sampled_from(("<", "<=", ">", ">=", "==", "!=")))
@@ -574,7 +573,22 @@ def _leaf(draw: DrawFn, spec: Any, seen: tuple[Any, ...] = ()) -> str:
         op = ">="
     if op == "<" and value <= lo:
         op = "<="
-    return f"{name} {op} {_literal(value)}"
+    return f"{name} {_possible(op, value, spec)} {_literal(value)}"
+
+
+def _possible(op: str, value: Any, spec: Any) -> str:
+    """``op``, or the nearest operator that makes ``fact op value`` neither never nor always
+    true over the fact's range (the loader refuses both)."""
+    lo, hi = spec.minimum, spec.maximum
+    if op == ">" and hi is not None and value >= hi:
+        op = ">="
+    if op == "<" and lo is not None and value <= lo:
+        op = "<="
+    if op == ">=" and lo is not None and value <= lo and (hi is None or value < hi):
+        op = ">"
+    if op == "<=" and hi is not None and value >= hi and (lo is None or value > lo):
+        op = "<"
+    return op
 
 
 @st.composite
