@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .engine import PatientResult, RecordError
+from .episode import NESTED_TOO_DEEPLY, not_utf8
 from .errors import InvalidInput
 
 __all__ = ["JsonLine", "read_records", "write_jsonl"]
@@ -36,36 +37,55 @@ class JsonLine(str):
 
     def invalid_json(self, index: int) -> RecordError | None:
         """The error record of this line if it is not valid JSON, else None."""
-        try:
-            json.loads(self)
-        except json.JSONDecodeError as e:
-            return RecordError(record=index, error=f"line {self.lineno}: not valid JSON ({e.msg} at column {e.colno})")
-        return None
+        value = _parse_line(self, self.lineno, index)
+        return value if isinstance(value, RecordError) else None
 
 
-def _lines(stream: IO[str], *, as_text: bool = False) -> Iterator[Any]:
+def _parse_line(text: str, lineno: int, index: int) -> Any:
+    """The JSON value of one line, or the RecordError that says why it has none."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        return RecordError(record=index, error=f"line {lineno}: not valid JSON ({e.msg} at column {e.colno})")
+    except RecursionError:
+        return RecordError(record=index, error=f"line {lineno}: not valid JSON: {NESTED_TOO_DEEPLY}")
+
+
+def _lines(stream: IO[str] | IO[bytes], *, as_text: bool = False) -> Iterator[Any]:
+    """The records of a JSON Lines stream. A binary stream is decoded line by line, so a line
+    that is not UTF-8 is one error record; a byte order mark before the first line is skipped."""
     index = 0
     for lineno, line in enumerate(stream, start=1):
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                yield RecordError(record=index, error=not_utf8(e, lineno))
+                index += 1
+                continue
+        elif lineno == 1:
+            line = line.removeprefix("\ufeff")
         text = line.strip()
         if not text:
             continue
         if as_text:
             yield JsonLine(text, lineno)
         else:
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as e:
-                yield RecordError(record=index, error=f"line {lineno}: not valid JSON ({e.msg} at column {e.colno})")
-            else:
-                if isinstance(value, str):  # would be read again downstream, as if JSON text
-                    value = RecordError(record=index, error=f"line {lineno}: an episode must be a JSON object")
-                yield value
+            value = _parse_line(text, lineno, index)
+            if isinstance(value, str):  # would be read again downstream, as if JSON text
+                value = RecordError(record=index, error=f"line {lineno}: an episode must be a JSON object")
+            yield value
         index += 1
 
 
-def read_records(source: str | Path | IO[str], *, lines_as_text: bool = False) -> Iterator[Any]:
-    """Yield the records of a ``.json`` file (one object or a list), a ``.jsonl`` file, or
-    ``-`` / a text stream (JSON Lines). Unreadable lines are yielded as RecordError.
+def read_records(source: str | Path | IO[str] | IO[bytes], *, lines_as_text: bool = False) -> Iterator[Any]:
+    """Yield the records of a ``.json`` file, a ``.jsonl`` file, or ``-`` / a stream (JSON Lines).
+
+    A ``.json`` file holds one episode object, a list of them, or a wrapper object whose only
+    key is ``"patients"``: ``{"patients": [...]}`` (an object with other keys is one record).
+    Files are UTF-8, with or without a byte order mark. In JSON Lines, a line that is not
+    UTF-8 or not JSON is yielded as a RecordError in its place; a ``.json`` file that is not
+    UTF-8 or not JSON raises :class:`~cocm_rules.InvalidInput`.
 
     With ``lines_as_text=True`` each JSON Lines record is yielded as its text (a
     :class:`JsonLine`), for :meth:`Engine.evaluate_many <cocm_rules.Engine.evaluate_many>`
@@ -76,25 +96,31 @@ def read_records(source: str | Path | IO[str], *, lines_as_text: bool = False) -
         yield from _lines(source, as_text=lines_as_text)
         return
     if str(source) == "-":
-        yield from _lines(sys.stdin, as_text=lines_as_text)
+        yield from _lines(getattr(sys.stdin, "buffer", sys.stdin), as_text=lines_as_text)
         return
     path = Path(source)
     try:
-        stream = path.open(encoding="utf-8")
+        stream = path.open("rb")
     except OSError as e:
         raise InvalidInput(f"cannot read the caseload: {e.strerror}", field=str(path)) from e
     with stream:
         if path.suffix.lower() in (".jsonl", ".ndjson"):
             yield from _lines(stream, as_text=lines_as_text)
             return
-        text = stream.read()
+        raw = stream.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InvalidInput(not_utf8(e), field=str(path)) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise InvalidInput(f"not valid JSON ({e.msg} at line {e.lineno} column {e.colno})", field=str(path)) from e
+    except RecursionError:
+        raise InvalidInput(f"not valid JSON: {NESTED_TOO_DEEPLY}", field=str(path)) from None
     if isinstance(data, list):
         yield from data
-    elif isinstance(data, dict) and isinstance(data.get("patients"), list):
+    elif isinstance(data, dict) and len(data) == 1 and isinstance(data.get("patients"), list):
         yield from data["patients"]
     else:
         yield data

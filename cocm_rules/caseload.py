@@ -151,9 +151,18 @@ def _valid(series: list[ScoredAssessment]) -> list[ScoredAssessment]:
     return [a for a in series if a.score is not None and a.score.valid and a.score.total is not None]
 
 
-def _add_months(d: dt.date, months: int) -> dt.date:
+def _days_before(d: dt.date, days: int) -> dt.date:
+    """``d`` minus ``days`` days, clamped to the first representable date."""
+    return d - dt.timedelta(days=days) if (d - dt.date.min).days >= days else dt.date.min
+
+
+def _add_months(d: dt.date, months: int) -> dt.date | None:
+    """``d`` plus ``months`` calendar months (the day clamped to the month's last), or None
+    past the last representable date (year 9999)."""
     month = d.month - 1 + months
     year, month = d.year + month // 12, month % 12 + 1
+    if year > dt.MAXYEAR:
+        return None
     day = min(
         d.day,
         [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][
@@ -169,7 +178,7 @@ class _Patient:
     def __init__(self, ep: Episode, as_of: dt.date, lib: MeasureLibrary, defs: MetricDefinitions) -> None:
         self.ep = ep
         self.active = ep.status in defs.active_statuses.value
-        start = as_of - dt.timedelta(days=defs.period_days.value - 1)
+        start = _days_before(as_of, defs.period_days.value - 1)
         self.contacted = any(start <= c.date <= as_of for c in ep.contacts)
         past = [a for a in ep.assessments if a.date <= as_of]
         scored = scored_assessments(ep.model_copy(update={"assessments": past}), lib)
@@ -234,7 +243,9 @@ def _cms159(patients: list[_Patient], as_of: dt.date, lib: MeasureLibrary, spec:
         if index is None:
             continue
         anniversary = _add_months(index.date, spec.months)
-        lo, hi = anniversary - dt.timedelta(days=spec.window_days), anniversary + dt.timedelta(days=spec.window_days)
+        if anniversary is None or (dt.date.max - anniversary).days < spec.window_days:
+            continue  # the window would end after the last representable date: it has not closed
+        lo, hi = _days_before(anniversary, spec.window_days), anniversary + dt.timedelta(days=spec.window_days)
         if hi > as_of:
             continue  # the window has not closed yet
         denom += 1
@@ -250,7 +261,7 @@ def _metrics(
     active = [p for p in patients if p.active]
     return CaseloadMetrics(
         as_of=as_of,
-        period_start=as_of - dt.timedelta(days=defs.period_days.value - 1),
+        period_start=_days_before(as_of, defs.period_days.value - 1),
         records=len(patients),
         caseload_size=len(active),
         by_status=dict(sorted(Counter(p.ep.status for p in patients).items())),

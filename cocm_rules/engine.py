@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._fast import fast_constructor
 from .alerts import Alert, make_alert, sort_alerts
-from .episode import Episode, parse_episode
+from .episode import Episode, loggable_field, parse_episode, patient_id_problem
 from .errors import InvalidInput
 from .facts import DECIMALS, FactCatalog, _Context, catalog, describe_allowed, value_fits
 from .measures import MeasureLibrary
@@ -73,7 +73,16 @@ class RecordError(BaseModel):
 
 def iter_episodes(records: Iterable[Any]) -> Iterator[tuple[int, Episode | RecordError]]:
     """Parse a stream of records lazily: each yields its index and its Episode, or the
-    RecordError that says why it is not one (a record is never dropped)."""
+    RecordError that says why it is not one (a record is never dropped).
+
+    Raises TypeError for one record (a text, bytes, a mapping, an Episode) or a path given in
+    place of an iterable of records.
+    """
+    if isinstance(records, str | bytes | bytearray | Mapping | Episode | Path):
+        raise TypeError(
+            f"records must be an iterable of episode records (mappings, JSON texts or Episodes), "
+            f"not one {type(records).__name__}: pass a list of records, or read_records(path) to read a file"
+        )
     for index, record in enumerate(records):
         if isinstance(record, RecordError):  # a reader already failed on this record
             yield index, record if record.record == index else record.model_copy(update={"record": index})
@@ -254,7 +263,7 @@ class Engine:
                     log.warning(
                         "batch.record_invalid",
                         record=index,
-                        field=item.field,
+                        field=loggable_field(item.field),  # a made-up key may hold free text
                         **({"patient_id": pid} if self.log_patient_ids and pid else {}),
                     )
                     yield item
@@ -303,14 +312,16 @@ def _check_as_of(as_of: Any) -> None:
 
 
 def _patient_id(record: Any) -> str | None:
+    """The patient id of an invalid record, if it has a valid one (an error record echoes it,
+    so an id that cannot be written out, e.g. with a lone surrogate, is None)."""
     if isinstance(record, Episode):
         return record.patient_id
     if isinstance(record, str | bytes):  # JSON text: read only to name an invalid record
         try:
             record = json.loads(record)
-        except ValueError:
+        except (ValueError, RecursionError):  # incl. bytes that are not UTF-8
             return None
     if isinstance(record, Mapping):
         pid = record.get("patient_id")
-        return pid if isinstance(pid, str) else None
+        return pid if isinstance(pid, str) and pid and patient_id_problem(pid) is None else None
     return None

@@ -17,9 +17,10 @@ import datetime as dt
 import json
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -103,6 +104,43 @@ class _IsoDate:
 Date = Annotated[dt.date, _IsoDate]
 
 
+#: Why a record's JSON could not be read when it nests objects and lists beyond the reader's limit.
+NESTED_TOO_DEEPLY = "nested too deeply (objects and lists may be nested a few hundred levels at most)"
+
+# Control characters (C0, DEL, C1), line and paragraph separators, and lone surrogates (which
+# cannot be written as UTF-8): none belongs in an identifier that is echoed in outputs and logs.
+_NOT_IN_AN_ID = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def patient_id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a patient id (control characters, lone surrogates, blank), or None."""
+    if _NOT_IN_AN_ID.search(value):
+        return "must not hold control characters (such as NUL, a tab or a line break) or lone surrogates"
+    if not value.strip():
+        return "must not be blank"
+    return None
+
+
+def _patient_id(value: str) -> str:
+    problem = patient_id_problem(value)
+    if problem is not None:
+        raise ValueError(f"{problem} (got {show(value)})")
+    return value
+
+
+def not_utf8(error: UnicodeDecodeError, lineno: int | None = None) -> str:
+    """Describe a UTF-8 decoding failure by the byte and where it is, never the text around it.
+
+    ``lineno`` is the line number of a JSON Lines line that was decoded alone; without it the
+    line is counted in the decoded bytes.
+    """
+    data, start = error.object, error.start
+    bad = data[start : start + 1].hex()
+    column = start - data.rfind(b"\n", 0, start)
+    line = lineno if lineno is not None else data.count(b"\n", 0, start) + 1
+    return f"line {line}: not valid UTF-8 (byte 0x{bad} at byte {column} of the line); the input must be UTF-8 text"
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -175,7 +213,9 @@ class SmiEvent(_Model):
 class Episode(_Model):
     """One patient's episode of care in a Collaborative Care program."""
 
-    patient_id: str = Field(min_length=1, description="the host's patient identifier")
+    patient_id: Annotated[str, AfterValidator(_patient_id)] = Field(
+        min_length=1, description="the host's patient identifier (printable text, not blank)"
+    )
     program: Literal["cocm", "smi"] = Field(description="cocm (primary care) or smi (serious mental illness)")
     enrollment_date: Date = Field(description="referral / enrollment date: the start of the episode")
     status: Literal["active_treatment", "relapse_prevention_plan", "discharged", "inactive"]
@@ -202,8 +242,50 @@ def _field_path(loc: tuple[Any, ...]) -> str:
             out += f"[{part}]"
         elif isinstance(part, str) and ("[" in part or part.startswith("function-")):
             continue
+        else:  # a key of the caller's may hold lone surrogates, which cannot be written out
+            out += ("." if out else "") + str(part).encode("utf-8", "backslashreplace").decode("utf-8")
+    return out
+
+
+def _schema_fields(model: type[BaseModel]) -> dict[str, tuple[bool, Any]]:
+    """Each field of ``model``: whether it holds a list, and the fields of the model it holds (if any)."""
+    out: dict[str, tuple[bool, Any]] = {}
+    for name, field in model.model_fields.items():
+        args = [field.annotation, *get_args(field.annotation)]
+        args += [a for arg in args for a in get_args(arg)]
+        is_list = any(a is list or get_origin(a) is list for a in args)
+        inner = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        out[name] = (is_list, _schema_fields(inner) if inner is not None else None)
+    return out
+
+
+_EPISODE_FIELDS = _schema_fields(Episode)
+_PATH_PARTS = re.compile(r"\[[0-9]+\]|[^.\[]+|\[")
+#: What :func:`loggable_field` writes in place of a name that is not an episode field.
+UNKNOWN_FIELD = "<unknown field>"
+
+
+def loggable_field(field: str | None) -> str | None:
+    """A field path fit for a log: episode field names and list indices where the schema has them.
+
+    From the first part that does not fit the schema (a key the caller made up, which may hold
+    free text or an identifier), the path ends in ``<unknown field>``, e.g.
+    ``assessments[0].<unknown field>``.
+    """
+    if field is None:
+        return None
+    out = ""
+    fields: dict[str, tuple[bool, Any]] | None = _EPISODE_FIELDS
+    indexable = False
+    for part in _PATH_PARTS.findall(field):
+        if part[0] == "[" and part[-1] == "]" and indexable:
+            out += part
+            indexable = False
+        elif fields is not None and part in fields:
+            out += ("." if out else "") + part
+            indexable, fields = fields[part]
         else:
-            out += ("." if out else "") + str(part)
+            return out + ("." if out else "") + UNKNOWN_FIELD
     return out
 
 
@@ -243,6 +325,10 @@ def parse_episode(record: Mapping[str, Any] | str | bytes | Episode, *, record_r
             raise InvalidInput(
                 f"not valid JSON ({e.msg} at line {e.lineno} column {e.colno})", record=record_ref
             ) from e
+        except UnicodeDecodeError as e:  # bytes that are not UTF-8 text
+            raise InvalidInput(not_utf8(e), record=record_ref) from e
+        except RecursionError:
+            raise InvalidInput(f"not valid JSON: {NESTED_TOO_DEEPLY}", record=record_ref) from None
     if not isinstance(record, Mapping):
         raise InvalidInput("an episode must be a JSON object", record=record_ref, value=record)
     ref = record_ref
@@ -251,6 +337,8 @@ def parse_episode(record: Mapping[str, Any] | str | bytes | Episode, *, record_r
         ref = f"patient {pid!r}" if isinstance(pid, str) and pid else None
     try:
         return Episode.model_validate(record)
+    except RecursionError:
+        raise InvalidInput(NESTED_TOO_DEEPLY, record=ref) from None
     except ValidationError as e:
         errors = e.errors(include_url=False)
         parts = []
@@ -265,6 +353,8 @@ def parse_episode(record: Mapping[str, Any] | str | bytes | Episode, *, record_r
                 msg += f"; did you mean {hint!r}?" if hint else ""
             elif err["type"] == "missing":
                 msg = "is required"
+            elif err["type"] == "string_unicode":
+                msg = f"is not valid Unicode text: it holds a lone surrogate (got {show(err.get('input'))})"
             elif err["type"] == "extra_forbidden":
                 known = _known_fields(tuple(err["loc"])[:-1])
                 key = str(err["loc"][-1])

@@ -39,9 +39,29 @@ def test_json_file_with_one_object(tmp_path):
 def test_json_file_with_a_patients_key(tmp_path):
     """A .json file of the form ``{"patients": [...]}`` yields the patients."""
     path = tmp_path / "export.json"
-    path.write_text(json.dumps({"generated": "2026-02-01", "patients": [P1, P2]}), encoding="utf-8")
+    path.write_text(json.dumps({"patients": [P1, P2]}), encoding="utf-8")
 
     assert [P1, P2] == list(read_records(path))
+
+
+@pytest.mark.parametrize(
+    "record",
+    [dict(P1, patients=[]), dict(P1, patients=[P2]), {"generated": "2026-02-01", "patients": [P1, P2]}],
+)
+def test_an_object_with_patients_and_other_keys_is_one_record(tmp_path, record):
+    """Only an object whose one key is ``patients`` is a wrapper: an episode that also has a
+    ``patients`` key is one record (not dropped as an empty wrapper), which the engine then
+    refuses for its unknown field."""
+    from cocm_rules import Engine
+
+    path = tmp_path / "patient.json"
+    path.write_text(json.dumps(record), encoding="utf-8")
+
+    records = list(read_records(path))
+    out = list(Engine.load().evaluate_many(records, dt.date(2026, 2, 10)))
+
+    assert [record] == records
+    assert [("error", True)] == [(r.kind, "patients: is not a known field" in r.error) for r in out]
 
 
 def test_json_file_with_an_empty_list(tmp_path):
@@ -245,3 +265,105 @@ def test_review_and_caseload_metrics_read_lines_as_text_alike(tmp_path):
     assert caseload_metrics(read_records(path), as_of) == caseload_metrics(
         read_records(path, lines_as_text=True), as_of
     )
+
+
+# -- bytes that are not UTF-8, byte order marks, records nested too deeply ---------------------
+
+NOT_UTF8 = b'{"patient_id": "caf\xe9"}'
+
+
+@pytest.mark.parametrize("lines_as_text", [False, True])
+def test_a_jsonl_line_that_is_not_utf8_is_an_error_record_in_its_place(tmp_path, lines_as_text):
+    """A JSON Lines line with bytes that are not UTF-8 becomes an error record naming its line
+    and the byte; the lines after it are still read."""
+    path = tmp_path / "caseload.jsonl"
+    path.write_bytes(json.dumps(P1).encode() + b"\n" + NOT_UTF8 + b"\n" + json.dumps(P2).encode() + b"\n")
+
+    records = list(read_records(path, lines_as_text=lines_as_text))
+
+    assert [P1, P2] == [json.loads(r) if lines_as_text else r for r in (records[0], records[2])]
+    expected = RecordError(
+        record=1, error="line 2: not valid UTF-8 (byte 0xe9 at byte 20 of the line); the input must be UTF-8 text"
+    )
+    assert expected == records[1]
+
+
+def test_standard_input_is_read_as_bytes_line_by_line(monkeypatch):
+    """``-`` reads the bytes of standard input, so a line that is not UTF-8 is one error record."""
+
+    class Stdin(io.StringIO):
+        buffer = io.BytesIO(NOT_UTF8 + b"\n" + json.dumps(P1).encode() + b"\n")
+
+    monkeypatch.setattr("sys.stdin", Stdin())
+    records = list(read_records("-"))
+
+    assert [RecordError, dict] == [type(r) for r in records]
+    assert records[0].error.startswith("line 1: not valid UTF-8 (byte 0xe9 ")
+
+
+def test_a_json_file_that_is_not_utf8_raises_invalid_input(tmp_path):
+    """A .json file that is not UTF-8 raises InvalidInput naming the file, the line and the byte."""
+    path = tmp_path / "caseload.json"
+    path.write_bytes(b"[" + json.dumps(P1).encode() + b",\n" + NOT_UTF8 + b"]")
+
+    with pytest.raises(InvalidInput) as info:
+        list(read_records(path))
+
+    assert str(path) == info.value.field
+    expected = "line 2: not valid UTF-8 (byte 0xe9 at byte 20 of the line); the input must be UTF-8 text"
+    assert expected == info.value.reason
+
+
+@pytest.mark.parametrize("lines_as_text", [False, True])
+@pytest.mark.parametrize("name", ["caseload.jsonl", "caseload.json"])
+def test_a_byte_order_mark_is_skipped(tmp_path, name, lines_as_text):
+    """A file that starts with a UTF-8 byte order mark is read as if it had none."""
+    path = tmp_path / name
+    text = "\n".join(json.dumps(p) for p in (P1, P2)) if name.endswith("l") else json.dumps([P1, P2])
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+
+    records = list(read_records(path, lines_as_text=lines_as_text))
+
+    assert [P1, P2] == [json.loads(r) if isinstance(r, str) else r for r in records]
+
+
+def test_a_byte_order_mark_in_a_text_stream_is_skipped():
+    """A text stream whose first line starts with a byte order mark reads that line as JSON."""
+    records = list(read_records(io.StringIO("\ufeff" + json.dumps(P1) + "\n" + json.dumps(P2) + "\n")))
+
+    assert [P1, P2] == records
+
+
+def _deep(levels: int) -> str:
+    return '{"a": ' * levels + "{}" + "}" * levels
+
+
+@pytest.mark.parametrize("lines_as_text", [False, True])
+def test_a_jsonl_record_nested_too_deeply_is_an_error_record(tmp_path, lines_as_text):
+    """A line nested thousands of levels deep is an error record naming its line (on both read
+    paths, through the engine), not a RecursionError that ends the batch."""
+    from cocm_rules import Engine
+
+    deep = json.dumps(dict(P2, assessments=[{"measure": "phq9", "date": "2026-01-05", "total": 1, "context": 0}]))
+    deep = deep.replace('"context": 0', '"context": ' + _deep(3000))
+    path = tmp_path / "caseload.jsonl"
+    path.write_text("\n".join([json.dumps(P1), deep, json.dumps(P3)]) + "\n", encoding="utf-8")
+
+    out = list(Engine.load().evaluate_many(read_records(path, lines_as_text=lines_as_text), dt.date(2026, 2, 10)))
+
+    assert ["result", "error", "result"] == [r.kind for r in out]
+    expected = (
+        "line 2: not valid JSON: nested too deeply (objects and lists may be nested a few hundred levels at most)"
+    )
+    assert (expected, None) == (out[1].error, out[1].patient_id)
+
+
+def test_a_json_file_nested_too_deeply_raises_invalid_input(tmp_path):
+    """A .json file nested too deeply to read raises InvalidInput naming the file."""
+    path = tmp_path / "caseload.json"
+    path.write_text("[" + _deep(3000) + "]", encoding="utf-8")
+
+    with pytest.raises(InvalidInput) as info:
+        list(read_records(path))
+
+    assert (str(path), "not valid JSON: nested too deeply") == (info.value.field, info.value.reason.split(" (")[0])

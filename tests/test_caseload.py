@@ -201,3 +201,26 @@ def test_as_of_must_be_a_date() -> None:
     """A date-time is refused."""
     with pytest.raises(InvalidInput):
         caseload_metrics(CASELOAD, dt.datetime(2026, 6, 30, 12))  # type: ignore[arg-type]
+
+
+def test_the_first_day_of_the_calendar_clamps_the_period() -> None:
+    """As of 0001-01-01 the 30-day period cannot start 29 days earlier: it starts on the first
+    representable date (no OverflowError), and the patients are still counted."""
+    m = caseload_metrics(CASELOAD, dt.date.min)
+
+    assert (dt.date.min, caseload_metrics(CASELOAD, AS_OF).records) == (m.period_start, m.records)
+
+
+def test_a_cms159_window_past_the_last_date_has_not_closed() -> None:
+    """As of 9999-12-31, an index PHQ-9 whose 12 months (or the 60 days after them) would end
+    after the last representable date has no closed window: not in the denominator (no
+    ValueError for the year 10000). An index whose window closes in 9999 still counts."""
+    late = [
+        patient("K", None, "active_treatment", [phq9("9999-12-02", 15), phq9("9999-12-30", 3)], []),
+        patient("L", None, "active_treatment", [phq9("9998-11-15", 15), phq9("9999-11-30", 3)], []),
+        patient("M", None, "active_treatment", [phq9("9998-08-01", 15), phq9("9999-08-15", 3)], []),
+    ]
+
+    cms = caseload_metrics(late, dt.date.max).cms159_remission_12m
+
+    assert (1, 1) == (cms.numerator, cms.denominator)

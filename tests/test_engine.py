@@ -502,3 +502,73 @@ def test_a_fault_inside_a_fact_is_not_rendered_as_unknown() -> None:
         make_alert(rule, Faulty(), dt.date(2026, 1, 1), None, {})
     alert = make_alert(rule, {}, dt.date(2026, 1, 1), None, {})  # a plain missing fact reads unknown
     assert all(value is None for value in alert.evidence.values())
+
+
+# -- invalid records that once ended a batch or leaked into logs ----------------------------------
+
+
+def test_record_invalid_log_names_no_unknown_field() -> None:
+    """A made-up field name (which may hold a name, an MRN or what the patient said) is logged as
+    ``<unknown field>``; the error record returned to the caller still names it."""
+    engine = Engine.load(T2T, safety_floor=False)
+    secret = "Jane Doe MRN12345 says she wants to die"
+    nested = episode("p2")
+    nested["assessments"][1][secret] = 1
+    with capture_logs() as logs:
+        out = list(engine.evaluate_many([dict(episode("p1"), **{secret: 1}), nested], AS_OF))
+    invalid = [(e["record"], e["field"]) for e in logs if e["event"] == "batch.record_invalid"]
+    assert [(0, "<unknown field>"), (1, "assessments[1].<unknown field>")] == invalid
+    assert "MRN12345" not in repr(logs)
+    assert [secret, f"assessments[1].{secret}"] == [r.field for r in out]
+
+
+@pytest.mark.parametrize(
+    "records", ["caseload.jsonl", '{"patient_id": "p1"}', b"{}", {"patient_id": "p1"}, Path("caseload.jsonl")]
+)
+def test_evaluate_many_refuses_one_record_or_a_path(engine: Engine, records: Any) -> None:
+    """One record or a path in place of an iterable of records raises TypeError saying what
+    to pass, instead of yielding an error record per character or key."""
+    with pytest.raises(TypeError) as info:
+        next(engine.evaluate_many(records, AS_OF))
+    assert "pass a list of records, or read_records(path) to read a file" in str(info.value)
+
+
+def test_evaluate_many_refuses_one_episode(engine: Engine) -> None:
+    """An Episode is one record (iterating it would yield its fields): TypeError."""
+    from cocm_rules import parse_episode
+
+    with pytest.raises(TypeError):
+        next(engine.evaluate_many(parse_episode(episode()), AS_OF))
+
+
+def test_an_invalid_patient_id_is_not_echoed_in_the_error_record(engine: Engine) -> None:
+    """A patient id with a lone surrogate or a control character makes an error record whose
+    patient_id is None, so the record can always be written out as JSON."""
+    text = json.dumps(episode("XX")).replace('"XX"', '"S\\ud800"')
+    out = list(engine.evaluate_many([text, episode("p\x00"), episode("p2")], AS_OF))
+    assert [("error", None, "patient_id"), ("error", None, "patient_id"), ("result", "p2", None)] == [
+        (r.kind, r.patient_id, getattr(r, "field", None)) for r in out
+    ]
+    assert 3 == len([json.loads(r.model_dump_json()) for r in out])
+
+
+def test_bytes_not_utf8_and_text_nested_too_deeply_are_error_records(engine: Engine) -> None:
+    """Bytes that are not UTF-8 and JSON text nested thousands of levels deep each become an
+    error record; the records after them are still evaluated."""
+    deep = json.dumps(episode("p1")).replace('"p1"', '"p1", "sex": ' + '{"a": ' * 3000 + "{}" + "}" * 3000)
+    out = list(engine.evaluate_many([b'{"patient_id": "caf\xe9"}', deep, episode("p2")], AS_OF))
+    expected = [
+        (
+            0,
+            "error",
+            "record 0: line 1: not valid UTF-8 (byte 0xe9 at byte 20 of the line); the input must be UTF-8 text",
+        ),
+        (
+            1,
+            "error",
+            "record 1: not valid JSON: nested too deeply (objects and lists may be nested a few hundred levels "
+            "at most)",
+        ),
+        (2, "result", None),
+    ]
+    assert expected == [(r.record, r.kind, getattr(r, "error", None)) for r in out]

@@ -419,3 +419,75 @@ def test_json_text_that_is_not_an_object_says_so(text: str) -> None:
     error = _error(text, record_ref="4")
 
     assert "record 4: an episode must be a JSON object" in str(error)
+
+
+# -- patient ids, text that is not UTF-8, records nested too deeply ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("pid", "problem"),
+    [
+        ("p\x00", "must not hold control characters (such as NUL, a tab or a line break) or lone surrogates"),
+        ("a\nb", "must not hold control characters (such as NUL, a tab or a line break) or lone surrogates"),
+        ("p\x85", "must not hold control characters (such as NUL, a tab or a line break) or lone surrogates"),
+        ("   ", "must not be blank"),
+    ],
+)
+@pytest.mark.parametrize("as_text", [False, True])
+def test_a_patient_id_with_control_characters_or_blank_is_refused(pid: str, problem: str, as_text: bool) -> None:
+    """A patient id with NUL or other control characters, or only whitespace, is refused
+    (from a mapping and from JSON text alike), naming the field and the value."""
+    record = _base(patient_id=pid)
+    error = _error(json.dumps(record) if as_text else record, record_ref="3")
+
+    assert ("patient_id", f"record 3: patient_id: {problem} (got {pid!r} (text))") == (error.field, str(error))
+
+
+def test_a_patient_id_with_a_lone_surrogate_is_refused() -> None:
+    """A patient id holding a lone surrogate (``\\ud800`` in JSON text) is refused, and the
+    message can be written out as UTF-8."""
+    error = _error('{"patient_id": "S\\ud800", "program": "cocm"}', record_ref="0")
+
+    assert "patient_id" == error.field
+    assert str(error).startswith("record 0: patient_id: is not valid Unicode text: it holds a lone surrogate")
+    assert str(error) == str(error).encode("utf-8").decode("utf-8")
+
+
+def test_bytes_that_are_not_utf8_are_reported() -> None:
+    """JSON bytes that are not UTF-8 raise InvalidInput naming the record and the byte."""
+    error = _error(b'{"patient_id": "caf\xe9"}', record_ref="4")
+
+    expected = "record 4: line 1: not valid UTF-8 (byte 0xe9 at byte 20 of the line); the input must be UTF-8 text"
+    assert expected == str(error)
+
+
+def test_json_text_nested_too_deeply_is_reported() -> None:
+    """JSON text nested thousands of levels deep raises InvalidInput, not RecursionError."""
+    deep = '{"a": ' * 3000 + "{}" + "}" * 3000
+    error = _error(json.dumps(_base(sex=0)).replace('"sex": 0', '"sex": ' + deep), record_ref="5")
+
+    expected = (
+        "record 5: not valid JSON: nested too deeply (objects and lists may be nested a few hundred levels at most)"
+    )
+    assert expected == str(error)
+
+
+@pytest.mark.parametrize(
+    ("field", "logged"),
+    [
+        (None, None),
+        ("status", "status"),
+        ("assessments[0].answers", "assessments[0].answers"),
+        ("Jane Doe MRN12345 says she wants to die", "<unknown field>"),
+        ("contacts[2].Jane Doe. MRN [12]", "contacts[2].<unknown field>"),
+        ("smi_events[1].status.x[3]", "smi_events[1].status.<unknown field>"),
+        ("status[123456]", "status.<unknown field>"),
+        ("assessments[0][1]", "assessments[0].<unknown field>"),
+    ],
+)
+def test_loggable_field_keeps_schema_names_and_indices_only(field: str | None, logged: str | None) -> None:
+    """A field path for a log keeps episode field names and list indices; any other name is
+    replaced by a placeholder."""
+    from cocm_rules.episode import loggable_field
+
+    assert logged == loggable_field(field)
