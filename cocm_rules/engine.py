@@ -223,6 +223,7 @@ class Engine:
         numbers are rounded to the catalog's precision, as the fact builder does, so every
         backend sees the same values. Raises :class:`~cocm_rules.InvalidInput` otherwise.
         """
+        _check_as_of(as_of)
         full: dict[str, Any] = dict.fromkeys(self.needed)
         for name, value in facts.items():
             spec = self.catalog.specs.get(name)
@@ -307,6 +308,10 @@ class _LazyFacts(dict):  # type: ignore[type-arg]
 
 
 def _check_as_of(as_of: Any) -> None:
+    if isinstance(as_of, str):
+        raise InvalidInput(
+            "as_of must be a datetime.date, not text: use datetime.date.fromisoformat(...)", field="as_of", value=as_of
+        )
     if not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime):
         raise InvalidInput("as_of must be a date (YYYY-MM-DD), not a date-time", field="as_of", value=as_of)
 

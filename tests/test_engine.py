@@ -572,3 +572,14 @@ def test_bytes_not_utf8_and_text_nested_too_deeply_are_error_records(engine: Eng
         (2, "result", None),
     ]
     assert expected == [(r.record, r.kind, getattr(r, "error", None)) for r in out]
+
+
+@pytest.mark.parametrize("as_of", ["2026-11-20", None, dt.datetime(2026, 11, 20, 9)])
+def test_every_entry_point_checks_as_of(engine: Engine, as_of: Any) -> None:
+    """evaluate_facts checks as_of like evaluate does; text gets told how to make a date."""
+    with pytest.raises(InvalidInput) as info:
+        engine.evaluate_facts(MANY, as_of)
+    assert "as_of" == info.value.field
+    if isinstance(as_of, str):
+        expected = "field 'as_of': as_of must be a datetime.date, not text: use datetime.date.fromisoformat(...)"
+        assert str(info.value).startswith(expected)
