@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -36,6 +37,7 @@ __all__ = [
     "ProgramIR",
     "RuleIR",
     "facts_of",
+    "leaves",
     "nnf",
 ]
 
@@ -165,21 +167,20 @@ def _plain(o: Any) -> Any:
     return o
 
 
+def leaves(node: Node) -> Iterator[Cmp | In | Missing | Present]:
+    """The comparisons and presence tests of a condition, left to right."""
+    if isinstance(node, And | Or):
+        for item in node.items:
+            yield from leaves(item)
+    elif isinstance(node, Not):
+        yield from leaves(node.item)
+    else:
+        yield node
+
+
 def facts_of(node: Node) -> list[str]:
     """Fact names read by a condition, in first-use order."""
-    out: list[str] = []
-
-    def walk(n: Node) -> None:
-        if isinstance(n, And | Or):
-            for x in n.items:
-                walk(x)
-        elif isinstance(n, Not):
-            walk(n.item)
-        elif n.fact not in out:
-            out.append(n.fact)
-
-    walk(node)
-    return out
+    return list(dict.fromkeys(leaf.fact for leaf in leaves(node)))
 
 
 def nnf(node: Node, negate: bool = False) -> Node:

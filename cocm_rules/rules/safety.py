@@ -30,7 +30,7 @@ from ..errors import Problem, SafetyFloorError
 from ..facts import DECIMALS, FactSpec
 from ..measures import MeasureLibrary
 from ..scoring import SAFETY_ITEM_MISSING
-from .ir import And, Cmp, In, Node, Not, Or
+from .ir import Cmp, In, leaves
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -213,22 +213,13 @@ def _values_that_matter(rules: list[RuleIR], specs: dict[str, FactSpec]) -> dict
     """For each fact the rules read: missing, and the values on either side of every literal
     the rules compare it with (all allowed values for text and yes/no facts)."""
     literals: dict[str, set[Any]] = {}
-
-    def walk(node: Node) -> None:
-        if isinstance(node, And | Or):
-            for item in node.items:
-                walk(item)
-        elif isinstance(node, Not):
-            walk(node.item)
-        elif isinstance(node, Cmp):
-            literals.setdefault(node.fact, set()).add(node.value)
-        elif isinstance(node, In):
-            literals.setdefault(node.fact, set()).update(node.values)
-        else:  # is missing / is present
-            literals.setdefault(node.fact, set())
-
     for rule in rules:
-        walk(rule.condition)
+        for leaf in leaves(rule.condition):
+            seen = literals.setdefault(leaf.fact, set())
+            if isinstance(leaf, Cmp):
+                seen.add(leaf.value)
+            elif isinstance(leaf, In):
+                seen.update(leaf.values)
     out: dict[str, list[Any]] = {}
     for name in sorted(literals):
         spec = specs[name]
