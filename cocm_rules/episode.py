@@ -31,6 +31,7 @@ from pydantic import (
 )
 from pydantic_core import core_schema as cs
 
+from ._json import NESTED_TOO_DEEPLY, not_utf8
 from ._text import show, suggest
 from .errors import InvalidInput
 
@@ -104,9 +105,6 @@ class _IsoDate:
 Date = Annotated[dt.date, _IsoDate]
 
 
-#: Why a record's JSON could not be read when it nests objects and lists beyond the reader's limit.
-NESTED_TOO_DEEPLY = "nested too deeply (objects and lists may be nested a few hundred levels at most)"
-
 # Control characters (C0, DEL, C1), line and paragraph separators, and lone surrogates (which
 # cannot be written as UTF-8): none belongs in an identifier that is echoed in outputs and logs.
 _NOT_IN_AN_ID = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
@@ -126,19 +124,6 @@ def _patient_id(value: str) -> str:
     if problem is not None:
         raise ValueError(f"{problem} (got {show(value)})")
     return value
-
-
-def not_utf8(error: UnicodeDecodeError, lineno: int | None = None) -> str:
-    """Describe a UTF-8 decoding failure by the byte and where it is, never the text around it.
-
-    ``lineno`` is the line number of a JSON Lines line that was decoded alone; without it the
-    line is counted in the decoded bytes.
-    """
-    data, start = error.object, error.start
-    bad = data[start : start + 1].hex()
-    column = start - data.rfind(b"\n", 0, start)
-    line = lineno if lineno is not None else data.count(b"\n", 0, start) + 1
-    return f"line {line}: not valid UTF-8 (byte 0x{bad} at byte {column} of the line); the input must be UTF-8 text"
 
 
 class _Model(BaseModel):
