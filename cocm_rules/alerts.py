@@ -1,4 +1,11 @@
-"""Alerts: what a rule emits, explained, and the order a team should read them in."""
+"""Alerts: what a rule emits, explained, and the order a team should read them in.
+
+Review order is suicide risk first, always: every ``suicide_risk`` alert comes before every
+other alert, whatever priority or severity a ruleset gives either. Within each group, the
+highest priority comes first, then the highest severity, then the rule id. A ruleset's
+priority orders alerts *within* those groups; it can never put another alert above a
+suicide-risk one.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._fast import fast_constructor
 from .rules.ir import MessagePart, RuleIR
-from .rules.language import SEVERITIES
+from .rules.language import SEVERITIES, SUICIDE_RISK
 
-__all__ = ["Alert", "make_alert", "render_message", "sort_alerts"]
+__all__ = ["SUICIDE_RISK", "Alert", "make_alert", "render_message", "sort_alerts", "sort_key"]
 
 _SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
@@ -109,11 +116,12 @@ def make_alert(
     )
 
 
-def sort_key(alert: Alert) -> tuple[int, int, str]:
-    """Highest priority first, then highest severity, then rule id (deterministic)."""
-    return (-alert.priority, -_SEVERITY_RANK.get(alert.severity, 0), alert.rule_id)
+def sort_key(alert: Alert) -> tuple[bool, int, int, str]:
+    """Suicide risk first (whatever the priorities), then highest priority, then highest
+    severity, then rule id (deterministic)."""
+    return (alert.category != SUICIDE_RISK, -alert.priority, -_SEVERITY_RANK.get(alert.severity, 0), alert.rule_id)
 
 
 def sort_alerts(alerts: Iterable[Alert]) -> list[Alert]:
-    """Alerts in review order."""
+    """Alerts in review order: every suicide_risk alert before every other alert."""
     return sorted(alerts, key=sort_key)

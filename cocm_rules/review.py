@@ -1,8 +1,10 @@
 """The psychiatric consultant's review list: who to discuss this week, why, and their registry row.
 
-Patients are ranked by the highest priority among their review alerts (suicide risk first:
-those rules carry priorities 85-100; then not-improving and worsening patients), then by
-severity, then by the number of reasons, then by patient id so the order is deterministic.
+Suicide risk comes first, structurally: every patient with a ``suicide_risk`` reason ranks
+above every patient without one, whatever priorities the rulesets set. Within each of the two
+groups, patients are ranked by their first reason in review order (the highest priority, then
+severity, as :func:`cocm_rules.alerts.sort_alerts` orders alerts), then by the number of
+reasons, then by patient id so the order is deterministic.
 Each entry carries its reasons (the alerts, like the FLAGS column of the AIMS registry) and
 the registry row: status, first and last PHQ-9 / GAD-7 / PCL-5 with dates, initial assessment,
 last follow-up, last psychiatric consultation and case review, relapse prevention plan date,
@@ -17,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .alerts import Alert
+from .alerts import SUICIDE_RISK, Alert, sort_alerts
 from .engine import Engine, RecordError, iter_episodes
 from .errors import InvalidInput
 from .rules.language import SEVERITIES
@@ -96,9 +98,9 @@ class ReviewEntry(BaseModel):
 
     rank: int
     patient_id: str
-    priority: int = Field(description="highest priority among the review alerts")
-    severity: str = Field(description="highest severity among the review alerts")
-    reasons: list[Alert] = Field(description="the review alerts, highest priority first")
+    priority: int = Field(description="priority of the first reason (suicide risk first, then highest priority)")
+    severity: str = Field(description="severity of the first reason")
+    reasons: list[Alert] = Field(description="the review alerts in review order: suicide risk first, then priority")
     other_alerts: list[Alert] = Field(default_factory=list, description="the patient's other alerts (e.g. engagement)")
     row: RegistryRow
 
@@ -131,7 +133,8 @@ def review_list(
 
     Every record is evaluated; a record that cannot be is returned in ``errors``, never
     dropped. ``categories`` and ``min_severity`` choose which alerts put a patient on the
-    list; ``limit`` keeps the first N entries.
+    list; ``limit`` keeps the first N entries. Every patient with a suicide-risk reason ranks
+    above every patient without one, whatever the priorities.
     """
     cats = tuple(categories)
     if min_severity not in _RANK:
@@ -147,13 +150,13 @@ def review_list(
         ep = item
         alerts, facts = engine.assess(ep, as_of, ROW_FACTS.values())
         evaluated += 1
-        reasons = [a for a in alerts if _is_review(a, cats, min_rank)]
+        reasons = sort_alerts(a for a in alerts if _is_review(a, cats, min_rank))
         if not reasons:
             continue
         others = [a for a in alerts if a not in reasons]
-        top = max(reasons, key=lambda a: (a.priority, _RANK.get(a.severity, 0)))
+        top = reasons[0]  # suicide risk first, whatever the priorities
         row = RegistryRow(patient_id=ep.patient_id, **{col: facts[name] for col, name in ROW_FACTS.items()})
-        key = (-top.priority, -_RANK.get(top.severity, 0), -len(reasons), ep.patient_id)
+        key = (top.category != SUICIDE_RISK, -top.priority, -_RANK.get(top.severity, 0), -len(reasons), ep.patient_id)
         candidates.append(
             (
                 key,

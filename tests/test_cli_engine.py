@@ -50,6 +50,19 @@ def test_validate_reports_every_problem_with_its_location_and_exits_1() -> None:
     assert "7 errors in 1 file; nothing was loaded." in result.output
 
 
+def test_validate_warns_when_a_priority_tries_to_outrank_suicide_risk(tmp_path: Path) -> None:
+    """A rule at priority 100 beside the suicide rules: a located warning that teaches why, and
+    the set is still valid (exit 0), since suicide risk comes first whatever the priority."""
+    shutil.copy(ROOT / "rulesets" / "suicide_risk.yaml", tmp_path)
+    shutil.copy(OK / "outranking.yaml", tmp_path)
+    result = invoke("validate", str(tmp_path))
+    assert 0 == result.exit_code, result.output
+    warning = f"{tmp_path / 'outranking.yaml'}:18:17: warning: rule 'fx-outrank-not-improving': priority 100 cannot"
+    assert warning in result.output
+    assert "  allowed here: 0-100; 0-84 keeps it below every suicide_risk rule (85-100)" in result.output
+    assert "2 rulesets, 9 rules: valid, 2 warnings; safety floor passed." in result.output
+
+
 def test_validate_refuses_a_set_without_suicide_rules(tmp_path: Path) -> None:
     """A valid ruleset that escalates nothing fails the safety floor (exit 1) unless the floor
     is skipped explicitly."""

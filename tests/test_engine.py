@@ -17,6 +17,7 @@ from cocm_rules import Alert, BackendUnavailable, Engine, InvalidInput, PatientR
 from cocm_rules.rules import bundled_rulesets_path, load_rulesets
 
 T2T = Path(__file__).parent / "fixtures" / "rulesets_ok" / "treat_to_target.yaml"
+OUTRANKING = Path(__file__).parent / "fixtures" / "rulesets_ok" / "outranking.yaml"
 SUICIDE = bundled_rulesets_path() / "suicide_risk.yaml"
 AS_OF = dt.date(2026, 5, 2)
 
@@ -245,6 +246,19 @@ def test_evaluate_an_episode_on_the_bundled_suicide_rules() -> None:
     assert ["suicide-phq9-item9"] == [a.rule_id for a in alerts]
     assert {"phq9.item9_latest": 1} == alerts[0].evidence
     assert "PHQ-9 item 9 (thoughts of death or self-harm) answered 1 of 3 on 2026-05-01." == alerts[0].message
+
+
+def test_no_priority_outranks_suicide_risk(each_backend: str) -> None:
+    """A treat-to-target rule at priority 100 and severity critical fires with PHQ-9 item 9 at 1
+    (priority 95, high), yet the suicide-risk alert comes first, on both backends."""
+    engine = Engine.load([SUICIDE, OUTRANKING], backend=each_backend)
+    alerts = engine.evaluate(episode("p9", item9=1), AS_OF)
+    assert [
+        ("suicide-phq9-item9", "suicide_risk", 95),
+        ("fx-outrank-not-improving", "treatment_to_target", 100),
+        ("fx-outrank-engagement", "engagement", 85),
+        ("fx-below-suicide", "engagement", 84),
+    ] == [(a.rule_id, a.category, a.priority) for a in alerts]
 
 
 def test_facts_are_those_the_rules_need(engine: Engine) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cocm_rules import Engine, InvalidInput
 from cocm_rules.review import review_list
+from cocm_rules.rules import bundled_rulesets_path
 
 AS_OF = dt.date(2026, 6, 30)
 
@@ -120,3 +122,22 @@ def test_limit_and_min_severity() -> None:
     assert ["cssrs-high"] == [e.patient_id for e in critical.entries]
     with pytest.raises(InvalidInput):
         review_list(engine, CASELOAD, AS_OF, min_severity="urgent")
+
+
+def test_no_priority_outranks_a_patient_with_suicide_risk() -> None:
+    """A ruleset gives a treat-to-target rule priority 100 and severity critical: the patient it
+    fires for (PHQ-9 18, item 9 at 0) still ranks below the patient with item 9 at 1 and a total
+    of 1 (priority 95, high), and below the C-SSRS high patient; the entry shows the reason that
+    ranks it, suicide risk first."""
+    outranking = Path(__file__).parent / "fixtures" / "rulesets_ok" / "outranking.yaml"
+    engine = Engine.load([bundled_rulesets_path() / "suicide_risk.yaml", outranking])
+    severe = episode("severe-no-risk", [BASELINE, ("2026-06-25", [3, 3, 2, 2, 2, 2, 2, 2, 0])])
+    item9 = episode("item9-total-1", [("2026-06-25", [0, 0, 0, 0, 0, 0, 0, 0, 1])])
+    both = episode("item9-and-severe", [("2026-06-25", [3, 3, 2, 2, 2, 2, 2, 2, 1])])
+    entries = review_list(engine, [severe, item9, both], AS_OF).entries
+    assert [
+        ("item9-and-severe", "suicide-phq9-item9", 95, "high"),
+        ("item9-total-1", "suicide-phq9-item9", 95, "high"),
+        ("severe-no-risk", "fx-outrank-not-improving", 100, "critical"),
+    ] == [(e.patient_id, e.reasons[0].rule_id, e.priority, e.severity) for e in entries]
+    assert ["suicide-phq9-item9", "fx-outrank-not-improving"] == [a.rule_id for a in entries[0].reasons]

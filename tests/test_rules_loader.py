@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from cocm_rules import CocmRulesError, DefinitionError, Problem, RulesetError
 from cocm_rules.rules import Ruleset, bundled_rulesets_path, load_ruleset, load_rulesets
@@ -582,6 +583,62 @@ def test_duplicate_ruleset_name_across_files() -> None:
     assert 1 == len(problems)
     assert f"{folder / 'second.yaml'}:2:10" == problems[0].location
     assert f"ruleset 'same-name' is also defined in {folder / 'first.yaml'}" == problems[0].message
+
+
+# -- warnings: a priority that tries to outrank suicide risk ------------------------------------
+
+OUTRANKING = OK / "outranking.yaml"
+
+
+def test_a_priority_at_or_above_a_suicide_rule_is_a_located_warning() -> None:
+    """Priorities 100 and 85 (the lowest suicide priority) are warned about, at the priority
+    value, saying why they cannot outrank suicide risk; 84 is not. The set still loads."""
+    rulesets = load_rulesets([bundled_rulesets_path() / "suicide_risk.yaml", OUTRANKING])
+    assert [
+        (f"{OUTRANKING}:18:17", "rule 'fx-outrank-not-improving'"),
+        (f"{OUTRANKING}:29:17", "rule 'fx-outrank-engagement'"),
+    ] == [(w.location, w.context) for w in rulesets.warnings]
+    first = rulesets.warnings[0]
+    assert (
+        "priority 100 cannot put this alert above suicide risk: suicide_risk alerts always come first, and "
+        "patients with one rank above all others, whatever the priorities; this priority orders the rule "
+        "among the other alerts only"
+    ) == first.message
+    assert "0-100; 0-84 keeps it below every suicide_risk rule (85-100)" == first.allowed
+    assert ("rules", 0, "then", "priority") == first.path
+
+
+def test_the_warning_is_logged_with_ids_only() -> None:
+    """Each warning is a ``ruleset.priority_above_suicide_risk`` event: ruleset, rule, priority."""
+    with capture_logs() as logs:
+        load_rulesets([bundled_rulesets_path() / "suicide_risk.yaml", OUTRANKING])
+    warned = [e for e in logs if e["event"] == "ruleset.priority_above_suicide_risk"]
+    assert [
+        {
+            "event": "ruleset.priority_above_suicide_risk",
+            "log_level": "warning",
+            "ruleset": "fixture-outranking",
+            "rule": "fx-outrank-not-improving",
+            "priority": 100,
+        },
+        {
+            "event": "ruleset.priority_above_suicide_risk",
+            "log_level": "warning",
+            "ruleset": "fixture-outranking",
+            "rule": "fx-outrank-engagement",
+            "priority": 85,
+        },
+    ] == warned
+
+
+def test_the_bundled_rulesets_have_no_warnings() -> None:
+    """No bundled rule outside suicide_risk has a priority at or above a suicide rule's."""
+    assert () == load_rulesets().warnings
+
+
+def test_without_suicide_rules_there_is_nothing_to_outrank() -> None:
+    """A partial set with no suicide_risk rule has no priority warnings."""
+    assert () == load_rulesets(OUTRANKING).warnings
 
 
 # -- locations inside conditions ----------------------------------------------------------------

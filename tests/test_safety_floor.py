@@ -18,7 +18,7 @@ from structlog.testing import capture_logs
 from cocm_rules import Engine, InvalidInput, RulesetError, SafetyFloorError, score
 from cocm_rules.episode import PROGRAMS, STATUSES
 from cocm_rules.rules import SAFETY_CASES, bundled_rulesets_path
-from cocm_rules.rules.safety import AS_OF, SafetyCase, safety_episode
+from cocm_rules.rules.safety import AS_OF, NEGATIVE_CASES, SafetyCase, safety_episode
 
 SUICIDE = bundled_rulesets_path() / "suicide_risk.yaml"
 PHQ9_ITEM9_CASES = [
@@ -234,6 +234,113 @@ def test_other_rules_cannot_suppress_a_suicide_alert(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert Engine.load([SUICIDE, other]).safety_floor_checked
+
+
+# -- a rule filed as suicide_risk must be about suicide risk ---------------------------------------
+
+
+def add_rule(when: str, rule_id: str = "wrongly-filed") -> Callable[[dict[str, Any]], None]:
+    """A change that adds a rule filed as ``suicide_risk`` (critical, priority 100) with ``when``."""
+
+    def change(data: dict[str, Any]) -> None:
+        data["rules"].append(
+            {
+                "id": rule_id,
+                "title": "Filed as suicide risk",
+                "source": "Test suite",
+                "when": when,
+                "then": {
+                    "category": "suicide_risk",
+                    "severity": "critical",
+                    "priority": 100,
+                    "action": "review",
+                    "message": "Review.",
+                },
+            }
+        )
+
+    return change
+
+
+def wrongly_filed(path: Path | list[Path], backend: str = "compiled") -> list[Any]:
+    """The problems the safety floor reports about rules filed as suicide_risk (it must refuse)."""
+    with pytest.raises(SafetyFloorError) as info:
+        Engine.load(path, backend=backend)
+    return [p for p in info.value.problems if "filed as suicide_risk" in p.message]
+
+
+def test_a_catch_all_rule_filed_as_suicide_risk_cannot_stand_in_for_the_suicide_rules(
+    tmp_path: Path, each_backend: str
+) -> None:
+    """A single ``status is present`` rule filed as suicide_risk fires on every safety case, so
+    it used to pass the floor alone, with every real suicide rule deleted. It fires on negative
+    screens too: refused, located at its category, saying why and what to do."""
+
+    def only_catch_all(data: dict[str, Any]) -> None:
+        data["rules"] = []
+        add_rule("status is present", "everyone")(data)
+
+    path = variant(tmp_path, only_catch_all)
+    with pytest.raises(SafetyFloorError) as info:
+        Engine.load(path, backend=each_backend)
+    (problem,) = info.value.problems
+    assert (str(path), "rule 'everyone'") == (problem.file, problem.context)
+    line = path.read_text(encoding="utf-8").splitlines()[(problem.line or 0) - 1]
+    assert "category: suicide_risk" == line[(problem.column or 0) - 1 - len("category: ") :]
+    assert problem.message.startswith(
+        "this rule is filed as suicide_risk but fires for a patient whose safety screens are negative: "
+        "PHQ-9 item 9 = 0 with a total of 24 (severe) (every program and status); PHQ-9 all answers 0 "
+        "(every program and status); PHQ-A item 9 = 0 with a total of 24, no to both suicide questions "
+        "(every program and status); and 2 more. A suicide_risk alert comes before every other alert"
+    ), problem.message
+    assert "file this rule under another category (treatment_to_target, review_priority, " in problem.message
+    assert str(info.value.summary).startswith(
+        "1 rule filed as suicide_risk fires on negative safety screens; the rulesets were refused."
+    )
+
+
+def test_a_severity_rule_filed_as_suicide_risk_is_refused(tmp_path: Path) -> None:
+    """``phq9.latest >= 20`` filed as suicide_risk beside the real rules: the severe PHQ-9 with
+    item 9 at 0 shows it is not about suicide risk."""
+    (problem,) = wrongly_filed(variant(tmp_path, add_rule("phq9.latest >= 20")))
+    assert "rule 'wrongly-filed'" == problem.context
+    assert problem.message.startswith(
+        "this rule is filed as suicide_risk but fires for a patient whose safety screens are negative: "
+        "PHQ-9 item 9 = 0 with a total of 24 (severe) (every program and status). "
+    ), problem.message
+
+
+def test_a_suicide_rule_widened_by_another_fact_is_refused(tmp_path: Path) -> None:
+    """``item 9 >= 1 or weeks_in_treatment > 52``: the negative cases are eight weeks in, but the
+    fact is varied like any other the suicide rules read, so the widening is found, with the value."""
+    path = variant(tmp_path, add_rule("phq9.item9_latest >= 1 or weeks_in_treatment > 52"))
+    (problem,) = wrongly_filed(path)
+    assert problem.message.startswith(
+        "this rule is filed as suicide_risk but fires for a patient whose safety screens are negative: "
+        "PHQ-9 item 9 = 0 with a total of 24 (severe), with weeks_in_treatment = 53 (every program and status); "
+    ), problem.message
+
+
+def test_the_negative_cases_are_negative() -> None:
+    """Each negative case scores complete, with no suicide-risk flag and nothing missing, and the
+    bundled rulesets raise no suicide_risk alert for it in any program or status."""
+    engine = Engine.load()
+    for case in NEGATIVE_CASES:
+        if case.measure is not None:
+            result = score(case.measure, case.answers)
+            assert (True, [], []) == (result.valid, result.flags, result.missing_items), case.name
+        for program in PROGRAMS:
+            for status in STATUSES:
+                alerts = engine.evaluate(safety_episode(case, program, status), AS_OF)
+                assert [] == [a.rule_id for a in alerts if a.category == "suicide_risk"], (case.name, program, status)
+
+
+def test_floor_logs_the_negative_cases() -> None:
+    """The passed event counts the negative cases tried too."""
+    with capture_logs() as logs:
+        Engine.load(SUICIDE)
+    (passed,) = [e for e in logs if e["event"] == "engine.safety_floor_passed"]
+    assert len(NEGATIVE_CASES) * len(PROGRAMS) * len(STATUSES) == passed["negative_cases"]
 
 
 # -- each built-in case is what its name says -----------------------------------------------------

@@ -6,6 +6,7 @@ and exit 1 when there is one (exit 2 stays reserved for a wrong command line).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -20,7 +21,7 @@ from ..alerts import Alert
 from ..batch import read_records, write_jsonl
 from ..engine import BACKENDS, Engine, RecordError
 from ..episode import episode_json_schema
-from ..errors import InvalidInput, RulesetError, SafetyFloorError
+from ..errors import InvalidInput, Problem, RulesetError, SafetyFloorError
 from ..facts import catalog, catalog_markdown, describe_allowed
 from ..facts import facts as build_facts
 from ..measures import MeasureDefinition
@@ -79,13 +80,21 @@ def load_engine(paths: list[Path] | None, backend: str = "compiled", *, safety_f
     return Engine.load(list(paths) if paths else None, backend=_backend(backend), safety_floor=safety_floor)
 
 
+def _report_warnings(warnings: tuple[Problem, ...]) -> None:
+    out = _console()
+    for problem in warnings:
+        label = f"warning: {problem.context}" if problem.context else "warning"
+        out.print(Text(str(dataclasses.replace(problem, context=label)), style="yellow"))
+
+
 @app.command("validate")
 def validate(paths: PathsArg = None, no_safety_floor: NoFloorOpt = False) -> None:
     """Check rulesets: every mistake in every file at once, as file:line:column.
 
     Also runs the safety floor on the set (PHQ-9/PHQ-A item 9, C-SSRS moderate and high,
     missing or invalid safety answers must raise a suicide_risk alert). Exit status 1 if
-    anything is wrong.
+    anything is wrong. Warnings (a priority that tries to outrank suicide risk, which it
+    cannot) are printed but do not fail.
     """
     try:
         rulesets = load_rulesets(list(paths) if paths else None)
@@ -93,6 +102,7 @@ def validate(paths: PathsArg = None, no_safety_floor: NoFloorOpt = False) -> Non
         _report_problems(error)
         raise typer.Exit(EXIT_FAILED) from error
     rules = sum(len(rs.rules) for rs in rulesets.rulesets)
+    _report_warnings(rulesets.warnings)
     floor = "skipped (--no-safety-floor)"
     if not no_safety_floor:
         try:
@@ -104,7 +114,11 @@ def validate(paths: PathsArg = None, no_safety_floor: NoFloorOpt = False) -> Non
     out = _console()
     for rs in rulesets.rulesets:
         out.print(Text(f"ok  {rs.file}: {rs.name} {rs.version}, {len(rs.rules)} rules, {len(rs.tests)} tests"))
-    out.print(Text(f"{len(rulesets.rulesets)} rulesets, {rules} rules: valid; safety floor {floor}.", style="green"))
+    n = len(rulesets.warnings)
+    warned = f", {n} warning{'s' if n != 1 else ''}" if n else ""
+    out.print(
+        Text(f"{len(rulesets.rulesets)} rulesets, {rules} rules: valid{warned}; safety floor {floor}.", style="green")
+    )
 
 
 @app.command("test")

@@ -39,6 +39,7 @@ __all__ = [
     "CATEGORIES",
     "MAX_NESTING",
     "SEVERITIES",
+    "SUICIDE_RISK",
     "Between",
     "BoolOp",
     "Compare",
@@ -70,6 +71,8 @@ Category = Literal[
     "data_quality",
 ]
 CATEGORIES: tuple[str, ...] = get_args(Category)
+#: The category that always comes first in review order, whatever the priorities.
+SUICIDE_RISK = "suicide_risk"
 #: Alert severities, lowest first.
 Severity = Literal["info", "low", "moderate", "high", "critical"]
 SEVERITIES: tuple[str, ...] = get_args(Severity)

@@ -66,10 +66,16 @@ class Ruleset:
 
 @dataclass(frozen=True)
 class RulesetSet:
-    """Rulesets loaded together (rule ids are unique across the set)."""
+    """Rulesets loaded together (rule ids are unique across the set).
+
+    ``warnings`` are located problems that do not stop the set from loading: a rule whose
+    priority tries to outrank suicide risk (which it cannot: suicide risk always comes first).
+    ``cocm-rules validate`` prints them.
+    """
 
     rulesets: tuple[Ruleset, ...]
     library: MeasureLibrary
+    warnings: tuple[Problem, ...] = ()
 
     @property
     def program(self) -> ProgramIR:
@@ -899,4 +905,40 @@ def load_rulesets(
         raise RulesetError(problems)
     for rs in loaded:
         log.info("ruleset.loaded", ruleset=rs.name, version=rs.version, rules=len(rs.rules), sha256=rs.sha256)
-    return RulesetSet(tuple(loaded), lib)
+    return RulesetSet(tuple(loaded), lib, tuple(_outranking(loaded)))
+
+
+def _outranking(loaded: Sequence[Ruleset]) -> list[Problem]:
+    """Warnings for rules outside ``suicide_risk`` whose priority is at or above a suicide rule's.
+
+    Such a priority does not do what it seems to: every suicide-risk alert comes before every
+    other alert of the patient, and every patient with one ranks above every patient without
+    one, whatever the priorities. A warning, not an error: the order stays safe, and the
+    priority still orders the rule among the other alerts.
+    """
+    suicide = [r.priority for rs in loaded for r in rs.rules if r.category == L.SUICIDE_RISK]
+    if not suicide:
+        return []
+    lowest, highest = min(suicide), max(suicide)
+    span = str(lowest) if lowest == highest else f"{lowest}-{highest}"
+    warnings: list[Problem] = []
+    for rs in loaded:
+        for i, rule in enumerate(rs.rules):
+            if rule.category == L.SUICIDE_RISK or rule.priority < lowest:
+                continue
+            warnings.append(
+                rs.document.problem(
+                    ("rules", i, "then", "priority"),
+                    f"priority {rule.priority} cannot put this alert above suicide risk: suicide_risk alerts "
+                    "always come first, and patients with one rank above all others, whatever the priorities; "
+                    "this priority orders the rule among the other alerts only",
+                    context=f"rule {rule.rule_id!r}",
+                    allowed=f"0-100; 0-{lowest - 1} keeps it below every suicide_risk rule ({span})"
+                    if lowest > 0
+                    else f"0-100 (the suicide_risk rules have {span})",
+                )
+            )
+            log.warning(
+                "ruleset.priority_above_suicide_risk", ruleset=rs.name, rule=rule.rule_id, priority=rule.priority
+            )
+    return warnings

@@ -15,6 +15,15 @@ rules: missing, every allowed value of a text or yes/no fact, and each number or
 compare it with and its neighbours. Only the facts that carry the case's own signal (its
 measure's flags, safety items and results, and the episode's suicide-risk and missing-safety
 facts) and the program and status (all of which are tried anyway) are left as they are.
+
+The converse is checked too. ``suicide_risk`` is the category that comes before every other
+alert and puts a patient above every patient without one, so a rule in it must be about
+suicide risk: it may not fire for a patient whose safety screens are complete and negative
+(:data:`NEGATIVE_CASES`: PHQ-9 and PHQ-A item 9 at 0 with a severe total, a C-SSRS screener
+all "no", no screen at all), again in every program and status and with every fact the
+suicide rules read that is not safety data changed one at a time. Without this, a catch-all
+rule filed as ``suicide_risk`` (``status is present``) would pass the floor on its own, with
+every real suicide rule deleted, and put every patient in the suicide-risk group.
 """
 
 from __future__ import annotations
@@ -31,12 +40,13 @@ from ..facts import DECIMALS, FactSpec
 from ..measures import MeasureLibrary
 from ..scoring import SAFETY_ITEM_MISSING
 from .ir import Cmp, In, leaves
+from .language import CATEGORIES, SUICIDE_RISK
 
 if TYPE_CHECKING:
     from ..engine import Engine
     from .ir import RuleIR
 
-__all__ = ["SAFETY_CASES", "SafetyCase", "check_safety_floor", "safety_episode"]
+__all__ = ["NEGATIVE_CASES", "SAFETY_CASES", "SafetyCase", "check_safety_floor", "safety_episode"]
 
 log = structlog.get_logger(__name__)
 
@@ -46,10 +56,11 @@ AS_OF = dt.date(2026, 1, 15)
 
 @dataclass(frozen=True)
 class SafetyCase:
-    """One built-in case: an administration that must raise a suicide_risk alert."""
+    """One built-in case: an administration that must raise a suicide_risk alert (or, in
+    :data:`NEGATIVE_CASES`, must not; there ``measure=None`` is an episode without screens)."""
 
     name: str
-    measure: str
+    measure: str | None
     answers: list[Any] | None = None
     total: int | None = None
 
@@ -95,20 +106,37 @@ SAFETY_CASES: tuple[SafetyCase, ...] = (
 )
 
 
+#: Complete, negative safety screens: no ``suicide_risk`` rule may fire on them.
+NEGATIVE_CASES: tuple[SafetyCase, ...] = (
+    SafetyCase("PHQ-9 item 9 = 0 with a total of 24 (severe)", "phq9", [3, 3, 3, 3, 3, 3, 3, 3, 0]),
+    SafetyCase("PHQ-9 all answers 0", "phq9", [0, 0, 0, 0, 0, 0, 0, 0, 0]),
+    SafetyCase(
+        "PHQ-A item 9 = 0 with a total of 24, no to both suicide questions",
+        "phqa",
+        [3, 3, 3, 3, 3, 3, 3, 3, 0, 1, 3, 0, 0],
+    ),
+    SafetyCase("C-SSRS screener all no", "cssrs_screener", [0, 0, None, None, None, 0]),
+    SafetyCase("no screen at all", None),
+)
+
+
 def safety_episode(case: SafetyCase, program: str, status: str) -> dict[str, Any]:
     """The episode a case is evaluated on: eight weeks into care, seen every two weeks."""
     start = AS_OF - dt.timedelta(weeks=8)
-    assessment: dict[str, Any] = {"measure": case.measure, "date": AS_OF.isoformat()}
-    if case.answers is not None:
-        assessment["answers"] = case.answers
-    if case.total is not None:
-        assessment["total"] = case.total
+    assessments: list[dict[str, Any]] = []
+    if case.measure is not None:
+        assessment: dict[str, Any] = {"measure": case.measure, "date": AS_OF.isoformat()}
+        if case.answers is not None:
+            assessment["answers"] = case.answers
+        if case.total is not None:
+            assessment["total"] = case.total
+        assessments.append(assessment)
     return {
         "patient_id": "safety-floor",
         "program": program,
         "enrollment_date": start.isoformat(),
         "status": status,
-        "assessments": [assessment],
+        "assessments": assessments,
         "contacts": [
             {"date": start.isoformat(), "kind": "initial_assessment", "minutes": 60},
             *(
@@ -130,14 +158,15 @@ _SIGNAL_EPISODE_FACTS = frozenset(
 def check_safety_floor(engine: Engine) -> None:
     """Raise :class:`~cocm_rules.SafetyFloorError` unless every case raises a suicide_risk
     alert, first in review order and at severity high or critical, in every program and
-    status, and whatever value any other fact the suicide rules read takes."""
-    suicide_rules = [r for r in engine.program.rules if r.category == "suicide_risk"]
+    status, and whatever value any other fact the suicide rules read takes; and unless no
+    suicide_risk rule fires on a negative case (:data:`NEGATIVE_CASES`)."""
+    suicide_rules = [r for r in engine.program.rules if r.category == SUICIDE_RISK]
     values = _values_that_matter(suicide_rules, engine.catalog.specs)
     failures: dict[str, list[str]] = {}
     demoted: dict[str, list[str]] = {}
     cases = variations = 0
     for case in SAFETY_CASES:
-        signal = _signal_facts(engine.library, case.measure)
+        signal = _signal_facts(engine.library, case.measure or "")
         vary = [(name, vals) for name, vals in values.items() if name not in signal]
         for program in PROGRAMS:
             for status in STATUSES:
@@ -166,9 +195,10 @@ def check_safety_floor(engine: Engine) -> None:
                         if not any(r.category == "suicide_risk" for r in engine.backend.matches(changed)):
                             label = f"{case.name}, with {name} {'missing' if value is None else f'= {value}'}"
                             failures.setdefault(label, []).append(where)
-    if failures or demoted:
+    wrongly_filed, negatives, negative_variations = _fires_on_negative_screens(engine, values)
+    if failures or demoted or wrongly_filed:
         files = ", ".join(
-            rs.file for rs in engine.rulesets.rulesets if any(r.category == "suicide_risk" for r in rs.rules)
+            rs.file for rs in engine.rulesets.rulesets if any(r.category == SUICIDE_RISK for r in rs.rules)
         )
         files = files or ", ".join(rs.file for rs in engine.rulesets.rulesets)
         problems = [
@@ -183,18 +213,119 @@ def check_safety_floor(engine: Engine) -> None:
             )
             for name, where in demoted.items()
         ]
-        log.error("engine.safety_floor_failed", cases=len(failures) + len(demoted))
-        n = len(problems)
-        raise SafetyFloorError(
-            problems,
-            summary=(
-                f"{n} built-in safety case{'s' if n != 1 else ''} not escalated; the rulesets were refused. Every set "
-                "must raise a suicide_risk alert, first in review order and at severity high or critical, for PHQ-9 "
-                "item 9 >= 1, a C-SSRS screener at moderate or high risk, and missing or invalid safety answers, "
-                "whatever the rest of the patient's record says (see rulesets/suicide_risk.yaml)."
-            ),
+        problems += _wrongly_filed_problems(engine, wrongly_filed)
+        log.error(
+            "engine.safety_floor_failed",
+            cases=len(failures) + len(demoted),
+            **({"rules_firing_on_negative_screens": len(wrongly_filed)} if wrongly_filed else {}),
         )
-    log.info("engine.safety_floor_passed", cases=cases, variations=variations)
+        raise SafetyFloorError(problems, summary=_summary(len(failures) + len(demoted), len(wrongly_filed)))
+    log.info(
+        "engine.safety_floor_passed",
+        cases=cases,
+        variations=variations,
+        negative_cases=negatives,
+        negative_variations=negative_variations,
+    )
+
+
+def _summary(cases: int, rules: int) -> str:
+    parts = []
+    if cases:
+        parts.append(f"{cases} built-in safety case{'s' if cases != 1 else ''} not escalated")
+    if rules:
+        parts.append(
+            f"{rules} rule{'s' if rules != 1 else ''} filed as suicide_risk "
+            f"fire{'s' if rules == 1 else ''} on negative safety screens"
+        )
+    text = "; ".join(parts) + "; the rulesets were refused."
+    if cases:
+        text += (
+            " Every set must raise a suicide_risk alert, first in review order and at severity high or critical, "
+            "for PHQ-9 item 9 >= 1, a C-SSRS screener at moderate or high risk, and missing or invalid safety "
+            "answers, whatever the rest of the patient's record says (see rulesets/suicide_risk.yaml)."
+        )
+    if rules:
+        text += (
+            " The suicide_risk category comes before every other alert and puts the patient above every patient "
+            "without one: it is for rules about a positive, missing or unreadable safety answer only."
+        )
+    return text
+
+
+#: Rule id -> (situations of the negative cases as they are, situations with a fact changed),
+#: each situation -> the program/status combinations where the rule fired.
+_Found = dict[str, tuple[dict[str, list[str]], dict[str, list[str]]]]
+
+
+def _fires_on_negative_screens(engine: Engine, values: dict[str, list[Any]]) -> tuple[_Found, int, int]:
+    """suicide_risk rules that fire on a negative case, and where.
+
+    Facts that are safety data (of any measure with safety items) are left as each case makes
+    them; every other fact the suicide rules read is varied one at a time, as for the cases
+    that must escalate. Returns the findings and the numbers of cases and variations tried.
+    """
+    safety = set(_SIGNAL_EPISODE_FACTS)
+    for measure, defn in engine.library.items():
+        if defn.safety_items:
+            safety |= _signal_facts(engine.library, measure)
+    vary = [(name, vals) for name, vals in values.items() if name not in safety]
+    found: _Found = {}
+    cases = variations = 0
+
+    def record(rules: list[RuleIR], label: str, where: str, varied: bool) -> None:
+        for rule in rules:
+            if rule.category == SUICIDE_RISK:
+                situations = found.setdefault(rule.rule_id, ({}, {}))[varied]
+                if where not in situations.setdefault(label, []):
+                    situations[label].append(where)
+
+    for case in NEGATIVE_CASES:
+        for program in PROGRAMS:
+            for status in STATUSES:
+                where = f"{program}/{status}"
+                episode = safety_episode(case, program, status)
+                facts = engine.facts(episode, AS_OF)
+                cases += 1
+                record(engine.backend.matches(facts), case.name, where, False)
+                for name, vals in vary:
+                    for value in vals:
+                        if value == facts[name] and type(value) is type(facts[name]):
+                            continue
+                        variations += 1
+                        label = f"{case.name}, with {name} {'missing' if value is None else f'= {value}'}"
+                        record(engine.backend.matches({**facts, name: value}), label, where, True)
+    return found, cases, variations
+
+
+#: How many situations a problem lists before it says "and N more".
+_SHOWN = 3
+
+
+def _wrongly_filed_problems(engine: Engine, found: _Found) -> list[Problem]:
+    """One problem per rule, located at its ``then: category:``."""
+    every = len(PROGRAMS) * len(STATUSES)
+    others = ", ".join(c for c in CATEGORIES if c != SUICIDE_RISK)
+    owner = {r.rule_id: (rs, i) for rs in engine.rulesets.rulesets for i, r in enumerate(rs.rules)}
+    problems = []
+    for rule_id, (plain, varied) in found.items():
+        situations = plain or varied  # the cases as they are, when the rule fires on them
+        shown = [
+            f"{label} ({'every program and status' if len(where) == every else ', '.join(where)})"
+            for label, where in list(situations.items())[:_SHOWN]
+        ]
+        more = len(situations) - _SHOWN
+        message = (
+            "this rule is filed as suicide_risk but fires for a patient whose safety screens are negative: "
+            + "; ".join(shown)
+            + (f"; and {more} more" if more > 0 else "")
+            + ". A suicide_risk alert comes before every other alert and puts the patient above every patient "
+            f"without one; file this rule under another category ({others}), "
+            "or make its condition need a positive, missing or unreadable safety answer"
+        )
+        rs, index = owner[rule_id]
+        problems.append(rs.document.problem(("rules", index, "then", "category"), message, context=f"rule {rule_id!r}"))
+    return problems
 
 
 def _signal_facts(library: MeasureLibrary, measure: str) -> set[str]:
