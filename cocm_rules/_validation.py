@@ -95,14 +95,42 @@ _BOUNDS = {
 }
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Drop pydantic's union/function markers from a loc, keeping real keys and indexes."""
-    out = []
-    for part in loc:
-        if isinstance(part, str) and ("[" in part or part.startswith("function-")):
-            continue
+_ABSENT = object()
+
+
+def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """Drop pydantic's union/function markers (``int``, ``list[str]``, ``function-after[...]``)
+    from a loc, keeping real keys and indexes.
+
+    A part is real when it is a key (or index) of the data at that point, whatever it looks
+    like: a key written ``x[1]`` or ``int`` is kept. The last part is kept too when it is not
+    in the data (a missing key); a marker never comes last.
+    """
+    out: list[Any] = []
+    for i, part in enumerate(loc):
+        key_here = isinstance(data, dict) and isinstance(part, str) and part in data
+        if key_here or (isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)):
+            data = data[part]
+        elif i == len(loc) - 1 and not _is_marker(part):
+            data = _ABSENT
+        else:
+            continue  # a marker: the data stays where it is
         out.append(part)
     return tuple(out)
+
+
+def _is_marker(part: Any) -> bool:
+    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+
+
+def _at(data: Any, path: tuple[Any, ...]) -> Any:
+    """The value at ``path`` in ``data`` (``_ABSENT`` if there is none)."""
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return _ABSENT
+    return data
 
 
 def problems_from(
@@ -120,20 +148,26 @@ def problems_from(
     problems: list[Problem] = []
     seen: set[tuple[Any, ...]] = set()
     errors = exc.errors(include_url=False)
+    data = _at(doc.data, base)
     # A misspelt key shows up twice: as unknown, and the key it meant as missing. Say it once.
     misspelt: set[tuple[Any, ...]] = set()
     for err in errors:
         if err["type"] == "extra_forbidden":
-            loc = _clean_loc(tuple(err["loc"]))
+            loc = _clean_loc(tuple(err["loc"]), data)
+            if not loc:
+                continue
             model = model_at(root, loc[:-1])
             meant = suggest(str(loc[-1]), _keys_of(model)) if model else None
             if meant:
                 misspelt.add((*loc[:-1], meant))
     for err in errors:
-        loc = _clean_loc(tuple(err["loc"]))
+        loc = _clean_loc(tuple(err["loc"]), data)
         path = (*base, *loc)
         etype = err["type"]
         context = describe(path) if describe else None
+        if etype in ("extra_forbidden", "missing") and not loc:  # cannot happen; never an IndexError
+            problems.append(doc.problem(path, err["msg"], context=context))
+            continue
         if etype == "extra_forbidden":
             model = model_at(root, loc[:-1])
             allowed = _keys_of(model) if model else []

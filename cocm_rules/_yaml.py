@@ -1,16 +1,26 @@
 """Safe YAML loading that remembers where every key and value came from.
 
-Definitions (measures, rulesets) are data. This loader builds plain Python values from PyYAML's
-*safe* node graph (no tags that construct objects) and records the ``line:column`` of every
-key and value, so validation errors can point at the exact place in the file. It also refuses
-two things PyYAML accepts silently: duplicate keys (the second silently wins) and
-anchors/aliases (a denial-of-service vector, and confusing to edit). A value PyYAML cannot
-build (a date that does not exist, such as ``2026-02-30``) and nesting deeper than
-:data:`MAX_DEPTH` levels are located problems, not exceptions.
+Definitions (measures, rulesets, metrics, the service configuration) are data. This loader
+builds plain Python values from PyYAML's *safe* node graph (no tags that construct objects)
+and records the ``line:column`` of every key and value, so validation errors can point at the
+exact place in the file. It also refuses what PyYAML accepts silently: duplicate keys (the
+second silently wins), anchors/aliases (a denial-of-service vector - "billion laughs" - and
+confusing to edit), numbers that are not finite (``.nan``, ``.inf``) and lone surrogates
+written as ``"\ud800"`` escapes (not text).
+
+Every way a text can fail to load is a located :class:`~cocm_rules.errors.Problem` carried by
+:class:`YamlError`, never a PyYAML exception: bytes that are not UTF-8 (with the line and
+column of the first bad byte), characters YAML does not allow or that hide in an editor (NUL
+and other control characters, lone surrogates, the line separators U+0085/U+2028/U+2029, a
+byte order mark inside the text), a value PyYAML cannot build (a date that does not exist,
+such as ``2026-02-30``), nesting deeper than :data:`MAX_DEPTH` levels, and a text longer than
+:data:`MAX_BYTES`.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +34,10 @@ Path_ = tuple[str | int, ...]
 
 #: The deepest nesting of mappings and lists a definition may have (a ruleset needs about 15).
 MAX_DEPTH = 64
+#: The largest definition file, in bytes of UTF-8 (the largest bundled file is about 11 kB).
+MAX_BYTES = 2 * 1024 * 1024
+#: How many refused characters one text reports before it says how many more there are.
+MAX_CHARACTER_PROBLEMS = 10
 
 
 @dataclass(frozen=True)
@@ -187,18 +201,98 @@ class _Builder:
         return None if value is _INVALID else value
 
     def _scalar(self, node: ScalarNode) -> Any:
-        """Build a scalar; a value PyYAML cannot build is a problem (and ``_INVALID``)."""
+        """Build a scalar; a value PyYAML cannot build, a number that is not finite and text
+        with a lone surrogate are problems (and ``_INVALID``)."""
         try:
-            return self.loader.construct_object(node)
+            value = self.loader.construct_object(node)
         except (ValueError, TypeError, OverflowError):
             if node.tag == _TIMESTAMP:
-                self._problem(node, f"{node.value!r} is not a real date")
+                self._problem(node, f"{_shown(node.value)} is not a real date")
             else:
-                self._problem(node, f"{node.value!r} cannot be read as a value")
+                self._problem(node, f"{_shown(node.value)} cannot be read as a value")
             return _INVALID
+        if isinstance(value, float) and not math.isfinite(value):
+            self._problem(node, f"{_shown(node.value)} is not a finite number; write a number such as 10 or 0.5")
+            return _INVALID
+        if isinstance(value, str) and _SURROGATE.search(value):
+            self._problem(node, "the text holds a lone surrogate (an escape such as \\ud800), which is not a character")
+            return _INVALID
+        return value
 
 
 _INVALID = object()
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """``text`` quoted for a message, cut to ``limit`` characters."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
+
+
+# Characters refused before PyYAML reads the text: what YAML itself forbids (control characters
+# other than tab and line breaks, DEL, C1 controls, surrogates, U+FFFE/U+FFFF), plus what YAML
+# reads as a line break but editors do not show as one (U+0085, U+2028, U+2029) - a location
+# would then name a line the reader cannot see - and a byte order mark after the first character.
+_REFUSED = re.compile("[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|(?<!^)\ufeff")
+_CONTROL_NAMES = {0: "NUL", 7: "BEL", 8: "backspace", 0x0B: "vertical tab", 0x0C: "form feed", 0x1B: "ESC", 0x7F: "DEL"}
+_LINE_BREAK = re.compile("\r\n|\r|\n")
+
+
+def _describe_character(char: str) -> str:
+    """What a refused character is, and what to do about it."""
+    code = ord(char)
+    label = f"U+{code:04X}"
+    if code in (0x85, 0x2028, 0x2029):
+        return (
+            f"{label}, a line separator that YAML reads as a line break but most editors do not show; "
+            "replace it with a real line break or a space"
+        )
+    if code == 0xFEFF:
+        return f"{label}, an invisible byte order mark inside the text; remove it"
+    if code in _CONTROL_NAMES:
+        what = f"{label} ({_CONTROL_NAMES[code]}), a control character"
+    elif code < 0x20 or 0x7F <= code < 0xA0:
+        what = f"{label}, a control character"
+    elif 0xD800 <= code <= 0xDFFF:
+        what = f"{label}, a lone surrogate (not a character)"
+    else:
+        what = f"{label}, a noncharacter"
+    return f"{what}; remove it (it is often pasted in from another program, or the file is not a text file)"
+
+
+def position(text: str, offset: int) -> Mark:
+    """The 1-based line and column of character ``offset`` of ``text``, counting line breaks as
+    YAML does (``\r\n``, ``\r`` or ``\n``)."""
+    line, start = 1, 0
+    for m in _LINE_BREAK.finditer(text, 0, offset):
+        line, start = line + 1, m.end()
+    return Mark(line, offset - start + 1)
+
+
+def _character_problems(text: str, file: str) -> list[Problem]:
+    found = list(_REFUSED.finditer(text))
+    problems = []
+    for m in found[:MAX_CHARACTER_PROBLEMS]:
+        mark = position(text, m.start())
+        problems.append(
+            Problem(
+                f"the file contains {_describe_character(m.group())}",
+                file=file,
+                line=mark.line,
+                column=mark.column,
+            )
+        )
+    if len(found) > MAX_CHARACTER_PROBLEMS:
+        problems.append(Problem(f"... and {len(found) - MAX_CHARACTER_PROBLEMS} more characters like these", file=file))
+    return problems
+
+
+def _size_problem(size: int, file: str) -> Problem:
+    return Problem(
+        f"the file is {size:,} bytes; a definition file may be at most {MAX_BYTES:,} bytes "
+        "(split a large ruleset into several files)",
+        file=file,
+    )
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -237,7 +331,17 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 def load_text(text: str, file: str = "<string>") -> Document:
     """Load one YAML document from ``text`` with positions; raise :class:`YamlError`."""
-    loader = _NoAliasLoader(text)
+    if len(text) > MAX_BYTES // 4:  # only a long text can be too long once encoded
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_BYTES:
+            raise YamlError([_size_problem(size, file)])
+    refused = _character_problems(text, file)
+    if refused:
+        raise YamlError(refused)
+    try:
+        loader = _NoAliasLoader(text)
+    except yaml.YAMLError as e:  # the reader's own check, should a character pass the one above
+        raise YamlError([_reader_problem(e, text, file)]) from e
     try:
         try:
             node = loader.get_single_node()
@@ -249,7 +353,7 @@ def load_text(text: str, file: str = "<string>") -> Document:
         except yaml.MarkedYAMLError as e:
             raise YamlError([_marked_problem(e, file)]) from e
         except yaml.YAMLError as e:
-            raise YamlError([Problem(f"this is not valid YAML: {e}", file=file)]) from e
+            raise YamlError([_reader_problem(e, text, file)]) from e
         if builder.problems:
             raise YamlError(builder.problems)
         return builder.doc
@@ -270,13 +374,57 @@ def _marked_problem(e: yaml.MarkedYAMLError, file: str) -> Problem:
     )
 
 
-def load_file(path: str | Path) -> Document:
-    """Read and load a YAML file with positions; the document's ``file`` is the path given."""
-    p = Path(path)
+def _reader_problem(e: yaml.YAMLError, text: str, file: str) -> Problem:
+    """A located Problem for a PyYAML error without a mark (e.g. its reader's ReaderError)."""
+    offset = getattr(e, "position", None)
+    if isinstance(offset, int):
+        mark = position(text, offset)
+        char = getattr(e, "character", None)
+        what = _describe_character(chr(char)) if isinstance(char, int) else "a character YAML does not allow; remove it"
+        return Problem(f"the file contains {what}", file=file, line=mark.line, column=mark.column)
+    return Problem(f"this is not valid YAML: {e}", file=file)
+
+
+def load_bytes(data: bytes, file: str = "<string>") -> Document:
+    """Decode UTF-8 ``data`` (a byte order mark is allowed) and load it like :func:`load_text`.
+
+    Bytes that are not UTF-8 are a problem at the line and column of the first bad byte.
+    """
+    if len(data) > MAX_BYTES:
+        raise YamlError([_size_problem(len(data), file)])
     try:
-        text = p.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise YamlError([Problem(f"the file is not UTF-8 text ({e.reason})", file=str(path))]) from e
+        before = data[: e.start].decode("utf-8", "replace")
+        mark = position(before, len(before))
+        bad = data[e.start : e.start + 1].hex()
+        raise YamlError(
+            [
+                Problem(
+                    f"the file is not UTF-8 text: byte 0x{bad} cannot be read ({e.reason}); save the file as UTF-8",
+                    file=file,
+                    line=mark.line,
+                    column=mark.column,
+                )
+            ]
+        ) from e
+    return load_text(text, file)
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The bytes of a definition file; raise :class:`YamlError` if it cannot be read or is
+    longer than :data:`MAX_BYTES` (without reading more than that)."""
+    try:
+        with Path(path).open("rb") as f:
+            data = f.read(MAX_BYTES + 1)
+            if len(data) > MAX_BYTES:
+                f.seek(0, 2)
+                raise YamlError([_size_problem(f.tell(), str(path))])
     except OSError as e:
         raise YamlError([Problem(f"cannot read the file: {e.strerror}", file=str(path))]) from e
-    return load_text(text, str(path))
+    return data
+
+
+def load_file(path: str | Path) -> Document:
+    """Read and load a YAML file with positions; the document's ``file`` is the path given."""
+    return load_bytes(read_bytes(path), str(path))

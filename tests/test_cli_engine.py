@@ -63,6 +63,21 @@ def test_validate_warns_when_a_priority_tries_to_outrank_suicide_risk(tmp_path: 
     assert "2 rulesets, 9 rules: valid, 2 warnings; safety floor passed." in result.output
 
 
+def test_validate_locates_a_nul_byte_and_a_bracketed_key(tmp_path: Path) -> None:
+    """Both used to end ``validate`` with a traceback (ReaderError, IndexError): each is a
+    located problem and exit status 1."""
+    nul = tmp_path / "nul.yaml"
+    nul.write_bytes(b"ruleset: a\x00\n")
+    result = invoke("validate", str(nul))
+    assert 1 == result.exit_code
+    assert f"{nul}:1:11: the file contains U+0000 (NUL), a control character" in result.output
+    bracket = tmp_path / "bracket.yaml"
+    bracket.write_text("x[1]: 2\n", encoding="utf-8")
+    result = invoke("validate", str(bracket))
+    assert 1 == result.exit_code
+    assert f"{bracket}:1:1: unknown key 'x[1]'" in result.output
+
+
 def test_validate_refuses_a_set_without_suicide_rules(tmp_path: Path) -> None:
     """A valid ruleset that escalates nothing fails the safety floor (exit 1) unless the floor
     is skipped explicitly."""
@@ -207,3 +222,13 @@ def test_serve_refuses_insecure_dev_off_loopback() -> None:
     """`serve --insecure-dev` on a non-loopback address is refused before anything listens."""
     result = invoke("serve", "--insecure-dev", "--host", "0.0.0.0")
     assert 2 == result.exit_code
+
+
+def test_serve_locates_a_nul_byte_in_its_configuration(tmp_path: Path) -> None:
+    """`serve --config` with a NUL byte in the file used to crash with PyYAML's ReaderError; it
+    is a one-line located error (exit 2) before anything listens."""
+    config = tmp_path / "cds.yaml"
+    config.write_bytes(b"service_url: https://cds.example.org\x00\n")
+    result = invoke("serve", "--config", str(config))
+    assert 2 == result.exit_code
+    assert f"{config}:1:37: the file contains U+0000 (NUL), a control character" in result.output

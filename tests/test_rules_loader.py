@@ -585,6 +585,63 @@ def test_duplicate_ruleset_name_across_files() -> None:
     assert f"ruleset 'same-name' is also defined in {folder / 'first.yaml'}" == problems[0].message
 
 
+# -- what the YAML reader refuses is located too (issue 11) --------------------------------------
+
+FX = "rule 'fx-not-improving'"
+
+
+def test_a_nul_byte_is_a_located_problem(tmp_path: Path) -> None:
+    """``printf 'ruleset: a\\x00\\n'`` used to raise PyYAML's ReaderError out of the loader."""
+    path = tmp_path / "nul.yaml"
+    path.write_bytes(b"ruleset: a\x00\n")
+    (problem,) = problems_of(path)
+    assert (f"{path}:1:11", True) == (problem.location, problem.message.startswith("the file contains U+0000 (NUL)"))
+
+
+def test_text_with_a_lone_surrogate_is_a_located_problem() -> None:
+    """``text=`` with a lone surrogate could not even be hashed (UnicodeEncodeError); it is located."""
+    text = T2T.read_text(encoding="utf-8").replace("owner: Test suite", "owner: Test \ud800suite")
+    (problem,) = text_problems(text)
+    assert ("<string>:7:13", "the file contains U+D800, a lone surrogate (not a character)") == (
+        problem.location,
+        problem.message.split(";")[0],
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "location", "context"),
+    [
+        ("ruleset: fixture-treat-to-target", "x[1]: 2\nruleset: fixture-treat-to-target", "<string>:3:1", None),
+        (
+            "      category: treatment_to_target",
+            "      x[1]: 2\n      category: treatment_to_target",
+            "<string>:29:7",
+            FX,
+        ),
+        (
+            "      category: treatment_to_target",
+            "      int: 2\n      category: treatment_to_target",
+            "<string>:29:7",
+            FX,
+        ),
+    ],
+)
+def test_a_key_that_looks_like_a_pydantic_marker_is_an_unknown_key(
+    old: str, new: str, location: str, context: str | None
+) -> None:
+    """A key containing ``[`` (or named like a type) used to be dropped as a pydantic union marker,
+    then read as ``loc[-1]`` of an empty path: IndexError. It is an unknown key, located."""
+    text = T2T.read_text(encoding="utf-8")
+    assert old in text
+    problems = text_problems(text.replace(old, new, 1))
+    key = new.split(":")[0].strip()
+    assert (location, context, f"unknown key {key!r}") == (
+        problems[0].location,
+        problems[0].context,
+        problems[0].message,
+    )
+
+
 # -- warnings: a priority that tries to outrank suicide risk ------------------------------------
 
 OUTRANKING = OK / "outranking.yaml"

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from .._text import join, show, suggest
 from .._validation import problems_from
-from .._yaml import Document, YamlError, load_file, load_text
+from .._yaml import Document, YamlError, load_bytes, load_text, read_bytes
 from ..errors import InvalidInput, Problem, RulesetError
 from ..facts import DECIMALS, FactCatalog, FactSpec, catalog, describe_allowed, value_fits
 from ..measures import MeasureLibrary, _data_dir, load_measures
@@ -852,28 +852,26 @@ def load_rulesets(
     lib = library if library is not None else load_measures()
     problems: list[Problem] = []
     loaded: list[Ruleset] = []
-    sources: list[tuple[str, bytes]] = []
+    names: list[str] = []
     if text is not None:
-        sources.append(("<string>", text.encode()))
+        names.append("<string>")
     else:
         if paths is None:
             paths = [bundled_rulesets_path()]
         elif isinstance(paths, str | Path):
             paths = [paths]
         files, problems = _files(paths)
-        for f in files:
-            try:
-                sources.append((str(f), f.read_bytes()))
-            except OSError as e:
-                problems.append(Problem(f"cannot read the file: {e.strerror}", file=str(f)))
-    for name, raw in sources:
+        names.extend(str(f) for f in files)
+    for name in names:
         try:
-            doc = load_text(raw.decode("utf-8"), name) if name == "<string>" else load_file(name)
+            if text is not None:
+                raw = text.encode("utf-8", "surrogatepass")  # a lone surrogate is refused, located, below
+                doc = load_text(text, name)
+            else:
+                raw = read_bytes(name)  # read once: the hash is of the bytes parsed
+                doc = load_bytes(raw, name)
         except YamlError as e:
             problems.extend(e.problems)
-            continue
-        except UnicodeDecodeError as e:
-            problems.append(Problem(f"the file is not UTF-8 text ({e.reason})", file=name))
             continue
         rs, found = _parse(doc, lib, raw)
         problems.extend(found)
