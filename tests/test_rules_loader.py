@@ -149,6 +149,63 @@ CASES: list[tuple[str, int, int, str | None, str, str | None, str | None]] = [
         None,
     ),
     (
+        "contradictory_text_values.yaml",
+        12,
+        11,
+        R1,
+        "these conditions can never all be true: 'status' cannot be both == active_treatment and == discharged",
+        None,
+        None,
+    ),
+    (
+        "contradictory_all_any.yaml",
+        13,
+        7,
+        R1,
+        "these conditions can never all be true: 'status' cannot be both == active_treatment and == discharged; "
+        "'status' cannot be both == active_treatment and == inactive",
+        None,
+        None,
+    ),
+    (
+        "contradictory_yes_no.yaml",
+        12,
+        11,
+        R1,
+        "these conditions can never all be true: 'has_relapse_prevention_plan' cannot be both == true and != true",
+        None,
+        None,
+    ),
+    (
+        "no_value_left_in_range.yaml",
+        12,
+        11,
+        R1,
+        "these conditions can never all be true: 'phq9.item9_latest' cannot be both > 2 and != 3: "
+        "phq9.item9_latest is a whole number (no unit, 0..3)",
+        None,
+        None,
+    ),
+    (
+        "no_whole_number_between.yaml",
+        12,
+        11,
+        R1,
+        "these conditions can never all be true: 'weeks_in_treatment' cannot be both > 3 and < 4: "
+        "weeks_in_treatment is a whole number (weeks, 0..)",
+        None,
+        None,
+    ),
+    (
+        "condition_never_true.yaml",
+        12,
+        11,
+        R1,
+        "this condition can never be true: 'phq9.latest' is required to be missing and to have a value",
+        None,
+        None,
+    ),
+    (
         "missing_and_value.yaml",
         12,
         11,
@@ -409,7 +466,7 @@ CASES: list[tuple[str, int, int, str | None, str, str | None, str | None]] = [
         7,
         "test 'bad status'",
         f"record test 'bad status': status: 'active' (text) is not allowed; allowed: {STATUSES}; "
-        "did you mean 'inactive'?",
+        "did you mean 'active_treatment'?",  # by meaning, not the closer-spelt 'inactive' (issue 11, item 18)
         None,
         None,
     ),
@@ -818,6 +875,69 @@ def test_a_test_fact_date_that_does_not_exist_is_located() -> None:
     text = (BROKEN / "test_value_out_of_range.yaml").read_text(encoding="utf-8")
     problems = text_problems(text.replace("{phq9.latest: 190}", "{phq9.latest_date: 2026-02-30}"))
     assert [("<string>:22:31", "'2026-02-30' is not a real date")] == [(p.location, p.message) for p in problems]
+
+
+@pytest.mark.parametrize(
+    ("when", "reason"),
+    [
+        # the same fact in two places of one all, through nesting
+        (
+            "{all: ['status == active_treatment and phq9.latest > 3', status == discharged]}",
+            "'status' cannot be both == active_treatment and == discharged",
+        ),
+        ("{all: ['phq9.latest in [3, 4]', phq9.latest == 5]}", "'phq9.latest' cannot be both in [3, 4] and == 5"),
+        ("{all: [status == inactive, status != inactive]}", "'status' cannot be both == inactive and != inactive"),
+        (
+            "{all: [has_relapse_prevention_plan == true, has_relapse_prevention_plan == false]}",
+            "'has_relapse_prevention_plan' cannot be both == true and == false",
+        ),
+        (
+            "{all: [status != active_treatment, status != discharged, status != inactive, "
+            "status != relapse_prevention_plan]}",
+            "'status' cannot be != active_treatment, != discharged, != inactive and != relapse_prevention_plan "
+            "at once: status is text, one of: active_treatment, relapse_prevention_plan, discharged, inactive",
+        ),
+        (
+            "{all: [phq9.latest_date > 2026-01-01, phq9.latest_date < 2026-01-02]}",
+            "'phq9.latest_date' cannot be both > 2026-01-01 and < 2026-01-02: phq9.latest_date is a date (YYYY-MM-DD)",
+        ),
+        ("{all: [phq9.latest between 10 and 14, phq9.latest > 20]}", "'phq9.latest' cannot be both > 20 and <= 14"),
+    ],
+)
+def test_contradictions_are_found_through_every_shape(when: str, reason: str) -> None:
+    """Equal to two values, in a list and equal to another, a value and its opposite, every
+    allowed value excluded, no day between two dates, a range and a bound: each is one located
+    problem that names the fact and the comparisons that clash."""
+    text = (BROKEN / "contradictory_text_values.yaml").read_text(encoding="utf-8")
+    problems = text_problems(text.replace("when: status == active_treatment and status == discharged", f"when: {when}"))
+    assert [f"these conditions can never all be true: {reason}"] == [p.message for p in problems]
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "phq9.pct_reduction > 0.3 and phq9.pct_reduction < 0.31",  # a number, not a whole number
+        "{any: [status == active_treatment and status == discharged, phq9.latest > 10]}",  # one branch is fine
+        "status in [active_treatment, inactive] and status != inactive",
+        "weeks_in_treatment >= 3 and weeks_in_treatment < 4",
+        "not has_relapse_prevention_plan and has_relapse_prevention_plan is missing",
+        "phq9.latest_date > 2026-01-01 and phq9.latest_date < 2026-01-03",
+    ],
+)
+def test_conditions_that_can_be_true_are_not_refused(when: str) -> None:
+    """The check never refuses a condition some patient can meet (a dead branch of an 'any' is
+    still reported where it is, as its own conjunction)."""
+    text = (BROKEN / "contradictory_text_values.yaml").read_text(encoding="utf-8")
+    quoted = when if when.startswith("{") else f'"{when}"'
+    text = text.replace("when: status == active_treatment and status == discharged", f"when: {quoted}")
+    if "any:" in when:
+        problems = text_problems(text)
+        assert [
+            "these conditions can never all be true: 'status' cannot be both == active_treatment and == discharged"
+        ] == [p.message for p in problems]
+        assert "<string>:12:18" == problems[0].location
+    else:
+        assert 1 == len(load_rulesets(text=text).rulesets[0].rules)
 
 
 def test_did_you_mean_prefers_the_value_that_starts_with_what_was_typed() -> None:

@@ -30,6 +30,7 @@ from ..errors import InvalidInput, Problem, RulesetError
 from ..facts import DECIMALS, FactCatalog, FactSpec, catalog, describe_allowed, value_fits
 from ..measures import MeasureLibrary, _data_dir, load_measures
 from . import language as L
+from ._contradictions import never_true
 from .ir import And, Cmp, In, MessagePart, Missing, Node, Not, Or, Present, ProgramIR, RuleIR, facts_of
 
 __all__ = ["Ruleset", "RulesetSet", "bundled_rulesets_path", "load_ruleset", "load_rulesets"]
@@ -111,6 +112,8 @@ class _FileChecker:
         self.params = header.parameters if header else {}
         self.name = header.ruleset if header else "?"
         self.version = header.version if header else "?"
+        self._used: dict[str, Any] = {}
+        self._dead: set[int] = set()  # ids of IR nodes already reported as never true
 
     # -- problem helpers
     def context(self, path: tuple[Any, ...]) -> str | None:
@@ -339,7 +342,7 @@ class _FileChecker:
                 f"{value!r} is not a value of {spec.name!r}",
                 offset=v.offset,
                 allowed=join(spec.allowed),
-                suggestion=_suggest_value(str(value), spec.allowed),
+                suggestion=suggest(str(value), spec.allowed),
             )
             return False, None
         return True, value
@@ -463,42 +466,21 @@ class _FileChecker:
                 offset=offset,
                 suggestion=f"{node.fact} is present",
             )
+        if never:
+            self._dead.add(id(node))
         return is_always
 
     def impossible(self, node: And, path: tuple[Any, ...]) -> None:
-        """Cheap contradiction check among the direct items of a conjunction."""
-        bounds: dict[str, list[Any]] = {}
-        missing: set[str] = set()
-        present: set[str] = set()
-        for item in node.items:
-            if isinstance(item, Missing):
-                missing.add(item.fact)
-            elif isinstance(item, Present):
-                present.add(item.fact)
-            elif isinstance(item, Cmp) and item.op != "!=" and not isinstance(item.value, bool | str):
-                present.add(item.fact)
-                b = bounds.setdefault(item.fact, [None, True, None, True])  # lo, lo_incl, hi, hi_incl
-                if item.op in (">", ">=", "=="):
-                    incl = item.op != ">"
-                    if b[0] is None or item.value > b[0] or (item.value == b[0] and not incl):
-                        b[0], b[1] = item.value, incl
-                if item.op in ("<", "<=", "=="):
-                    incl = item.op != "<"
-                    if b[2] is None or item.value < b[2] or (item.value == b[2] and not incl):
-                        b[2], b[3] = item.value, incl
-            elif isinstance(item, Cmp | In):
-                present.add(item.fact)
-        for fact in sorted(missing & present):
-            self.bad(
-                path, f"these conditions can never all be true: {fact!r} is required to be missing and to have a value"
-            )
-        for fact, (lo, lo_in, hi, hi_in) in bounds.items():
-            if lo is not None and hi is not None and (lo > hi or (lo == hi and not (lo_in and hi_in))):
-                self.bad(
-                    path,
-                    f"these conditions can never all be true: {fact!r} cannot be both "
-                    f"{'>=' if lo_in else '>'} {lo} and {'<=' if hi_in else '<'} {hi}",
-                )
+        """Report a conjunction that can never be true (see :mod:`._contradictions`), once: not
+        again for a conjunction around one already reported, or around a comparison that can
+        never be true on its own."""
+        if any(id(item) in self._dead for item in node.items):
+            self._dead.add(id(node))
+            return
+        reason = never_true(node, self.cat.specs)
+        if reason is not None:
+            self._dead.add(id(node))
+            self.bad(path, f"these conditions can never all be true: {reason}")
 
     # -- messages
     def message(self, text: str, path: tuple[Any, ...], lead: int = 0) -> tuple[MessagePart, ...]:
@@ -584,8 +566,14 @@ class _FileChecker:
                     f"action {action!r} must be a snake_case code, "
                     "e.g. psychiatric_case_review (put words in action_text)",
                 )
-            self._used: dict[str, Any] = {}
+            self._used = {}
+            self._dead = set()
+            before = len(self.problems)
             cond = self.condition(raw["when"], (*path, "when")) if "when" in raw else None
+            if cond is not None and len(self.problems) == before and not isinstance(cond, And):
+                reason = never_true(cond, self.cat.specs)  # an 'any' or 'not' whose every way is impossible
+                if reason is not None:
+                    self.bad((*path, "when"), f"this condition can never be true: {reason}")
             message = then.get("message")
             msg = (
                 self.message(message.strip(), (*path, "then", "message"), len(message) - len(message.lstrip()))
@@ -693,15 +681,6 @@ def _kind_words(kind: str, value: Any) -> str:
         "word": f"the word {value!r}",
         "text": f"the text {value!r}",
     }[kind]
-
-
-def _suggest_value(typed: str, allowed: Sequence[str]) -> str | None:
-    """ "Did you mean": the one allowed value that starts with (else contains) what was typed, else the closest."""
-    for test in (str.startswith, str.__contains__):
-        found = [a for a in allowed if test(a, typed.lower())]
-        if len(found) == 1:
-            return found[0]
-    return suggest(typed, allowed)
 
 
 def _within(spec: FactSpec, value: float) -> bool:
