@@ -33,11 +33,18 @@ item), a list of the wrong length, an unknown item key, or one item given under 
 
 For the rule engine: :func:`episodes` generates patient episode records (what a host sends)
 and :func:`rulesets` generates ruleset files that load, so a validator can check properties of
-their own rules or hosts::
+their own rules or hosts; :func:`competing_rulesets` adds generated rules at any priority and
+severity (often 100 and critical) to the bundled rulesets, or to yours::
 
     @given(episodes())
     def test_every_episode_gets_an_answer(record):
         assert isinstance(engine.evaluate(record, AS_OF), list)
+
+    @given(episodes(), competing_rulesets())
+    def test_suicide_risk_comes_first(record, rulesets):
+        alerts = Engine(rulesets, safety_floor=False).evaluate(record, AS_OF)
+        flags = [a.category == "suicide_risk" for a in alerts]
+        assert sorted(flags, reverse=True) == flags
 
 This module needs Hypothesis (``pip install 'cocm-rules[test]'``); ``import cocm_rules`` does
 not import it.
@@ -52,6 +59,7 @@ from typing import Any
 
 from .errors import BackendUnavailable
 from .measures import MeasureDefinition, MeasureLibrary, load_measures
+from .rules.loader import RulesetSet
 from .scoring import NOT_ASKED, Score, score, scorer_for
 
 try:
@@ -60,7 +68,16 @@ try:
 except ImportError as e:  # pragma: no cover - exercised in a subprocess by the tests
     raise BackendUnavailable("hypothesis strategies", "test", cause=str(e)) from e
 
-__all__ = ["AS_OF", "EPISODE_MEASURES", "answers", "context", "episodes", "rulesets", "scores"]
+__all__ = [
+    "AS_OF",
+    "EPISODE_MEASURES",
+    "answers",
+    "competing_rulesets",
+    "context",
+    "episodes",
+    "rulesets",
+    "scores",
+]
 
 _YES = (1, True, "yes", "Yes", "y", "TRUE", " yes ")
 _NO = (0, False, "no", "No", "n", "false", " NO ")
@@ -472,6 +489,46 @@ def rulesets(
     of the episodes under test); literals then often equal them, which is where ``<`` and
     ``<=`` (or ``==`` and ``!=``) give different answers.
     """
+    specs, seen = _fact_choice(facts, favour, library)
+    return _ruleset(specs, max_rules, seen, _PLAIN)
+
+
+def competing_rulesets(
+    base: RulesetSet | None = None,
+    *,
+    max_rules: int = 6,
+    favour: Mapping[str, Any] | None = None,
+) -> SearchStrategy[RulesetSet]:
+    """``base`` (default: the bundled rulesets) plus one generated ruleset that competes with it.
+
+    The generated rules are those of :func:`rulesets` (never in the ``suicide_risk`` category),
+    with priorities and severities drawn to outrank: often priority 100 and severity critical,
+    often at or above the suicide rules' priorities (85-100 in the bundled set), and some
+    rules that fire for every patient (``status is present``). ``favour`` is as for
+    :func:`rulesets`. Load them into an Engine with ``safety_floor=False`` to keep tests fast
+    (they never weaken the bundled suicide rules: rules only add alerts).
+    """
+    if base is None:
+        from .rules.loader import load_rulesets
+
+        base = _BUNDLED.get("set") or _BUNDLED.setdefault("set", load_rulesets())
+    specs, seen = _fact_choice(None, favour, base.library)
+    return _ruleset(specs, max_rules, seen, _COMPETING).map(lambda text: _joined(base, text))
+
+
+_BUNDLED: dict[str, RulesetSet] = {}
+
+
+def _joined(base: RulesetSet, text: str) -> RulesetSet:
+    from .rules.loader import load_rulesets
+
+    return base.extended(load_rulesets(text=text, library=base.library))
+
+
+def _fact_choice(
+    facts: tuple[str, ...] | None, favour: Mapping[str, Any] | None, library: MeasureLibrary | None
+) -> tuple[tuple[Any, ...], dict[str, tuple[Any, ...]]]:
+    """The fact specs rules may use, and values seen on real patients by fact."""
     from .facts import catalog
 
     cat = catalog(library)
@@ -482,7 +539,7 @@ def rulesets(
             if (spec.measure is None or spec.measure in EPISODE_MEASURES)
             and not (spec.type == "text" and not spec.allowed)
         )
-    specs = [cat.spec(name) for name in facts]
+    specs = tuple(cat.spec(name) for name in facts)
     seen: dict[str, tuple[Any, ...]] = {}
     for name, values in (favour or {}).items():
         spec = cat.specs.get(name)
@@ -490,7 +547,7 @@ def rulesets(
             fitting = tuple(dict.fromkeys(v for v in values if v is not None and _fits_literal(spec, v)))
             if fitting:
                 seen[name] = fitting
-    return _ruleset(tuple(specs), max_rules, seen)
+    return specs, seen
 
 
 def _fits_literal(spec: Any, value: Any) -> bool:
@@ -607,25 +664,52 @@ def _condition(draw: DrawFn, specs: list[Any], seen: Mapping[str, tuple[Any, ...
     return {shape: leaves}
 
 
+_SEVERITIES = ("info", "low", "moderate", "high", "critical")
+#: What generated rules emit: (categories, severities, priorities, share of rules that always fire).
+_PLAIN = (
+    st.sampled_from(("treatment_to_target", "engagement", "smi", "billing")),
+    st.sampled_from(_SEVERITIES),
+    st.integers(0, 100),
+    False,
+)
+_COMPETING = (
+    st.sampled_from(
+        ("treatment_to_target", "review_priority", "engagement", "relapse_prevention", "billing", "smi", "data_quality")
+    ),
+    st.one_of(st.just("critical"), st.sampled_from(_SEVERITIES)),
+    st.one_of(st.just(100), st.integers(85, 100), st.integers(0, 100)),
+    True,
+)
+
+
 @st.composite
-def _ruleset(draw: DrawFn, specs: tuple[Any, ...], max_rules: int, seen: Mapping[str, tuple[Any, ...]]) -> str:
+def _ruleset(
+    draw: DrawFn, specs: tuple[Any, ...], max_rules: int, seen: Mapping[str, tuple[Any, ...]], emits: tuple[Any, ...]
+) -> str:
     import yaml
 
+    categories, severities, priorities, catch_all = emits
     rules = []
     for i in range(draw(st.integers(1, max_rules))):
-        used = draw(st.lists(st.sampled_from(specs), min_size=1, max_size=4, unique_by=lambda s: s.name))
+        if catch_all and draw(st.integers(0, 3)) == 0:  # fires for every patient: status always has a value
+            when: Any = "status is present"
+            message = "Every patient (status {status})."
+        else:
+            used = draw(st.lists(st.sampled_from(specs), min_size=1, max_size=4, unique_by=lambda s: s.name))
+            when = draw(_condition(used, seen))
+            message = " ".join(f"{s.name}={{{s.name}}}" for s in used)
         rules.append(
             {
                 "id": f"generated-{i}",
                 "title": f"Generated rule {i}",
                 "source": "generated by cocm_rules.strategies.rulesets",
-                "when": draw(_condition(used, seen)),
+                "when": when,
                 "then": {
-                    "category": draw(st.sampled_from(("treatment_to_target", "engagement", "smi", "billing"))),
-                    "severity": draw(st.sampled_from(("info", "low", "moderate", "high", "critical"))),
-                    "priority": draw(st.integers(0, 100)),
+                    "category": draw(categories),
+                    "severity": draw(severities),
+                    "priority": draw(priorities),
                     "action": "review",
-                    "message": " ".join(f"{s.name}={{{s.name}}}" for s in used),
+                    "message": message,
                 },
             }
         )

@@ -750,6 +750,29 @@ def test_the_bundled_rulesets_have_no_warnings() -> None:
     assert () == load_rulesets().warnings
 
 
+def test_extended_joins_two_sets_and_warns_for_the_whole() -> None:
+    """``extended``: the bundled set plus one loaded separately is one set, warned about as a
+    whole (the outranking rules were loaded without the suicide rules, so alone had no warning)."""
+    bundled = load_rulesets()
+    extra = load_rulesets(OUTRANKING, library=bundled.library)
+    assert () == extra.warnings
+    joined = bundled.extended(extra)
+    assert [*bundled.rulesets, *extra.rulesets] == list(joined.rulesets)
+    assert ["fx-outrank-not-improving", "fx-outrank-engagement"] == [
+        (w.context or "").removeprefix("rule ").strip("'") for w in joined.warnings
+    ]
+
+
+def test_extended_refuses_a_rule_id_in_both_sets() -> None:
+    """A rule id (or ruleset name) in both sets is refused, located in the second."""
+    once = load_rulesets(T2T)
+    with pytest.raises(RulesetError) as info:
+        once.extended(load_rulesets(T2T, library=once.library))
+    messages = [p.message for p in info.value.problems]
+    assert f"ruleset 'fixture-treat-to-target' is also defined in {T2T}" == messages[0]
+    assert all("rule ids are unique across a set" in m for m in messages[1:])
+
+
 def test_without_suicide_rules_there_is_nothing_to_outrank() -> None:
     """A partial set with no suicide_risk rule has no priority warnings."""
     assert () == load_rulesets(OUTRANKING).warnings

@@ -83,6 +83,19 @@ class RulesetSet:
         """All rules of the set as one IR program."""
         return ProgramIR(tuple(r for rs in self.rulesets for r in rs.rules))
 
+    def extended(self, other: RulesetSet) -> RulesetSet:
+        """This set and ``other`` as one set, e.g. the bundled rulesets and a ruleset loaded
+        from text (load it with ``library=`` this set's library: the set keeps this one).
+
+        Raises :class:`~cocm_rules.RulesetError` if a rule id or ruleset name is in both; the
+        warnings are those of the whole set.
+        """
+        loaded = (*self.rulesets, *other.rulesets)
+        problems = _not_unique(loaded)
+        if problems:
+            raise RulesetError(problems)
+        return RulesetSet(loaded, self.library, tuple(_outranking(loaded)))
+
 
 def bundled_rulesets_path() -> Path:
     """The directory of the bundled default rulesets."""
@@ -856,7 +869,19 @@ def load_rulesets(
         problems.extend(found)
         if rs is not None:
             loaded.append(rs)
-    # Rule ids and ruleset names are unique across the set.
+    problems.extend(_not_unique(loaded))
+    if not loaded and not problems:
+        problems.append(Problem("no rulesets to load"))
+    if problems:
+        raise RulesetError(problems)
+    for rs in loaded:
+        log.info("ruleset.loaded", ruleset=rs.name, version=rs.version, rules=len(rs.rules), sha256=rs.sha256)
+    return RulesetSet(tuple(loaded), lib, tuple(_outranking(loaded)))
+
+
+def _not_unique(loaded: Sequence[Ruleset]) -> list[Problem]:
+    """Rule ids and ruleset names used twice across a set."""
+    problems: list[Problem] = []
     owner: dict[str, Ruleset] = {}
     names: dict[str, Ruleset] = {}
     for rs in loaded:
@@ -876,13 +901,7 @@ def load_rulesets(
                     )
                 )
             owner.setdefault(rule.rule_id, rs)
-    if not loaded and not problems:
-        problems.append(Problem("no rulesets to load"))
-    if problems:
-        raise RulesetError(problems)
-    for rs in loaded:
-        log.info("ruleset.loaded", ruleset=rs.name, version=rs.version, rules=len(rs.rules), sha256=rs.sha256)
-    return RulesetSet(tuple(loaded), lib, tuple(_outranking(loaded)))
+    return problems
 
 
 def _outranking(loaded: Sequence[Ruleset]) -> list[Problem]:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import cocm_rules.strategies as strategies
 from cocm_rules import InvalidInput, Score, load_measures, score
+from cocm_rules.rules import load_rulesets
 from cocm_rules.strategies import answers, context, scores
 
 LIBRARY = load_measures()
@@ -26,7 +27,16 @@ FIND = settings(database=None, max_examples=2000, phases=[Phase.generate], suppr
 def test_all_is_sorted_and_documented() -> None:
     """``__all__`` is sorted, names the strategies and their two constants, and each strategy
     has a docstring."""
-    assert ["AS_OF", "EPISODE_MEASURES", "answers", "context", "episodes", "rulesets", "scores"] == strategies.__all__
+    assert [
+        "AS_OF",
+        "EPISODE_MEASURES",
+        "answers",
+        "competing_rulesets",
+        "context",
+        "episodes",
+        "rulesets",
+        "scores",
+    ] == strategies.__all__
     assert sorted(strategies.__all__) == strategies.__all__
     for name in strategies.__all__:
         if callable(getattr(strategies, name)):
@@ -249,3 +259,28 @@ def test_strategies_use_the_library_given(tmp_path: Any) -> None:
     assert (result.measure, result.band) == ("tiny", "high")
     with pytest.raises(InvalidInput):
         answers("tiny")  # not in the bundled library
+
+
+BUNDLED_NAMES = [rs.name for rs in load_rulesets().rulesets]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rulesets=strategies.competing_rulesets())
+def test_competing_rulesets_add_generated_rules_to_the_bundled_ones(rulesets: Any) -> None:
+    """The bundled rulesets come first, unchanged, then one generated ruleset with no
+    suicide_risk rule; every rule id is unique."""
+    assert BUNDLED_NAMES == [rs.name for rs in rulesets.rulesets[:-1]]
+    generated = rulesets.rulesets[-1]
+    assert "generated" == generated.name
+    assert all(r.category != "suicide_risk" for r in generated.rules)
+    ids = [r.rule_id for r in rulesets.program.rules]
+    assert len(set(ids)) == len(ids)
+
+
+def test_competing_rulesets_try_to_outrank_suicide_risk() -> None:
+    """Generated rules reach priority 100 at severity critical, and some fire for everyone."""
+    summaries = strategies.competing_rulesets().map(
+        lambda rs: ([(r.priority, r.severity, r.facts) for r in rs.rulesets[-1].rules], len(rs.warnings))
+    )
+    _rules, warnings = find(summaries, lambda s: (100, "critical", ("status",)) in s[0], settings=FIND)
+    assert warnings  # a priority of 100 beside the bundled suicide rules is warned about
