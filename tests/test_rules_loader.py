@@ -936,6 +936,22 @@ def test_contradictions_are_found_through_every_shape(when: str, reason: str) ->
     assert [f"these conditions can never all be true: {reason}"] == [p.message for p in problems]
 
 
+def test_a_contradiction_is_reported_once_where_it_is() -> None:
+    """A dead branch of an 'any' is reported in the branch; the 'all' around it is reported only
+    for what is new there (status), not for the branch again."""
+    text = (BROKEN / "contradictory_text_values.yaml").read_text(encoding="utf-8")
+    when = (
+        "{all: [status == active_treatment, "
+        "{any: [status == discharged, 'phq9.item9_latest > 2 and phq9.item9_latest != 3']}]}"
+    )
+    problems = text_problems(text.replace("when: status == active_treatment and status == discharged", f"when: {when}"))
+    assert [
+        "these conditions can never all be true: 'status' cannot be both == active_treatment and == discharged",
+        "these conditions can never all be true: 'phq9.item9_latest' cannot be both > 2 and != 3: "
+        "phq9.item9_latest is a whole number (no unit, 0..3)",
+    ] == [p.message for p in problems]
+
+
 @pytest.mark.parametrize(
     "when",
     [

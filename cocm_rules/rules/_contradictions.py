@@ -23,13 +23,13 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from ..facts import FactSpec, describe_allowed
 from .ir import And, Cmp, In, Missing, Node, Or, Present, nnf
 
-__all__ = ["MAX_ALTERNATIVES", "never_true"]
+__all__ = ["MAX_ALTERNATIVES", "never_true", "prune"]
 
 #: The most alternatives (conjunctions) a condition is expanded into before the check gives up.
 MAX_ALTERNATIVES = 256
@@ -38,9 +38,17 @@ Leaf = Cmp | In | Missing | Present
 _MISSING_AND_VALUE = " is required to be missing and to have a value"
 
 
-def never_true(node: Node, specs: Mapping[str, FactSpec]) -> str | None:
-    """Why ``node`` can never be true, or None when it can (or is too large to tell)."""
-    alternatives = _alternatives(nnf(node))
+def never_true(node: Node, specs: Mapping[str, FactSpec], known: Collection[int] = ()) -> str | None:
+    """Why ``node`` can never be true, or None when it can (or is too large to tell).
+
+    ``known`` holds the ids of parts already known never to be true (already reported): they
+    are left out, so the reason is only what is new. A node that is never true only because
+    of them gets None too.
+    """
+    pruned = prune(node, known)
+    if pruned is None:
+        return None
+    alternatives = _alternatives(nnf(pruned))
     if alternatives is None:
         return None
     reasons: list[str] = []
@@ -54,6 +62,20 @@ def never_true(node: Node, specs: Mapping[str, FactSpec]) -> str | None:
     # news; that a fact cannot be both missing and present goes without saying beside it.
     clashes = [r for r in reasons if not r.endswith(_MISSING_AND_VALUE)] or reasons
     return "; ".join(clashes[:3]) + ("; ..." if len(clashes) > 3 else "")
+
+
+def prune(node: Node, known: Collection[int]) -> Node | None:
+    """``node`` without the parts in ``known`` (never true): None when that leaves nothing that
+    can be true (an ``all`` with such a part, an ``any`` with only such parts)."""
+    if id(node) in known:
+        return None
+    if isinstance(node, And):
+        items = [prune(x, known) for x in node.items]
+        return None if any(x is None for x in items) else And(tuple(items))  # type: ignore[arg-type]
+    if isinstance(node, Or):
+        kept = [y for y in (prune(x, known) for x in node.items) if y is not None]
+        return Or(tuple(kept)) if kept else None
+    return node  # a leaf, or a 'not' (whose inner part being impossible makes it always true)
 
 
 def _alternatives(node: Node) -> list[tuple[Leaf, ...]] | None:

@@ -30,7 +30,7 @@ from ..errors import InvalidInput, Problem, RulesetError
 from ..facts import DECIMALS, FactCatalog, FactSpec, catalog, describe_allowed, value_fits
 from ..measures import MeasureLibrary, _data_dir, load_measures
 from . import language as L
-from ._contradictions import never_true
+from ._contradictions import never_true, prune
 from .ir import And, Cmp, In, MessagePart, Missing, Node, Not, Or, Present, ProgramIR, RuleIR, facts_of
 
 __all__ = ["Ruleset", "RulesetSet", "bundled_rulesets_path", "load_ruleset", "load_rulesets"]
@@ -487,10 +487,10 @@ class _FileChecker:
         """Report a conjunction that can never be true (see :mod:`._contradictions`), once: not
         again for a conjunction around one already reported, or around a comparison that can
         never be true on its own."""
-        if any(id(item) in self._dead for item in node.items):
+        if prune(node, self._dead) is None:
             self._dead.add(id(node))
             return
-        reason = never_true(node, self.cat.specs)
+        reason = never_true(node, self.cat.specs, self._dead)
         if reason is not None:
             self._dead.add(id(node))
             self.bad(path, f"these conditions can never all be true: {reason}")
