@@ -928,6 +928,7 @@ def test_a_file_that_is_not_utf8_or_nested_too_deeply_is_invalid_input(tmp_path:
         fhir.score_fhir(deep)
 
 
+@pytest.mark.usefixtures("restore_structlog")
 def test_score_fhir_cli_reports_unreadable_files_with_status_2(tmp_path: Path) -> None:
     """`cocm-rules score --fhir` on a repeated key, bytes that are not UTF-8 or deep nesting
     exits with status 2 and a one-line reason, never a traceback."""
