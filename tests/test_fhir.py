@@ -916,6 +916,19 @@ def test_has_member_that_is_not_a_list_is_a_located_error() -> None:
     assert (f"Observation/{panel['id']}", "hasMember") == (info.value.record, info.value.field)
 
 
+def test_odd_shapes_found_by_fuzzing_do_not_escape_as_python_errors() -> None:
+    """Shapes the mutation test found: a contained resource whose id is a list (TypeError:
+    unhashable), an Encounter.length unit that is a list (TypeError), a numeric valueString
+    total beyond float range (inf). Each is read or refused as InvalidInput."""
+    qr = phq9_response([0] * 9, total={"valueString": "1" * 400})
+    qr["contained"] = [{"resourceType": "Questionnaire", "id": []}]
+    with pytest.raises(InvalidInput, match="a reported total must be a number"):
+        fhir.read_assessments(qr)
+    bundle = load("patient-bundle.json")
+    next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "enc-1")["length"]["code"] = ["min"]
+    assert ["Encounter/enc-1"] == [n.resource for n in fhir.read_patient(bundle).notes]
+
+
 def test_a_file_that_is_not_utf8_or_nested_too_deeply_is_invalid_input(tmp_path: Path) -> None:
     """Bytes that are not UTF-8, and 100,000 nested arrays, are InvalidInput naming the file."""
     latin1 = tmp_path / "latin1.json"

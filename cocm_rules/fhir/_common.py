@@ -178,10 +178,12 @@ def number(value: Any) -> int | float | None:
 
 
 def numeric_string(value: Any) -> int | float | None:
-    """``"12"`` -> 12, ``"12.5"`` -> 12.5; anything else -> None."""
+    """``"12"`` -> 12, ``"12.5"`` -> 12.5; anything else (and digits beyond float range) -> None."""
     if not isinstance(value, str) or not re.fullmatch(r"\s*[+-]?\d+(\.\d+)?\s*", value):
         return None
     f = float(value)
+    if not math.isfinite(f):
+        return None
     return int(f) if f.is_integer() else f
 
 

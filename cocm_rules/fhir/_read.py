@@ -373,7 +373,9 @@ class _Reader:
             self.out.skipped.append(Note(where.label, "status", "entered-in-error"))
             return
         contained = {
-            c["id"]: c for c in as_list(qr.get("contained"), where, "contained") if isinstance(c, Mapping) and "id" in c
+            c["id"]: c
+            for c in as_list(qr.get("contained"), where, "contained")
+            if isinstance(c, Mapping) and isinstance(c.get("id"), str)
         }
         canonical = qr.get("questionnaire")
         if canonical is not None and not isinstance(canonical, str):
