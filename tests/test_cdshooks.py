@@ -5,6 +5,7 @@ patient data. Signing keys are generated here; none is committed."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import datetime as dt
@@ -259,48 +260,122 @@ def test_a_patient_without_alerts_gets_no_cards(client: TestClient, keys: Keys) 
     assert (200, {"cards": []}) == (response.status_code, response.json())
 
 
-def test_a_patient_without_episode_of_care_gets_cards_only_with_episode_defaults(keys: Keys, engine: Engine) -> None:
-    """Without an EpisodeOfCare nothing is assumed: no cards, and the reason is logged. With
-    `episode_defaults` the patient is evaluated (enrollment = the earliest assessment)."""
+def _summaries(response: httpx.Response) -> list[tuple[str, str]]:
+    return [(c["indicator"], c["summary"]) for c in response.json()["cards"]]
+
+
+NOT_ENROLLED = ("info", "Not enrolled in Collaborative Care: only the suicide-risk rules were run")
+
+
+def test_a_patient_without_episode_of_care_gets_the_safety_cards_and_says_why(keys: Keys, engine: Engine) -> None:
+    """Issue 11, item 3: a patient with a positive PHQ-9 item 9 and no EpisodeOfCare got
+    {"cards": []}. The suicide-risk rules run whatever the enrollment: a critical card, then an
+    info card saying no other rule could run and why; the log says not_enrolled (no patient
+    data). With `episode_defaults` the patient is evaluated fully and that card is not shown."""
     body = request_fixture()
     body["prefetch"]["episodesOfCare"] = None
     with capture_logs() as logs:
         response = call(client_for(config(keys), engine), keys, body)
-    assert (200, {"cards": []}) == (response.status_code, response.json())
-    assert "no_episode_of_care" == next(e for e in logs if e["event"] == "cdshooks.patient_view")["reason"]
+    assert [("critical", "Suicide risk: PHQ-9 item 9 positive"), NOT_ENROLLED] == _summaries(response)
+    assert "No EpisodeOfCare was found for this patient." in response.json()["cards"][1]["detail"]
+    event = next(e for e in logs if e["event"] == "cdshooks.patient_view")
+    assert ("not_enrolled", ["program", "status", "enrollment_date"], ["suicide-phq9-item9"]) == (
+        event["reason"],
+        event["missing"],
+        event["rules"],
+    )
+    assert [] == no_empty_values(response.json()["cards"])
+    assert_no_phi(logs)
     defaults = {"program": "cocm", "status": "active_treatment", "enrollment_date": "earliest_assessment"}
-    response = call(client_for(config(keys, episode_defaults=defaults), engine), keys, body)
-    assert "critical" == response.json()["cards"][0]["indicator"]
+    cards = _summaries(call(client_for(config(keys, episode_defaults=defaults), engine), keys, body))
+    assert "critical" == cards[0][0]
+    assert NOT_ENROLLED not in cards
+    assert len(cards) > 2  # treatment to target and the other rules ran
+
+
+def test_a_planned_episode_of_care_runs_only_the_safety_rules(client: TestClient, keys: Keys) -> None:
+    """An EpisodeOfCare `planned` (not yet enrolled; no registry status) is answered like no
+    enrollment: the suicide-risk card and the info card naming the status. A default status
+    never replaces what the EpisodeOfCare says."""
+    body = request_fixture()
+    body["prefetch"]["episodesOfCare"]["entry"][0]["resource"]["status"] = "planned"
+    response = call(client, keys, body)
+    assert [("critical", "Suicide risk: PHQ-9 item 9 positive"), NOT_ENROLLED] == _summaries(response)
+    assert "has the status 'planned'" in response.json()["cards"][1]["detail"]
+
+
+def test_a_patient_not_enrolled_without_risk_gets_only_the_info_card(client: TestClient, keys: Keys) -> None:
+    """Not enrolled, latest PHQ-9 item 9 answered 0: no suicide-risk card, and no card of any
+    other rule (the patient's not improving would otherwise show): only the info card."""
+    body = request_fixture()
+    body["prefetch"]["episodesOfCare"] = None
+    week13 = body["prefetch"]["questionnaireResponses"]["entry"][1]["resource"]
+    week13["item"][8]["answer"] = [{"valueCoding": {"system": "http://loinc.org", "code": "LA6568-5"}}]
+    assert [NOT_ENROLLED] == _summaries(call(client, keys, body))
+
+
+def test_a_patient_not_enrolled_and_without_measures_gets_no_cards(client: TestClient, keys: Keys) -> None:
+    """No EpisodeOfCare and no measure at all: nothing a rule could read, so no card (a
+    patient-view call comes for every chart opened); the log says why."""
+    body = request_fixture()
+    for key in ("episodesOfCare", "questionnaireResponses", "observations"):
+        body["prefetch"][key] = None
+    with capture_logs() as logs:
+        response = call(client, keys, body)
+    assert (200, {"cards": []}) == (response.status_code, response.json())
+    event = next(e for e in logs if e["event"] == "cdshooks.patient_view")
+    assert ("not_enrolled", 0) == (event["reason"], event["measures"])
 
 
 def test_episode_defaults_fill_only_what_the_episode_of_care_leaves_out(keys: Keys, engine: Engine) -> None:
-    """An EpisodeOfCare without a program coding takes the configured program; its own status
-    and start date still rule (a default never overrides the Bundle)."""
+    """An EpisodeOfCare without a program coding: without defaults the patient counts as not
+    enrolled (the safety card, and the info card saying the program is missing); with a default
+    program it is evaluated, and its own status and start date still rule (a default never
+    overrides the Bundle)."""
     body = request_fixture()
     eoc = body["prefetch"]["episodesOfCare"]["entry"][0]["resource"]
     del eoc["type"]
-    assert 200 == (no_defaults := call(client_for(config(keys), engine), keys, body)).status_code
-    assert "warning" == no_defaults.json()["cards"][0]["indicator"]  # the data could not be read: said so
+    no_defaults = call(client_for(config(keys), engine), keys, body)
+    assert [("critical", "Suicide risk: PHQ-9 item 9 positive"), NOT_ENROLLED] == _summaries(no_defaults)
+    assert "gives no program." in no_defaults.json()["cards"][1]["detail"]
     cfg = config(keys, episode_defaults={"program": "cocm", "status": "discharged"})
-    cards = call(client_for(cfg, engine), keys, body).json()["cards"]
-    assert "critical" == cards[0]["indicator"]  # status stayed active_treatment from the EpisodeOfCare
+    cards = _summaries(call(client_for(cfg, engine), keys, body))
+    assert "critical" == cards[0][0]  # status stayed active_treatment from the EpisodeOfCare
+    assert NOT_ENROLLED not in cards
 
 
-def test_unreadable_fhir_data_gives_a_warning_card_and_logs_no_values(client: TestClient, keys: Keys) -> None:
-    """An answer out of range is not scored: one warning card says no alert was computed and
-    why (to the client that sent the data); the log names the field, never the value."""
+def test_an_impossible_item9_answer_fails_closed_and_logs_no_values(client: TestClient, keys: Keys) -> None:
+    """Issue 11, item 4: item 9 answered 7 used to refuse the whole patient (one warning card).
+    Now the administration is scored as invalid: "suicide risk cannot be ruled out" (critical)
+    first, the data-quality card, the other rules, and an info card listing what was not used
+    as sent; the log counts, never the value or the field."""
     body = request_fixture()
     qr = body["prefetch"]["questionnaireResponses"]["entry"][1]["resource"]
     qr["item"][8]["answer"] = [{"valueInteger": 7}]
     with capture_logs() as logs:
         response = call(client, keys, body)
-    [card] = response.json()["cards"]
-    assert (200, "warning") == (response.status_code, card["indicator"])
-    assert "could not read" in card["summary"]
-    assert "out of range" in card["detail"]
+    cards = _summaries(response)
+    assert ("critical", "Suicide risk: Suicide risk cannot be ruled out") == cards[0]
+    assert ("warning", "Data quality: An administration could not be scored") in cards
+    notes = response.json()["cards"][-1]
+    assert ("info", "Some of this patient's FHIR data was not used as sent (1)") == cards[-1]
+    assert "QuestionnaireResponse/phq9-week13 item\\[8\\].answer\\[0\\]" in notes["detail"]
+    assert "answer out of range (got 7 (number))" in notes["detail"]
     event = next(e for e in logs if e["event"] == "cdshooks.patient_view")
-    assert ("data_error", "phq9") == (event["reason"], event["measure"])
-    assert_no_phi(logs, "valueInteger")
+    assert 1 == event["notes"]
+    assert_no_phi(logs, "valueInteger", "item[8]")
+
+
+def test_an_impossible_encounter_length_is_answered_with_cards(client: TestClient, keys: Keys) -> None:
+    """Issue 11, item 4: an Encounter.length of 1e308 hours raised OverflowError (a 500 and
+    no cards). The contact counts without minutes; the suicide-risk card and the rest follow."""
+    body = request_fixture()
+    body["prefetch"]["encounters"]["entry"][0]["resource"]["length"] = {"value": 1e308, "unit": "h", "code": "h"}
+    response = call(client, keys, body)
+    cards = _summaries(response)
+    assert (200, "critical") == (response.status_code, cards[0][0])
+    assert ("info", "Some of this patient's FHIR data was not used as sent (1)") == cards[-1]
+    assert "not a possible length of one contact" in response.json()["cards"][-1]["detail"]
 
 
 def test_data_the_reader_cannot_handle_still_gives_a_warning_card(client: TestClient, keys: Keys) -> None:
@@ -874,6 +949,7 @@ class FakeEhr:
         self.jwks_hits = 0
         self.jwks_broken = False
         self.foreign_next = False
+        self.raw: dict[str, bytes] = {}  # path -> a body sent as it is (e.g. JSON with a repeated key)
         ehr = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -888,10 +964,12 @@ class FakeEhr:
                     return self.reply(503, {}) if ehr.jwks_broken else self.reply(200, ehr.jwks)
                 if self.headers.get("Authorization") != f"Bearer {FHIR_TOKEN}":
                     return self.reply(401, {"resourceType": "OperationOutcome", "issue": [{"severity": "error"}]})
+                if parts.path in ehr.raw:
+                    return self.reply(200, ehr.raw[parts.path])
                 return self.reply(*ehr.answer(parts.path, parse_qs(parts.query)))
 
             def reply(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/fhir+json")
                 self.send_header("Content-Length", str(len(data)))
@@ -1107,7 +1185,8 @@ def test_real_server_on_loopback(keys: Keys, engine: Engine, ehr: FakeEhr) -> No
 def test_python_m_serve_with_insecure_dev_in_a_subprocess() -> None:
     """`python -m cocm_rules.cdshooks --insecure-dev` serves on loopback, warns loudly on its
     output, answers discovery and a patient-view call, and stops when terminated; its whole
-    output (structlog events and uvicorn's access log) holds no patient data."""
+    output (structlog events; uvicorn's access log is off, as it prints query strings) holds no
+    patient data."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "cocm_rules.cdshooks", "--insecure-dev", "--port", str(port)],
@@ -1121,7 +1200,8 @@ def test_python_m_serve_with_insecure_dev_in_a_subprocess() -> None:
         while True:
             assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
             try:
-                discovery = httpx.get(f"http://127.0.0.1:{port}/cds-services", timeout=2)
+                # a query string may carry a patient id: uvicorn's access log (off) would print it
+                discovery = httpx.get(f"http://127.0.0.1:{port}/cds-services?patient={PATIENT}", timeout=2)
                 break
             except httpx.TransportError:
                 assert time.monotonic() < deadline, "the service did not start"
@@ -1152,3 +1232,265 @@ def test_fixture_requests_are_what_the_fhir_fixture_says() -> None:
         resources = [value] if key == "patient" else [e["resource"] for e in value["entry"]]
         for r in resources:
             assert theirs[(r["resourceType"], r["id"])] == r
+
+
+# -- strict JSON everywhere the service reads it (issue 11, item 1) ----------------------------------
+
+
+def _with_repeated_key(body: dict[str, Any], marker: str, repeated: str) -> bytes:
+    """``body`` as JSON text in which the member ``marker`` is replaced by ``repeated`` (two
+    members with one key: json.dumps cannot write that)."""
+    text = json.dumps(body)
+    assert 1 == text.count(marker)
+    return text.replace(marker, repeated).encode()
+
+
+def test_a_repeated_key_in_the_request_is_a_400_naming_the_path_and_the_key(client: TestClient, keys: Keys) -> None:
+    """Item 9 answered "nearly every day" then "not at all" in one answer object of the
+    prefetch: json.loads kept the second and the positive answer vanished. Now a 400 names the
+    path of the object and the key (never a value); so does a repeated top-level key."""
+    body = request_fixture()
+    qr = body["prefetch"]["questionnaireResponses"]["entry"][1]["resource"]
+    qr["item"][8]["answer"] = [{"valueInteger": 3}]
+    data = _with_repeated_key(body, '"valueInteger": 3', '"valueInteger": 3, "valueInteger": 0')
+    with capture_logs() as logs:
+        response = client.post(
+            f"/cds-services/{SERVICE_ID}",
+            content=data,
+            headers=bearer(token(keys)) | {"Content-Type": "application/json"},
+        )
+    assert 400 == response.status_code
+    message = response.json()["message"]
+    assert message.startswith(
+        "the request body cannot be read at prefetch.questionnaireResponses.entry[1].resource.item[8].answer[0]: "
+        "the key 'valueInteger' appears more than once"
+    )
+    assert "duplicate_key" == next(e for e in logs if e["event"] == "cdshooks.bad_request")["reason"]
+    assert_no_phi(logs)
+    top = _with_repeated_key(body, '"hook": "patient-view"', '"hook": "patient-view", "hook": "order-select"')
+    response = client.post(f"/cds-services/{SERVICE_ID}", content=top, headers=bearer(token(keys)))
+    assert (400, True) == (response.status_code, "the key 'hook' appears more than once" in response.json()["message"])
+
+
+def test_a_fhir_server_answer_with_a_repeated_key_is_412(client: TestClient, keys: Keys, ehr: FakeEhr) -> None:
+    """A FHIR server's searchset whose item-9 answer repeats `valueInteger` cannot be read
+    without guessing: the call is answered 412 for that key, with the path."""
+    responses = request_fixture()["prefetch"]["questionnaireResponses"]
+    responses["entry"][1]["resource"]["item"][8]["answer"] = [{"valueInteger": 3}]
+    ehr.raw["/fhir/QuestionnaireResponse"] = _with_repeated_key(
+        responses, '"valueInteger": 3', '"valueInteger": 3, "valueInteger": 0'
+    )
+    response = call(client, keys, fetch_request(ehr.base))
+    assert (412, ["questionnaireResponses"]) == (response.status_code, response.json()["keys"])
+    assert (
+        "entry[1].resource.item[8].answer[0]: the key 'valueInteger' appears more than once"
+        in response.json()["message"]
+    )
+
+
+def test_a_definitions_file_with_a_repeated_key_stops_the_start(tmp_path: Path, keys: Keys, engine: Engine) -> None:
+    """A Questionnaire file of `fhir.definitions` with a repeated key is a configuration error
+    at start-up, naming the file."""
+    path = tmp_path / "q.json"
+    path.write_text('{"resourceType": "Questionnaire", "id": "q", "id": "r"}', encoding="utf-8")
+    with pytest.raises(ServiceConfigError, match="the key 'id' appears more than once"):
+        create_app(config(keys, fhir={"definitions": [str(path)]}), engine=engine)
+
+
+# -- the HTTP server: access log, timeouts (issue 11, item 17) ----------------------------------------
+
+
+def test_the_access_log_has_method_path_status_and_never_the_query(client: TestClient, keys: Keys) -> None:
+    """Every request is logged as method, path, status and seconds; a query string (which may
+    carry a patient id) is never logged, and a path that is not the service's is `(other)`."""
+    with capture_logs() as logs:
+        client.get("/cds-services?patient=p-fhir-1", headers=bearer(token(keys, aud=f"{BASE}/cds-services")))
+        client.get("/fhir/Patient/p-fhir-1")
+        call(client, keys, request_fixture())
+    requests = [(e["method"], e["path"], e["status"]) for e in logs if e["event"] == "cdshooks.http_request"]
+    assert [
+        ("GET", "/cds-services", 200),
+        ("GET", "(other)", 404),
+        ("POST", f"/cds-services/{SERVICE_ID}", 200),
+    ] == requests
+    assert_no_phi(logs)
+
+
+def test_uvicorn_runs_without_its_access_log_and_with_the_configured_limits() -> None:
+    """`serve` gives uvicorn no access log (it writes query strings), no Server header, and the
+    `server` section's keep-alive, header size and concurrency limits."""
+    from cocm_rules.cdshooks import ServerConfig, uvicorn_config
+
+    server = ServerConfig(keep_alive_seconds=7, max_header_bytes=8192, max_concurrency=50, header_timeout_seconds=3)
+    cfg = uvicorn_config(object(), "127.0.0.1", 8080, server)
+    assert (False, False, 7, 8192, 50, 3) == (
+        cfg.access_log,
+        cfg.server_header,
+        cfg.timeout_keep_alive,
+        cfg.h11_max_incomplete_event_size,
+        cfg.limit_concurrency,
+        cfg.http.header_timeout,  # type: ignore[union-attr]
+    )
+
+
+@contextlib.contextmanager
+def served(app: Any, server: Any) -> Iterator[tuple[str, int]]:
+    """``app`` served on a free loopback port as `serve` runs it (uvicorn_config); yields (host, port)."""
+    from cocm_rules.cdshooks import uvicorn_config
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn_config(app, "127.0.0.1", port, server, log_level="warning")
+    config.lifespan = "off"
+    running_server = uvicorn.Server(config)
+    thread = threading.Thread(target=running_server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not running_server.started:
+            assert thread.is_alive(), "the server stopped while starting"
+            assert time.monotonic() < deadline, "the server did not start in 10 s"
+            time.sleep(0.02)
+        yield "127.0.0.1", port
+    finally:
+        running_server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """Read until the server closes the connection (True) or 20 s pass (False)."""
+    sock.settimeout(20)
+    try:
+        while sock.recv(1024):
+            pass
+    except TimeoutError:
+        return False
+    return True
+
+
+def test_a_request_whose_headers_never_finish_is_cut_off(keys: Keys, engine: Engine) -> None:
+    """A client that connects and sends nothing, or trickles a request line and a header and
+    never finishes (no token ever arrives), is disconnected after header_timeout_seconds;
+    uvicorn alone kept such connections open."""
+    from cocm_rules.cdshooks import ServerConfig
+
+    app = create_app(config(keys), engine=engine)
+    with served(app, ServerConfig(header_timeout_seconds=0.5)) as (host, port):
+        with socket.create_connection((host, port)) as idle:
+            assert _closed_by_server(idle)
+        with socket.create_connection((host, port)) as slow:
+            slow.sendall(b"POST /cds-services/cocm-patient-view HTTP/1.1\r\nHost: x\r\n")
+            assert _closed_by_server(slow)
+        with httpx.Client(base_url=f"http://{host}:{port}") as http:  # a normal request still works
+            assert 401 == http.get("/cds-services").status_code
+
+
+def test_a_body_that_does_not_arrive_in_time_gets_408(keys: Keys, engine: Engine) -> None:
+    """A client with a valid token that never sends the promised body gets 408 after
+    server.body_timeout_seconds instead of holding the request open."""
+    app = create_app(config(keys, server={"body_timeout_seconds": 0.2}), engine=engine)
+    headers = [
+        (b"authorization", f"Bearer {token(keys)}".encode()),
+        (b"content-type", b"application/json"),
+        (b"content-length", b"100"),
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "https",
+        "path": f"/cds-services/{SERVICE_ID}",
+        "raw_path": f"/cds-services/{SERVICE_ID}".encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("cds.example.org", 443),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if not sent and not getattr(receive, "started", False):
+            receive.started = True  # type: ignore[attr-defined]
+            return {"type": "http.request", "body": b'{"hook": ', "more_body": True}
+        await asyncio.Event().wait()  # the rest never comes
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), timeout=20))  # without the timeout: TimeoutError
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert (408, "request_timeout") == (start["status"], json.loads(body)["error"])
+
+
+# -- the OpenAPI document and a schema-driven run (issue 11, item 17) ---------------------------------
+
+
+def test_the_openapi_document_is_served_without_a_token_and_can_be_turned_off(keys: Keys, engine: Engine) -> None:
+    """GET /openapi.json describes discovery, the service and feedback (no token needed: it
+    holds no data and no secret); `openapi: false` removes it."""
+    client = client_for(config(keys), engine)
+    response = client.get("/openapi.json")
+    doc = response.json()
+    assert (200, "3.0.3", BASE) == (response.status_code, doc["openapi"], doc["servers"][0]["url"])
+    assert {
+        "/cds-services",
+        f"/cds-services/{SERVICE_ID}",
+        f"/cds-services/{SERVICE_ID}/feedback",
+        "/openapi.json",
+    } == set(doc["paths"])
+    assert [{"cdsClientJwt": []}] == doc["paths"][f"/cds-services/{SERVICE_ID}"]["post"]["security"]
+    assert 404 == client_for(config(keys, openapi=False), engine).get("/openapi.json").status_code
+
+
+def test_schemathesis_finds_no_server_error_and_no_departure_from_the_document(keys: Keys, engine: Engine) -> None:
+    """schemathesis, in process against the ASGI app and bounded (30 derandomized examples
+    per operation, valid and invalid data, no network: fhirServer may only be a closed
+    loopback port), with a fresh signed JWT per call: no 5xx, and every status code, content
+    type, header and body is the one the OpenAPI document describes; invalid data is refused."""
+    import schemathesis
+    from hypothesis import HealthCheck, Phase, given, settings
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi import checks
+
+    cfg = config(keys, fhir_server={"allowed": ["https://127.0.0.1:9/fhir"]}, max_request_bytes=64 * 1024)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(cfg, engine=engine))
+    run_checks = [
+        not_a_server_error,
+        checks.status_code_conformance,
+        checks.content_type_conformance,
+        checks.response_headers_conformance,
+        checks.response_schema_conformance,
+        checks.negative_data_rejection,
+    ]
+    labels = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        labels.append(operation.label)
+        for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
+
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @settings(
+                max_examples=30,
+                derandomize=True,
+                database=None,
+                deadline=None,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
+            def run(case: Any) -> None:
+                headers = bearer(token(keys, aud=BASE + case.path))
+                response = case.call(headers=headers)
+                case.validate_response(response, checks=run_checks, headers=headers)
+
+            run()
+    assert [
+        "GET /cds-services",
+        f"POST /cds-services/{SERVICE_ID}",
+        f"POST /cds-services/{SERVICE_ID}/feedback",
+    ] == labels

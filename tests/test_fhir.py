@@ -5,6 +5,7 @@ fhir.resources R4B models."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import json
@@ -15,6 +16,8 @@ from typing import Any
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import cocm_rules
 from cocm_rules import BackendUnavailable, Engine, InvalidInput, fhir
@@ -871,3 +874,372 @@ def test_a_status_that_is_not_a_code_is_a_located_error(resource_type: str, fiel
     with pytest.raises(InvalidInput) as info:
         fhir.read_episode(bundle)
     assert (f"{resource_type}/{resource['id']}", field) == (info.value.record, info.value.field)
+
+
+# -- strict JSON: repeated keys, bytes that are not UTF-8, deep nesting (issue 11, items 1 and 12) -----
+
+
+DUPLICATE_ITEM9 = (
+    b'{"resourceType": "QuestionnaireResponse", "id": "qr-dup", "status": "completed", "authored": "2026-01-05",'
+    b' "item": [{"linkId": "44260-8", "answer": [{"valueCoding": {"system": "http://loinc.org", "code": "LA6571-9"},'
+    b' "valueCoding": {"system": "http://loinc.org", "code": "LA6568-5"}}]}]}'
+)
+
+
+def test_a_repeated_key_in_a_fhir_file_is_refused_with_its_path(tmp_path: Path) -> None:
+    """Item 9 answered twice in one answer object (`valueCoding` "nearly every day", then "not
+    at all"): the last would silently win and hide the positive answer. The file is refused,
+    naming the file, the path of the object and the key."""
+    path = tmp_path / "dup.json"
+    path.write_bytes(DUPLICATE_ITEM9)
+    with pytest.raises(InvalidInput) as info:
+        fhir.score_fhir(path)
+    assert (str(path), "item[0].answer[0]") == (info.value.record, info.value.field)
+    assert "the key 'valueCoding' appears more than once" in str(info.value)
+
+
+def test_a_repeated_key_in_fhir_text_is_refused() -> None:
+    """JSON text given to load_resource is read by the same strict reader."""
+    with pytest.raises(InvalidInput) as info:
+        fhir.load_resource(DUPLICATE_ITEM9.decode())
+    assert ("<text>", "item[0].answer[0]") == (info.value.record, info.value.field)
+
+
+def test_has_member_that_is_not_a_list_is_a_located_error() -> None:
+    """`"hasMember": 3` on a panel in a Bundle is an InvalidInput naming the resource and the
+    field, not a TypeError from inside the reader."""
+    bundle = load("us-core-phq9-observation-bundle.json")
+    panel = bundle["entry"][0]["resource"]
+    panel["hasMember"] = 3
+    with pytest.raises(InvalidInput) as info:
+        fhir.read_assessments(bundle)
+    assert (f"Observation/{panel['id']}", "hasMember") == (info.value.record, info.value.field)
+
+
+def test_odd_shapes_found_by_fuzzing_do_not_escape_as_python_errors() -> None:
+    """Shapes the mutation test found: a contained resource whose id is a list (TypeError:
+    unhashable), an Encounter.length unit that is a list (TypeError), a numeric valueString
+    total beyond float range (inf). Each is read or refused as InvalidInput."""
+    qr = phq9_response([0] * 9, total={"valueString": "1" * 400})
+    qr["contained"] = [{"resourceType": "Questionnaire", "id": []}]
+    with pytest.raises(InvalidInput, match="a reported total must be a number"):
+        fhir.read_assessments(qr)
+    bundle = load("patient-bundle.json")
+    next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "enc-1")["length"]["code"] = ["min"]
+    assert ["Encounter/enc-1"] == [n.resource for n in fhir.read_patient(bundle).notes]
+
+
+def test_a_file_that_is_not_utf8_or_nested_too_deeply_is_invalid_input(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8, and 100,000 nested arrays, are InvalidInput naming the file."""
+    latin1 = tmp_path / "latin1.json"
+    latin1.write_bytes(b'{"resourceType": "Observation", "id": "caf\xe9"}')
+    deep = tmp_path / "deep.json"
+    deep.write_bytes(b'{"resourceType": "Bundle", "entry": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    with pytest.raises(InvalidInput, match="not valid UTF-8"):
+        fhir.score_fhir(latin1)
+    with pytest.raises(InvalidInput, match="nested too deeply"):
+        fhir.score_fhir(deep)
+
+
+@pytest.mark.usefixtures("restore_structlog")
+def test_score_fhir_cli_reports_unreadable_files_with_status_2(tmp_path: Path) -> None:
+    """`cocm-rules score --fhir` on a repeated key, bytes that are not UTF-8 or deep nesting
+    exits with status 2 and a one-line reason, never a traceback."""
+    from typer.testing import CliRunner
+
+    from cocm_rules.cli import app
+
+    files = {"dup": DUPLICATE_ITEM9, "latin1": b'{"id": "caf\xe9"}', "deep": b"[" * 100_000 + b"]" * 100_000}
+    for name, data in files.items():
+        (tmp_path / f"{name}.json").write_bytes(data)
+        result = CliRunner().invoke(app, ["score", "--fhir", str(tmp_path / f"{name}.json")])
+        assert (2, None) == (
+            result.exit_code,
+            result.exception if not isinstance(result.exception, SystemExit) else None,
+        )
+        assert "Traceback" not in result.output
+
+
+def test_items_nested_deeper_than_the_reader_walks_are_invalid_input() -> None:
+    """A response whose groups nest thousands of levels (given as a dict, not JSON text) is
+    refused with the path where the nesting went too deep, not a RecursionError."""
+    qr = phq9_response([0] * 9)
+    node: dict[str, Any] = {"linkId": "leaf"}
+    for n in range(5000):
+        node = {"linkId": f"g{n}", "item": [node]}
+    qr["item"].append(node)
+    with pytest.raises(InvalidInput, match="nested too deeply"):
+        fhir.read_assessments(qr)
+
+
+def test_bundles_nested_in_definitions_beyond_recursion_are_invalid_input() -> None:
+    """Definitions nested far beyond Python's recursion limit give InvalidInput too."""
+    inner: dict[str, Any] = {"resourceType": "Questionnaire", "id": "q"}
+    for _ in range(5000):
+        inner = {"resourceType": "Bundle", "entry": [{"resource": inner}]}
+    with pytest.raises(InvalidInput, match="nested too deeply"):
+        fhir.read_assessments(phq9_response([0] * 9), definitions=[inner])
+
+
+# -- one impossible value keeps the patient (issue 11, item 4) ----------------------------------------
+
+
+def _patient_bundle_with(*resources: dict[str, Any]) -> dict[str, Any]:
+    b = load("patient-bundle.json")
+    b["entry"].extend({"resource": r} for r in resources)
+    return b
+
+
+def _observation(rid: str, code: str, value: dict[str, Any], date: str = "2026-11-02") -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "subject": {"reference": "Patient/p-fhir-1"},
+        "effectiveDateTime": date,
+        "code": {"coding": [{"system": LOINC, "code": code}]},
+        **value,
+    }
+
+
+def test_a_phq9_total_far_out_of_range_keeps_the_patient() -> None:
+    """A PHQ-9 total Observation of 270 (range 0-27) no longer refuses the patient: the
+    administration is kept, scored as invalid (a data-quality alert, and as the latest PHQ-9 it
+    fails closed for suicide risk), listed in the reading's notes; the rest is read."""
+    bundle = _patient_bundle_with(_observation("t270", "44261-6", {"valueInteger": 270}, "2026-11-03"))
+    reading = fhir.read_patient(bundle)
+    assert reading.episode is not None
+    assert ("phq9", 270, None) == (
+        reading.episode.assessments[-1].measure,
+        reading.episode.assessments[-1].total,
+        reading.episode.assessments[-1].answers,
+    )
+    assert 3 == len(reading.episode.contacts)
+    [note] = reading.notes
+    assert ("Observation/t270", "valueInteger") == (note.resource, note.path)
+    assert "reported total out of range" in note.reason
+    alerts = {a.rule_id for a in Engine.load().evaluate(reading.episode, as_of=dt.date(2026, 11, 6))}
+    assert {"dq-invalid-administration", "suicide-risk-unknown"} <= alerts
+
+
+def test_an_impossible_item9_keeps_the_patient_and_fails_closed() -> None:
+    """Item 9 answered 7, or with a code no definition knows, in the latest PHQ-9: the patient
+    is read, the administration is invalid and "suicide risk cannot be ruled out" fires."""
+    for answer in ({"valueInteger": 7}, {"valueCoding": {"system": LOINC, "code": "LA9999-9"}}):
+        bundle = load("patient-bundle.json")
+        qr = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "phq9-week13")
+        qr["item"][8]["answer"] = [answer]
+        ep = fhir.read_episode(bundle)
+        week13 = next(a for a in ep.assessments if a.id == "QuestionnaireResponse/phq9-week13")
+        assert week13.answers["item9"] in (7, "http://loinc.org|LA9999-9")
+        alerts = [a.rule_id for a in Engine.load().evaluate(ep, as_of=dt.date(2026, 11, 6))]
+        assert "suicide-risk-unknown" in alerts
+        assert "suicide-phq9-item9" not in alerts
+
+
+def test_impossible_values_are_still_errors_outside_an_episode() -> None:
+    """Scoring resources (read_scores, `score --fhir`) still refuses an impossible value: only
+    a patient's episode keeps it, as invalid."""
+    with pytest.raises(InvalidInput, match="reported total out of range"):
+        fhir.read_scores(_observation("t270", "44261-6", {"valueInteger": 270}))
+
+
+@pytest.mark.parametrize(
+    ("length", "reason"),
+    [
+        ({"value": 1e308, "unit": "h", "code": "h"}, "not a possible length of one contact"),
+        ({"value": 1e308, "unit": "min", "code": "min"}, "not a possible length of one contact"),
+        ({"value": 3000, "unit": "min", "code": "min"}, "not a possible length of one contact"),
+        ({"value": -5, "unit": "min", "code": "min"}, "not a possible length of one contact"),
+        ({"value": "60", "unit": "min"}, "length needs a number and a UCUM unit"),
+    ],
+    ids=["1e308-hours", "1e308-minutes", "3000-minutes", "negative", "text"],
+)
+def test_an_impossible_encounter_length_counts_the_contact_without_minutes(length: dict[str, Any], reason: str) -> None:
+    """Encounter.length of 1e308 hours (an OverflowError before) or minutes beyond a day (the
+    whole patient refused before): the contact is kept without minutes, with a note."""
+    bundle = load("patient-bundle.json")
+    enc = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "enc-1")
+    enc["length"] = length
+    reading = fhir.read_patient(bundle)
+    assert reading.episode is not None
+    assert [None, 30, 30] == [c.minutes for c in reading.episode.contacts]
+    [note] = reading.notes
+    assert ("Encounter/enc-1", "length") == (note.resource, note.path)
+    assert reason in note.reason
+    assert note.reason.startswith("counted as a contact without its minutes")
+
+
+def test_a_contact_without_a_readable_date_is_set_aside_with_a_note() -> None:
+    """An Encounter whose period.start is not a date, or a period that ends before it starts,
+    keeps the patient: the first contact is not counted, the second has no minutes."""
+    bundle = load("patient-bundle.json")
+    encounters = {
+        e["resource"]["id"]: e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Encounter"
+    }
+    encounters["enc-1"]["period"]["start"] = "2026-13-45"
+    encounters["enc-2"]["period"]["end"] = "2026-09-14T09:00:00-05:00"
+    reading = fhir.read_patient(bundle)
+    assert reading.episode is not None
+    assert [("follow_up", None), ("follow_up", 30)] == [(c.kind, c.minutes) for c in reading.episode.contacts]
+    assert [("Encounter/enc-1", "period.start"), ("Encounter/enc-2", "period")] == [
+        (n.resource, n.path) for n in reading.notes
+    ]
+    assert reading.notes[0].reason.startswith("not counted as a contact: not a real date")
+
+
+# -- PHQ-9 as a total and item 9 (issue 11, item 5, the FHIR part) -----------------------------------
+
+
+def test_a_response_with_only_the_total_and_item9_reads_as_total_and_item9() -> None:
+    """A QuestionnaireResponse carrying only the PHQ-9 total (44261-6) and item 9 (44260-8)
+    becomes {"measure": "phq9", "total": 18, "answers": {"item9": 0}} in the episode."""
+    qr = {
+        "resourceType": "QuestionnaireResponse",
+        "id": "qr-t9",
+        "status": "completed",
+        "subject": {"reference": "Patient/p-fhir-1"},
+        "authored": "2026-11-03",
+        "item": [
+            {"linkId": "44261-6", "answer": [{"valueInteger": 18}]},
+            {"linkId": "44260-8", "answer": [{"valueCoding": {"system": LOINC, "code": LA[0]}}]},
+        ],
+    }
+    [a] = fhir.read_assessments(qr).assessments
+    assert ("phq9", {"item9": 0}, 18) == (a.measure, a.answers, a.reported_total)
+    ep = fhir.read_episode(_patient_bundle_with(qr))
+    assert {"measure": "phq9", "date": "2026-11-03", "total": 18, "answers": {"item9": 0}} == ep.assessments[
+        -1
+    ].model_dump(mode="json", include={"measure", "date", "total", "answers"})
+
+
+def test_a_total_and_an_item9_observation_of_one_date_are_one_administration() -> None:
+    """An EHR flowsheet's PHQ-9 total (44261-6) and item 9 (44260-8) as two Observations of
+    the same patient and date are read as one administration with a total and item 9."""
+    total = _observation("t18", "44261-6", {"valueInteger": 18})
+    item9 = _observation("i9", "44260-8", {"valueCodeableConcept": {"coding": [{"system": LOINC, "code": LA[2]}]}})
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": total}, {"resource": item9}]}
+    [a] = fhir.read_assessments(bundle).assessments
+    assert ("phq9", {"item9": 2}, 18, "Observation/t18 + Observation/i9") == (
+        a.measure,
+        a.answers,
+        a.reported_total,
+        a.source,
+    )
+    assert {"total": "Observation/t18 valueInteger", "item9": "Observation/i9 valueCodeableConcept"} == a.paths
+    ep = fhir.read_episode(_patient_bundle_with(total, item9))
+    assert ({"item9": 2}, 18) == (ep.assessments[-1].answers, ep.assessments[-1].total)
+
+
+def test_observations_that_overlap_or_differ_in_date_stay_apart() -> None:
+    """Two totals on one date are two administrations; a total and item 9 of different dates
+    or patients are not merged."""
+    t1 = _observation("t1", "44261-6", {"valueInteger": 18})
+    t2 = _observation("t2", "44261-6", {"valueInteger": 5})
+    i9 = _observation("i9", "44260-8", {"valueInteger": 1}, "2026-11-03")
+    other = _observation("o9", "44260-8", {"valueInteger": 1}) | {"subject": {"reference": "Patient/other"}}
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in (t1, t2, i9, other)]}
+    assert ["Observation/t1", "Observation/t2", "Observation/i9", "Observation/o9"] == [
+        a.source for a in fhir.read_assessments(bundle).assessments
+    ]
+
+
+def test_a_panel_with_a_total_and_item9_members_reads_as_total_and_item9() -> None:
+    """A PHQ-9 panel Observation whose members are the total and item 9 is one administration."""
+    total = _observation("t", "44261-6", {"valueInteger": 18})
+    item9 = _observation("i", "44260-8", {"valueInteger": 0})
+    panel = _observation("p", "44249-1", {}) | {
+        "hasMember": [{"reference": "Observation/t"}, {"reference": "Observation/i"}]
+    }
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in (panel, total, item9)]}
+    [a] = fhir.read_assessments(bundle).assessments
+    assert ("Observation/p", {"item9": 0}, 18) == (a.source, a.answers, a.reported_total)
+
+
+# -- a patient outside an episode of care (issue 11, item 3: the reader's part) ----------------------
+
+
+def test_read_patient_says_why_a_patient_is_not_enrolled() -> None:
+    """Without an EpisodeOfCare, or with one whose status is `planned`, read_patient returns no
+    episode, the reason and what is missing; episode_with builds it from given values, and
+    read_episode still raises the same error."""
+    reading = fhir.read_patient(_bundle_without({"EpisodeOfCare"}))
+    assert (None, ("program", "status", "enrollment_date"), None) == (
+        reading.episode,
+        reading.missing,
+        reading.episode_of_care,
+    )
+    assert "the Bundle has no EpisodeOfCare" in str(reading.not_enrolled)
+    ep = reading.episode_with(program="smi", status="inactive", enrollment_date=dt.date(2026, 8, 1))
+    assert ("smi", "inactive", 3) == (ep.program, ep.status, len(ep.assessments))
+    b = load("patient-bundle.json")
+    next(e["resource"] for e in b["entry"] if e["resource"]["resourceType"] == "EpisodeOfCare")["status"] = "planned"
+    planned = fhir.read_patient(b)
+    assert (None, ("status",), "EpisodeOfCare/eoc-1", "planned") == (
+        planned.episode,
+        planned.missing,
+        planned.episode_of_care,
+        planned.unmapped_status,
+    )
+    assert "cocm" == planned.episode_with(status="active_treatment", program="smi").program  # the Bundle's program
+    with pytest.raises(InvalidInput, match="has no registry status"):
+        fhir.read_episode(b)
+
+
+# -- only documented errors leave the reader ------------------------------------------------------------
+
+_WEIRD = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=False),
+    st.sampled_from(["", "x", "2026-13-45", "2026-01-01T25:00", "LA6569-3", "Patient/p-fhir-1", "44260-8", "h"]),
+    st.just([]),
+    st.just({}),
+    st.just({"coding": 3}),
+    st.just({"coding": [{"system": 3, "code": []}]}),
+    st.just({"reference": 3}),
+    st.just({"value": 1e308, "code": "h"}),
+)
+_FIXTURES = sorted(p.name for p in FIXTURES.glob("*.json")) + ["patient-bundle.json"] * 4
+
+
+def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [path]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _paths(v, (*path, i))
+    return out
+
+
+@given(st.data())
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+def test_mutated_resources_raise_only_invalid_input(data: st.DataObject) -> None:
+    """A published example with one to three values replaced by odd JSON values (or removed):
+    reading, scoring and read_episode either succeed or raise InvalidInput, nothing else."""
+    resource = load(data.draw(st.sampled_from(_FIXTURES)))
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(_paths(resource)[1:] or [()]))
+        if not path:
+            break
+        holder = resource
+        for part in path[:-1]:
+            holder = holder[part]
+        if data.draw(st.booleans()) and isinstance(holder, dict):
+            del holder[path[-1]]
+        else:
+            holder[path[-1]] = copy.deepcopy(data.draw(_WEIRD))  # st.just gives one object each time
+    lib = cocm_rules.load_measures()
+    for read in (
+        lambda r: fhir.read_assessments(r, library=lib),
+        lambda r: fhir.score_fhir(r, library=lib, unrecognized="skip"),
+        lambda r: fhir.read_patient(r, library=lib, unrecognized="skip"),
+        lambda r: fhir.read_episode(
+            r, library=lib, unrecognized="skip", program="cocm", status="active_treatment", enrollment_date="2026-01-01"
+        ),
+    ):
+        with contextlib.suppress(InvalidInput):
+            read(resource)

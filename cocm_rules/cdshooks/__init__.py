@@ -11,18 +11,22 @@ Endpoints (CDS Hooks 2.0, https://cds-hooks.hl7.org/2.0/; section names cited in
     GET  {service_url}/cds-services                              Discovery
     POST {service_url}/cds-services/cocm-patient-view            the patient-view hook -> cards
     POST {service_url}/cds-services/cocm-patient-view/feedback   Feedback (logged as counts)
+    GET  {service_url}/openapi.json                              the OpenAPI document (_openapi)
 
 One call::
 
     request ─► JWT check (_auth: "Trusting CDS Clients") ─► size / JSON / request checks
             ─► prefetch, completed from fhirServer with fhirAuthorization (_prefetch:
                "Providing FHIR Resources to a CDS Service"; 412 when it cannot be had)
-            ─► one Bundle ─► cocm_rules.fhir.read_episode ─► Engine.evaluate(as_of)
+            ─► one Bundle ─► cocm_rules.fhir.read_patient ─► Engine.evaluate(as_of)
+               (not enrolled: the suicide-risk rules only, _unenrolled)
             ─► one card per alert category (_cards: "Card Attributes")
 
 Modules: ``_config`` (ServiceConfig from YAML), ``_auth`` (JWT verification, JWK Sets, jti
 replay cache), ``_prefetch`` (templates, gathering, FHIR fetching), ``_cards`` (alerts to
-cards), ``_app`` (the FastAPI app), ``_serve`` (uvicorn).
+cards), ``_unenrolled`` (a patient outside an episode of care), ``_openapi`` (the OpenAPI
+document), ``_app`` (the FastAPI app), ``_serve`` (uvicorn, with header timeouts and no
+access log of its own).
 """
 
 from __future__ import annotations
@@ -48,14 +52,17 @@ from ._config import (
     EpisodeDefaults,
     FhirReadingConfig,
     FhirServerConfig,
+    ServerConfig,
     ServiceConfig,
     ServiceConfigError,
     TrustedClient,
     load_config,
     parse_config,
 )
+from ._openapi import OPENAPI_PATH, openapi_document
 from ._prefetch import PREFETCH_KEYS, observation_codes, prefetch_templates
-from ._serve import build_app, main_serve, serve
+from ._serve import build_app, main_serve, serve, uvicorn_config
+from ._unenrolled import SAFETY_CATEGORY, safety_alerts
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
@@ -68,9 +75,12 @@ __all__ = [
     "FhirReadingConfig",
     "FhirServerConfig",
     "HOOK",
+    "OPENAPI_PATH",
     "PREFETCH_KEYS",
+    "SAFETY_CATEGORY",
     "SERVICE_ID",
     "SUMMARY_MAX",
+    "ServerConfig",
     "ServiceConfig",
     "ServiceConfigError",
     "TrustedClient",
@@ -82,7 +92,10 @@ __all__ = [
     "load_config",
     "main_serve",
     "observation_codes",
+    "openapi_document",
     "parse_config",
     "prefetch_templates",
+    "safety_alerts",
     "serve",
+    "uvicorn_config",
 ]

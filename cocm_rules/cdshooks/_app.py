@@ -19,9 +19,11 @@ CDS Hooks 2.0 sections followed here:
 - "Trusting CDS Clients": every call carries a JWT (see ``_auth``).
 
 Status codes of this service: 400 malformed JSON or request (wrong hook, missing
-``context.patientId``, ...); 401 a missing or refused token (a generic body: the reason is
-only logged); 404 unknown path; 412 required data neither prefetched nor obtainable from the
+``context.patientId``, a key repeated in one object, ...); 401 a missing or refused token (a
+generic body: the reason is only logged); 404 unknown path; 408 a body slower than
+``server.body_timeout_seconds``; 412 required data neither prefetched nor obtainable from the
 FHIR server; 413 a body over ``max_request_bytes``; 500 an unexpected failure (no details).
+``GET /openapi.json`` is the OpenAPI document of these endpoints (``_openapi``).
 FHIR data that is present but cannot be read (a malformed resource, a response that
 contradicts the Patient) is a 200 with one ``warning`` card that says no alert was computed:
 the clinician sees that the rules did not run instead of an empty, reassuring list.
@@ -32,8 +34,8 @@ never the patient id, answers, free text, tokens or the request body.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-import json
 import re
 import threading
 import time
@@ -48,13 +50,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
+from .._json import loads as strict_json
 from ..engine import Engine
+from ..episode import Episode
 from ..errors import InvalidInput
-from ..fhir import read_assessments, read_episode
+from ..fhir import PatientReading, read_episode, read_patient
 from ._auth import AuthError, Caller, Verifier
-from ._cards import cards_for, data_error_card
+from ._cards import cards_for, data_error_card, not_enrolled_card, notes_card
 from ._config import ServiceConfig, config_problem
-from ._prefetch import BUNDLE_ID, FHIR_ID, BadRequest, PreconditionFailed, gather, prefetch_templates
+from ._openapi import OPENAPI_PATH, openapi_document
+from ._prefetch import FHIR_ID, BadRequest, PreconditionFailed, gather, prefetch_templates
+from ._unenrolled import safety_alerts
 
 __all__ = ["HOOK", "SERVICE_ID", "create_app"]
 
@@ -63,7 +69,6 @@ log = structlog.get_logger(__name__)
 #: The id of the one CDS Service: ``{baseUrl}/cds-services/cocm-patient-view``.
 SERVICE_ID = "cocm-patient-view"
 HOOK = "patient-view"
-_DEFAULTABLE = ("program", "status", "enrollment_date")
 _NO_STORE = {"Cache-Control": "no-store"}
 _PROBE_PATIENT = {"resourceType": "Patient", "id": "config-check"}
 _UUID = re.compile(r"(urn:uuid:)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -148,19 +153,25 @@ class _TooLarge(Exception):
     pass
 
 
+class _TooSlow(Exception):
+    pass
+
+
 def _error(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": error, "message": message, **extra}, status_code=status, headers=_NO_STORE)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _parse_json(body: bytes) -> Any:
+    """The request body, read strictly (cocm_rules._json): a key repeated in one object (a
+    second ``valueInteger`` for item 9 in the prefetch) is refused, never guessed between;
+    so are NaN, numbers beyond float range, text that is not UTF-8 and deep nesting. The
+    message names the path and the key, never a value."""
     try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise BadRequest("the request body is not valid JSON", reason="invalid_json") from e
+        return strict_json(body)
+    except InvalidInput as e:
+        where = f" at {e.field}" if e.field else ""
+        reason = "duplicate_key" if "appears more than once" in e.reason else "invalid_json"
+        raise BadRequest(f"the request body cannot be read{where}: {e.reason}", reason=reason) from e
 
 
 def _validation_message(e: ValidationError) -> str:
@@ -173,13 +184,55 @@ def _validation_message(e: ValidationError) -> str:
     return "; ".join(out)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The body, at most ``limit`` bytes, arrived within ``timeout`` seconds."""
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _TooLarge
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise _TooLarge
+    except TimeoutError:
+        raise _TooSlow from None
     return bytes(body)
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class _AccessLog:
+    """One ``cdshooks.http_request`` event per request: method, path, status, seconds. The
+    path is one of the service's own (anything else is logged as ``(other)``) and the query
+    string is never logged: either may carry a patient id."""
+
+    def __init__(self, app: Any, paths: frozenset[str]) -> None:
+        self.app = app
+        self.paths = paths
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        status = 500
+
+        async def sending(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            log.info(
+                "cdshooks.http_request",
+                method=scope["method"] if scope["method"] in _METHODS else "(other)",
+                path=scope["path"] if scope["path"] in self.paths else "(other)",
+                status=status,
+                seconds=_since(started),
+            )
 
 
 def _declared_too_large(request: Request, limit: int) -> bool:
@@ -200,9 +253,9 @@ class _Service:
         self.definitions = []
         for path in config.fhir.definitions:
             try:
-                with open(path, encoding="utf-8") as f:
-                    self.definitions.append(json.load(f))
-            except (OSError, ValueError) as e:
+                with open(path, "rb") as f:
+                    self.definitions.append(strict_json(f.read(), record=path))
+            except (OSError, InvalidInput) as e:
                 raise config_problem(
                     f"cannot read this FHIR definition: {e}", file=path, context="fhir.definitions"
                 ) from e
@@ -315,53 +368,55 @@ class _Service:
         )
         if not got.patient_found:
             return 200, {"cards": []}, {"cards": 0, "reason": "patient_not_found"}
-        has_episode = any(
-            e["resource"].get("resourceType") == "EpisodeOfCare" and e["resource"].get("status") != "entered-in-error"
-            for e in got.bundle["entry"]
-        )
-        if not has_episode and self.config.episode_defaults is None:
-            return 200, {"cards": []}, {"cards": 0, "reason": "no_episode_of_care"}
         as_of = self.as_of()
         try:
-            episode = self._episode(got.bundle)
-            if episode is None:
-                return 200, {"cards": []}, {"cards": 0, "reason": "no_enrollment_date"}
-            alerts = self._evaluate(episode, as_of)
+            reading: PatientReading = _guarded(read_patient, got.bundle, **self._read_kwargs())
+            episode = reading.episode or self._with_defaults(reading)
+            if episode is not None:
+                alerts = self._evaluate(episode, as_of)
+            elif not reading.assessment_dates:  # nothing a rule could read: no card for every chart opened
+                more = {"cards": 0, "reason": "not_enrolled", "missing": list(reading.missing), "measures": 0}
+                return 200, {"cards": []}, more
+            else:
+                alerts = safety_alerts(lambda ep: self._evaluate(ep, as_of), reading, as_of)
         except InvalidInput as e:
             card = data_error_card(str(e), self.config, version=__version__)
             more = {"cards": 1, "reason": "data_error", "error_field": e.field, "measure": e.measure}
             return 200, {"cards": [card]}, more
         cards = cards_for(alerts, self.config, as_of=as_of, version=__version__)
+        extra: dict[str, Any] = {}
+        if episode is None:
+            cards.append(not_enrolled_card(_why_not_enrolled(reading), self.config, version=__version__))
+            extra = {"reason": "not_enrolled", "missing": list(reading.missing)}
+        if reading.notes:
+            cards.append(notes_card(reading.notes, self.config, version=__version__))
         return (
             200,
             {"cards": cards},
             {
+                **extra,
                 "as_of": as_of.isoformat(),
                 "alerts": len(alerts),
                 "rules": sorted({a.rule_id for a in alerts}),
                 "cards": len(cards),
                 "indicators": dict(Counter(c["indicator"] for c in cards)),
+                "notes": len(reading.notes),
             },
         )
 
-    def _episode(self, bundle: dict[str, Any]) -> Any:
-        """``read_episode`` with what the configuration gives; a default fills only a field the
-        Bundle does not give (read_episode names the first missing one in its error)."""
-        kwargs = self._read_kwargs()
-        given: dict[str, Any] = {}
-        while True:
-            try:
-                return _guarded(read_episode, bundle, **kwargs, **given)
-            except InvalidInput as e:
-                name = e.field
-                if e.record != f"Bundle/{BUNDLE_ID}" or name not in _DEFAULTABLE or name in given:
-                    raise
-                value = self._default(name, bundle)
-                if value is None:
-                    if name == "enrollment_date" and self.config.episode_defaults is not None:
-                        return None  # no EpisodeOfCare start and no assessment to date the episode from
-                    raise
-                given[name] = value
+    def _with_defaults(self, reading: PatientReading) -> Episode | None:
+        """The episode with ``episode_defaults`` for what the Bundle leaves out, or None when
+        something stays unknown. A default never replaces what the Bundle says: an
+        EpisodeOfCare whose status is no registry status (planned, waitlist) stays not enrolled."""
+        defaults = self.config.episode_defaults
+        if defaults is None or reading.unmapped_status is not None:
+            return None
+        fill: dict[str, Any] = {"program": defaults.program, "status": defaults.status}
+        if defaults.enrollment_date == "earliest_assessment" and reading.assessment_dates:
+            fill["enrollment_date"] = min(reading.assessment_dates)
+        if any(fill.get(name) is None for name in reading.missing):
+            return None
+        return reading.episode_with(**fill)
 
     def _read_kwargs(self) -> dict[str, Any]:
         fhir = self.config.fhir
@@ -392,24 +447,6 @@ class _Service:
         with self._engine_lock:  # the durable backend is not known to be thread-safe
             return self.engine.evaluate(episode, as_of)
 
-    def _default(self, name: str, bundle: dict[str, Any]) -> Any:
-        defaults = self.config.episode_defaults
-        if defaults is None:
-            return None
-        if name != "enrollment_date":
-            return getattr(defaults, name)
-        if defaults.enrollment_date != "earliest_assessment":
-            return None
-        reading = _guarded(
-            read_assessments,
-            bundle,
-            definitions=self.definitions,
-            item_map=self.config.fhir.item_map,
-            library=self.engine.library,
-        )
-        dates = [a.date for a in reading.assessments if a.date is not None]
-        return min(dates) if dates else None
-
     # -- feedback -------------------------------------------------------------------------------
     def feedback(self, body: bytes, caller: Caller | None) -> Response:
         try:
@@ -438,6 +475,19 @@ class _Service:
         return Response(status_code=200, headers=_NO_STORE)
 
 
+def _why_not_enrolled(reading: PatientReading) -> str:
+    """Why the patient counts as not enrolled, in words for the clinician."""
+    if reading.episode_of_care is None:
+        return "No EpisodeOfCare was found for this patient."
+    if reading.unmapped_status is not None:
+        return (
+            f"The patient's EpisodeOfCare has the status {reading.unmapped_status[:64]!r}, which is not an "
+            "enrollment in the registry."
+        )
+    words = {"program": "program", "status": "registry status", "enrollment_date": "start date"}
+    return f"The patient's EpisodeOfCare gives no {' and no '.join(words[k] for k in reading.missing)}."
+
+
 def _guarded(read: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run a FHIR reader; an error other than InvalidInput means a shape of data the reader
     does not handle (a defect to fix there): it becomes an InvalidInput, so the clinician is
@@ -446,7 +496,7 @@ def _guarded(read: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return read(*args, **kwargs)
     except InvalidInput:
         raise
-    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, ArithmeticError, RecursionError) as e:
         log.error("cdshooks.fhir_reader_failed", reader=read.__name__, error=type(e).__name__)
         raise InvalidInput("the FHIR data has a shape this service cannot read") from e
 
@@ -492,7 +542,19 @@ def create_app(
     )
     app.state.cds = service
     limit = config.max_request_bytes
+    body_timeout = config.server.body_timeout_seconds
     too_large = f"the request body is larger than {limit} bytes"
+    paths = {"/cds-services", f"/cds-services/{SERVICE_ID}", f"/cds-services/{SERVICE_ID}/feedback"}
+    if config.openapi:
+        paths.add(OPENAPI_PATH)
+        document = openapi_document(config, version=__version__, insecure_dev=insecure_dev)
+
+        @app.get(OPENAPI_PATH)
+        async def openapi() -> Response:
+            """The OpenAPI document of the endpoints; it holds no data and no secret, so no token."""
+            return JSONResponse(document)
+
+    app.add_middleware(_AccessLog, paths=frozenset(paths))
 
     @app.get("/cds-services")
     async def discovery(request: Request) -> Response:
@@ -511,10 +573,15 @@ def create_app(
         if isinstance(caller, Response):
             return caller
         try:
-            body = await _read_body(request, limit)
+            body = await _read_body(request, limit, body_timeout)
         except _TooLarge:
             log.warning("cdshooks.request_too_large", endpoint=endpoint, limit=limit)
             return _error(413, "payload_too_large", too_large)
+        except _TooSlow:
+            log.warning("cdshooks.request_timeout", endpoint=endpoint, seconds=body_timeout)
+            response = _error(408, "request_timeout", f"the request body did not arrive within {body_timeout:g} s")
+            response.headers["Connection"] = "close"
+            return response
         return await run_in_threadpool(handler, body, caller)
 
     @app.post(f"/cds-services/{SERVICE_ID}")

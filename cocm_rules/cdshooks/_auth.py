@@ -34,7 +34,6 @@ authentication JWTs, and it keeps the replay cache small.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -45,6 +44,7 @@ import httpx
 import jwt
 import structlog
 
+from .._json import loads as strict_json
 from ._config import AuthConfig, ServiceConfig, TrustedClient, config_problem
 
 __all__ = ["AuthError", "Caller", "KeyStore", "ReplayCache", "Verifier"]
@@ -143,8 +143,8 @@ class KeyStore:
                 raise config_problem(str(e), context=f"trusted_clients[{iss!r}]") from e
         elif client.jwks_file is not None:
             try:
-                with open(client.jwks_file, encoding="utf-8") as f:
-                    data = json.load(f)
+                with open(client.jwks_file, "rb") as f:
+                    data = strict_json(f.read())  # a kid repeated in one key would be a guess too
                 self._keys = _keys_by_kid(data, "the file")
             except (OSError, ValueError) as e:
                 raise config_problem(
@@ -167,7 +167,7 @@ class KeyStore:
                     body += chunk
                     if len(body) > MAX_JWKS_BYTES:
                         raise ValueError("JWK Set too large")
-            keys = _keys_by_kid(json.loads(body), "the response")
+            keys = _keys_by_kid(strict_json(body), "the response")
         except (httpx.HTTPError, ValueError) as e:
             log.warning(
                 "cdshooks.jwks_fetch_failed", iss=self.iss, error=type(e).__name__, using_cached=bool(self._keys)

@@ -27,10 +27,22 @@ from ..alerts import Alert
 from ..fhir import CATEGORY_SYSTEM
 from ._config import ServiceConfig
 
-__all__ = ["CATEGORY_LABELS", "SUMMARY_MAX", "cards_for", "data_error_card", "indicator_for", "truncate"]
+__all__ = [
+    "CATEGORY_LABELS",
+    "NOTES_SHOWN",
+    "SUMMARY_MAX",
+    "cards_for",
+    "data_error_card",
+    "indicator_for",
+    "not_enrolled_card",
+    "notes_card",
+    "truncate",
+]
 
 #: CDS Hooks 2.0: the summary is a "<140-character" sentence.
 SUMMARY_MAX = 139
+#: How many notes (values not used as sent) a card lists before "and N more".
+NOTES_SHOWN = 20
 #: Display names of alert categories (for the summary and the source topic).
 CATEGORY_LABELS: dict[str, str] = {
     "suicide_risk": "Suicide risk",
@@ -146,6 +158,45 @@ def data_error_card(reason: str, config: ServiceConfig, *, version: str) -> dict
             "No Collaborative Care alerts, including suicide-risk alerts, were computed for this patient: "
             f"the data could not be read.\n\n> {_md(reason)}\n\n"
             f"Check the record or the service configuration. (cocm\\_rules {version})"
+        ),
+        "source": _source(config, "cocm_rules", None),
+    }
+
+
+def not_enrolled_card(why: str, config: ServiceConfig, *, version: str) -> dict[str, Any]:
+    """The card that says only the suicide-risk rules ran, because the patient is not enrolled
+    (``why``: plain text saying what the data lacks)."""
+    return {
+        "uuid": str(uuid.uuid4()),
+        "summary": "Not enrolled in Collaborative Care: only the suicide-risk rules were run",
+        "indicator": "info",
+        "detail": (
+            f"{_md(why)}\n\n"
+            "The suicide-risk rules were run on this patient's measures, whatever the enrollment; any "
+            "suicide-risk alert is on its own card. No other Collaborative Care rule (treatment to target, "
+            "engagement, psychiatric case review, ...) could run: they need an active enrollment, an "
+            "EpisodeOfCare with a registry status, a program and a start date.\n\n"
+            f"(cocm\\_rules {version})"
+        ),
+        "source": _source(config, "cocm_rules", None),
+    }
+
+
+def notes_card(notes: Sequence[Any], config: ServiceConfig, *, version: str) -> dict[str, Any]:
+    """The card that lists the patient's FHIR values that were not used as sent (kept as
+    invalid, set aside): the rules ran on the rest, and the clinician is told what was left."""
+    lines = [f"- {_md(str(n))}" for n in notes[:NOTES_SHOWN]]
+    if len(notes) > NOTES_SHOWN:
+        lines.append(f"- and {len(notes) - NOTES_SHOWN} more")
+    return {
+        "uuid": str(uuid.uuid4()),
+        "summary": truncate(f"Some of this patient's FHIR data was not used as sent ({len(notes)})"),
+        "indicator": "info",
+        "detail": (
+            "The rules ran on the rest of the data. An administration with an impossible value is scored as "
+            "invalid (a data-quality alert; for a safety question, suicide risk cannot be ruled out).\n\n"
+            + "\n".join(lines)
+            + f"\n\nCorrect the record where it is kept. (cocm\\_rules {version})"
         ),
         "source": _source(config, "cocm_rules", None),
     }

@@ -31,6 +31,7 @@ __all__ = [
     "EpisodeDefaults",
     "FhirReadingConfig",
     "FhirServerConfig",
+    "ServerConfig",
     "ServiceConfig",
     "ServiceConfigError",
     "TrustedClient",
@@ -222,6 +223,25 @@ class FhirServerConfig(StrictModel):
     allow_http: bool = Field(False, description="accept a plain-http fhirServer that is not on loopback")
 
 
+class ServerConfig(StrictModel):
+    """Connection limits of the HTTP server (``cocm-rules serve``): a client that is slow to
+    send its request is cut off instead of holding a connection (and a worker) open."""
+
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, le=120, description="the request line and headers must arrive within this time"
+    )
+    body_timeout_seconds: float = Field(
+        30.0, gt=0, le=600, description="the body must arrive within this time once the token is accepted (408)"
+    )
+    keep_alive_seconds: int = Field(5, ge=1, le=120, description="an idle kept-alive connection is closed after this")
+    max_header_bytes: int = Field(
+        16 * 1024, ge=1024, le=1024 * 1024, description="the request line and headers together, at most"
+    )
+    max_concurrency: int | None = Field(
+        None, ge=1, description="connections and requests at once; beyond it, 503 (default: no limit)"
+    )
+
+
 class CardLink(StrictModel):
     """A link added to cards (CDS Hooks 2.0, Link; type absolute)."""
 
@@ -255,6 +275,10 @@ class ServiceConfig(StrictModel):
     fhir: FhirReadingConfig = Field(default_factory=FhirReadingConfig)
     fhir_server: FhirServerConfig = Field(default_factory=FhirServerConfig)
     max_request_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    openapi: bool = Field(
+        True, description="serve the OpenAPI document of the endpoints at /openapi.json (no token needed)"
+    )
     card_categories: list[str] | None = Field(None, description="alert categories shown as cards; default: all")
     card_links: dict[str, list[CardLink]] = Field(
         default_factory=dict, description="category (or '*') -> links added to its cards"

@@ -26,7 +26,6 @@ to URLs under ``fhirServer`` (a ``next`` link elsewhere is refused).
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Mapping
@@ -37,6 +36,8 @@ from urllib.parse import urlsplit
 import httpx
 import structlog
 
+from .._json import loads as strict_json
+from ..errors import InvalidInput
 from ..fhir import CARE_PLAN_SYSTEM
 from ..measures import MeasureLibrary
 from ._config import FhirServerConfig, ServiceConfig, is_loopback_host
@@ -271,7 +272,12 @@ class _Fetcher:
                         raise PreconditionFailed(
                             "fhir_response_too_large", f"the answer for {key!r} is too large", [key]
                         )
-            return json.loads(body)
+            return strict_json(bytes(body), record=f"the FHIR server's answer for {key!r}")
+        except InvalidInput as e:  # a repeated key (which value counts?), not UTF-8, NaN, deep nesting
+            where = f" at {e.field}" if e.field else ""
+            raise PreconditionFailed(
+                "fhir_server_error", f"the answer for {key!r} cannot be read{where}: {e.reason}", [key]
+            ) from e
         except httpx.TimeoutException as e:
             raise PreconditionFailed("fhir_server_timeout", f"the FHIR server timed out for {key!r}", [key]) from e
         except httpx.HTTPError as e:

@@ -9,6 +9,9 @@ In::
                                                       read_scores()      ──► Score[] (via the measure library)
                                                       score_fhir()       ──► report for `cocm-rules score --fhir`
     patient Bundle ──────────────────────────────────► read_episode()    ──► Episode (for Engine.evaluate)
+                                                      read_patient()    ──► PatientReading: the Episode, or
+                                                                            why the patient is not enrolled,
+                                                                            and what was not used as sent
 
 Out::
 
@@ -75,7 +78,7 @@ from ._common import (
     RULE_SYSTEM,
     STATUS_EXTENSION,
 )
-from ._episode import CLASS_MODES, DEFAULT_STATUS_MAP, read_episode
+from ._episode import CLASS_MODES, DEFAULT_STATUS_MAP, MAX_CONTACT_MINUTES, PatientReading, read_episode, read_patient
 from ._read import (
     FhirAssessment,
     FhirReading,
@@ -112,10 +115,12 @@ __all__ = [
     "FhirScoreReport",
     "ISSUE_SEVERITY",
     "ITEM_WEIGHT",
+    "MAX_CONTACT_MINUTES",
     "MEASURE_SYSTEM",
     "Note",
     "ORDINAL_VALUE",
     "PROGRAM_SYSTEM",
+    "PatientReading",
     "ROLE_SYSTEM",
     "RULE_SYSTEM",
     "STATUS_EXTENSION",
@@ -125,6 +130,7 @@ __all__ = [
     "load_resource",
     "read_assessments",
     "read_episode",
+    "read_patient",
     "read_scores",
     "score_fhir",
     "score_to_bundle",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from .._json import NESTED_TOO_DEEPLY
 from ..errors import InvalidInput
 
 LOINC = "http://loinc.org"
@@ -38,6 +40,23 @@ STATUS_EXTENSION = "urn:cocm-rules:source-status"  # on a Coding: "secondary" / 
 
 _LOINC_CODE = re.compile(r"\d{1,8}-\d")
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def refuses_deep_nesting(fn: _F) -> _F:
+    """Turn a RecursionError (a resource nested beyond what the reader can walk, e.g. a Bundle
+    inside a Bundle thousands of times) into an InvalidInput, as the JSON reader does."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RecursionError:
+            raise InvalidInput(f"the FHIR data is {NESTED_TOO_DEEPLY}") from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def is_loinc_code(text: Any) -> bool:
@@ -85,6 +104,11 @@ def codings(concept: Any, where: Where, path: str) -> list[dict[str, Any]]:
     if not isinstance(raw, list) or not all(isinstance(c, Mapping) for c in raw):
         raise where.error(join_path(path, "coding"), "coding must be a list of Coding objects")
     return [dict(c) for c in raw]
+
+
+def listed(value: Any) -> list[Any]:
+    """A FHIR array read leniently (definitions, extensions): anything but a list is no items."""
+    return value if isinstance(value, list) else []
 
 
 def as_list(value: Any, where: Where, path: str) -> list[Any]:
@@ -154,10 +178,12 @@ def number(value: Any) -> int | float | None:
 
 
 def numeric_string(value: Any) -> int | float | None:
-    """``"12"`` -> 12, ``"12.5"`` -> 12.5; anything else -> None."""
+    """``"12"`` -> 12, ``"12.5"`` -> 12.5; anything else (and digits beyond float range) -> None."""
     if not isinstance(value, str) or not re.fullmatch(r"\s*[+-]?\d+(\.\d+)?\s*", value):
         return None
     f = float(value)
+    if not math.isfinite(f):
+        return None
     return int(f) if f.is_integer() else f
 
 
@@ -165,7 +191,7 @@ def weight_extension(element: Any) -> float | None:
     """The ordinalValue / itemWeight of an element (answerOption, concept or Coding), if any."""
     if not isinstance(element, Mapping):
         return None
-    for ext in element.get("extension") or []:
+    for ext in listed(element.get("extension")):
         if isinstance(ext, Mapping) and ext.get("url") in WEIGHT_EXTENSIONS:
             for key in ("valueDecimal", "valueInteger"):
                 v = number(ext.get(key))

@@ -4,11 +4,13 @@ read into an :class:`~cocm_rules.Episode`. The mapping tables are in ``docs/fhir
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .._text import join
-from ..episode import CONTACT_KINDS, CONTACT_MODES, PROGRAMS, STATUSES, Episode, parse_episode
+from ..episode import CONTACT_KINDS, CONTACT_MODES, PROGRAMS, STATUSES, Contact, Episode, parse_episode
 from ..errors import InvalidInput
 from ..measures import MeasureLibrary, load_measures
 from ._common import (
@@ -20,11 +22,12 @@ from ._common import (
     as_list,
     codings,
     reference_of,
+    refuses_deep_nesting,
     resource_label,
     to_date,
     to_datetime,
 )
-from ._read import Note, Unrecognized, _ref_key, read_assessments
+from ._read import Note, Unrecognized, _ref_key, read_assessments_kept
 
 #: EpisodeOfCare.status -> registry status. planned, waitlist and cancelled have no registry
 #: status: pass ``status_map`` (or leave the EpisodeOfCare out and pass ``status``).
@@ -39,6 +42,10 @@ CLASS_MODES: dict[str, str] = {"AMB": "in_person", "HH": "in_person", "FLD": "in
 #: Encounter statuses (R4 and R5) that count as a contact that took place.
 CONTACT_STATUSES = frozenset({"arrived", "triaged", "in-progress", "onleave", "finished", "completed", "discharged"})
 _MINUTES = {"min": 1.0, "h": 60.0, "s": 1 / 60, "d": 24 * 60.0}
+#: The most minutes one contact may count: the episode model's own bound (a day).
+MAX_CONTACT_MINUTES: int = next(m.le for m in Contact.model_fields["minutes"].metadata if hasattr(m, "le"))
+#: The enrollment fields of an episode, and what each allows (for messages).
+ENROLLMENT = {"program": join(PROGRAMS), "status": join(STATUSES), "enrollment_date": "YYYY-MM-DD"}
 
 
 def _code_keys(coding: Mapping[str, Any]) -> list[str]:
@@ -71,6 +78,7 @@ class _EpisodeReader:
         self.bundle = bundle
         self.where = Where(resource_label(bundle))
         self.unrecognized: list[Note] = []
+        self.notes: list[Note] = []  # contacts and plans set aside, minutes not counted
         self.status_map = dict(DEFAULT_STATUS_MAP if status_map is None else status_map)
         for k, v in self.status_map.items():
             if v not in STATUSES:
@@ -156,18 +164,24 @@ class _EpisodeReader:
             )
         return found[0] if found else None
 
-    def from_episode_of_care(self, eoc: Mapping[str, Any], label: str) -> dict[str, Any]:
+    def from_episode_of_care(self, eoc: Mapping[str, Any], label: str) -> tuple[dict[str, Any], InvalidInput | None]:
+        """What an EpisodeOfCare gives, and the error of a status that maps to no registry
+        status (planned, waitlist, cancelled by default): the patient is then not enrolled."""
         w = Where(label)
         out: dict[str, Any] = {}
         status = eoc.get("status")
-        if not isinstance(status, str) or status not in self.status_map:
-            raise w.error(
+        status_error = None
+        if not isinstance(status, str):
+            raise w.error("status", "an EpisodeOfCare status must be a code", value=status)
+        if status not in self.status_map:
+            status_error = w.error(
                 "status",
                 "this EpisodeOfCare status has no registry status; pass status_map={...}",
                 value=status,
                 allowed=join(f"{k} -> {v}" for k, v in self.status_map.items()),
             )
-        out["status"] = self.status_map[status]
+        else:
+            out["status"] = self.status_map[status]
         programs = []
         for k, cc in enumerate(as_list(eoc.get("type"), w, "type")):
             for c in codings(cc, w, f"type[{k}]"):
@@ -183,10 +197,13 @@ class _EpisodeReader:
         manager = reference_of(eoc.get("careManager"), w, "careManager")
         if manager is not None:
             out["care_manager"] = manager
-        return out
+        return out, status_error
 
     # -- Encounters -----------------------------------------------------------------------------
     def contacts(self, keys: set[str]) -> list[dict[str, Any]]:
+        """Encounters that took place, as contacts. One whose date or kind cannot be read is
+        set aside (a note says why); one whose length cannot be used is counted without
+        minutes. A resource that does not follow FHIR's structure is still an error."""
         out = []
         for n, enc, _ in self.of_type("Encounter"):
             label = resource_label(enc, n)
@@ -201,31 +218,39 @@ class _EpisodeReader:
             for k, cc in enumerate(as_list(enc.get("type"), w, "type")):
                 for c in codings(cc, w, f"type[{k}]"):
                     kinds.update(self.kinds[key] for key in _code_keys(c) if key in self.kinds)
-            if len(kinds) > 1:
-                raise w.error("type", "the Encounter's types map to more than one contact kind", value=sorted(kinds))
-            if not kinds:
-                if self.default_kind is None:
-                    self.unrecognized.append(
-                        Note(
-                            label,
-                            "type",
-                            "no type maps to a contact kind (pass contact_kinds= or default_contact_kind=)",
-                        )
+            mode = self.mode(enc, w)
+            try:
+                if len(kinds) > 1:
+                    raise w.error(
+                        "type", "the Encounter's types map to more than one contact kind", value=sorted(kinds)
                     )
-                    continue
-                kinds = {self.default_kind}
-            period = enc.get("period") if enc.get("period") is not None else enc.get("actualPeriod")
-            ppath = "period" if enc.get("period") is not None else "actualPeriod"
-            if not isinstance(period, Mapping) or period.get("start") is None:
-                raise w.error(ppath, "a contact needs period.start (its date)")
-            contact: dict[str, Any] = {
-                "date": to_date(period["start"], w, f"{ppath}.start").isoformat(),
-                "kind": kinds.pop(),
-            }
-            minutes = self.minutes(enc, period, w, ppath)
+                if not kinds:
+                    if self.default_kind is None:
+                        self.unrecognized.append(
+                            Note(
+                                label,
+                                "type",
+                                "no type maps to a contact kind (pass contact_kinds= or default_contact_kind=)",
+                            )
+                        )
+                        continue
+                    kinds = {self.default_kind}
+                period = enc.get("period") if enc.get("period") is not None else enc.get("actualPeriod")
+                ppath = "period" if enc.get("period") is not None else "actualPeriod"
+                if not isinstance(period, Mapping) or period.get("start") is None:
+                    raise w.error(ppath, "a contact needs period.start (its date)")
+                day = to_date(period["start"], w, f"{ppath}.start")
+            except InvalidInput as e:
+                self.notes.append(Note(label, e.field, f"not counted as a contact: {_reason(e)}"))
+                continue
+            contact: dict[str, Any] = {"date": day.isoformat(), "kind": kinds.pop()}
+            try:
+                minutes = self.minutes(enc, period, w, ppath)
+            except InvalidInput as e:
+                self.notes.append(Note(label, e.field, f"counted as a contact without its minutes: {_reason(e)}"))
+                minutes = None
             if minutes is not None:
                 contact["minutes"] = minutes
-            mode = self.mode(enc, w)
             if mode is not None:
                 contact["mode"] = mode
             out.append(contact)
@@ -233,19 +258,25 @@ class _EpisodeReader:
 
     @staticmethod
     def minutes(enc: Mapping[str, Any], period: Mapping[str, Any], w: Where, ppath: str) -> int | None:
+        """Minutes from ``length`` (a Duration), else from the period's start and end times."""
         length = enc.get("length")
         if length is not None:
             if not isinstance(length, Mapping):
                 raise w.error("length", "length must be a Duration", value=length)
             value, unit = length.get("value"), length.get("code") or length.get("unit")
-            if isinstance(value, bool) or not isinstance(value, int | float) or unit not in _MINUTES:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not isinstance(unit, str)
+                or unit not in _MINUTES
+            ):
                 raise w.error(
                     "length",
                     "length needs a number and a UCUM unit",
                     value=length,
                     allowed=f"{UCUM} codes " + join(_MINUTES),
                 )
-            return round(value * _MINUTES[unit])
+            return _within_a_day(value * _MINUTES[unit], w, "length", value)
         if period.get("end") is not None:
             start = to_datetime(period["start"], w, f"{ppath}.start")
             end = to_datetime(period["end"], w, f"{ppath}.end")
@@ -255,7 +286,7 @@ class _EpisodeReader:
                 seconds = (end - start).total_seconds()
                 if seconds < 0:
                     raise w.error(ppath, "the period ends before it starts", value=period)
-                return round(seconds / 60)
+                return _within_a_day(seconds / 60, w, ppath, None)
         return None
 
     @staticmethod
@@ -297,13 +328,206 @@ class _EpisodeReader:
                 )
                 continue
             period = plan.get("period")
-            if isinstance(period, Mapping) and period.get("start") is not None:
-                dates.append(to_date(period["start"], w, "period.start"))
-            elif plan.get("created") is not None:
-                dates.append(to_date(plan["created"], w, "created"))
-            else:
-                raise w.error("period.start", "a relapse prevention plan needs period.start or created (its date)")
+            try:
+                if isinstance(period, Mapping) and period.get("start") is not None:
+                    dates.append(to_date(period["start"], w, "period.start"))
+                elif plan.get("created") is not None:
+                    dates.append(to_date(plan["created"], w, "created"))
+                else:
+                    raise w.error("period.start", "a relapse prevention plan needs period.start or created (its date)")
+            except InvalidInput as e:
+                self.notes.append(Note(label, e.field, f"not counted as a relapse prevention plan: {_reason(e)}"))
         return max(dates) if dates else None
+
+
+def _reason(e: InvalidInput) -> str:
+    """An error's message without the record and field (a Note names those)."""
+    return str(InvalidInput(e.reason, value=e.value, allowed=e.allowed))
+
+
+def _within_a_day(minutes: float, w: Where, path: str, value: Any) -> int:
+    """Whole minutes of one contact, at most a day (no contact counts more, and an
+    Encounter.length of 1e308 hours is no number of minutes at all)."""
+    if not math.isfinite(minutes) or not 0 <= minutes <= MAX_CONTACT_MINUTES:
+        shown = {"value": value} if value is not None else {}
+        raise w.error(
+            path,
+            "not a possible length of one contact",
+            **shown,
+            allowed=f"0 to {MAX_CONTACT_MINUTES} minutes",
+        )
+    return round(minutes)
+
+
+@dataclass
+class PatientReading:
+    """What :func:`read_patient` found in a patient Bundle.
+
+    ``episode`` is the patient's :class:`~cocm_rules.Episode`, or None when the Bundle (and
+    the keywords given) do not say the enrollment: no EpisodeOfCare, an EpisodeOfCare whose
+    status maps to no registry status (``planned``, ``waitlist``, ...) or one without a start
+    date. ``not_enrolled`` then says why (the error :func:`read_episode` raises), ``missing``
+    names the fields, and :meth:`episode_with` builds the episode once they are known.
+
+    ``record`` is the episode record as read (without the missing fields), for
+    :func:`~cocm_rules.episode.parse_episode`. ``notes`` lists what was not used as sent, so
+    nothing is dropped silently: values kept as invalid (their administration is scored as
+    invalid), reported totals set aside, Encounters not counted as contacts or counted
+    without their minutes, plans set aside.
+    """
+
+    patient_id: str
+    label: str
+    missing: tuple[str, ...]
+    not_enrolled: InvalidInput | None
+    episode_of_care: str | None  # the EpisodeOfCare read (its label), if any
+    unmapped_status: str | None  # its status, when that maps to no registry status
+    notes: list[Note]
+    skipped: list[Note]
+    unrecognized: list[Note]
+    assessment_dates: list[dt.date]
+    contact_dates: list[dt.date]
+    record: dict[str, Any] = field(repr=False)
+    episode: Episode | None = None
+
+    def episode_with(self, **fill: Any) -> Episode:
+        """The episode with ``fill`` (``program=``, ``status=``, ``enrollment_date=``) used
+        for the fields the Bundle does not give; a value for a field the Bundle gives is
+        ignored. Raises :attr:`not_enrolled` if a field is still missing."""
+        record = dict(self.record)
+        for key in self.missing:
+            value = fill.get(key)
+            if value is not None:
+                record[key] = value.isoformat() if isinstance(value, dt.date) else value
+        if any(key not in record for key in ENROLLMENT):
+            assert self.not_enrolled is not None
+            raise self.not_enrolled
+        return parse_episode(record, record_ref=self.label)
+
+
+@refuses_deep_nesting
+def read_patient(
+    bundle: Mapping[str, Any],
+    *,
+    program: str | None = None,
+    status: str | None = None,
+    enrollment_date: dt.date | str | None = None,
+    care_manager: str | None = None,
+    episode_of_care: str | None = None,
+    status_map: Mapping[str, str] | None = None,
+    contact_kinds: Mapping[str, str] | None = None,
+    default_contact_kind: str | None = None,
+    care_plan_codes: Iterable[str] = (),
+    definitions: Iterable[Mapping[str, Any]] = (),
+    item_map: Mapping[str, str] | None = None,
+    measures: Iterable[str] | None = None,
+    library: MeasureLibrary | None = None,
+    unrecognized: Unrecognized = "error",
+) -> PatientReading:
+    """Read a Bundle about one patient, as :func:`read_episode` does, without refusing a
+    patient whose enrollment the Bundle does not give (see :class:`PatientReading`).
+
+    One impossible value does not refuse the patient: an answer out of range or an unknown
+    answer code is kept so its administration is scored as invalid (a data-quality alert;
+    for a safety item, "suicide risk cannot be ruled out"); a reported total out of range
+    likewise; an Encounter whose date or kind cannot be read is not counted as a contact,
+    and one whose length is impossible (``1e308`` hours) is counted without minutes. Each
+    is listed in :attr:`PatientReading.notes`. Raises :class:`~cocm_rules.InvalidInput`
+    for a Bundle that cannot be read at all: not a Bundle, not exactly one Patient, a
+    resource about another patient, a resource that does not follow FHIR's structure, an
+    undated response, a keyword contradicting the EpisodeOfCare, or (with
+    ``unrecognized="error"``) a resource that matches no measure.
+    """
+    if unrecognized not in ("error", "skip"):
+        raise InvalidInput("unrecognized must be 'error' or 'skip'", field="unrecognized", value=unrecognized)
+    lib = library if library is not None else load_measures()
+    reader = _EpisodeReader(
+        bundle,
+        status_map=status_map,
+        contact_kinds=contact_kinds,
+        default_contact_kind=default_contact_kind,
+        care_plan_codes=care_plan_codes,
+    )
+    patient_id, keys, sex = reader.patient()
+    reading = read_assessments_kept(bundle, definitions=definitions, item_map=item_map, measures=measures, library=lib)
+    assessments = []
+    for a in reading.assessments:
+        reader.check_subject(a.subject, a.source, "subject", keys)
+        ass = a.to_assessment()
+        entry: dict[str, Any] = {"measure": ass.measure, "date": ass.date.isoformat(), "id": ass.id}
+        if ass.answers is not None:
+            entry["answers"] = ass.answers
+        if ass.total is not None:
+            entry["total"] = ass.total
+        assessments.append(entry)
+    found: dict[str, Any] = {}
+    status_error = None
+    eoc = reader.episode_of_care(episode_of_care, keys)
+    if eoc is not None:
+        found, status_error = reader.from_episode_of_care(*eoc)
+    given = {
+        "program": program,
+        "status": status,
+        "care_manager": care_manager,
+        "enrollment_date": enrollment_date.isoformat() if isinstance(enrollment_date, dt.date) else enrollment_date,
+    }
+    record: dict[str, Any] = {"patient_id": patient_id}
+    missing = []
+    for key, value in given.items():
+        from_bundle = found.get(key)
+        if isinstance(from_bundle, dt.date):
+            from_bundle = from_bundle.isoformat()
+        if from_bundle is not None and value is not None and from_bundle != value:
+            raise InvalidInput(
+                f"{key}={value!r} contradicts the Bundle's EpisodeOfCare ({from_bundle!r})",
+                record=eoc[1] if eoc else reader.where.label,
+                field=key,
+            )
+        chosen = from_bundle if from_bundle is not None else value
+        if key == "status" and status_error is not None:
+            chosen = None  # the EpisodeOfCare's own status rules: a keyword does not replace it
+        if chosen is not None:
+            record[key] = chosen
+        elif key != "care_manager":
+            missing.append(key)
+    not_enrolled = status_error
+    if missing and not_enrolled is None:
+        not_enrolled = InvalidInput(
+            ("the Bundle has no EpisodeOfCare" if eoc is None else f"{eoc[1]} does not give it")
+            + "; pass "
+            + ", ".join(f"{k}=..." for k in missing)
+            + " (no defaults are assumed)",
+            record=reader.where.label,
+            field=missing[0],
+            allowed=ENROLLMENT[missing[0]],
+        )
+    if sex is not None:
+        record["sex"] = sex
+    record["assessments"] = assessments
+    record["contacts"] = reader.contacts(keys)
+    plan_date = reader.relapse_prevention_plan(keys)
+    if plan_date is not None:
+        record["relapse_prevention_plan_date"] = plan_date.isoformat()
+    reading.unrecognized.extend(reader.unrecognized)
+    if unrecognized == "error":
+        reading.check()
+    out = PatientReading(
+        patient_id=patient_id,
+        label=reader.where.label,
+        missing=tuple(missing),
+        not_enrolled=not_enrolled,
+        episode_of_care=eoc[1] if eoc is not None else None,
+        unmapped_status=None if status_error is None else status_error.value,
+        notes=[*reading.invalid, *reader.notes],
+        skipped=list(reading.skipped),
+        unrecognized=list(reading.unrecognized),
+        assessment_dates=[a.date for a in reading.assessments if a.date is not None],
+        contact_dates=[dt.date.fromisoformat(c["date"]) for c in record["contacts"]],
+        record=record,
+    )
+    if not_enrolled is None:
+        out.episode = parse_episode(record, record_ref=reader.where.label)
+    return out
 
 
 def read_episode(
@@ -338,74 +562,30 @@ def read_episode(
     ``class``); a CarePlan with category ``urn:cocm-rules:care-plan|relapse_prevention_plan``
     (or one of ``care_plan_codes``) gives the relapse prevention plan date. Responses and
     Observations become assessments as in :func:`read_assessments`.
+
+    One impossible value keeps the patient: its administration is scored as invalid, or its
+    contact is set aside (see :func:`read_patient`, which also lists what was not used).
+    Raises :class:`~cocm_rules.InvalidInput` when the enrollment is not known, and for a
+    Bundle that cannot be read (see :func:`read_patient`).
     """
-    if unrecognized not in ("error", "skip"):
-        raise InvalidInput("unrecognized must be 'error' or 'skip'", field="unrecognized", value=unrecognized)
-    lib = library if library is not None else load_measures()
-    reader = _EpisodeReader(
+    reading = read_patient(
         bundle,
+        program=program,
+        status=status,
+        enrollment_date=enrollment_date,
+        care_manager=care_manager,
+        episode_of_care=episode_of_care,
         status_map=status_map,
         contact_kinds=contact_kinds,
         default_contact_kind=default_contact_kind,
         care_plan_codes=care_plan_codes,
+        definitions=definitions,
+        item_map=item_map,
+        measures=measures,
+        library=library,
+        unrecognized=unrecognized,
     )
-    patient_id, keys, sex = reader.patient()
-    reading = read_assessments(bundle, definitions=definitions, item_map=item_map, measures=measures, library=lib)
-    assessments = []
-    for a in reading.assessments:
-        reader.check_subject(a.subject, a.source, "subject", keys)
-        ass = a.to_assessment()
-        entry: dict[str, Any] = {"measure": ass.measure, "date": ass.date.isoformat(), "id": ass.id}
-        if ass.answers is not None:
-            entry["answers"] = ass.answers
-        if ass.total is not None:
-            entry["total"] = ass.total
-        assessments.append(entry)
-    found: dict[str, Any] = {}
-    eoc = reader.episode_of_care(episode_of_care, keys)
-    if eoc is not None:
-        found = reader.from_episode_of_care(*eoc)
-    given = {
-        "program": program,
-        "status": status,
-        "care_manager": care_manager,
-        "enrollment_date": enrollment_date.isoformat() if isinstance(enrollment_date, dt.date) else enrollment_date,
-    }
-    record: dict[str, Any] = {"patient_id": patient_id}
-    missing = []
-    for key, value in given.items():
-        from_bundle = found.get(key)
-        if isinstance(from_bundle, dt.date):
-            from_bundle = from_bundle.isoformat()
-        if from_bundle is not None and value is not None and from_bundle != value:
-            raise InvalidInput(
-                f"{key}={value!r} contradicts the Bundle's EpisodeOfCare ({from_bundle!r})",
-                record=eoc[1] if eoc else reader.where.label,
-                field=key,
-            )
-        chosen = from_bundle if from_bundle is not None else value
-        if chosen is not None:
-            record[key] = chosen
-        elif key != "care_manager":
-            missing.append(key)
-    if missing:
-        raise InvalidInput(
-            ("the Bundle has no EpisodeOfCare" if eoc is None else f"{eoc[1]} does not give it")
-            + "; pass "
-            + ", ".join(f"{k}=..." for k in missing)
-            + " (no defaults are assumed)",
-            record=reader.where.label,
-            field=missing[0],
-            allowed={"program": join(PROGRAMS), "status": join(STATUSES), "enrollment_date": "YYYY-MM-DD"}[missing[0]],
-        )
-    if sex is not None:
-        record["sex"] = sex
-    record["assessments"] = assessments
-    record["contacts"] = reader.contacts(keys)
-    plan_date = reader.relapse_prevention_plan(keys)
-    if plan_date is not None:
-        record["relapse_prevention_plan_date"] = plan_date.isoformat()
-    if unrecognized == "error":
-        reading.unrecognized.extend(reader.unrecognized)
-        reading.check()
-    return parse_episode(record, record_ref=reader.where.label)
+    if reading.episode is None:
+        assert reading.not_enrolled is not None
+        raise reading.not_enrolled
+    return reading.episode

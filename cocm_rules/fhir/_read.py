@@ -10,12 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .._text import join
+from .._json import MAX_DEPTH, NESTED_TOO_DEEPLY
+from .._json import loads as strict_json
+from .._text import join, show
 from ..episode import Assessment
 from ..errors import InvalidInput
 from ..measures import MeasureLibrary, load_measures
@@ -30,9 +33,11 @@ from ._common import (
     codings,
     is_loinc_code,
     join_path,
+    listed,
     number,
     numeric_string,
     reference_of,
+    refuses_deep_nesting,
     resource_label,
     to_date,
     weight_extension,
@@ -102,12 +107,20 @@ class FhirAssessment:
 @dataclass
 class FhirReading:
     """What :func:`read_assessments` found: assessments, resources it could not recognize
-    (unknown questionnaires or codes: reported, never guessed) and resources it skipped."""
+    (unknown questionnaires or codes: reported, never guessed) and resources it skipped.
+
+    ``invalid`` lists the values kept as they were sent because they are impossible (an
+    answer out of range, an unknown answer code, a total out of range): only when reading a
+    patient's episode (:func:`~cocm_rules.fhir.read_episode`), where the administration is
+    kept and scored as invalid instead of refusing the patient; elsewhere such a value is an
+    error.
+    """
 
     assessments: list[FhirAssessment] = field(default_factory=list)
     unrecognized: list[Note] = field(default_factory=list)
     skipped: list[Note] = field(default_factory=list)
     patient_sex: str | None = None
+    invalid: list[Note] = field(default_factory=list)
 
     def check(self) -> None:
         """Raise :class:`~cocm_rules.InvalidInput` listing every unrecognized resource."""
@@ -131,7 +144,7 @@ class _Element:
 
 
 def _value_key(holder: Mapping[str, Any], where: Where, path: str, *, required: bool) -> str | None:
-    keys = [k for k in holder if k.startswith("value") and k[5:6].isupper()]
+    keys = [k for k in holder if isinstance(k, str) and k.startswith("value") and k[5:6].isupper()]
     if len(keys) > 1:
         raise where.error(path, f"more than one value[x] ({', '.join(sorted(keys))})")
     if not keys:
@@ -152,6 +165,53 @@ def _ref_key(ref: str) -> list[str]:
     return keys
 
 
+def _parts_of(a: FhirAssessment) -> set[str]:
+    """The parts of an administration one resource gave: item ids, ``total``, results."""
+    parts = set(a.answers or ())
+    if a.reported_total is not None:
+        parts.add("total")
+    return parts | {f"result:{r}" for r in a.reported_results}
+
+
+def _detail(e: InvalidInput) -> str:
+    """An error's message without the record and field (a Note names those)."""
+    return str(InvalidInput(e.reason, measure=e.measure, item=e.item, value=e.value, allowed=e.allowed))
+
+
+def _kept_value(scorer: Any, item_id: str, e: InvalidInput) -> Any:
+    """What an episode keeps for an item whose value could not be read: the value itself if it
+    is a number or a text the scorer refuses (its message then names it), else a text saying
+    why; ``e`` is raised again if the scorer would accept either (nothing is ever guessed)."""
+    value = number(e.value)
+    candidates = [value] if value is not None else [e.value] if isinstance(e.value, str) else []
+    candidates.append(f"not readable: {e.reason}")
+    for candidate in candidates:
+        try:
+            scorer.normalize({item_id: candidate})
+        except InvalidInput:
+            return candidate
+    raise e
+
+
+def _merged(parts: list[FhirAssessment]) -> FhirAssessment:
+    """One administration from the Observations that each gave a part of it."""
+    answers: dict[str, Any] = {}
+    for a in parts:
+        answers.update(a.answers or {})
+    first = parts[0]
+    return FhirAssessment(
+        measure=first.measure,
+        source=" + ".join(a.source for a in parts),
+        date=first.date,
+        answers=answers if any(a.answers is not None for a in parts) else None,
+        reported_total=next((a.reported_total for a in parts if a.reported_total is not None), None),
+        paths={k: f"{a.source} {v}" for a in parts for k, v in a.paths.items()},
+        subject=first.subject,
+        reported_results={k: v for a in parts for k, v in a.reported_results.items()},
+        ignored=tuple(f"{a.source} {x}" for a in parts for x in a.ignored),
+    )
+
+
 class _Reader:
     def __init__(
         self,
@@ -159,8 +219,11 @@ class _Reader:
         definitions: Iterable[Mapping[str, Any]],
         item_map: Mapping[str, str] | None,
         measures: Iterable[str] | None,
+        *,
+        keep_invalid: bool = False,
     ) -> None:
         self.lib = library
+        self.keep_invalid = keep_invalid
         self.index: CodeIndex = code_index(library)
         self.defs = Definitions()
         for d in definitions:
@@ -216,6 +279,7 @@ class _Reader:
         entries = as_list(bundle.get("entry"), where, "entry")
         resources: list[tuple[int, Mapping[str, Any], str]] = []
         qr_keys: set[str] = set()
+        from_observations: list[int] = []  # assessments read from Observations outside a panel
         for n, e in enumerate(entries):
             if not isinstance(e, Mapping) or not isinstance(e.get("resource"), Mapping):
                 raise where.error(f"entry[{n}]", "a Bundle entry needs a resource")
@@ -243,7 +307,7 @@ class _Reader:
         members: dict[int, str] = {}
         for _, r, label in resources:
             if r.get("resourceType") == "Observation":
-                for ref_obj in r.get("hasMember") or []:
+                for ref_obj in listed(r.get("hasMember")):
                     ref = ref_obj.get("reference") if isinstance(ref_obj, Mapping) else None
                     member = self._find_obs(ref) if isinstance(ref, str) else None
                     if member is not None:
@@ -267,9 +331,34 @@ class _Reader:
                         Note(label, None, f"derived from {derived[0]}, which is in this Bundle and was read instead")
                     )
                     continue
+                before = len(self.out.assessments)
                 self._observation(r, rwhere)
+                from_observations.extend(range(before, len(self.out.assessments)))
             elif rtype not in DEFINITION_TYPES and rtype not in EPISODE_TYPES:
                 self.out.skipped.append(Note(label, None, f"a {rtype} is not read"))
+        self._merge_parts(from_observations)
+
+    def _merge_parts(self, indices: list[int]) -> None:
+        """One administration sent as several Observations (a PHQ-9 total 44261-6 and an
+        item-9 Observation 44260-8, as EHR flowsheets store them) is read as one: Observations
+        of the same measure, patient and date whose parts (items, total, results) do not
+        overlap are merged. Parts that overlap are separate administrations and stay apart."""
+        groups: dict[tuple[str, str | None, dt.date], list[int]] = defaultdict(list)
+        for i in indices:
+            a = self.out.assessments[i]
+            if a.date is not None:
+                subject = _ref_key(a.subject)[-1] if a.subject is not None else None
+                groups[(a.measure, subject, a.date)].append(i)
+        merged: set[int] = set()
+        for group in groups.values():
+            parts = [self.out.assessments[i] for i in group]
+            keys = [_parts_of(a) for a in parts]
+            if len(parts) < 2 or sum(map(len, keys)) != len(set().union(*keys)):
+                continue
+            self.out.assessments[group[0]] = _merged(parts)
+            merged.update(group[1:])
+        if merged:
+            self.out.assessments = [a for i, a in enumerate(self.out.assessments) if i not in merged]
 
     def _find_obs(self, ref: str) -> Mapping[str, Any] | None:
         for k in _ref_key(ref):
@@ -284,7 +373,9 @@ class _Reader:
             self.out.skipped.append(Note(where.label, "status", "entered-in-error"))
             return
         contained = {
-            c["id"]: c for c in as_list(qr.get("contained"), where, "contained") if isinstance(c, Mapping) and "id" in c
+            c["id"]: c
+            for c in as_list(qr.get("contained"), where, "contained")
+            if isinstance(c, Mapping) and isinstance(c.get("id"), str)
         }
         canonical = qr.get("questionnaire")
         if canonical is not None and not isinstance(canonical, str):
@@ -332,7 +423,9 @@ class _Reader:
         hint = f"questionnaire {canonical!r}" if canonical else "no questionnaire"
         self._assemble(where, elements, explicit, date, subject, hint)
 
-    def _flatten(self, items: Any, where: Where, base: str) -> list[tuple[str, Mapping[str, Any]]]:
+    def _flatten(self, items: Any, where: Where, base: str, depth: int = 0) -> list[tuple[str, Mapping[str, Any]]]:
+        if depth > MAX_DEPTH:
+            raise where.error(base, f"items are {NESTED_TOO_DEEPLY}")
         out: list[tuple[str, Mapping[str, Any]]] = []
         for n, item in enumerate(as_list(items, where, join_path(base, "item"))):
             path = join_path(base, f"item[{n}]")
@@ -343,9 +436,9 @@ class _Reader:
             out.append((path, item))
             for k, a in enumerate(as_list(item.get("answer"), where, join_path(path, "answer"))):
                 if isinstance(a, Mapping) and a.get("item") is not None:
-                    out.extend(self._flatten(a["item"], where, join_path(path, f"answer[{k}]")))
+                    out.extend(self._flatten(a["item"], where, join_path(path, f"answer[{k}]"), depth + 1))
             if item.get("item") is not None:
-                out.extend(self._flatten(item["item"], where, path))
+                out.extend(self._flatten(item["item"], where, path, depth + 1))
         return out
 
     def _link_targets(self, link: str, qitem: QItem | None) -> list[Target]:
@@ -431,11 +524,13 @@ class _Reader:
                 )
             if id(member) in seen:
                 raise where.error(mpath, "hasMember refers back to an Observation already read (a cycle)", value=ref)
+            if prefix.count("hasMember[") >= MAX_DEPTH:
+                raise where.error(mpath, f"panels of panels are {NESTED_TOO_DEEPLY}")
             self._obs_elements(member, where, f"{mpath}({ref})", out, explicit, seen)
 
     def _member(self, ref: str, obs: Mapping[str, Any]) -> Mapping[str, Any] | None:
         if ref.startswith("#"):
-            for c in obs.get("contained") or []:
+            for c in listed(obs.get("contained")):
                 if isinstance(c, Mapping) and c.get("id") == ref[1:] and c.get("resourceType") == "Observation":
                     return c
             return None
@@ -524,6 +619,7 @@ class _Reader:
         reported: int | float | None = None
         results: dict[str, str] = {}
         ignored: list[str] = []
+        has_items = any(t.kind == "item" and t.measure == m for el in elements for t in el.targets)
         for el in elements:
             mine = [t for t in el.targets if t.measure == m]
             if not mine:
@@ -540,14 +636,13 @@ class _Reader:
                     )
                 if t.kind == "item":
                     assert t.id is not None
-                    answers[t.id], paths[key] = self._item_value(el, m, t.id, where)
+                    answers[t.id], paths[key] = self._read_item(el, m, t.id, where)
                 elif t.kind == "total":
-                    reported, paths[key] = self._total_value(el, m, where)
+                    reported, paths[key] = self._read_total(el, m, where, has_items)
                 elif t.kind == "result" and el.values:
                     assert t.id is not None
                     results[t.id] = self._result_text(el)
                     paths[key] = el.values[0][0]
-        has_items = any(t.kind == "item" and t.measure == m for el in elements for t in el.targets)
         return FhirAssessment(
             measure=m,
             source=where.label,
@@ -561,6 +656,39 @@ class _Reader:
         )
 
     # -- values ---------------------------------------------------------------------------------
+    def _read_item(self, el: _Element, m: str, item_id: str, where: Where) -> tuple[Any, str]:
+        """An item's value; when reading an episode, an impossible value is kept as sent (or,
+        when it is no value at all, as a text saying why) so the scorer marks the
+        administration invalid, which fails closed for a safety item."""
+        try:
+            return self._item_value(el, m, item_id, where)
+        except InvalidInput as e:
+            if not self.keep_invalid or e.measure != m:
+                raise
+            kept = _kept_value(scorer_for(self.lib[m]), item_id, e)
+            self.out.invalid.append(Note(where.label, e.field, f"kept as invalid: {_detail(e)}"))
+            return kept, e.field or el.path
+
+    def _read_total(self, el: _Element, m: str, where: Where, has_items: bool) -> tuple[int | float | None, str]:
+        """A reported total; when reading an episode, one out of range is kept (the scorer
+        marks the administration invalid) and one that is not a number is set aside when the
+        items are there to be scored."""
+        try:
+            return self._total_value(el, m, where)
+        except InvalidInput as e:
+            if not self.keep_invalid:
+                raise
+            value = number(e.value)
+            if value is not None:
+                self.out.invalid.append(Note(where.label, e.field, f"kept as invalid: {_detail(e)}"))
+                return value, e.field or el.path
+            if not has_items:
+                raise
+            self.out.invalid.append(
+                Note(where.label, e.field, f"set aside, the items are scored without it: {_detail(e)}")
+            )
+            return None, e.field or el.path
+
     def _item_value(self, el: _Element, m: str, item_id: str, where: Where) -> tuple[Any, str]:
         if not el.values:
             return None, el.path
@@ -730,6 +858,7 @@ class _Reader:
 # -- public functions ----------------------------------------------------------------------------
 
 
+@refuses_deep_nesting
 def read_assessments(
     resource: Mapping[str, Any],
     *,
@@ -749,6 +878,19 @@ def read_assessments(
     """
     lib = library if library is not None else load_measures()
     return _Reader(lib, definitions, item_map, measures).read(resource)
+
+
+def read_assessments_kept(
+    resource: Mapping[str, Any],
+    *,
+    definitions: Iterable[Mapping[str, Any]] = (),
+    item_map: Mapping[str, str] | None = None,
+    measures: Iterable[str] | None = None,
+    library: MeasureLibrary,
+) -> FhirReading:
+    """:func:`read_assessments` for a patient's episode: an impossible value is kept (listed in
+    ``FhirReading.invalid``) so its administration is scored as invalid, not refused."""
+    return _Reader(library, definitions, item_map, measures, keep_invalid=True).read(resource)
 
 
 Unrecognized = Literal["error", "skip"]
@@ -854,24 +996,35 @@ class FhirScoreReport:
 
 
 def load_resource(source: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
-    """A FHIR JSON resource from a mapping, a file path or JSON text."""
+    """A FHIR JSON resource from a mapping, a file path or JSON text.
+
+    JSON is read strictly (see :mod:`cocm_rules._json`): a key repeated in one object (a
+    second ``valueInteger`` for item 9), text that is not UTF-8, NaN, numbers beyond float
+    range and nesting deeper than a few hundred levels are refused with an
+    :class:`~cocm_rules.InvalidInput` naming the file and, for a repeated key, the path.
+    """
     if isinstance(source, Mapping):
         return source
+    if not isinstance(source, str | Path):
+        raise TypeError(f"source must be a mapping, a path or JSON text, not {type(source).__name__}")
     text_given = isinstance(source, str) and source.lstrip().startswith("{")
     name = "<text>" if text_given else str(source)
-    try:
-        text = str(source) if text_given else Path(source).read_text(encoding="utf-8")
-    except OSError as e:
-        raise InvalidInput(f"cannot read the file ({e.strerror})", record=name) from e
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InvalidInput(f"not valid JSON ({e.msg} at line {e.lineno} column {e.colno})", record=name) from e
+    if text_given:
+        data = strict_json(str(source), record=name)
+    else:
+        try:
+            raw = Path(source).read_bytes()
+        except OSError as e:
+            raise InvalidInput(f"cannot read the file ({e.strerror or type(e).__name__})", record=name) from e
+        except ValueError as e:  # e.g. a NUL character in the name
+            raise InvalidInput(f"not a usable file name ({e})", record=show(name)) from e
+        data = strict_json(raw, record=name)
     if not isinstance(data, dict):
         raise InvalidInput("a FHIR resource must be a JSON object", record=name, value=data)
     return data
 
 
+@refuses_deep_nesting
 def score_fhir(
     source: str | Path | Mapping[str, Any],
     *,
@@ -883,7 +1036,8 @@ def score_fhir(
     **context: Any,
 ) -> FhirScoreReport:
     """Score a FHIR resource (a mapping, a JSON file path or JSON text): the function behind
-    ``cocm-rules score --fhir FILE``. See :func:`read_scores` for the arguments."""
+    ``cocm-rules score --fhir FILE``. See :func:`read_scores` for the arguments and
+    :func:`load_resource` for how a file is read."""
     if unrecognized not in ("error", "skip"):
         raise InvalidInput("unrecognized must be 'error' or 'skip'", field="unrecognized", value=unrecognized)
     lib = library if library is not None else load_measures()

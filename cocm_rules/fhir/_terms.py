@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..measures import MeasureDefinition, MeasureLibrary
-from ._common import LOINC, Where, number, resource_label, weight_extension
+from ._common import LOINC, Where, listed, number, resource_label, weight_extension
 
 Kind = Literal["panel", "item", "total", "result"]
 
@@ -132,7 +132,7 @@ class Definitions:
             raise Where("definition").error(None, "a definition must be a FHIR resource (a JSON object)")
         rtype = resource.get("resourceType")
         if rtype == "Bundle":
-            for n, e in enumerate(resource.get("entry") or []):
+            for n, e in enumerate(listed(resource.get("entry"))):
                 if isinstance(e, Mapping) and isinstance(e.get("resource"), Mapping):
                     self.add(e["resource"], n)
             return True
@@ -185,7 +185,7 @@ class Definitions:
         else:  # the same CodeSystem is stored under its url and its Type/id: count it once
             candidates = list({id(cs): cs for cs in self.code_systems.values()}.values())
         for cs in candidates:
-            w = _cs_weight(cs.get("concept") or [], code)
+            w = _cs_weight(listed(cs.get("concept")), code)
             if w is not None:
                 found.append((w, resource_label(cs)))
         values = {w for w, _ in found}
@@ -204,25 +204,25 @@ class Definitions:
         out = []
         label = f"ValueSet {vs.get('url') or vs.get('id')} (in {owner})"
         compose = vs.get("compose") if isinstance(vs.get("compose"), Mapping) else {}
-        for inc in compose.get("include") or []:
+        for inc in listed(compose.get("include")):
             if not isinstance(inc, Mapping):
                 continue
             isys = inc.get("system")
             if system is not None and isys is not None and isys != system:
                 continue
-            for concept in inc.get("concept") or []:
+            for concept in listed(inc.get("concept")):
                 if isinstance(concept, Mapping) and concept.get("code") == code:
                     w = weight_extension(concept)
                     if w is not None:
                         out.append((w, label))
         if not out:
             expansion = vs.get("expansion") if isinstance(vs.get("expansion"), Mapping) else {}
-            stack = list(expansion.get("contains") or [])
+            stack = list(listed(expansion.get("contains")))
             while stack:
                 c = stack.pop()
                 if not isinstance(c, Mapping):
                     continue
-                stack.extend(c.get("contains") or [])
+                stack.extend(listed(c.get("contains")))
                 if c.get("code") == code and (system is None or c.get("system") in (None, system)):
                     w = weight_extension(c)
                     if w is not None:
@@ -247,20 +247,20 @@ def _keys(resource: Mapping[str, Any]) -> list[str]:
 def _questionnaire(resource: Mapping[str, Any], label: str) -> Questionnaire:
     q = Questionnaire(dict(resource), label)
     q.codes = _code_list(resource.get("code"))
-    for c in resource.get("contained") or []:
+    for c in listed(resource.get("contained")):
         if isinstance(c, Mapping) and isinstance(c.get("id"), str):
             q.contained[c["id"]] = dict(c)
-    stack = list(resource.get("item") or [])
+    stack = list(listed(resource.get("item")))
     while stack:
         it = stack.pop()
         if not isinstance(it, Mapping):
             continue
-        stack.extend(it.get("item") or [])
+        stack.extend(listed(it.get("item")))
         link = it.get("linkId")
         if not isinstance(link, str):
             continue
         options = []
-        for opt in it.get("answerOption") or []:
+        for opt in listed(it.get("answerOption")):
             if not isinstance(opt, Mapping):
                 continue
             coding = opt.get("valueCoding")
@@ -276,7 +276,7 @@ def _questionnaire(resource: Mapping[str, Any], label: str) -> Questionnaire:
 
 def _code_list(raw: Any) -> list[tuple[str | None, str]]:
     out = []
-    for c in raw or []:
+    for c in listed(raw):
         if isinstance(c, Mapping) and isinstance(c.get("code"), str):
             sys_ = c.get("system")
             out.append((sys_ if isinstance(sys_, str) else None, c["code"]))
@@ -291,13 +291,13 @@ def _cs_weight(concepts: list[Any], code: str) -> float | None:
             w = weight_extension(c)
             if w is not None:
                 return w
-            for p in c.get("property") or []:
+            for p in listed(c.get("property")):
                 if isinstance(p, Mapping) and p.get("code") in ("itemWeight", "weight", "ordinalValue"):
                     for key in ("valueDecimal", "valueInteger"):
                         v = number(p.get(key))
                         if v is not None:
                             return v
-        nested = _cs_weight(c.get("concept") or [], code)
+        nested = _cs_weight(listed(c.get("concept")), code)
         if nested is not None:
             return nested
     return None
