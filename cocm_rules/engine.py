@@ -22,10 +22,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._fast import fast_constructor
+from ._log import get_logger
 from .alerts import Alert, make_alert, sort_alerts
 from .episode import Episode, loggable_field, parse_episode, patient_id_problem
 from .errors import InvalidInput
@@ -37,7 +37,7 @@ from .rules.loader import RulesetSet, load_rulesets
 
 __all__ = ["BACKENDS", "Engine", "PatientResult", "RecordError", "iter_episodes"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 BACKENDS = ("compiled", "durable")
 

@@ -41,13 +41,13 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
+from .._log import get_logger
 from ..engine import Engine
 from ..errors import InvalidInput
 from ..fhir import read_assessments, read_episode
@@ -58,7 +58,7 @@ from ._prefetch import BUNDLE_ID, FHIR_ID, BadRequest, PreconditionFailed, gathe
 
 __all__ = ["HOOK", "SERVICE_ID", "create_app"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: The id of the one CDS Service: ``{baseUrl}/cds-services/cocm-patient-view``.
 SERVICE_ID = "cocm-patient-view"

@@ -35,8 +35,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import structlog
 
+from .._log import get_logger
 from ..fhir import CARE_PLAN_SYSTEM
 from ..measures import MeasureLibrary
 from ._config import FhirServerConfig, ServiceConfig, is_loopback_host
@@ -52,7 +52,7 @@ __all__ = [
     "prefetch_templates",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: The prefetch keys of the patient-view service, in the order they are read.
 PREFETCH_KEYS = ("patient", "questionnaireResponses", "observations", "encounters", "episodesOfCare", "carePlans")
