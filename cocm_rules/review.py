@@ -17,8 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._once import episodes_once
 from .alerts import Alert
-from .engine import Engine, RecordError, iter_episodes
+from .engine import Engine, RecordError
 from .errors import InvalidInput
 from .rules.language import SEVERITIES
 
@@ -96,6 +97,8 @@ class ReviewEntry(BaseModel):
 
     rank: int
     patient_id: str
+    record: int = Field(description="0-based position of the patient's record in the input")
+    line: int | None = Field(default=None, description="1-based line of the record in a JSON Lines input")
     priority: int = Field(description="highest priority among the review alerts")
     severity: str = Field(description="highest severity among the review alerts")
     reasons: list[Alert] = Field(description="the review alerts, highest priority first")
@@ -130,8 +133,10 @@ def review_list(
     """Rank the patients the psychiatric consultant should review as of ``as_of``.
 
     Every record is evaluated; a record that cannot be is returned in ``errors``, never
-    dropped. ``categories`` and ``min_severity`` choose which alerts put a patient on the
-    list; ``limit`` keeps the first N entries.
+    dropped. A patient is listed once: a later record with a ``patient_id`` already seen is
+    an error record naming the first one, and is not evaluated. ``categories`` and
+    ``min_severity`` choose which alerts put a patient on the list; ``limit`` keeps the
+    first N entries.
     """
     cats = tuple(categories)
     if min_severity not in _RANK:
@@ -140,7 +145,7 @@ def review_list(
     candidates: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     errors: list[RecordError] = []
     evaluated = 0
-    for _index, item in iter_episodes(records):
+    for index, line, item in episodes_once(records):
         if isinstance(item, RecordError):
             errors.append(item)
             continue
@@ -159,6 +164,8 @@ def review_list(
                 key,
                 {
                     "patient_id": ep.patient_id,
+                    "record": index,
+                    "line": line,
                     "priority": top.priority,
                     "severity": top.severity,
                     "reasons": reasons,
