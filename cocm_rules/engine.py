@@ -302,6 +302,7 @@ class Engine:
                     log.warning(
                         "batch.record_invalid",
                         record=index,
+                        **({"line": item.line} if item.line is not None else {}),
                         field=loggable_field(item.field),  # a made-up key may hold free text
                         **({"patient_id": pid} if self.log_patient_ids and pid else {}),
                     )

@@ -365,3 +365,21 @@ def test_a_json_file_nested_too_deeply_raises_invalid_input(tmp_path):
         list(read_records(path))
 
     assert (str(path), "not valid JSON: nested too deeply") == (info.value.field, info.value.reason.split(" (")[0])
+
+
+def test_the_record_invalid_event_names_the_line_too(tmp_path):
+    """From JSON Lines, the ``batch.record_invalid`` warning names the line as well as the
+    record (blank lines make them differ), and still no value."""
+    from structlog.testing import capture_logs
+
+    from cocm_rules import Engine
+
+    path = tmp_path / "caseload.jsonl"
+    path.write_text(json.dumps(P1) + "\n\n" + json.dumps(dict(P2, status="SECRET")) + "\n", encoding="utf-8")
+    with capture_logs() as logs:
+        list(Engine.load().evaluate_many(read_records(path, lines_as_text=True), dt.date(2026, 2, 10)))
+
+    invalid = [e for e in logs if e["event"] == "batch.record_invalid"]
+    assert [{"event": "batch.record_invalid", "log_level": "warning", "record": 1, "line": 3, "field": "status"}] == (
+        invalid
+    )
