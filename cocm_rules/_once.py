@@ -11,8 +11,8 @@ record per patient (the full episode), or merge the records before sending them.
 both: each result stands on its own record's data, and dropping one could hide a risk.
 
 Memory: the ids seen are kept in one dict, id -> where the first record was (its number and
-line packed in one int). That is the only state that grows with the batch: about 110-130
-bytes per patient for ids of about ten characters (~125 MB for 1,000,000 patients). Finding
+line packed in one int). That is the only state that grows with the batch: about 120
+bytes per patient for ids of about ten characters (~120 MB for 1,000,000 patients). Finding
 every repeated id in one pass needs every id seen (a probabilistic filter would turn a real
 patient into an error now and then), and the ids are far smaller than the episodes.
 """
