@@ -307,7 +307,7 @@ def caseload_memory_child(patients: int, pool_size: int = 10_000) -> dict[str, A
         "rss_before_mb": round(base, 1),
         "rss_samples_mb": samples,
         "peak_rss_mb": round(peak, 1),
-        "growth_mb": round(max(rss for _n, rss in samples) - base, 1) if samples else 0.0,
+        "growth_mb": round(max(0.0, max(rss for _n, rss in samples) - base), 1) if samples else 0.0,
         "us_per_patient": round(seconds / patients * 1e6, 1),
         "note": "growth includes the patient ids seen (duplicate check), about 120 bytes per patient",
     }
@@ -325,7 +325,7 @@ def _print_caseload_memory(m: dict[str, Any]) -> None:
     samples = ", ".join(f"{n:,}: {rss}" for n, rss in m["rss_samples_mb"])
     print(
         f"5. caseload metrics, {m['patients']:,} patients streamed ({m['records']:,} counted, {m['errors']} errors): "
-        f"RSS {m['rss_before_mb']} MB before, peak {m['peak_rss_mb']} MB, growth {m['growth_mb']} MB "
+        f"RSS {m['rss_before_mb']} MB before, growth {m['growth_mb']} MB; the process's peak {m['peak_rss_mb']} MB "
         f"({m['us_per_patient']} us/patient)\n   RSS (MB) after N patients: {samples}",
         flush=True,
     )
