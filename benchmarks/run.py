@@ -9,7 +9,10 @@ Measures, in ONE run, on ONE core (the process pins itself to CPU 0 where it can
 3. the durable backend: end-to-end patients/s, and its wrapper vs raw durable-rules
    ``assert_fact`` + ``retract_fact`` of the same rules and facts (target: overhead <= 1.5x);
 4. memory: RSS growth while streaming 200,000 patients through ``evaluate_many``, per backend,
-   each in a fresh subprocess (target: < 20 MB).
+   each in a fresh subprocess (target: < 20 MB);
+5. caseload memory: peak RSS of ``caseload_metrics`` streaming 20,000 patients in a fresh
+   subprocess, sampled along the way (it must stay flat). ``--rss-million`` runs only this
+   figure, on 1,000,000 patients (about 20 minutes on one core).
 
 Ratios compare interleaved repeats of both sides (the median of each), so machine noise hits
 both alike. The prepared inputs are moved out of the garbage collector's reach (``gc.freeze``)
@@ -259,6 +262,75 @@ def memory_child(backend: str, patients: int) -> dict[str, Any]:
     }
 
 
+def caseload_memory_child(patients: int, pool_size: int = 10_000) -> dict[str, Any]:
+    """Stream ``patients`` synthetic JSON lines through ``caseload_metrics`` in this (fresh)
+    process and sample RSS every 10% of the way; report the peak (``ru_maxrss``).
+
+    The lines are not written to disk: a pool of up to ``pool_size`` generated patients is cycled,
+    each round under new patient ids (a patient repeated would be an error record, not a
+    patient counted), so the stream is as long as asked while the pool stays fixed.
+    """
+    import resource
+
+    from cocm_rules.batch import JsonLine
+    from cocm_rules.caseload import caseload_metrics
+    from cocm_rules.synth import generate
+
+    records = list(generate(min(patients, pool_size), seed=SEED, as_of=AS_OF))
+    pool = [(json.dumps(r), f'"patient_id": "{r["patient_id"]}"', r["patient_id"]) for r in records]
+    del records
+    caseload_metrics([JsonLine(text, 1) for text, _key, _pid in pool[:50]], AS_OF)  # warm-up: load definitions
+    gc.collect()
+    base = _rss_mb()
+    samples: list[tuple[int, float]] = []
+    step = max(1, patients // 10)
+
+    def stream() -> Any:
+        for i in range(patients):
+            text, key, pid = pool[i % len(pool)]
+            cycle = i // len(pool)
+            if cycle:
+                text = text.replace(key, f'"patient_id": "{pid}-{cycle}"', 1)
+            yield JsonLine(text, i + 1)
+            if (i + 1) % step == 0:
+                samples.append((i + 1, round(_rss_mb(), 1)))
+
+    started = time.perf_counter()
+    metrics = caseload_metrics(stream(), AS_OF)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    return {
+        "patients": patients,
+        "records": metrics.records,
+        "errors": len(metrics.errors),
+        "care_managers": len(metrics.per_care_manager),
+        "rss_before_mb": round(base, 1),
+        "rss_samples_mb": samples,
+        "peak_rss_mb": round(peak, 1),
+        "growth_mb": round(max(0.0, max(rss for _n, rss in samples) - base), 1) if samples else 0.0,
+        "us_per_patient": round(seconds / patients * 1e6, 1),
+        "note": "growth includes the patient ids seen (duplicate check), about 120 bytes per patient",
+    }
+
+
+def bench_caseload_memory(patients: int) -> dict[str, Any]:
+    """:func:`caseload_memory_child` in a fresh subprocess."""
+    proc = subprocess.run(
+        [sys.executable, __file__, "--caseload-child", str(patients)], capture_output=True, text=True, check=True
+    )
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def _print_caseload_memory(m: dict[str, Any]) -> None:
+    samples = ", ".join(f"{n:,}: {rss}" for n, rss in m["rss_samples_mb"])
+    print(
+        f"5. caseload metrics, {m['patients']:,} patients streamed ({m['records']:,} counted, {m['errors']} errors): "
+        f"RSS {m['rss_before_mb']} MB before, growth {m['growth_mb']} MB; the process's peak {m['peak_rss_mb']} MB "
+        f"({m['us_per_patient']} us/patient)\n   RSS (MB) after N patients: {samples}",
+        flush=True,
+    )
+
+
 def bench_memory(patients: int) -> list[dict[str, Any]]:
     out = []
     for backend in ("compiled", "durable"):
@@ -278,15 +350,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats per comparison")
     parser.add_argument("--memory-patients", type=int, default=200_000)
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the script runs")
+    parser.add_argument("--caseload-patients", type=int, default=20_000, help="patients for the caseload RSS figure")
+    parser.add_argument(
+        "--rss-million", action="store_true", help="only the caseload RSS figure, on 1,000,000 patients (~20 min)"
+    )
     parser.add_argument("--memory-child", choices=("compiled", "durable"), help=argparse.SUPPRESS)
+    parser.add_argument("--caseload-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     _quiet()
     pinned = _pin()
     if args.memory_child:
         print(json.dumps(memory_child(args.memory_child, args.memory_patients)))
         return 0
+    if args.caseload_child:
+        print(json.dumps(caseload_memory_child(args.caseload_child)))
+        return 0
+    if args.rss_million:
+        result = bench_caseload_memory(1_000_000)
+        _print_caseload_memory(result)
+        out = HERE / "results"
+        out.mkdir(exist_ok=True)
+        (out / "caseload_rss_million.json").write_text(json.dumps(result, indent=2) + "\n")
+        return 0
     if args.quick:
-        args.patients, args.repeats, args.memory_patients = 500, 2, 5000
+        args.patients, args.repeats, args.memory_patients, args.caseload_patients = 500, 2, 5000, 1000
 
     from cocm_rules import Engine
 
@@ -341,6 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{m['rss_end_mb']} MB, growth {m['growth_mb']} MB (target < 20)",
             flush=True,
         )
+    results["caseload_memory"] = cm = bench_caseload_memory(args.caseload_patients)
+    _print_caseload_memory(cm)
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")

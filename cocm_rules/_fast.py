@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-import structlog
 from pydantic import BaseModel
 
-log = structlog.get_logger(__name__)
+from ._log import get_logger
+
+log = get_logger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 _set = object.__setattr__

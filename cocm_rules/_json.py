@@ -42,17 +42,21 @@ _WORDS = {
 }
 
 
+_NEWLINE = b"\n"
+
+
 def not_utf8(error: UnicodeDecodeError, lineno: int | None = None) -> str:
     """Describe a UTF-8 decoding failure by the byte and where it is, never the text around it.
 
-    ``lineno`` is the line number of a JSON Lines line that was decoded alone; without it the
-    line is counted in the decoded bytes.
+    ``lineno`` is the line number of a JSON Lines line that was decoded alone: the caller
+    names the line (an error record has a field for it), so the message does not. Without it
+    the message starts with the line, counted in the decoded bytes.
     """
     data, start = error.object, error.start
     bad = data[start : start + 1].hex()
-    column = start - data.rfind(b"\n", 0, start)
-    line = lineno if lineno is not None else data.count(b"\n", 0, start) + 1
-    return f"line {line}: not valid UTF-8 (byte 0x{bad} at byte {column} of the line); the input must be UTF-8 text"
+    column = start - data.rfind(_NEWLINE, 0, start)
+    where = "" if lineno is not None else f"line {data.count(_NEWLINE, 0, start) + 1}: "
+    return f"{where}not valid UTF-8 (byte 0x{bad} at byte {column} of the line); the input must be UTF-8 text"
 
 
 def loads(data: str | bytes | bytearray, *, record: str | None = None, field: str | None = None) -> Any:

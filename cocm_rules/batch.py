@@ -17,14 +17,14 @@ from .engine import PatientResult, RecordError
 from .episode import NESTED_TOO_DEEPLY, not_utf8
 from .errors import InvalidInput
 
-__all__ = ["JsonLine", "read_records", "write_jsonl"]
+__all__ = ["JsonLine", "JsonObject", "read_records", "write_jsonl"]
 
 
 class JsonLine(str):
     """One JSON Lines record, still as text, with its line number in the file.
 
     :func:`cocm_rules.engine.iter_episodes` validates it in one pass from the text (the
-    fast path) and reports a line that is not JSON as ``line N: not valid JSON (...)``,
+    fast path) and reports a line that is not JSON as an error record with its ``line``,
     as :func:`read_records` does when it parses lines itself.
     """
 
@@ -41,14 +41,33 @@ class JsonLine(str):
         return value if isinstance(value, RecordError) else None
 
 
+class JsonObject(dict):  # type: ignore[type-arg]
+    """One JSON Lines record, parsed: the object, with its line number in the file (so an
+    error record about it can name the line)."""
+
+    __slots__ = ("lineno",)
+
+    def __init__(self, value: dict[str, Any], lineno: int) -> None:
+        super().__init__(value)
+        self.lineno = lineno
+
+
+def _not_an_object(value: Any, index: int, lineno: int) -> RecordError:
+    if isinstance(value, str):  # not shown: its text would be read again downstream, as if JSON
+        return RecordError(record=index, line=lineno, error="an episode must be a JSON object")
+    return RecordError(
+        record=index, line=lineno, error=InvalidInput("an episode must be a JSON object", value=value).detail
+    )
+
+
 def _parse_line(text: str, lineno: int, index: int) -> Any:
     """The JSON value of one line, or the RecordError that says why it has none."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        return RecordError(record=index, error=f"line {lineno}: not valid JSON ({e.msg} at column {e.colno})")
+        return RecordError(record=index, line=lineno, error=f"not valid JSON ({e.msg} at column {e.colno})")
     except RecursionError:
-        return RecordError(record=index, error=f"line {lineno}: not valid JSON: {NESTED_TOO_DEEPLY}")
+        return RecordError(record=index, line=lineno, error=f"not valid JSON: {NESTED_TOO_DEEPLY}")
 
 
 def _lines(stream: IO[str] | IO[bytes], *, as_text: bool = False) -> Iterator[Any]:
@@ -60,7 +79,7 @@ def _lines(stream: IO[str] | IO[bytes], *, as_text: bool = False) -> Iterator[An
             try:
                 line = line.decode("utf-8-sig" if lineno == 1 else "utf-8")
             except UnicodeDecodeError as e:
-                yield RecordError(record=index, error=not_utf8(e, lineno))
+                yield RecordError(record=index, line=lineno, error=not_utf8(e, lineno))
                 index += 1
                 continue
         elif lineno == 1:
@@ -72,8 +91,10 @@ def _lines(stream: IO[str] | IO[bytes], *, as_text: bool = False) -> Iterator[An
             yield JsonLine(text, lineno)
         else:
             value = _parse_line(text, lineno, index)
-            if isinstance(value, str):  # would be read again downstream, as if JSON text
-                value = RecordError(record=index, error=f"line {lineno}: an episode must be a JSON object")
+            if isinstance(value, dict):
+                value = JsonObject(value, lineno)
+            elif not isinstance(value, RecordError):
+                value = _not_an_object(value, index, lineno)
             yield value
         index += 1
 
@@ -84,8 +105,11 @@ def read_records(source: str | Path | IO[str] | IO[bytes], *, lines_as_text: boo
     A ``.json`` file holds one episode object, a list of them, or a wrapper object whose only
     key is ``"patients"``: ``{"patients": [...]}`` (an object with other keys is one record).
     Files are UTF-8, with or without a byte order mark. In JSON Lines, a line that is not
-    UTF-8 or not JSON is yielded as a RecordError in its place; a ``.json`` file that is not
-    UTF-8 or not JSON raises :class:`~cocm_rules.InvalidInput`.
+    UTF-8, not JSON or not a JSON object is yielded as a RecordError in its place; every
+    other line is a :class:`JsonObject` (a dict) that knows its line number, so an error
+    record about it names its ``line`` as well as its ``record`` (blank lines are not records:
+    the two differ after one). A ``.json`` file that is not UTF-8 or not JSON raises
+    :class:`~cocm_rules.InvalidInput`.
 
     With ``lines_as_text=True`` each JSON Lines record is yielded as its text (a
     :class:`JsonLine`), for :meth:`Engine.evaluate_many <cocm_rules.Engine.evaluate_many>`

@@ -19,7 +19,6 @@ counts. Each rate carries its numerator and denominator so a reader can check it
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 from collections import Counter
 from collections.abc import Iterable
 from functools import cache
@@ -28,9 +27,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._once import episodes_once
 from ._validation import StrictModel
 from ._yaml import YamlError, load_file
-from .engine import RecordError, iter_episodes
+from .engine import RecordError
 from .episode import Episode
 from .errors import InvalidInput, MeasureDefinitionError
 from .facts import ScoredAssessment, scored_assessments
@@ -172,105 +172,171 @@ def _add_months(d: dt.date, months: int) -> dt.date | None:
     return dt.date(year, month, day)
 
 
-class _Patient:
-    """What the metrics need from one episode, computed once."""
+class _Prepared:
+    """What every patient is measured against, worked out once per call."""
 
-    def __init__(self, ep: Episode, as_of: dt.date, lib: MeasureLibrary, defs: MetricDefinitions) -> None:
-        self.ep = ep
-        self.active = ep.status in defs.active_statuses.value
-        start = _days_before(as_of, defs.period_days.value - 1)
+    def __init__(self, as_of: dt.date, lib: MeasureLibrary, defs: MetricDefinitions) -> None:
+        self.as_of = as_of
+        self.lib = lib
+        self.defs = defs
+        self.start = _days_before(as_of, defs.period_days.value - 1)
+        self.active = frozenset(defs.active_statuses.value)
+        self.tracked = tuple(defs.tracked_measures.value)
+        self.improvement: list[tuple[_Improvement, float | None, int | None, int, list[str]]] = []
+        for spec in defs.improvement:
+            defn = lib.get_measure(spec.measure)  # an unknown measure is an error, not an empty series
+            targets = defn.targets
+            share = targets.response.min_reduction if targets and targets.response else None
+            below = targets.remission.below if targets and targets.remission else None
+            lo = defn.total.range[0] if defn.total else 0
+            notes = []
+            for name in ("response", "remission"):
+                t = getattr(targets, name, None) if targets else None
+                if t is not None and t.status in ("secondary", "unconfirmed"):
+                    notes.append(f"{spec.measure} {name} definition is {t.status} ({t.source})")
+            self.improvement.append((spec, share, below, lo, notes))
+        for m in defs.cms159.measures:
+            lib.get_measure(m)
+
+
+class _Outcome:
+    """What the metrics count of one patient: a few flags and numbers (the episode is not kept)."""
+
+    __slots__ = ("active", "care_manager", "cms159", "contacted", "follow_up", "improvement", "status")
+
+    def __init__(self, ep: Episode, p: _Prepared) -> None:
+        as_of, start = p.as_of, p.start
+        self.status = ep.status
+        self.care_manager = ep.care_manager
+        self.active = ep.status in p.active
         self.contacted = any(start <= c.date <= as_of for c in ep.contacts)
         past = [a for a in ep.assessments if a.date <= as_of]
-        scored = scored_assessments(ep.model_copy(update={"assessments": past}), lib)
-        self.series: dict[str, list[ScoredAssessment]] = {}
+        scored = scored_assessments(ep.model_copy(update={"assessments": past}), p.lib)
+        series: dict[str, list[ScoredAssessment]] = {}
         for sa in sorted(scored, key=lambda s: (s.date, s.index)):
-            self.series.setdefault(sa.assessment.measure, []).append(sa)
-        self.follow_up_in_period = False
-        for m in defs.tracked_measures.value:
-            valid = _valid(self.series.get(m, []))
-            if any(start <= a.date <= as_of for a in valid[1:]):
-                self.follow_up_in_period = True
+            series.setdefault(sa.assessment.measure, []).append(sa)
+        self.follow_up = any(start <= a.date <= as_of for m in p.tracked for a in _valid(series.get(m, []))[1:])
+        #: per improvement measure: None (not in the denominator) or (improved, remitted, days to response)
+        self.improvement: list[tuple[bool, bool, int | None] | None] = [
+            _improvement(series, spec, share, below, lo) if self.active else None
+            for spec, share, below, lo, _notes in p.improvement
+        ]
+        #: None (not in the denominator) or whether remitted
+        self.cms159: bool | None = _cms159(series, as_of, p.defs.cms159)
 
 
-def _improvement(patients: list[_Patient], lib: MeasureLibrary, spec: _Improvement) -> ImprovementMetrics:
-    defn = lib.get_measure(spec.measure)
-    targets = defn.targets
-    share = targets.response.min_reduction if targets and targets.response else None
-    below = targets.remission.below if targets and targets.remission else None
-    lo = defn.total.range[0] if defn.total else 0
-    denom = improved = remitted = 0
-    weeks: list[float] = []
-    for p in patients:
-        if not p.active:
-            continue
-        valid = _valid(p.series.get(spec.measure, []))
-        if len(valid) < 2 or valid[0].score.total < spec.baseline_at_least:  # type: ignore[union-attr,operator]
-            continue
-        denom += 1
-        base = valid[0].score.total - lo  # type: ignore[union-attr,operator]
-        latest = valid[-1].score.total - lo  # type: ignore[union-attr,operator]
-        if share is not None and base > 0 and latest <= (1 - share) * base:
-            improved += 1
-        if below is not None and valid[-1].score.total < below:  # type: ignore[union-attr,operator]
-            remitted += 1
-        if share is not None and base > 0:
-            for a in valid[1:]:
-                if a.score.total - lo <= (1 - share) * base:  # type: ignore[union-attr,operator]
-                    weeks.append((a.date - valid[0].date).days / 7)
-                    break
-    notes = []
-    for name in ("response", "remission"):
-        t = getattr(targets, name, None) if targets else None
-        if t is not None and t.status in ("secondary", "unconfirmed"):
-            notes.append(f"{spec.measure} {name} definition is {t.status} ({t.source})")
-    return ImprovementMetrics(
-        measure=spec.measure,
-        baseline_at_least=spec.baseline_at_least,
-        improved_50=Rate.of(improved, denom),
-        remission=Rate.of(remitted, denom) if below is not None else None,
-        median_weeks_to_response=round(statistics.median(weeks), 1) if weeks else None,
-        unconfirmed=notes,
-    )
+def _improvement(
+    series: dict[str, list[ScoredAssessment]], spec: _Improvement, share: float | None, below: int | None, lo: int
+) -> tuple[bool, bool, int | None] | None:
+    valid = _valid(series.get(spec.measure, []))
+    if len(valid) < 2 or valid[0].score.total < spec.baseline_at_least:  # type: ignore[union-attr,operator]
+        return None
+    base = valid[0].score.total - lo  # type: ignore[union-attr,operator]
+    latest = valid[-1].score.total - lo  # type: ignore[union-attr,operator]
+    improved = share is not None and base > 0 and latest <= (1 - share) * base
+    remitted = below is not None and valid[-1].score.total < below  # type: ignore[union-attr,operator]
+    days = None
+    if share is not None and base > 0:
+        for a in valid[1:]:
+            if a.score.total - lo <= (1 - share) * base:  # type: ignore[union-attr,operator]
+                days = (a.date - valid[0].date).days
+                break
+    return improved, remitted, days
 
 
-def _cms159(patients: list[_Patient], as_of: dt.date, lib: MeasureLibrary, spec: _Cms159) -> Rate:
-    for m in spec.measures:
-        lib.get_measure(m)  # an unknown measure is an error, not an empty series
-    denom = num = 0
-    for p in patients:
-        valid = sorted(_valid([a for m in spec.measures for a in p.series.get(m, [])]), key=lambda a: (a.date, a.index))
-        index = next((a for a in valid if a.score.total > spec.index_above), None)  # type: ignore[union-attr,operator]
-        if index is None:
-            continue
-        anniversary = _add_months(index.date, spec.months)
-        if anniversary is None or (dt.date.max - anniversary).days < spec.window_days:
-            continue  # the window would end after the last representable date: it has not closed
-        lo, hi = _days_before(anniversary, spec.window_days), anniversary + dt.timedelta(days=spec.window_days)
-        if hi > as_of:
-            continue  # the window has not closed yet
-        denom += 1
-        in_window = [a for a in valid if lo <= a.date <= hi]
-        if in_window and in_window[-1].score.total < spec.remission_below:  # type: ignore[union-attr,operator]
-            num += 1
-    return Rate.of(num, denom)
+def _cms159(series: dict[str, list[ScoredAssessment]], as_of: dt.date, spec: _Cms159) -> bool | None:
+    valid = sorted(_valid([a for m in spec.measures for a in series.get(m, [])]), key=lambda a: (a.date, a.index))
+    index = next((a for a in valid if a.score.total > spec.index_above), None)  # type: ignore[union-attr,operator]
+    if index is None:
+        return None
+    anniversary = _add_months(index.date, spec.months)
+    if anniversary is None or (dt.date.max - anniversary).days < spec.window_days:
+        return None  # the window would end after the last representable date: it has not closed
+    lo, hi = _days_before(anniversary, spec.window_days), anniversary + dt.timedelta(days=spec.window_days)
+    if hi > as_of:
+        return None  # the window has not closed yet
+    in_window = [a for a in valid if lo <= a.date <= hi]
+    return bool(in_window) and in_window[-1].score.total < spec.remission_below  # type: ignore[union-attr,operator]
 
 
-def _metrics(
-    patients: list[_Patient], as_of: dt.date, lib: MeasureLibrary, defs: MetricDefinitions, errors: list[RecordError]
-) -> CaseloadMetrics:
-    active = [p for p in patients if p.active]
-    return CaseloadMetrics(
-        as_of=as_of,
-        period_start=_days_before(as_of, defs.period_days.value - 1),
-        records=len(patients),
-        caseload_size=len(active),
-        by_status=dict(sorted(Counter(p.ep.status for p in patients).items())),
-        contacted=Rate.of(sum(p.contacted for p in active), len(active)),
-        follow_up_measure=Rate.of(sum(p.follow_up_in_period for p in active), len(active)),
-        improvement=[_improvement(patients, lib, spec) for spec in defs.improvement],
-        cms159_remission_12m=_cms159(patients, as_of, lib, defs.cms159),
-        errors=errors,
-    )
+class _Tally:
+    """Running counts of one group of patients (all of them, or one care manager's): a fixed
+    number of integers, plus the days to response counted by value for the median."""
+
+    def __init__(self, measures: int) -> None:
+        self.records = self.active = self.contacted = self.follow_up = 0
+        self.by_status: Counter[str] = Counter()
+        #: per improvement measure: [denominator, improved, remitted]
+        self.improvement = [[0, 0, 0] for _ in range(measures)]
+        #: per improvement measure: days from baseline to response -> patients (a few hundred values at most)
+        self.response_days: list[Counter[int]] = [Counter() for _ in range(measures)]
+        self.cms159 = [0, 0]  # denominator, remitted
+
+    def add(self, o: _Outcome) -> None:
+        self.records += 1
+        self.by_status[o.status] += 1
+        if o.active:
+            self.active += 1
+            self.contacted += o.contacted
+            self.follow_up += o.follow_up
+        for counts, days, outcome in zip(self.improvement, self.response_days, o.improvement, strict=True):
+            if outcome is None:
+                continue
+            improved, remitted, to_response = outcome
+            counts[0] += 1
+            counts[1] += improved
+            counts[2] += remitted
+            if to_response is not None:
+                days[to_response] += 1
+        if o.cms159 is not None:
+            self.cms159[0] += 1
+            self.cms159[1] += o.cms159
+
+    def metrics(self, p: _Prepared, errors: list[RecordError]) -> CaseloadMetrics:
+        improvement = []
+        for (spec, _share, below, _lo, notes), (denom, improved, remitted), days in zip(
+            p.improvement, self.improvement, self.response_days, strict=True
+        ):
+            median = _median_weeks(days)
+            improvement.append(
+                ImprovementMetrics(
+                    measure=spec.measure,
+                    baseline_at_least=spec.baseline_at_least,
+                    improved_50=Rate.of(improved, denom),
+                    remission=Rate.of(remitted, denom) if below is not None else None,
+                    median_weeks_to_response=round(median, 1) if median is not None else None,
+                    unconfirmed=notes,
+                )
+            )
+        return CaseloadMetrics(
+            as_of=p.as_of,
+            period_start=p.start,
+            records=self.records,
+            caseload_size=self.active,
+            by_status=dict(sorted(self.by_status.items())),
+            contacted=Rate.of(self.contacted, self.active),
+            follow_up_measure=Rate.of(self.follow_up, self.active),
+            improvement=improvement,
+            cms159_remission_12m=Rate.of(self.cms159[1], self.cms159[0]),
+            errors=errors,
+        )
+
+
+def _median_weeks(days: Counter[int]) -> float | None:
+    """The median of the weeks (days / 7) counted in ``days``, as ``statistics.median`` of the
+    full list of weeks would give it."""
+    n = sum(days.values())
+    if not n:
+        return None
+    wanted = [(n - 1) // 2, n // 2]  # the middle position(s), 0-based
+    found: list[float] = []
+    seen = 0
+    for value in sorted(days):
+        seen += days[value]
+        while wanted and wanted[0] < seen:
+            found.append(value / 7)
+            wanted.pop(0)
+    return found[0] if n % 2 else (found[0] + found[1]) / 2
 
 
 def caseload_metrics(
@@ -282,25 +348,35 @@ def caseload_metrics(
 ) -> CaseloadMetrics:
     """Compute the caseload metrics as of ``as_of`` (and per care manager when the data names one).
 
-    Records that are not valid episodes are listed in ``errors``, never dropped silently.
+    One pass over ``records``, which may be a stream (a generator, ``read_records(path)``):
+    each patient is reduced to a few counts as it is read, so memory does not grow with the
+    caseload, except by the ids seen (see below) and the error records.
+
+    Records that are not valid episodes are listed in ``errors``, never dropped silently. A
+    patient counts once: a later record with a ``patient_id`` already seen is an error record
+    naming the first one, and is not counted.
     """
     if not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime):
         raise InvalidInput("as_of must be a date (YYYY-MM-DD)", field="as_of", value=as_of)
     lib = library if library is not None else load_measures()
-    defs = load_metric_definitions()
-    patients: list[_Patient] = []
+    prepared = _Prepared(as_of, lib, load_metric_definitions())
+    measures = len(prepared.improvement)
+    overall = _Tally(measures)
+    groups: dict[str, _Tally] = {}
     errors: list[RecordError] = []
-    for _index, item in iter_episodes(records):
+    for _index, _line, item in episodes_once(records):
         if isinstance(item, RecordError):
             errors.append(item)
-        else:
-            patients.append(_Patient(item, as_of, lib, defs))
-    overall = _metrics(patients, as_of, lib, defs, errors)
+            continue
+        outcome = _Outcome(item, prepared)
+        overall.add(outcome)
+        if per_care_manager and outcome.care_manager:
+            group = groups.get(outcome.care_manager)
+            if group is None:
+                group = groups[outcome.care_manager] = _Tally(measures)
+            group.add(outcome)
+    result = overall.metrics(prepared, errors)
     if not per_care_manager:
-        return overall
-    groups: dict[str, list[_Patient]] = {}
-    for p in patients:
-        if p.ep.care_manager:
-            groups.setdefault(p.ep.care_manager, []).append(p)
-    per = {cm: _metrics(ps, as_of, lib, defs, []) for cm, ps in sorted(groups.items())}
-    return overall.model_copy(update={"per_care_manager": per})
+        return result
+    per = {cm: tally.metrics(prepared, []) for cm, tally in sorted(groups.items())}
+    return result.model_copy(update={"per_care_manager": per})

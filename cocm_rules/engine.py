@@ -22,10 +22,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._fast import fast_constructor
+from ._log import get_logger
 from .alerts import Alert, make_alert, sort_alerts
 from .episode import Episode, loggable_field, parse_episode, patient_id_problem
 from .errors import InvalidInput
@@ -37,7 +37,7 @@ from .rules.loader import RulesetSet, load_rulesets
 
 __all__ = ["BACKENDS", "Engine", "PatientResult", "RecordError", "iter_episodes"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 BACKENDS = ("compiled", "durable")
 
@@ -60,15 +60,37 @@ _result = fast_constructor(
 
 
 class RecordError(BaseModel):
-    """An input record that could not be evaluated, and why (it is never dropped silently)."""
+    """An input record that could not be evaluated, and why (it is never dropped silently).
+
+    ``error`` says why, and may quote the offending value: it belongs in the output, next to
+    the results. ``str(error_record)`` adds where (``record 3 (line 5): ...``);
+    :meth:`summary` says where without any value, for stderr and logs.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     kind: Literal["error"] = "error"
-    record: int
+    record: int = Field(description="0-based position of the record in the input (blank lines are not records)")
+    line: int | None = Field(
+        default=None, description="1-based line of the record in a JSON Lines input; null for other inputs"
+    )
     patient_id: str | None = None
     field: str | None = None
     error: str
+
+    def location(self) -> str:
+        """Where the record is: ``record 3 (line 5)``, or ``record 3`` when no line is known."""
+        return f"record {self.record}" + (f" (line {self.line})" if self.line is not None else "")
+
+    def summary(self) -> str:
+        """Where the record is and which field failed, without any input value (for stderr and
+        logs): ``record 3 (line 5), field 'status'``. A field name the schema does not know (a
+        key the sender made up, which may hold free text) reads ``<unknown field>``."""
+        field = loggable_field(self.field)
+        return self.location() + (f", field {field!r}" if field else "")
+
+    def __str__(self) -> str:
+        return f"{self.location()}: {self.error}"
 
 
 def iter_episodes(records: Iterable[Any]) -> Iterator[tuple[int, Episode | RecordError]]:
@@ -78,11 +100,7 @@ def iter_episodes(records: Iterable[Any]) -> Iterator[tuple[int, Episode | Recor
     Raises TypeError for one record (a text, bytes, a mapping, an Episode) or a path given in
     place of an iterable of records.
     """
-    if isinstance(records, str | bytes | bytearray | Mapping | Episode | Path):
-        raise TypeError(
-            f"records must be an iterable of episode records (mappings, JSON texts or Episodes), "
-            f"not one {type(records).__name__}: pass a list of records, or read_records(path) to read a file"
-        )
+    refuse_one_record(records)
     for index, record in enumerate(records):
         if isinstance(record, RecordError):  # a reader already failed on this record
             yield index, record if record.record == index else record.model_copy(update={"record": index})
@@ -92,7 +110,27 @@ def iter_episodes(records: Iterable[Any]) -> Iterator[tuple[int, Episode | Recor
         except InvalidInput as e:
             not_json = getattr(record, "invalid_json", None)  # a batch.JsonLine names its line
             error = not_json(index) if not_json is not None else None
-            yield index, error or RecordError(record=index, patient_id=_patient_id(record), field=e.field, error=str(e))
+            yield (
+                index,
+                error
+                or RecordError(
+                    record=index,
+                    line=getattr(record, "lineno", None),
+                    patient_id=_patient_id(record),
+                    field=e.field,
+                    error=e.detail,  # the record and line are fields of their own
+                ),
+            )
+
+
+def refuse_one_record(records: Any) -> None:
+    """Raise TypeError for one record (a text, bytes, a mapping, an Episode) or a path given in
+    place of an iterable of records."""
+    if isinstance(records, str | bytes | bytearray | Mapping | Episode | Path):
+        raise TypeError(
+            f"records must be an iterable of episode records (mappings, JSON texts or Episodes), "
+            f"not one {type(records).__name__}: pass a list of records, or read_records(path) to read a file"
+        )
 
 
 def _backend(program: ProgramIR, name: str) -> Any:
@@ -264,6 +302,7 @@ class Engine:
                     log.warning(
                         "batch.record_invalid",
                         record=index,
+                        **({"line": item.line} if item.line is not None else {}),
                         field=loggable_field(item.field),  # a made-up key may hold free text
                         **({"patient_id": pid} if self.log_patient_ids and pid else {}),
                     )

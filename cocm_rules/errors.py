@@ -73,11 +73,14 @@ class InvalidInput(CocmRulesError, ValueError):
         self.record = record
         self.field = field
         self.suggestion = suggestion
+        #: The message without the record it names (for an error record, which holds the
+        #: record's number and line in fields of its own).
+        self.detail = self._render(with_record=False)
         super().__init__(self._render())
 
-    def _render(self) -> str:
+    def _render(self, *, with_record: bool = True) -> str:
         where = []
-        if self.record is not None:
+        if self.record is not None and with_record:
             where.append(f"record {self.record}")
         if self.field is not None:
             where.append(f"field {self.field!r}")

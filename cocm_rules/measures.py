@@ -16,9 +16,9 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-import structlog
 from pydantic import Field, ValidationError, model_validator
 
+from ._log import get_logger
 from ._text import join, suggest
 from ._validation import StrictModel, problems_from
 from ._yaml import Document, YamlError, load_file
@@ -32,7 +32,7 @@ __all__ = [
     "load_measures",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 Status = Literal["confirmed", "secondary", "unconfirmed", "derived", "policy"]
 #: Statuses that the scorer reports in ``Score.unconfirmed`` when the element is used.

@@ -19,8 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._once import episodes_once
 from .alerts import SUICIDE_RISK, Alert, sort_alerts
-from .engine import Engine, RecordError, iter_episodes
+from .engine import Engine, RecordError
 from .errors import InvalidInput
 from .rules.language import SEVERITIES
 
@@ -98,6 +99,8 @@ class ReviewEntry(BaseModel):
 
     rank: int
     patient_id: str
+    record: int = Field(description="0-based position of the patient's record in the input")
+    line: int | None = Field(default=None, description="1-based line of the record in a JSON Lines input")
     priority: int = Field(description="priority of the first reason (suicide risk first, then highest priority)")
     severity: str = Field(description="severity of the first reason")
     reasons: list[Alert] = Field(description="the review alerts in review order: suicide risk first, then priority")
@@ -132,9 +135,11 @@ def review_list(
     """Rank the patients the psychiatric consultant should review as of ``as_of``.
 
     Every record is evaluated; a record that cannot be is returned in ``errors``, never
-    dropped. ``categories`` and ``min_severity`` choose which alerts put a patient on the
-    list; ``limit`` keeps the first N entries. Every patient with a suicide-risk reason ranks
-    above every patient without one, whatever the priorities.
+    dropped. A patient is listed once: a later record with a ``patient_id`` already seen is
+    an error record naming the first one, and is not evaluated. ``categories`` and
+    ``min_severity`` choose which alerts put a patient on the list; ``limit`` keeps the
+    first N entries. Every patient with a suicide-risk reason ranks above every patient
+    without one, whatever the priorities.
     """
     cats = tuple(categories)
     if min_severity not in _RANK:
@@ -143,7 +148,7 @@ def review_list(
     candidates: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     errors: list[RecordError] = []
     evaluated = 0
-    for _index, item in iter_episodes(records):
+    for index, line, item in episodes_once(records):
         if isinstance(item, RecordError):
             errors.append(item)
             continue
@@ -162,6 +167,8 @@ def review_list(
                 key,
                 {
                     "patient_id": ep.patient_id,
+                    "record": index,
+                    "line": line,
                     "priority": top.priority,
                     "severity": top.severity,
                     "reasons": reasons,

@@ -55,8 +55,7 @@ from functools import cache
 from pathlib import Path
 from typing import IO, Any, Literal
 
-import structlog
-
+from ._log import get_logger
 from .errors import InvalidInput
 from .measures import load_measures
 
@@ -68,7 +67,7 @@ __all__ = [
     "write_caseload",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 # -- the archetypes ----------------------------------------------------------------------------

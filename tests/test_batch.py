@@ -86,22 +86,22 @@ def test_jsonl_bad_line_becomes_a_record_error_in_its_place(tmp_path):
     assert P3 == records[2]
     error = records[1]
     assert isinstance(error, RecordError)
-    assert 1 == error.record
+    assert (1, 2) == (error.record, error.line)
     assert "error" == error.kind
-    assert error.error.startswith("line 2: not valid JSON (")
+    assert error.error.startswith("not valid JSON (")  # record and line are fields, not a prefix (issue 11)
+    assert str(error).startswith("record 1 (line 2): not valid JSON (")
 
 
 def test_jsonl_blank_lines_are_skipped_without_shifting_indices(tmp_path):
     """Blank lines are not records: a bad line after blank lines still gets the index of its
-    record (not of its line), while its message gives the line number in the file."""
+    record (not of its line), while its ``line`` is its line number in the file."""
     path = tmp_path / "caseload.ndjson"
     path.write_text(json.dumps(P1) + "\n\n   \n" + "not json\n" + json.dumps(P2) + "\n", encoding="utf-8")
 
     records = list(read_records(path))
 
     assert [P1, P2] == [records[0], records[2]]
-    assert 1 == records[1].record
-    assert records[1].error.startswith("line 4: ")
+    assert (1, 4) == (records[1].record, records[1].line)
 
 
 def test_a_text_stream_is_read_as_json_lines():
@@ -206,8 +206,7 @@ def _mixed_jsonl() -> str:
 
 def test_lines_as_text_give_the_same_results_and_errors_as_parsed_lines(tmp_path):
     """Read as text (the fast path), JSON Lines yield exactly the results and error records
-    they yield when parsed first: same indices, patient ids, fields and messages (a line that
-    is not JSON still names its line in the file)."""
+    they yield when parsed first: same indices, line numbers, patient ids, fields and messages."""
     from cocm_rules import Engine
 
     path = tmp_path / "caseload.jsonl"
@@ -220,7 +219,8 @@ def test_lines_as_text_give_the_same_results_and_errors_as_parsed_lines(tmp_path
 
     assert [r.model_dump() for r in parsed] == [r.model_dump() for r in as_text]
     assert ["result", "error", "error", "error", "error", "result"] == [r.kind for r in as_text]
-    assert as_text[1].error.startswith("line 3: not valid JSON (")
+    assert (3, "not valid JSON (") == (as_text[1].line, as_text[1].error[:16])
+    assert [3, 4, 5, 6] == [r.line for r in parsed if isinstance(r, RecordError)]  # on both paths
     assert "p4" == as_text[2].patient_id
     assert "status" == as_text[2].field
     assert "suicide-phq9-item9" in [a.rule_id for a in as_text[5].alerts]
@@ -283,7 +283,7 @@ def test_a_jsonl_line_that_is_not_utf8_is_an_error_record_in_its_place(tmp_path,
 
     assert [P1, P2] == [json.loads(r) if lines_as_text else r for r in (records[0], records[2])]
     expected = RecordError(
-        record=1, error="line 2: not valid UTF-8 (byte 0xe9 at byte 20 of the line); the input must be UTF-8 text"
+        record=1, line=2, error="not valid UTF-8 (byte 0xe9 at byte 20 of the line); the input must be UTF-8 text"
     )
     assert expected == records[1]
 
@@ -297,8 +297,8 @@ def test_standard_input_is_read_as_bytes_line_by_line(monkeypatch):
     monkeypatch.setattr("sys.stdin", Stdin())
     records = list(read_records("-"))
 
-    assert [RecordError, dict] == [type(r) for r in records]
-    assert records[0].error.startswith("line 1: not valid UTF-8 (byte 0xe9 ")
+    assert [(True, False), (False, True)] == [(isinstance(r, RecordError), isinstance(r, dict)) for r in records]
+    assert (1, True) == (records[0].line, records[0].error.startswith("not valid UTF-8 (byte 0xe9 "))
 
 
 def test_a_json_file_that_is_not_utf8_raises_invalid_input(tmp_path):
@@ -352,10 +352,8 @@ def test_a_jsonl_record_nested_too_deeply_is_an_error_record(tmp_path, lines_as_
     out = list(Engine.load().evaluate_many(read_records(path, lines_as_text=lines_as_text), dt.date(2026, 2, 10)))
 
     assert ["result", "error", "result"] == [r.kind for r in out]
-    expected = (
-        "line 2: not valid JSON: nested too deeply (objects and lists may be nested a few hundred levels at most)"
-    )
-    assert (expected, None) == (out[1].error, out[1].patient_id)
+    expected = "not valid JSON: nested too deeply (objects and lists may be nested a few hundred levels at most)"
+    assert (expected, 2, None) == (out[1].error, out[1].line, out[1].patient_id)
 
 
 def test_a_json_file_nested_too_deeply_raises_invalid_input(tmp_path):
@@ -367,3 +365,21 @@ def test_a_json_file_nested_too_deeply_raises_invalid_input(tmp_path):
         list(read_records(path))
 
     assert (str(path), "not valid JSON: nested too deeply") == (info.value.field, info.value.reason.split(" (")[0])
+
+
+def test_the_record_invalid_event_names_the_line_too(tmp_path):
+    """From JSON Lines, the ``batch.record_invalid`` warning names the line as well as the
+    record (blank lines make them differ), and still no value."""
+    from structlog.testing import capture_logs
+
+    from cocm_rules import Engine
+
+    path = tmp_path / "caseload.jsonl"
+    path.write_text(json.dumps(P1) + "\n\n" + json.dumps(dict(P2, status="SECRET")) + "\n", encoding="utf-8")
+    with capture_logs() as logs:
+        list(Engine.load().evaluate_many(read_records(path, lines_as_text=True), dt.date(2026, 2, 10)))
+
+    invalid = [e for e in logs if e["event"] == "batch.record_invalid"]
+    assert [{"event": "batch.record_invalid", "log_level": "warning", "record": 1, "line": 3, "field": "status"}] == (
+        invalid
+    )

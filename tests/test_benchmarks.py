@@ -62,3 +62,14 @@ def test_the_speed_benchmarks_run_and_report_every_figure() -> None:
         assert end_to_end[key] > 0, key
     parts = end_to_end["parse_us_per_patient"] + end_to_end["rules_and_alerts_us_per_patient"]
     assert end_to_end["facts_us_per_patient"] == pytest.approx(end_to_end["us_per_patient"] - parts, abs=0.2)
+
+
+def test_the_caseload_memory_figure_runs_and_reports_its_samples() -> None:
+    """The caseload RSS figure (``run.py --rss-million`` on 1,000,000 patients) runs on a few
+    patients: the stream cycles its pool under new ids, so every patient is counted and none
+    is a repeat (no memory figures asserted here)."""
+    result = run.caseload_memory_child(30, pool_size=12)
+
+    assert (30, 30, 0) == (result["patients"], result["records"], result["errors"])
+    assert [3 * i for i in range(1, 11)] == [n for n, _rss in result["rss_samples_mb"]]
+    assert result["peak_rss_mb"] > 0

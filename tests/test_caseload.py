@@ -6,6 +6,8 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cocm_rules import InvalidInput
 from cocm_rules.caseload import caseload_metrics, load_metric_definitions
@@ -224,3 +226,61 @@ def test_a_cms159_window_past_the_last_date_has_not_closed() -> None:
     cms = caseload_metrics(late, dt.date.max).cms159_remission_12m
 
     assert (1, 1) == (cms.numerator, cms.denominator)
+
+
+# -- a patient sent twice; streaming (issue 11) ---------------------------------------------------
+
+
+def test_a_patient_sent_twice_is_counted_once(metrics: Any) -> None:
+    """A and B sent again (B with a different history) change no count: each later record is an
+    error record naming the first record of that patient, and is not counted."""
+    again = [CASELOAD[0], dict(CASELOAD[1], status="discharged")]
+
+    twice = caseload_metrics(CASELOAD + again, AS_OF)
+
+    assert metrics.model_dump(exclude={"errors"}) == twice.model_dump(exclude={"errors"})
+    expected = [(7, "broken", "enrollment_date"), (8, "A", "patient_id"), (9, "B", "patient_id")]
+    assert expected == [(e.record, e.patient_id, e.field) for e in twice.errors]
+    assert "already in record 1:" in twice.errors[2].error
+
+
+def test_records_are_consumed_one_at_a_time_and_not_kept() -> None:
+    """The metrics read a generator lazily and keep no episode: when each record is handed out,
+    the episodes handed out before the previous one are gone (no timing or memory figures here;
+    the benchmark measures RSS)."""
+    import gc
+    import weakref
+
+    from cocm_rules.episode import parse_episode
+
+    refs: list[Any] = []
+    alive_at_each_step: list[int] = []
+
+    def stream() -> Any:
+        for i in range(40):
+            record = CASELOAD[i % 7]
+            ep = parse_episode(dict(record, patient_id=f"{record['patient_id']}-{i}"))
+            gc.collect()
+            alive_at_each_step.append(sum(r() is not None for r in refs[:-1]))
+            refs.append(weakref.ref(ep))
+            yield ep
+            del ep
+
+    m = caseload_metrics(stream(), AS_OF)
+
+    assert 40 == m.records
+    assert 0 == max(alive_at_each_step)
+
+
+@given(st.dictionaries(st.integers(0, 3000), st.integers(1, 5), max_size=30))
+def test_the_median_from_counts_is_statistics_median(counts: dict[int, int]) -> None:
+    """Days to response are counted by value (not kept per patient); the median taken from the
+    counts equals ``statistics.median`` of the full list of weeks, for odd and even lengths."""
+    import statistics
+    from collections import Counter
+
+    from cocm_rules.caseload import _median_weeks
+
+    weeks = [d / 7 for d, n in counts.items() for _ in range(n)]
+
+    assert (statistics.median(weeks) if weeks else None) == _median_weeks(Counter(counts))

@@ -150,7 +150,7 @@ def test_evaluate_writes_one_line_per_record(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
     result = invoke("evaluate", str(path), "--as-of", AS_OF)
-    assert 0 == result.exit_code
+    assert 3 == result.exit_code  # a record failed (issue 11: it was 0); every line is still written
     lines = [json.loads(ln) for ln in result.stdout.splitlines() if ln.startswith("{")]
     assert [0, 1, 2, 3, 4, 5] == [line["record"] for line in lines]
     assert "error" == lines[2]["kind"]
@@ -232,3 +232,104 @@ def test_serve_locates_a_nul_byte_in_its_configuration(tmp_path: Path) -> None:
     result = invoke("serve", "--config", str(config))
     assert 2 == result.exit_code
     assert f"{config}:1:37: the file contains U+0000 (NUL), a control character" in result.output
+# -- batch accounting: exit status 3, where failed records are, no values on stderr (issue 11) ----
+
+SECRET = "SECRET-free-text"
+
+
+def _bad_caseload(tmp_path: Path, *, extra: int = 0) -> Path:
+    """Five example patients with, after a blank line, a record whose status is free text
+    (record 5, line 7) and the first patient again (record 6, line 8); ``extra`` more invalid
+    records after them."""
+    records = [json.loads(ln) for ln in Path(CASELOAD).read_text().splitlines()[:5]]
+    lines = [json.dumps(r) for r in records]
+    lines += ["", json.dumps(dict(records[1], patient_id="P-bad", status=SECRET)), json.dumps(records[0])]
+    lines += [json.dumps({"patient_id": f"X{i}", "status": SECRET}) for i in range(extra)]
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines[:5]) + "\n" + "\n".join(lines[5:]) + "\n")
+    return path
+
+
+def test_evaluate_exits_3_and_says_how_many_failed_and_where(tmp_path: Path) -> None:
+    """A record that cannot be evaluated: all output written, exit status 3, and stderr gives
+    the count and the place (record and line, once each, and the field), never the value;
+    the error record on stdout carries the full reason, with the value. A patient sent twice
+    is evaluated twice (evaluate is per record)."""
+    result = invoke("evaluate", str(_bad_caseload(tmp_path)), "--as-of", AS_OF)
+
+    assert 3 == result.exit_code
+    out = [json.loads(ln) for ln in result.stdout.splitlines()]
+    assert ["result"] * 5 + ["error", "result"] == [r["kind"] for r in out]
+    assert (5, 7, "status") == (out[5]["record"], out[5]["line"], out[5]["field"])
+    assert SECRET in out[5]["error"]
+    assert "1 of 7 records could not be evaluated (their error records are in the output):" in result.stderr
+    assert "  record 5 (line 7), field 'status'\n" in result.stderr
+    assert SECRET not in result.stderr
+    assert "record 5: record 5" not in result.stderr
+
+
+def test_stderr_lists_the_first_ten_places_and_counts_the_rest(tmp_path: Path) -> None:
+    """Many failed records: stderr lists ten places and says how many more (the output has all)."""
+    result = invoke("evaluate", str(_bad_caseload(tmp_path, extra=12)), "--as-of", AS_OF)
+
+    assert 3 == result.exit_code
+    assert 13 == len([ln for ln in result.stdout.splitlines() if '"kind":"error"' in ln])
+    places = [ln for ln in result.stderr.splitlines() if ln.startswith("  record ")]
+    assert (10, True) == (len(places), "  ... and 3 more" in result.stderr)
+
+
+def test_evaluate_table_lists_the_failed_records_on_stdout(tmp_path: Path) -> None:
+    """--table: the records that could not be evaluated are a table after the alerts, with
+    their reasons; exit status 3."""
+    result = invoke("evaluate", str(_bad_caseload(tmp_path)), "--as-of", AS_OF, "--table")
+
+    assert 3 == result.exit_code
+    assert "1 record could not be evaluated" in result.stdout
+    assert SECRET in result.stdout
+    assert SECRET not in result.stderr
+
+
+def test_review_csv_has_a_row_for_each_rejected_patient(tmp_path: Path) -> None:
+    """review --csv never leaves a rejected patient out silently: an error row at the end
+    (empty rank, NOT EVALUATED, the record, line and reason), including the patient sent
+    twice; listed patients carry their record and line; exit status 3."""
+    result = invoke("review", str(_bad_caseload(tmp_path)), "--as-of", AS_OF, "--csv")
+
+    assert 3 == result.exit_code
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    errors = [r for r in rows if r["rank"] == ""]
+    assert [("P-bad", "5", "7"), (json.loads(Path(CASELOAD).read_text().splitlines()[0])["patient_id"], "6", "8")] == [
+        (r["patient_id"], r["record"], r["line"]) for r in errors
+    ]
+    assert ["NOT EVALUATED: see the error column"] * 2 == [r["reasons"] for r in errors]
+    assert SECRET in errors[0]["error"]
+    assert errors[1]["error"].startswith("this patient_id was already in record 0 (line 1)")
+    listed = [r for r in rows if r["rank"] != ""]
+    assert all(r["record"] and r["line"] and not r["error"] for r in listed)
+    assert "2 of 7 records could not be evaluated (rows with an empty rank at the end of the CSV):" in result.stderr
+    assert SECRET not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["review", "caseload"])
+def test_review_and_caseload_exit_3_with_the_errors_in_the_output(tmp_path: Path, command: str) -> None:
+    """review and caseload (table and --json) write their output, list the failed records in
+    it and exit 3; the patient sent twice is counted once."""
+    path = str(_bad_caseload(tmp_path))
+    table = invoke(command, path, "--as-of", AS_OF)
+    as_json = invoke(command, path, "--as-of", AS_OF, "--json")
+
+    assert (3, 3) == (table.exit_code, as_json.exit_code)
+    assert "2 records could not be evaluated" in table.stdout
+    assert [(5, 7), (6, 8)] == [(e["record"], e["line"]) for e in json.loads(as_json.stdout)["errors"]]
+    assert "2 of 7 records could not be evaluated" in as_json.stderr
+    if command == "caseload":
+        assert 5 == json.loads(as_json.stdout)["records"]
+
+
+def test_help_documents_exit_status_3_and_patients_sent_twice() -> None:
+    """The exit status 3 and the once-per-patient rule are in --help."""
+    assert "status 3" in " ".join(invoke("--help").stdout.split())
+    for command in ("review", "caseload"):
+        text = " ".join(invoke(command, "--help").stdout.split())
+        assert "exit status is then 3" in text
+        assert "later record with the same patient_id is an error record" in text

@@ -397,16 +397,21 @@ def test_evaluate_many_renumbers_reader_errors(engine: Engine) -> None:
 
 
 def test_record_error_names_the_record_and_field(engine: Engine) -> None:
-    """An invalid record's error names its position, the field, the value and what is allowed."""
+    """An invalid record's error names its position, the field, the value and what is allowed.
+    The position is in fields (``record``, ``line``), not repeated in ``error`` (issue 11:
+    ``record 0: record 0: ...``); ``str()`` puts it in front once, and ``summary()`` names
+    where without the value."""
     out = list(engine.evaluate_many([episode(), episode("p1", status="bogus")], AS_OF))
     error = out[1]
     assert isinstance(error, RecordError)
-    assert ("p1", "status") == (error.patient_id, error.field)
+    assert ("p1", "status", 1, None) == (error.patient_id, error.field, error.record, error.line)
     expected = (
-        "record 1: status: 'bogus' (text) is not allowed; allowed: active_treatment, relapse_prevention_plan, "
+        "status: 'bogus' (text) is not allowed; allowed: active_treatment, relapse_prevention_plan, "
         "discharged, inactive"
     )
     assert expected == error.error
+    assert f"record 1: {expected}" == str(error)
+    assert "record 1, field 'status'" == error.summary()
 
 
 def test_batch_finished_is_logged_once_with_counts(engine: Engine) -> None:
@@ -575,13 +580,12 @@ def test_bytes_not_utf8_and_text_nested_too_deeply_are_error_records(engine: Eng
         (
             0,
             "error",
-            "record 0: line 1: not valid UTF-8 (byte 0xe9 at byte 20 of the line); the input must be UTF-8 text",
+            "line 1: not valid UTF-8 (byte 0xe9 at byte 20 of the line); the input must be UTF-8 text",
         ),
         (
             1,
             "error",
-            "record 1: not valid JSON: nested too deeply (objects and lists may be nested a few hundred levels "
-            "at most)",
+            "not valid JSON: nested too deeply (objects and lists may be nested a few hundred levels at most)",
         ),
         (2, "result", None),
     ]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cocm_rules import Engine, InvalidInput
+from cocm_rules.batch import read_records
 from cocm_rules.review import review_list
 from cocm_rules.rules import bundled_rulesets_path
 
@@ -141,3 +143,38 @@ def test_no_priority_outranks_a_patient_with_suicide_risk() -> None:
         ("severe-no-risk", "fx-outrank-not-improving", 100, "critical"),
     ] == [(e.patient_id, e.reasons[0].rule_id, e.priority, e.severity) for e in entries]
     assert ["suicide-phq9-item9", "fx-outrank-not-improving"] == [a.rule_id for a in entries[0].reasons]
+# -- a patient sent twice (issue 11) ----------------------------------------------------------
+
+
+def test_a_patient_sent_twice_is_listed_once_and_the_later_record_is_an_error(reviews: Any) -> None:
+    """The same patient again at the end of the batch: listed once (from the first record),
+    evaluated once, and the later record comes back as an error record naming the first."""
+    twice = review_list(Engine.load(), [*CASELOAD, CASELOAD[2]], AS_OF)
+
+    assert ["cssrs-high", "item9", "not-improving"] == [e.patient_id for e in twice.entries]
+    assert (4, reviews.entries) == (twice.patients_evaluated, twice.entries)
+    later = twice.errors[-1]
+    assert (5, "item9", "patient_id") == (later.record, later.patient_id, later.field)
+    assert later.error.startswith("this patient_id was already in record 2: a patient is counted once")
+
+
+def test_the_duplicate_error_names_the_lines_of_both_records(tmp_path: Path) -> None:
+    """From JSON Lines (blank lines are not records), both records are named by line too."""
+    path = tmp_path / "twice.jsonl"
+    path.write_text(json.dumps(CASELOAD[2]) + "\n\n" + json.dumps(CASELOAD[0]) + "\n" + json.dumps(CASELOAD[2]) + "\n")
+
+    for lines_as_text in (False, True):
+        result = review_list(Engine.load(), read_records(path, lines_as_text=lines_as_text), AS_OF)
+
+        assert [("item9", 0, 1)] == [(e.patient_id, e.record, e.line) for e in result.entries]
+        assert [(2, 4)] == [(e.record, e.line) for e in result.errors]
+        assert result.errors[0].error.startswith("this patient_id was already in record 0 (line 1): ")
+
+
+def test_evaluate_many_is_per_record_and_evaluates_both() -> None:
+    """``evaluate_many`` answers per record: a patient sent twice gets two results, each on its
+    own record's data (dropping either could hide a risk); only what counts patients (the
+    review list, the caseload metrics) refuses the later record."""
+    out = list(Engine.load().evaluate_many([CASELOAD[2], CASELOAD[2]], AS_OF))
+
+    assert [("result", "item9"), ("result", "item9")] == [(r.kind, r.patient_id) for r in out]

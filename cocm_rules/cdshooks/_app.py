@@ -43,7 +43,6 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -51,6 +50,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from .._json import loads as strict_json
+from .._log import get_logger
 from ..engine import Engine
 from ..episode import Episode
 from ..errors import InvalidInput
@@ -64,7 +64,7 @@ from ._unenrolled import safety_alerts
 
 __all__ = ["HOOK", "SERVICE_ID", "create_app"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: The id of the one CDS Service: ``{baseUrl}/cds-services/cocm-patient-view``.
 SERVICE_ID = "cocm-patient-view"

@@ -42,14 +42,14 @@ from typing import Any
 
 import httpx
 import jwt
-import structlog
 
 from .._json import loads as strict_json
+from .._log import get_logger
 from ._config import AuthConfig, ServiceConfig, TrustedClient, config_problem
 
 __all__ = ["AuthError", "Caller", "KeyStore", "ReplayCache", "Verifier"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 MAX_TOKEN_CHARS = 16 * 1024
 MAX_JWKS_BYTES = 256 * 1024

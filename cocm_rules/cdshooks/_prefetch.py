@@ -34,9 +34,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import structlog
 
 from .._json import loads as strict_json
+from .._log import get_logger
 from ..errors import InvalidInput
 from ..fhir import CARE_PLAN_SYSTEM
 from ..measures import MeasureLibrary
@@ -53,7 +53,7 @@ __all__ = [
     "prefetch_templates",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: The prefetch keys of the patient-view service, in the order they are read.
 PREFETCH_KEYS = ("patient", "questionnaireResponses", "observations", "encounters", "episodesOfCare", "carePlans")

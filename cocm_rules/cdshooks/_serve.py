@@ -16,23 +16,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import h11
-import structlog
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from .._log import get_logger, host_logging_configured
 from ..errors import CocmRulesError, InvalidInput
 from ._app import create_app
 from ._config import ServerConfig, ServiceConfig, is_loopback_host, load_config
 
 __all__ = ["build_app", "main_serve", "serve", "uvicorn_config"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class _HeaderTimeout(H11Protocol):
@@ -159,6 +160,10 @@ def main_serve(argv: Sequence[str] | None = None) -> int:
     """``cocm-rules serve [--host] [--port] [--config] [--insecure-dev]``: returns the exit
     status (2 with a one-line reason on stderr for bad arguments or configuration)."""
     args = _parser().parse_args(argv)
+    if not host_logging_configured():  # run as a program, the service is its own host: log to stderr
+        logging.basicConfig(
+            level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+        )
     try:
         serve(args.host, args.port, args.config, args.insecure_dev, log_level=args.log_level)
     except CocmRulesError as e:

@@ -16,9 +16,17 @@ Commands::
     cocm-rules synth --patients N --seed S        a synthetic caseload
     cocm-rules serve [--host --port --config]     the CDS Hooks service (extra 'service')
 
-Exit status: 0 on success; 2 on invalid input or an invalid definition, with one line
-``error: ...`` on stderr and no traceback (usage errors, such as an unknown option, also exit
-2). Any other failure is a defect and shows a traceback.
+Exit status: 0 on success; 1 when ``validate`` or ``test`` finds a problem; 2 on invalid
+input or an invalid definition, with one line ``error: ...`` on stderr and no traceback (usage
+errors, such as an unknown option, also exit 2); 3 when ``evaluate``, ``review`` or
+``caseload`` wrote all of its output but some records could not be evaluated (their error
+records are in the output; stderr says how many and where they are in the input). Any other
+failure is a defect and shows a traceback.
+
+Where input values may appear: the full reason of an error record (which may quote the
+offending value) goes only to the command's output, next to the results (a JSON line, the
+``errors`` of ``--json``, the error rows of ``--csv``, the table of records that could not be
+evaluated). stderr and the log events name the record, its line and the field, never a value.
 
 This package is the only place that imports typer and rich (this module holds the
 application and its error path; the commands live in ``_measures``, ``_rules``,
@@ -40,22 +48,42 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from typing import Annotated, Any, NoReturn
 
 import structlog
 import typer
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from .. import __version__
+from ..engine import RecordError
 from ..errors import CocmRulesError
 
-__all__ = ["EXIT_INVALID", "app", "configure_logging", "fail", "main", "parse_answers", "parse_params"]
+__all__ = [
+    "EXIT_INVALID",
+    "EXIT_RECORDS_FAILED",
+    "app",
+    "configure_logging",
+    "fail",
+    "finish_batch",
+    "main",
+    "parse_answers",
+    "parse_params",
+    "record_errors_table",
+]
 
 log = structlog.get_logger(__name__)
 
 #: Exit status for invalid input or definitions (the same as for usage errors).
 EXIT_INVALID = 2
+#: Exit status of ``evaluate``, ``review`` and ``caseload`` when every output was written but
+#: some records could not be evaluated.
+EXIT_RECORDS_FAILED = 3
+#: How many failed records stderr lists by place (all of them are in the output).
+SHOWN_ON_STDERR = 10
 
 
 # -- the application and its error path -------------------------------------------------------
@@ -139,6 +167,9 @@ def _root(
     """Clinical decision rules for Collaborative Care (CoCM) registries: validated measure scoring.
 
     Invalid input exits with status 2 and one line on stderr starting with 'error: '.
+    evaluate, review and caseload exit with status 3 when some records could not be
+    evaluated: all output is written, the error records are in it, and stderr says how many
+    and where they are (record, line, field; never a value).
     """
     configure_logging(verbose)
 
@@ -147,6 +178,44 @@ def main() -> None:
     """Entry point of the ``cocm-rules`` console script and ``python -m cocm_rules``."""
     configure_logging(0)
     app(prog_name="cocm-rules")
+
+
+def finish_batch(records: int, failed: int, first: Sequence[RecordError], where: str) -> None:
+    """End a batch command: when ``failed`` of ``records`` could not be evaluated, say so on
+    stderr with the place of the first few (record, line, field: never a value) and exit with
+    :data:`EXIT_RECORDS_FAILED`; otherwise return. ``where`` says where the output has them."""
+    if not failed:
+        return
+    typer.echo(f"{failed} of {_records(records)} could not be evaluated ({where}):", err=True)
+    for e in first[:SHOWN_ON_STDERR]:
+        typer.echo(f"  {e.summary()}", err=True)
+    if failed > SHOWN_ON_STDERR:
+        typer.echo(f"  ... and {failed - SHOWN_ON_STDERR} more", err=True)
+    typer.echo(
+        f"exit status {EXIT_RECORDS_FAILED}: the output is complete, but not every record is in it as a result",
+        err=True,
+    )
+    raise typer.Exit(EXIT_RECORDS_FAILED)
+
+
+def _records(n: int) -> str:
+    return f"{n} record" if n == 1 else f"{n} records"
+
+
+def record_errors_table(errors: Sequence[RecordError]) -> Table:
+    """The records that could not be evaluated, with the full reasons (for stdout, next to the
+    results: a reason may quote the offending value)."""
+    title = f"{_records(len(errors))} could not be evaluated"
+    table = Table("record", "line", "patient", "field", "error", title=title)
+    for e in errors:
+        table.add_row(
+            str(e.record),
+            "" if e.line is None else str(e.line),
+            Text(e.patient_id or ""),
+            Text(e.field or ""),
+            Text(e.error),
+        )
+    return table
 
 
 def _console() -> Console:

@@ -17,7 +17,7 @@ from ..caseload import CaseloadMetrics, Rate, caseload_metrics
 from ..errors import InvalidInput
 from ..review import ROW_FACTS, ReviewList, review_list
 from ..synth import write_caseload
-from . import _console, app
+from . import _console, app, finish_batch, record_errors_table
 from ._rules import AsOfOpt, BackendOpt, RulesetsOpt, as_of_date, load_engine
 
 CaseloadArg = Annotated[Path, typer.Argument(metavar="CASELOAD", help="Episodes: .json, .jsonl, or - for stdin.")]
@@ -89,20 +89,22 @@ def _render_review(result: ReviewList) -> None:
             str(row.minutes_this_month),
         )
     out.print(table)
-    _report_errors(result.errors)
+    if result.errors:
+        out.print(record_errors_table(result.errors))
 
 
-def _report_errors(errors: list[Any]) -> None:
-    if errors:
-        typer.echo(f"{len(errors)} records could not be evaluated:", err=True)
-        for e in errors:
-            typer.echo(f"  record {e.record}: {e.error}", err=True)
+#: What a review CSV row of a record that could not be evaluated says in ``reasons``.
+NOT_EVALUATED = "NOT EVALUATED: see the error column"
 
 
 def _review_csv(result: ReviewList) -> None:
+    """The review list as CSV; each record that could not be evaluated is a row at the end with
+    an empty rank, its record, line and error (a rejected patient is never silently absent)."""
     writer = csv.writer(sys.stdout)
     columns = list(ROW_FACTS)
-    writer.writerow(["rank", "patient_id", "priority", "severity", "reasons", "rule_ids", *columns])
+    writer.writerow(
+        ["rank", "patient_id", "priority", "severity", "reasons", "rule_ids", *columns, "record", "line", "error"]
+    )
     for e in result.entries:
         row = e.row.model_dump()
         writer.writerow(
@@ -114,9 +116,15 @@ def _review_csv(result: ReviewList) -> None:
                 "; ".join(a.title for a in e.reasons),
                 " ".join(a.rule_id for a in e.reasons),
                 *("" if row[c] is None else row[c] for c in columns),
+                e.record,
+                "" if e.line is None else e.line,
+                "",
             ]
         )
-    _report_errors(result.errors)
+    blank = [""] * len(columns)
+    for err in result.errors:
+        line = "" if err.line is None else err.line
+        writer.writerow(["", err.patient_id or "", "", "", NOT_EVALUATED, "", *blank, err.record, line, err.error])
 
 
 @app.command("review")
@@ -132,6 +140,11 @@ def review(
     """The patients the psychiatric consultant should review, ranked, with their reasons and
     registry row (suicide risk first, then not-improving and worsening patients).
 
+    A patient is listed once: a later record with the same patient_id is an error record
+    naming the first. Records that could not be evaluated are in the output (a table after
+    the list, 'errors' in --json, rows with an empty rank at the end of --csv) and the exit
+    status is then 3.
+
     Example: cocm-rules review examples/caseload.jsonl --as-of 2026-11-20
     """
     if as_json and as_csv:
@@ -139,10 +152,15 @@ def review(
     result = review_list(load_engine(rulesets, backend), _records(caseload), as_of_date(as_of), limit=limit)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
+        where = "listed under 'errors' in the JSON"
     elif as_csv:
         _review_csv(result)
+        where = "rows with an empty rank at the end of the CSV"
     else:
         _render_review(result)
+        where = "listed after the review list"
+    errors = result.errors
+    finish_batch(result.patients_evaluated + len(errors), len(errors), errors, where)
 
 
 def _rate(r: Rate | None) -> str:
@@ -184,19 +202,29 @@ def caseload_command(
     improvement, remission, median weeks to response and a CMS159-style 12-month remission,
     overall and per care manager (definitions and sources: metrics/caseload.yaml).
 
+    The caseload is read as a stream (memory does not grow with it). A patient counts once:
+    a later record with the same patient_id is an error record naming the first. Records
+    that could not be evaluated are in the output (a table after the metrics, 'errors' in
+    --json) and the exit status is then 3.
+
     Example: cocm-rules caseload examples/caseload.jsonl --as-of 2026-11-20
     """
     m = caseload_metrics(_records(caseload), as_of_date(as_of))
     if as_json:
         typer.echo(m.model_dump_json(indent=2))
-        return
-    managers = list(m.per_care_manager)
-    table = Table("metric", "all", *managers, title=f"Caseload metrics as of {m.as_of}")
-    per = [_metric_rows(m.per_care_manager[cm]) for cm in managers]
-    for i, (label, value) in enumerate(_metric_rows(m)):
-        table.add_row(Text(label), Text(value), *(Text(p[i][1]) for p in per))
-    _console().print(table)
-    _report_errors(m.errors)
+        where = "listed under 'errors' in the JSON"
+    else:
+        managers = list(m.per_care_manager)
+        table = Table("metric", "all", *managers, title=f"Caseload metrics as of {m.as_of}")
+        per = [_metric_rows(m.per_care_manager[cm]) for cm in managers]
+        for i, (label, value) in enumerate(_metric_rows(m)):
+            table.add_row(Text(label), Text(value), *(Text(p[i][1]) for p in per))
+        out = _console()
+        out.print(table)
+        if m.errors:
+            out.print(record_errors_table(m.errors))
+        where = "listed after the metrics"
+    finish_batch(m.records + len(m.errors), len(m.errors), m.errors, where)
 
 
 @app.command("synth")

@@ -29,7 +29,7 @@ from ..rules import load_rulesets, run_tests
 from ..rules.language import ruleset_json_schema
 from ..rules.safety import SAFETY_CASES
 from ..scoring import Score
-from . import _console, app, log
+from . import SHOWN_ON_STDERR, _console, app, finish_batch, log, record_errors_table
 
 #: Exit status of ``validate`` / ``test`` when a ruleset is wrong or a test fails.
 EXIT_FAILED = 1
@@ -266,7 +266,11 @@ def evaluate(
     table: Annotated[bool, typer.Option("--table", help="Show the alerts as a table instead of JSON Lines.")] = False,
 ) -> None:
     """Evaluate every patient of a caseload: one JSON line per input record on stdout, a
-    result with its alerts or an error record (a record is never dropped).
+    result with its alerts or an error record (a record is never dropped). Each record is
+    evaluated on its own: a patient sent twice gets two results.
+
+    Exit status 3 when some records could not be evaluated: their error records are in the
+    output, and stderr says how many and where (record, line, field).
 
     Example: cocm-rules evaluate examples/caseload.jsonl --as-of 2026-11-20 > alerts.jsonl
     """
@@ -277,11 +281,14 @@ def evaluate(
         _alerts_table(engine.evaluate_many(read_records(source, lines_as_text=True), day), day)
         return
     counts = {"results": 0, "errors": 0, "alerts": 0}
+    first: list[RecordError] = []
 
     def counted(results: Any) -> Any:
         for r in results:
             if isinstance(r, RecordError):
                 counts["errors"] += 1
+                if len(first) < SHOWN_ON_STDERR:
+                    first.append(r)
             else:
                 counts["results"] += 1
                 counts["alerts"] += len(r.alerts)
@@ -293,6 +300,7 @@ def evaluate(
         f"{counts['results']} patients evaluated, {counts['alerts']} alerts, {counts['errors']} records with errors",
         err=True,
     )
+    finish_batch(counts["results"] + counts["errors"], counts["errors"], first, "their error records are in the output")
 
 
 _CATEGORY_STYLE = {"suicide_risk": "bold red", "treatment_to_target": "yellow", "smi": "magenta"}
@@ -312,7 +320,9 @@ def _alerts_table(results: Any, day: dt.date) -> None:
         show_lines=True,
     )
     errors = []
+    records = 0
     for r in results:
+        records += 1
         if isinstance(r, RecordError):
             errors.append(r)
             continue
@@ -328,5 +338,6 @@ def _alerts_table(results: Any, day: dt.date) -> None:
                 Text(a.action_text or a.action),
             )
     out.print(view)
-    for e in errors:
-        typer.echo(f"record {e.record}: {e.error}", err=True)
+    if errors:
+        out.print(record_errors_table(errors))
+    finish_batch(records, len(errors), errors, "listed after the alerts")

@@ -28,14 +28,13 @@ from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
-import structlog
-
+from .._log import get_logger
 from ..errors import BackendUnavailable, EngineError
 from .ir import And, Cmp, In, Missing, Node, Or, Present, ProgramIR, RuleIR, nnf
 
 __all__ = ["DurableBackend", "available"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 PINNED = "2.0.28"
 MAX_KEYS = 250  # durable allows 254 properties per fact, including its own id/sid and ours

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import structlog
 from pydantic import ValidationError
 
+from .._log import get_logger
 from .._text import join, show, suggest
 from .._validation import problems_from
 from .._yaml import Document, YamlError, load_bytes, load_text, read_bytes
@@ -35,7 +35,7 @@ from .ir import And, Cmp, In, MessagePart, Missing, Node, Not, Or, Present, Prog
 
 __all__ = ["Ruleset", "RulesetSet", "bundled_rulesets_path", "load_ruleset", "load_rulesets"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")

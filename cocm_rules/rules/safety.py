@@ -32,8 +32,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
+from .._log import get_logger
 from ..episode import PROGRAMS, STATUSES
 from ..errors import Problem, SafetyFloorError
 from ..facts import DECIMALS, FactSpec
@@ -48,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NEGATIVE_CASES", "SAFETY_CASES", "SafetyCase", "check_safety_floor", "safety_episode"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: A fixed date: the safety floor never depends on the wall clock.
 AS_OF = dt.date(2026, 1, 15)

@@ -1,0 +1,69 @@
+"""One record per patient, for what counts patients: the review list and the caseload metrics.
+
+A patient sent twice in one batch would be listed twice for review and counted twice in
+every rate. Which of the two records is right cannot be known here, and merging them could
+mix two versions of the same history, so the first record counts and each later record
+with the same ``patient_id`` becomes an error record naming the first one: visible in the
+output and in the exit status, never silently dropped, never double-counted. Send one
+record per patient (the full episode), or merge the records before sending them.
+
+:meth:`Engine.evaluate_many <cocm_rules.Engine.evaluate_many>` is per record and evaluates
+both: each result stands on its own record's data, and dropping one could hide a risk.
+
+Memory: the ids seen are kept in one dict, id -> where the first record was (its number and
+line packed in one int). That is the only state that grows with the batch: about 120
+bytes per patient for ids of about ten characters (~120 MB for 1,000,000 patients). Finding
+every repeated id in one pass needs every id seen (a probabilistic filter would turn a real
+patient into an error now and then), and the ids are far smaller than the episodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from .engine import RecordError, iter_episodes, refuse_one_record
+from .episode import Episode
+
+__all__ = ["episodes_once"]
+
+_LINE_BITS = 40  # lines up to 2**40 - 1; 0 = no line known
+
+
+def _lines_of(records: Iterable[Any], seen: list[int | None]) -> Iterator[Any]:
+    """Pass ``records`` through, noting the line number of the one handed out last."""
+    for record in records:
+        seen[0] = getattr(record, "lineno", None)  # batch.JsonLine / batch.JsonObject
+        yield record
+
+
+def episodes_once(records: Iterable[Any]) -> Iterator[tuple[int, int | None, Episode | RecordError]]:
+    """Like :func:`~cocm_rules.engine.iter_episodes`, with each record's input line (or
+    None), and each later record of a patient already seen as a :class:`RecordError`.
+
+    Raises TypeError for one record or a path in place of an iterable of records.
+    """
+    refuse_one_record(records)
+    current: list[int | None] = [None]
+    first: dict[str, int] = {}
+    for index, item in iter_episodes(_lines_of(records, current)):
+        if isinstance(item, RecordError):
+            yield index, item.line, item
+            continue
+        line = current[0]
+        where = first.setdefault(item.patient_id, index << _LINE_BITS | (line or 0))
+        if where >> _LINE_BITS == index:
+            yield index, line, item
+            continue
+        earlier = where >> _LINE_BITS
+        earlier_line = where & ((1 << _LINE_BITS) - 1)
+        at = f"record {earlier}" + (f" (line {earlier_line})" if earlier_line else "")
+        error = (
+            f"this patient_id was already in {at}: a patient is counted once, so this record was not "
+            "evaluated; send one record per patient"
+        )
+        yield (
+            index,
+            line,
+            RecordError(record=index, line=line, patient_id=item.patient_id, field="patient_id", error=error),
+        )
