@@ -232,6 +232,8 @@ def test_serve_locates_a_nul_byte_in_its_configuration(tmp_path: Path) -> None:
     result = invoke("serve", "--config", str(config))
     assert 2 == result.exit_code
     assert f"{config}:1:37: the file contains U+0000 (NUL), a control character" in result.output
+
+
 # -- batch accounting: exit status 3, where failed records are, no values on stderr (issue 11) ----
 
 SECRET = "SECRET-free-text"

@@ -143,6 +143,8 @@ def test_no_priority_outranks_a_patient_with_suicide_risk() -> None:
         ("severe-no-risk", "fx-outrank-not-improving", 100, "critical"),
     ] == [(e.patient_id, e.reasons[0].rule_id, e.priority, e.severity) for e in entries]
     assert ["suicide-phq9-item9", "fx-outrank-not-improving"] == [a.rule_id for a in entries[0].reasons]
+
+
 # -- a patient sent twice (issue 11) ----------------------------------------------------------
 
 
