@@ -40,6 +40,14 @@ NOT_CONFIRMED: frozenset[str] = frozenset({"secondary", "unconfirmed"})
 #: Names a measure may not use for context or parameters: they are arguments of ``score``.
 RESERVED_CONTEXT = frozenset({"measure_id", "answers", "reported_total", "library"})
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
+# What is ignored when a measure id is matched: whitespace, underscores, hyphens and dashes.
+_IGNORED_IN_IDS = re.compile(r"[\s_\-\u2010-\u2015\u2212]+")
+
+
+def name_key(name: str) -> str:
+    """How a measure name is matched: lower case, without spaces, hyphens, dashes and
+    underscores (``PHQ-9``, ``phq_9`` and ``Phq 9`` are all ``phq9``)."""
+    return _IGNORED_IN_IDS.sub("", name).casefold()
 
 
 class Code(StrictModel):
@@ -323,6 +331,14 @@ class MeasureDefinition(StrictModel):
     respondent: Literal["patient", "clinician", "caregiver"]
     sources: dict[str, str] = Field(min_length=1)
     loinc_panel: Code | None = None
+    short_name: str | None = Field(
+        None, description="the name clinicians use (e.g. 'PHQ-9'), in messages; also accepted as the measure's id"
+    )
+    aliases: list[str] = Field(
+        default_factory=list,
+        description="other names a host may send as the measure id (e.g. 'PHQ-9M'); matched ignoring case, "
+        "spaces, hyphens and underscores",
+    )
     scales: dict[str, Scale] = Field(min_length=1)
     items: list[Item] = Field(min_length=1)
     total: Total | None = None
@@ -352,6 +368,23 @@ class MeasureDefinition(StrictModel):
             allowed=join(i.id for i in self.items),
             suggestion=suggest(key, [i.id for i in self.items]),
         )
+
+    @property
+    def label(self) -> str:
+        """The name for messages: the short name, else the id."""
+        return self.short_name or self.id
+
+    def names(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Every name a host may send for this measure, with where it is declared: the id, the
+        short name, each alias, and the LOINC panel code when its status is confirmed or
+        secondary."""
+        out: list[tuple[tuple[str | int, ...], str]] = [(("id",), self.id)]
+        if self.short_name:
+            out.append((("short_name",), self.short_name))
+        out += [(("aliases", n), alias) for n, alias in enumerate(self.aliases)]
+        if self.loinc_panel is not None and self.loinc_panel.status in ("confirmed", "secondary"):
+            out.append((("loinc_panel", "code"), self.loinc_panel.code))
+        return out
 
     @property
     def total_items(self) -> list[str]:
@@ -413,6 +446,9 @@ def _check(defn: MeasureDefinition, doc: Document, base: tuple[Any, ...] = ()) -
 
     if not _SNAKE.match(defn.id):
         bad(("id",), f"measure id {defn.id!r} must be snake_case (a-z, 0-9, _)")
+    for path, name in defn.names()[1:]:
+        if not name_key(name):
+            bad(path, f"{name!r} has no letter or digit, so it cannot name the measure")
     item_ids = [i.id for i in defn.items]
     seen: set[str] = set()
     for n, it in enumerate(defn.items):
@@ -673,6 +709,34 @@ class MeasureLibrary(Mapping[str, MeasureDefinition]):
     def __init__(self, definitions: Mapping[str, MeasureDefinition], files: Mapping[str, str] | None = None) -> None:
         self._defs = dict(sorted(definitions.items()))
         self.files: dict[str, str] = dict(files or {})
+        #: The measure ids, exactly as the definitions spell them.
+        self.ids: frozenset[str] = frozenset(self._defs)
+        self._names: dict[str, str] = {}
+        clashes = []
+        for defn in self._defs.values():
+            for path, name in defn.names():
+                key = name_key(name)
+                owner = self._names.setdefault(key, defn.id)
+                if owner != defn.id:
+                    clashes.append(
+                        Problem(
+                            f"{'.'.join(map(str, path))} {name!r} also names measure {owner!r}; "
+                            "each name may belong to one measure",
+                            file=self.files.get(defn.id),
+                            context=f"measure {defn.id!r}",
+                        )
+                    )
+        if clashes:
+            raise MeasureDefinitionError(clashes)
+
+    def resolve(self, name: Any) -> str | None:
+        """The id of the measure ``name`` stands for - its id, short name, an alias or its LOINC
+        panel code, ignoring case, spaces, hyphens and underscores - or None if none."""
+        if not isinstance(name, str):
+            return None
+        if name in self.ids:
+            return name
+        return self._names.get(name_key(name))
 
     def __getitem__(self, measure_id: str) -> MeasureDefinition:
         return self.get_measure(measure_id)
@@ -691,7 +755,8 @@ class MeasureLibrary(Mapping[str, MeasureDefinition]):
         return self._defs.get(measure_id, default)
 
     def get_measure(self, measure_id: str) -> MeasureDefinition:
-        """The definition of ``measure_id``; raise InvalidInput with "did you mean"."""
+        """The definition of ``measure_id`` (an id exactly as the library spells it; see
+        :meth:`resolve` for the other names); raise InvalidInput with "did you mean"."""
         try:
             return self._defs[measure_id]
         except (KeyError, TypeError):
@@ -734,6 +799,24 @@ def _bundled() -> MeasureLibrary:
     return _load(bundled_path())
 
 
+#: Where a measure name is declared: the measure's id, its document, the path and the name.
+_Declared = tuple[str, Document, tuple[Any, ...], str]
+
+
+def _name_clash(new: _Declared, old: _Declared) -> Problem:
+    """The problem of two measures sharing a name, located where it is most likely to be fixed:
+    at an alias rather than a short name, at either rather than a LOINC panel code, at any of
+    them rather than an id; between equals, at the later one."""
+    rank = {"aliases": 0, "short_name": 1, "loinc_panel": 2, "id": 3}
+    here, there = (old, new) if rank[old[2][0]] < rank[new[2][0]] else (new, old)
+    return here[1].problem(
+        here[2],
+        f"{here[3]!r} also names measure {there[0]!r} (as {there[3]!r}); a name (id, short name, alias or "
+        "LOINC panel code, matched ignoring case, spaces, hyphens and underscores) may belong to one measure only",
+        context=f"measure {here[0]!r}",
+    )
+
+
 def _load(path: Path) -> MeasureLibrary:
     if path.is_dir():
         files = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
@@ -746,6 +829,7 @@ def _load(path: Path) -> MeasureLibrary:
     problems: list[Problem] = []
     defs: dict[str, MeasureDefinition] = {}
     where: dict[str, str] = {}
+    owners: dict[str, _Declared] = {}  # each name's key -> where it was declared first
     for f in files:
         try:
             doc = load_file(f)
@@ -759,6 +843,16 @@ def _load(path: Path) -> MeasureLibrary:
         if defn.id in defs:
             problems.append(doc.problem(("id",), f"measure id {defn.id!r} is already defined in {where[defn.id]}"))
             continue
+        clashes = [
+            _name_clash((defn.id, doc, path, name), owners[name_key(name)])
+            for path, name in defn.names()
+            if owners.get(name_key(name), (defn.id,))[0] != defn.id
+        ]
+        if clashes:
+            problems.extend(clashes)
+            continue
+        for path, name in defn.names():
+            owners.setdefault(name_key(name), (defn.id, doc, path, name))
         defs[defn.id] = defn
         where[defn.id] = str(f)
     if problems:

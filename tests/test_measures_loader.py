@@ -176,3 +176,71 @@ def test_no_such_path(tmp_path: Path) -> None:
 def test_empty_directory(tmp_path: Path) -> None:
     """A directory without measure files is refused."""
     assert "no measure files (*.yaml) in this directory" in str(load_error(tmp_path))
+
+
+# -- names a host may send for a measure (issue 11) -------------------------------------------------
+
+
+def _copy_with(tmp_path: Path, changes: dict[str, tuple[str, str]]) -> Path:
+    """Copies of phq9.yaml and gad7.yaml, each with a text replacement (old, new)."""
+    for stem in ("phq9", "gad7"):
+        text = (bundled_path() / f"{stem}.yaml").read_text(encoding="utf-8")
+        old, new = changes.get(stem, ("", ""))
+        if old:
+            assert old in text
+            text = text.replace(old, new, 1)
+        (tmp_path / f"{stem}.yaml").write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("alias", "owner"),
+    [("PHQ 9", "phq9"), ("phq_9", "phq9"), ("44249-1", "phq9"), ("Patient Health", None)],
+    ids=["the-short-name-of-another", "the-id-of-another", "the-panel-code-of-another", "new-name"],
+)
+def test_an_alias_may_belong_to_one_measure_only(tmp_path: Path, alias: str, owner: str | None) -> None:
+    """An alias of the GAD-7 that matches (ignoring case, spaces, hyphens and underscores) a name
+    of the PHQ-9 is refused, located at the alias; a new name is accepted."""
+    directory = _copy_with(tmp_path, {"gad7": ('short_name: "GAD-7"', f'short_name: "GAD-7"\naliases: ["{alias}"]')})
+    if owner is None:
+        assert "gad7" == load_measures(directory).resolve(alias.lower())
+        return
+
+    problem = load_error(directory).problems[0]
+
+    assert (str(directory / "gad7.yaml"), 5) == (problem.file, problem.line)
+    assert f"{alias!r} also names measure 'phq9'" in problem.message
+
+
+def test_an_alias_needs_a_letter_or_digit(tmp_path: Path) -> None:
+    """An alias made only of what matching ignores could never be told apart: refused."""
+    directory = _copy_with(tmp_path, {"gad7": ('short_name: "GAD-7"', 'short_name: "GAD-7"\naliases: [" - "]')})
+
+    assert "has no letter or digit" in load_error(directory).problems[0].message
+
+
+def test_an_unconfirmed_panel_code_is_not_a_name(tmp_path: Path) -> None:
+    """A LOINC panel code is accepted as the measure's id only when its status is confirmed or
+    secondary: an unconfirmed code is never used to read data."""
+    directory = _copy_with(
+        tmp_path,
+        {
+            "phq9": (
+                "loinc_panel: {code: 44249-1, status: confirmed",
+                "loinc_panel: {code: 44249-1, status: unconfirmed",
+            )
+        },
+    )
+    library = load_measures(directory)
+
+    assert (None, "phq9") == (library.resolve("44249-1"), library.resolve("PHQ-9"))
+
+
+def test_get_measure_stays_exact() -> None:
+    """``get_measure`` takes the id as the library spells it (callers that key data by the name
+    they passed rely on it); ``resolve`` gives the id of any declared name."""
+    library = load_measures()
+
+    assert ("phq9", "phqa") == (library.resolve("PHQ-9"), library.resolve("phq-9m"))
+    with pytest.raises(CocmRulesError):
+        library.get_measure("PHQ-9")
