@@ -7,15 +7,26 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+#: Integers with more digits than this are shown by their length, not written out.
+LONGEST_SHOWN = 30
+
 
 def show(value: Any) -> str:
-    """Render a value with its kind for a message, e.g. ``'2' (text)`` or ``5 (number)``."""
+    """Render a value with its kind for a message, e.g. ``'2' (text)`` or ``5 (number)``.
+
+    An integer of more than 30 digits is shown by its length (``an integer of 5001 digits``):
+    Python refuses to write out one of more than 4,300 digits, and none is worth reading.
+    """
     if value is None:
         return "null"
     if isinstance(value, bool):
         return f"{str(value).lower()} (yes/no)"
     if isinstance(value, str):
         return f"{value!r} (text)"
+    if isinstance(value, int) and abs(value).bit_length() > 3 * LONGEST_SHOWN:
+        digits = digit_count(value)
+        if digits > LONGEST_SHOWN:
+            return f"{'a negative' if value < 0 else 'an'} integer of {digits} digits (number)"
     if isinstance(value, int | float):
         return f"{value!r} (number)"
     if isinstance(value, list | tuple):
@@ -57,3 +68,13 @@ def join(values: Iterable[Any], *, limit: int = 40) -> str:
     if len(items) > limit:
         return ", ".join(items[:limit]) + f", ... ({len(items) - limit} more)"
     return ", ".join(items)
+
+
+def digit_count(value: int) -> int:
+    """The number of decimal digits of an integer, without writing it out (which Python
+    refuses beyond 4,300 digits)."""
+    n = abs(value)
+    digits = max(1, int(n.bit_length() * 0.30102999566398120))  # log10(2): at most one too few
+    while n >= 10**digits:
+        digits += 1
+    return digits

@@ -61,7 +61,8 @@ class Score(BaseModel):
     total: int | float | None = Field(description="total score; float only when prorated")
     total_range: list[int] | None = Field(description="lowest and highest possible total")
     total_source: Literal["items", "prorated", "reported"] | None = Field(
-        description="how the total was obtained: summed from items, prorated, or reported by the host without items"
+        description="how the total was obtained: summed from items, prorated, or reported by the host (a total "
+        "sent alone, or beside answers that do not give a total)"
     )
     band: str | None = Field(description="severity band (or triage level) name, snake_case")
     flags: list[str] = Field(description="sorted flags, e.g. suicide_risk, safety_item_missing")
@@ -262,6 +263,8 @@ class _Scorer:
                 self.alias[it.loinc.code] = it.id
         self.values: dict[str, frozenset[int]] = {}
         self.missing_codes: dict[str, frozenset[int]] = {}
+        self.item_min: dict[str, int] = {}  # the lowest and highest answer that counts (not 'not assessed')
+        self.item_max: dict[str, int] = {}
         self.yes_no: set[str] = set()
         self.allowed_text: dict[str, str] = {}
         self.level_ids: dict[str, dict[int, str | None]] = {}
@@ -269,6 +272,8 @@ class _Scorer:
             scale = defn.scales[it.scale]
             self.values[it.id] = frozenset(v.value for v in scale.values)
             self.missing_codes[it.id] = frozenset(v.value for v in scale.values if v.missing)
+            counted = [v.value for v in scale.values if not v.missing]
+            self.item_min[it.id], self.item_max[it.id] = min(counted), max(counted)
             if scale.yes_no:
                 self.yes_no.add(it.id)
             self.allowed_text[it.id] = join(f"{v.value} = {v.label}" for v in scale.values) + (
@@ -443,7 +448,7 @@ class _Scorer:
                 ctx[key] = raw.strip().lower()
             elif key in defn.parameters:
                 p = defn.parameters[key]
-                if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+                if not _is_number(raw):
                     raise InvalidInput(f"parameter {key} must be a number", measure=self.id, field=key, value=raw)
                 if p.min is None and p.max is None and raw != p.value:
                     raise InvalidInput(
@@ -522,10 +527,10 @@ class _Scorer:
                 field="reported_total",
                 value=raw,
             )
-        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+        if not _is_number(raw):
             raise InvalidInput("a reported total must be a number", measure=self.id, field="reported_total", value=raw)
         lo, hi = self.total_range  # type: ignore[misc]
-        if not (lo <= raw <= hi):
+        if not (lo <= raw <= hi):  # compared exactly: an integer beyond float range is just out of range
             raise InvalidInput(
                 "reported total out of range",
                 measure=self.id,
@@ -533,7 +538,26 @@ class _Scorer:
                 value=raw,
                 allowed=f"{lo} to {hi}",
             )
-        return int(raw) if float(raw).is_integer() else raw
+        return int(raw) if isinstance(raw, int) or raw.is_integer() else raw
+
+    def _check_possible(self, values: dict[str, int | None], reported: int | float) -> None:
+        """Refuse a reported total that the items sent make impossible: below their sum plus
+        the least the items not sent can add, or above their sum plus the most."""
+        sent = [values[i] for i in self.total_ids if values[i] is not None]
+        rest = [i for i in self.total_ids if values[i] is None]
+        base = sum(sent)  # type: ignore[arg-type]
+        lo = base + sum(self.item_min[i] for i in rest)
+        hi = base + sum(self.item_max[i] for i in rest)
+        if not (lo <= reported <= hi):
+            raise InvalidInput(
+                f"the reported total does not fit the {len(sent)} item answers sent with it, which add up to "
+                f"{base} (the {len(rest)} items not answered can add {lo - base} to {hi - base}); "
+                "the answers or the total are wrong",
+                measure=self.id,
+                field="reported_total",
+                value=reported,
+                allowed=f"{lo} to {hi}",
+            )
 
     def evaluate(
         self,
@@ -589,7 +613,19 @@ class _Scorer:
                         notes.append("the source does not say how to round a prorated total; shown to 2 decimals")
                     if defn.missing.status in NOT_CONFIRMED:
                         unconfirmed.append(f"missing-item policy ({defn.missing.status}): {defn.missing.source}")
-        if prorated:
+                if total is None and reported is not None:
+                    # What many EHRs store: a total and some items (often the safety item). The
+                    # items do not give a total, so the host's total is the total, as reported;
+                    # flags and results come from the items sent, and an unanswered safety item
+                    # still fails closed.
+                    self._check_possible(values, reported)
+                    total, source = reported, "reported"
+                    notes.append(
+                        f"total reported by the host and used as the total: it cannot be checked, as the "
+                        f"{len(got) - absent} of {len(got)} items answered do not give a total; results "
+                        "and flags that need the other items are unknown"
+                    )
+        if prorated or source == "reported":
             allowed_missing = self.total_id_set
             valid_missing = [i for i in missing if i not in allowed_missing]
         else:
@@ -607,7 +643,7 @@ class _Scorer:
             subscores[sid] = None if None in got else sum(got)  # type: ignore[arg-type]
             env[sid] = subscores[sid]
         agrees = None
-        if reported is not None and not total_only:
+        if reported is not None and not total_only and source != "reported":
             if total is None:
                 notes.append(f"reported total {reported} cannot be checked: the items do not give a total")
             else:
@@ -818,6 +854,16 @@ def _result_fn(res: Any, defn: MeasureDefinition, params: Mapping[str, float]) -
     return linear
 
 
+def _is_number(raw: Any) -> bool:
+    """An int, or a finite float (a bool is not a number here). An int is never converted to a
+    float, so one beyond float range is a number (then out of range), not an OverflowError."""
+    if isinstance(raw, bool):
+        return False
+    if isinstance(raw, int):
+        return True
+    return isinstance(raw, float) and math.isfinite(raw)
+
+
 _SCORERS: dict[int, _Scorer] = {}
 
 
@@ -840,12 +886,16 @@ def score(
 ) -> Score:
     """Score one administration of a measure.
 
+    ``measure_id`` is the measure's id or a name it declares (``PHQ-9``, ``GAD7``, its LOINC
+    panel code: see :meth:`MeasureLibrary.resolve <cocm_rules.measures.MeasureLibrary.resolve>`).
     ``answers`` is a list in item order or a mapping of item id (or ``measure.item`` or the
     item's LOINC code) to value; ``None`` marks an unanswered item. Context the measure needs
     (e.g. ``sex="female"`` for AUDIT-C) and overrides of its documented parameters (e.g.
     ``cut_point=31`` for PCL-5) are keyword arguments. ``reported_total`` is a total sent by
     the host: with answers it is checked against the recomputed total (``total_agrees``);
-    without answers it is scored as a total only, and item-level flags are unknown.
+    when the answers do not give a total (too many items missing, e.g. only the safety item
+    sent) it is the total (``total_source: reported``; it must be possible given the answers
+    sent); without answers it is scored as a total only, and item-level flags are unknown.
 
     Raises :class:`~cocm_rules.InvalidInput` naming the measure, item, value and what is
     allowed for an unknown measure (with "did you mean"), a wrong number of answers, a value
@@ -856,5 +906,5 @@ def score(
     (1, 'minimal', ['suicide_risk'])
     """
     lib = library if library is not None else load_measures()
-    defn = lib.get_measure(measure_id)
+    defn = lib.get_measure(lib.resolve(measure_id) or measure_id)
     return scorer_for(defn).score(answers, context, reported_total)

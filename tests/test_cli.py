@@ -187,6 +187,16 @@ def test_unknown_measure_suggests_a_close_one() -> None:
     assert "did you mean 'phq9'?" in stderr
 
 
+@pytest.mark.parametrize("value", ["1e400", "1" + "0" * 400], ids=["float-beyond-range", "401-digit-integer"])
+def test_a_parameter_beyond_float_range_is_a_one_line_error(value: str) -> None:
+    """``--param cut_point=`` with a number beyond float range exits with status 2 and a
+    one-line reason naming the parameter (issue 11: a long integer once raised OverflowError)."""
+    result = invoke("score", "pcl5", "--answers", ",".join(["2"] * 20), "--param", f"cut_point={value}")
+    assert 2 == result.exit_code, result.output[-500:]
+    assert 1 == len(result.stderr.strip().splitlines())
+    assert "cut_point" in result.stderr
+
+
 def test_answers_are_never_logged() -> None:
     """Even at debug level the log names the measure and counts, never the answers."""
     result = invoke("-vv", "score", "phq9", "--answers", "3,2,1,0,3,2,1,0,1", "--json")

@@ -104,6 +104,22 @@ def test_invalid_input_shows_the_value_with_its_kind(value: object, shown: str) 
     assert f"measure 'phq9': bad (got {shown})" == str(InvalidInput("bad", measure="phq9", value=value))
 
 
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (10**29, "100000000000000000000000000000 (number)"),  # 30 digits: written out
+        (10**30, "an integer of 31 digits (number)"),
+        (-(10**400), "a negative integer of 401 digits (number)"),
+        (10**5000, "an integer of 5001 digits (number)"),  # Python refuses to write this one out
+    ],
+    ids=["30-digits", "31-digits", "negative-401-digits", "5001-digits"],
+)
+def test_a_long_integer_is_shown_by_its_length(value: int, shown: str) -> None:
+    """An integer of more than 30 digits is shown by its length, so a message about it can
+    always be written (issue 11)."""
+    assert f"bad (got {shown})" == str(InvalidInput("bad", value=value))
+
+
 def test_invalid_input_in_record() -> None:
     """``in_record`` returns a copy that names the record and field, keeping the other parts."""
     err = InvalidInput("answer out of range", measure="phq9", item="item1", value=9, allowed="0-3")

@@ -537,9 +537,10 @@ def test_ras_out_of_range(value: int) -> None:
 # -- error messages ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["phq-9", "PHQ9", "phq09", "PHQ-9", "phq 9"])
+@pytest.mark.parametrize("name", ["phq09", "phq-99", "PHQ-9x", "PHQ 99"])
 def test_unknown_measure_suggests(name: str) -> None:
-    """A near miss of a measure id is refused with "did you mean 'phq9'" and the allowed ids."""
+    """A near miss of a measure id (not one of the names the measure declares) is refused with
+    "did you mean 'phq9'" and the allowed ids."""
     err = error_of(name, [0] * 9)
     assert "unknown measure" in str(err)
     assert "did you mean 'phq9'?" in str(err)
@@ -738,3 +739,119 @@ def test_a_reported_total_that_cannot_be_checked_is_unknown_not_false() -> None:
     result = score("phq9", [1, 1, 1, 1, 1, 1, None, None, None], reported_total=6)
     assert None is result.total_agrees
     assert any("cannot be checked" in note for note in result.notes)
+
+
+# -- a reported total beside some items (issue 11) ------------------------------------------------
+
+
+def test_a_reported_total_with_item9_is_scored() -> None:
+    """A PHQ-9 sent as its total and item 9 (what many EHRs store) is scored: the total is the
+    one reported, said so, the band follows (§1), and item 9 at 0 sets no flag."""
+    result = score("phq9", {"item9": 0}, reported_total=18)
+
+    assert (18, "moderately_severe", "reported", True, False) == (
+        result.total,
+        result.band,
+        result.total_source,
+        result.valid,
+        result.complete,
+    )
+    assert ([], [], None) == (result.flags, result.undetermined_flags, result.total_agrees)
+    assert [f"item{n}" for n in range(1, 9)] == result.missing_items
+    assert any("total reported by the host and used as the total" in note for note in result.notes)
+
+
+def test_a_positive_item9_beside_a_reported_total_flags_suicide_risk() -> None:
+    """Safety flags come from the items that were sent."""
+    assert ["suicide_risk"] == score("phq9", {"phq9.item9": 2}, reported_total=18).flags
+
+
+def test_a_reported_total_with_items_other_than_item9_fails_closed() -> None:
+    """Without item 9 the reported total is still the total, and the safety check fails closed
+    as for a total alone."""
+    result = score("phq9", {"item1": 3, "item2": 3}, reported_total=18)
+
+    assert (18, ["safety_item_missing"], ["suicide_risk"]) == (result.total, result.flags, result.undetermined_flags)
+
+
+def test_a_list_with_unanswered_items_and_a_reported_total_scores_like_a_mapping() -> None:
+    """Items sent as null in a list count as not answered, exactly like keys left out."""
+    as_list = score("phq9", [None] * 8 + [1], reported_total=12)
+
+    assert as_list == score("phq9", {"item9": 1}, reported_total=12)
+    assert (12, "reported", ["suicide_risk"]) == (as_list.total, as_list.total_source, as_list.flags)
+
+
+def test_the_reported_total_path_is_generic() -> None:
+    """Any measure with a total works the same way (GAD-7, §4: no proration, so one missing item
+    leaves no total of its own)."""
+    result = score("gad7", {"item1": 3, "item2": 3, "item3": 3, "item4": 3, "item5": 3, "item6": 3}, reported_total=20)
+
+    assert (20, "severe", "reported") == (result.total, result.band, result.total_source)
+
+
+@pytest.mark.parametrize(
+    ("answers", "reported", "fragment"),
+    [
+        ({"item1": 3, "item9": 3}, 5, "add up to 6"),  # the items sent already exceed the total
+        ({"item1": 0, "item9": 0}, 22, "can add 0 to 21"),  # the items not sent cannot reach it
+        ({"item9": 4}, 18, "answer out of range"),
+        ({"item9": 0}, 28, "reported total out of range"),
+    ],
+)
+def test_an_impossible_reported_total_or_a_bad_item_is_invalid(
+    answers: dict[str, int], reported: int, fragment: str
+) -> None:
+    """A reported total the items sent make impossible, an item out of range or a total out of
+    range is an error, never a score."""
+    assert fragment in str(error_of("phq9", answers, reported_total=reported))
+
+
+def test_without_a_reported_total_the_missing_item_policy_applies() -> None:
+    """The same items without a reported total are not scored (§1: more than 2 missing)."""
+    result = score("phq9", {"item9": 0})
+
+    assert (None, False, None) == (result.total, result.valid, result.total_source)
+
+
+def test_a_prorated_total_is_still_checked_against_a_reported_one() -> None:
+    """When the policy gives a total (1-2 items missing, §1), it is recomputed as before and the
+    reported total is only compared with it."""
+    result = score("phq9", [1, 1, 1, 1, 1, 1, 1, 1, None], reported_total=12)
+
+    assert (9, "prorated", False) == (result.total, result.total_source, result.total_agrees)
+
+
+# -- measure names, huge numbers (issue 11) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["PHQ-9", "phq-9", "PHQ9", "44249-1"])
+def test_score_takes_a_name_the_measure_declares(name: str) -> None:
+    """``score`` takes the measure's short name, an alias or its LOINC panel code."""
+    assert "phq9" == score(name, [0] * 8 + [1]).measure
+
+
+def test_an_answer_of_5000_digits_is_refused_by_its_length() -> None:
+    """An answer too long to write out is refused as out of range, shown by its length."""
+    error = error_of("phq9", [0] * 8 + [10**5000])
+
+    assert "item9" == error.item
+    assert "answer out of range (got an integer of 5001 digits (number))" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("measure_id", "answers", "kwargs", "fragment"),
+    [
+        ("phq9", None, {"reported_total": 10**400}, "reported total out of range (got an integer of 401 digits"),
+        ("phq9", None, {"reported_total": -(10**400)}, "(got a negative integer of 401 digits"),
+        ("pcl5", [2] * 20, {"cut_point": 10**400}, "outside its documented limits (got an integer of 401 digits"),
+        ("phq9", [0] * 9, {"cut_point": 10**400}, "no documented alternative"),
+    ],
+    ids=["total", "negative-total", "pcl5-cut-point", "phq9-cut-point"],
+)
+def test_integers_beyond_float_range_are_invalid_input(
+    measure_id: str, answers: Any, kwargs: dict[str, Any], fragment: str
+) -> None:
+    """Integers beyond the range of a float as a reported total or a parameter are refused as
+    out of range (they once raised OverflowError)."""
+    assert fragment in str(error_of(measure_id, answers, **kwargs))
