@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from .._dates import DateProblem, calendar_date
 from .._json import NESTED_TOO_DEEPLY
 from ..errors import InvalidInput
 
@@ -134,24 +135,20 @@ def reference_of(value: Any, where: Where, path: str) -> str | None:
     return ref
 
 
-_DATE_PREFIX = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
-
-
 def to_date(value: Any, where: Where, path: str) -> dt.date:
     """The calendar date of a FHIR date, dateTime or instant, as written (no time-zone shift).
 
     A registry records the local date the patient answered; ``2026-11-02T23:30:00-05:00`` is
     2026-11-02. A partial date (``2026`` or ``2026-11``) is refused: an assessment needs a day.
+    The rule is the episode reader's (:func:`cocm_rules._dates.calendar_date`).
     """
     if not isinstance(value, str):
         raise where.error(path, "a date must be a string (YYYY-MM-DD or a dateTime)", value=value)
-    m = _DATE_PREFIX.match(value)
-    if not m or m.group(3) is None:
-        raise where.error(path, "a full date (YYYY-MM-DD) is needed", value=value)
     try:
-        return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-    except ValueError:
-        raise where.error(path, "not a real date", value=value) from None
+        return calendar_date(value, whole=False)
+    except DateProblem as e:
+        reason = "not a real date" if e.kind == "unreal" else "a full date (YYYY-MM-DD) is needed"
+        raise where.error(path, reason, value=value) from None
 
 
 def to_datetime(value: Any, where: Where, path: str) -> dt.datetime | None:
