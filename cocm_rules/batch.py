@@ -1,20 +1,24 @@
 """Streaming input and output for batch work: episodes in JSON or JSON Lines, results out.
 
-Reading is lazy for JSON Lines (one record in memory at a time). A line that is not valid
-JSON becomes a :class:`~cocm_rules.engine.RecordError` in its place, so every input record
-yields exactly one output record.
+Reading is lazy for JSON Lines (one record in memory at a time). JSON is read strictly
+(:mod:`cocm_rules._json`). A line that is not valid JSON, or whose JSON repeats a key in an
+object (the last value would otherwise win and could hide a positive suicide item), becomes a
+:class:`~cocm_rules.engine.RecordError` in its place naming the line, the path and the key,
+so every input record yields exactly one output record.
 """
 
 from __future__ import annotations
 
-import json
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from . import _json
+from ._json import not_utf8
 from .engine import PatientResult, RecordError
-from .episode import NESTED_TOO_DEEPLY, not_utf8
+from .episode import patient_id_of_pairs
 from .errors import InvalidInput
 
 __all__ = ["JsonLine", "JsonObject", "read_records", "write_jsonl"]
@@ -23,9 +27,9 @@ __all__ = ["JsonLine", "JsonObject", "read_records", "write_jsonl"]
 class JsonLine(str):
     """One JSON Lines record, still as text, with its line number in the file.
 
-    :func:`cocm_rules.engine.iter_episodes` validates it in one pass from the text (the
-    fast path) and reports a line that is not JSON as an error record with its ``line``,
-    as :func:`read_records` does when it parses lines itself.
+    :func:`cocm_rules.engine.iter_episodes` parses it where it validates it and reports a
+    line that is not JSON (or repeats a key) as an error record with its ``line``, as
+    :func:`read_records` does when it parses lines itself.
     """
 
     lineno: int
@@ -60,14 +64,18 @@ def _not_an_object(value: Any, index: int, lineno: int) -> RecordError:
     )
 
 
+_FIRST_LINE = re.compile(r" at line 1 column (\d+)\)$")
+
+
 def _parse_line(text: str, lineno: int, index: int) -> Any:
     """The JSON value of one line, or the RecordError that says why it has none."""
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        return RecordError(record=index, line=lineno, error=f"not valid JSON ({e.msg} at column {e.colno})")
-    except RecursionError:
-        return RecordError(record=index, line=lineno, error=f"not valid JSON: {NESTED_TOO_DEEPLY}")
+        return _json.loads(text)
+    except _json.DuplicateKey as e:
+        pid = patient_id_of_pairs(_json.pairs(text))
+        return RecordError(record=index, line=lineno, patient_id=pid, field=e.field, error=e.detail)
+    except InvalidInput as e:  # a line is one line: its column is enough
+        return RecordError(record=index, line=lineno, error=_FIRST_LINE.sub(r" at column \1)", e.detail))
 
 
 def _lines(stream: IO[str] | IO[bytes], *, as_text: bool = False) -> Iterator[Any]:
@@ -113,8 +121,9 @@ def read_records(source: str | Path | IO[str] | IO[bytes], *, lines_as_text: boo
 
     With ``lines_as_text=True`` each JSON Lines record is yielded as its text (a
     :class:`JsonLine`), for :meth:`Engine.evaluate_many <cocm_rules.Engine.evaluate_many>`
-    and the other batch functions to validate in one pass, which is faster than from a dict;
-    the results and error records are the same.
+    and the other batch functions to parse where they validate it; the results and error
+    records are the same. A ``.json`` record whose JSON repeats a key is an error record in
+    its place (a wrapper object that repeats a key raises InvalidInput).
     """
     if not isinstance(source, str | Path):
         yield from _lines(source, as_text=lines_as_text)
@@ -131,23 +140,50 @@ def read_records(source: str | Path | IO[str] | IO[bytes], *, lines_as_text: boo
         if path.suffix.lower() in (".jsonl", ".ndjson"):
             yield from _lines(stream, as_text=lines_as_text)
             return
-        raw = stream.read()
+        raw = stream.read().removeprefix(b"\xef\xbb\xbf")
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InvalidInput(not_utf8(e), field=str(path)) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InvalidInput(f"not valid JSON ({e.msg} at line {e.lineno} column {e.colno})", field=str(path)) from e
-    except RecursionError:
-        raise InvalidInput(f"not valid JSON: {NESTED_TOO_DEEPLY}", field=str(path)) from None
+        data = _json.loads(raw, field=str(path))
+    except _json.DuplicateKey as e:
+        yield from _despite_repeated_keys(raw, str(path), e)
+        return
+    yield from _records_of(data)
+
+
+def _records_of(data: Any) -> list[Any]:
+    """The records of a ``.json`` file's value: a list, ``{"patients": [...]}``, or one record."""
     if isinstance(data, list):
-        yield from data
-    elif isinstance(data, dict) and len(data) == 1 and isinstance(data.get("patients"), list):
-        yield from data["patients"]
+        return data
+    if isinstance(data, dict) and len(data) == 1 and isinstance(data.get("patients"), list):
+        return data["patients"]  # type: ignore[no-any-return]
+    return [data]
+
+
+def _despite_repeated_keys(raw: bytes, name: str, error: _json.DuplicateKey) -> Iterator[Any]:
+    """The records of a ``.json`` file in which some object repeats a key: each record that
+    holds one is an error record naming the path and the key, the others are read as usual.
+    Raises ``error`` when the file cannot be split into records (the wrapper repeats a key)."""
+    value = _json.loads(raw, field=name, refuse_duplicate_keys=False)  # strict in every other way
+    tree = _json.pairs(raw)
+    if isinstance(tree, _json.Pairs) and len(tree) == 1 and tree[0][0] == "patients" and type(tree[0][1]) is list:
+        trees = tree[0][1]
     else:
-        yield data
+        trees = tree if type(tree) is list else [tree]
+    records = _records_of(value)
+    if len(trees) != len(records):
+        raise error
+    for index, (record, pairs) in enumerate(zip(records, trees, strict=True)):
+        found = _json.duplicate_in(pairs)
+        if found is None:
+            yield record
+            continue
+        path, key = found
+        message = _json.duplicate_message(key, path, top="the record")
+        yield RecordError(
+            record=index,
+            patient_id=patient_id_of_pairs(pairs),
+            field=path or None,
+            error=InvalidInput(message, field=path or None).detail,  # the record is a field of its own
+        )
 
 
 def write_jsonl(results: Iterable[PatientResult | RecordError], stream: IO[str]) -> int:

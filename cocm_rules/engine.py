@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -24,12 +24,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from . import _json
 from ._fast import fast_constructor
 from ._log import get_logger
 from .alerts import Alert, make_alert, sort_alerts
-from .episode import Episode, loggable_field, parse_episode, patient_id_problem
+from .episode import Episode, loggable_field, parse_episode, patient_id_of_pairs, patient_id_problem
 from .errors import InvalidInput
-from .facts import DECIMALS, FactCatalog, _Context, catalog, describe_allowed, value_fits
+from .facts import DECIMALS, FactCatalog, FactSpec, _Context, catalog, describe_allowed, value_fits
 from .measures import MeasureLibrary
 from .rules.compiled import CompiledBackend
 from .rules.ir import ProgramIR
@@ -93,9 +94,12 @@ class RecordError(BaseModel):
         return f"{self.location()}: {self.error}"
 
 
-def iter_episodes(records: Iterable[Any]) -> Iterator[tuple[int, Episode | RecordError]]:
+def iter_episodes(
+    records: Iterable[Any], library: MeasureLibrary | None = None
+) -> Iterator[tuple[int, Episode | RecordError]]:
     """Parse a stream of records lazily: each yields its index and its Episode, or the
-    RecordError that says why it is not one (a record is never dropped).
+    RecordError that says why it is not one (a record is never dropped). Measure ids are read
+    through ``library`` (the bundled measures by default; see :func:`parse_episode`).
 
     Raises TypeError for one record (a text, bytes, a mapping, an Episode) or a path given in
     place of an iterable of records.
@@ -106,7 +110,7 @@ def iter_episodes(records: Iterable[Any]) -> Iterator[tuple[int, Episode | Recor
             yield index, record if record.record == index else record.model_copy(update={"record": index})
             continue
         try:
-            yield index, parse_episode(record, record_ref=str(index))
+            yield index, parse_episode(record, record_ref=str(index), library=library)
         except InvalidInput as e:
             not_json = getattr(record, "invalid_json", None)  # a batch.JsonLine names its line
             error = not_json(index) if not_json is not None else None
@@ -213,7 +217,7 @@ class Engine:
     # -- evaluation ---------------------------------------------------------------------------
     def facts(self, episode: Episode | Mapping[str, Any], as_of: dt.date) -> dict[str, Any]:
         """The facts this engine's rules read, for ``episode`` as of ``as_of``."""
-        ep = parse_episode(episode)
+        ep = parse_episode(episode, library=self.library)
         _check_as_of(as_of)
         return self._facts(_Context(ep, as_of, self.library))
 
@@ -227,7 +231,7 @@ class Engine:
 
         Raises :class:`~cocm_rules.InvalidInput` for an invalid episode record.
         """
-        ep = parse_episode(episode)
+        ep = parse_episode(episode, library=self.library)
         return self._evaluate(ep, as_of)
 
     def _evaluate(self, ep: Episode, as_of: dt.date) -> list[Alert]:
@@ -242,7 +246,7 @@ class Engine:
     ) -> tuple[list[Alert], dict[str, Any]]:
         """Alerts and facts from one pass over the episode: the facts the rules read plus
         ``extra_facts`` (e.g. the registry columns of the review list)."""
-        ep = parse_episode(episode)
+        ep = parse_episode(episode, library=self.library)
         _check_as_of(as_of)
         ctx = _Context(ep, as_of, self.library)
         facts = self._facts(ctx)
@@ -257,7 +261,8 @@ class Engine:
     def evaluate_facts(self, facts: Mapping[str, Any], as_of: dt.date, patient_id: str | None = None) -> list[Alert]:
         """Alerts for a prepared set of facts (facts not given are missing).
 
-        Each value is checked against the catalog (type and allowed values) and fractional
+        Each value is checked against the catalog (type, allowed values and, for numbers, the
+        fact's range; a number must also be within the range of a float) and fractional
         numbers are rounded to the catalog's precision, as the fact builder does, so every
         backend sees the same values. Raises :class:`~cocm_rules.InvalidInput` otherwise.
         """
@@ -270,6 +275,8 @@ class Engine:
             if value is not None:
                 if not value_fits(spec, value):
                     raise InvalidInput(f"a value of {name} must be {describe_allowed(spec)}", field=name, value=value)
+                if spec.type in ("number", "integer"):
+                    _check_number(spec, value)
                 if isinstance(value, float):
                     value = int(value) if value.is_integer() else round(value, DECIMALS) + 0.0
             if name in full:
@@ -295,7 +302,7 @@ class Engine:
         counts: Counter[str] = Counter()
         tally = {"results": 0, "errors": 0}
         try:
-            for index, item in iter_episodes(records):
+            for index, item in iter_episodes(records, self.library):
                 if isinstance(item, RecordError):
                     tally["errors"] += 1
                     pid = item.patient_id
@@ -346,6 +353,21 @@ class _LazyFacts(dict):  # type: ignore[type-arg]
         return value
 
 
+def _check_number(spec: FactSpec, value: int | float) -> None:
+    """Refuse a number outside the fact's range, or beyond the range of a float (which no fact
+    can hold, and which would fail later where the number is compared or written out)."""
+    if abs(value) > sys.float_info.max:
+        raise InvalidInput(
+            f"a value of {spec.name} must be within the range of a floating-point number (about 1.8e308)",
+            field=spec.name,
+            value=value,
+        )
+    if (spec.minimum is not None and value < spec.minimum) or (spec.maximum is not None and value > spec.maximum):
+        raise InvalidInput(
+            f"a value of {spec.name} is out of range; it must be {describe_allowed(spec)}", field=spec.name, value=value
+        )
+
+
 def _check_as_of(as_of: Any) -> None:
     if isinstance(as_of, str):
         raise InvalidInput(
@@ -360,10 +382,12 @@ def _patient_id(record: Any) -> str | None:
     so an id that cannot be written out, e.g. with a lone surrogate, is None)."""
     if isinstance(record, Episode):
         return record.patient_id
-    if isinstance(record, str | bytes):  # JSON text: read only to name an invalid record
+    if isinstance(record, str | bytes | bytearray):  # JSON text: read only to name an invalid record
         try:
-            record = json.loads(record)
-        except (ValueError, RecursionError):  # incl. bytes that are not UTF-8
+            record = _json.loads(record)
+        except _json.DuplicateKey:  # named by a patient id that is given once
+            return patient_id_of_pairs(_json.pairs(record))
+        except InvalidInput:
             return None
     if isinstance(record, Mapping):
         pid = record.get("patient_id")

@@ -14,7 +14,6 @@ the field, so a batch can yield an error record instead of dropping the patient.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -31,9 +30,12 @@ from pydantic import (
 )
 from pydantic_core import core_schema as cs
 
-from ._json import NESTED_TOO_DEEPLY, not_utf8
+from . import _json
+from ._dates import DATE_ONLY_PATTERN, DATE_TIME_PATTERN, calendar_date
+from ._json import NESTED_TOO_DEEPLY
 from ._text import show, suggest
 from .errors import InvalidInput
+from .measures import MeasureLibrary, load_measures
 
 __all__ = [
     "PROGRAMS",
@@ -58,49 +60,59 @@ EMPLOYMENT = ("employed", "unemployed", "not_in_labor_force")
 EDUCATION = ("enrolled", "not_enrolled")
 
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
 def _iso_date(value: Any) -> Any:
-    """Accept a ``date`` or an ISO ``YYYY-MM-DD`` string (no times: dates only)."""
+    """A ``date``, or a date or date-time in text: its calendar date as written (the time and
+    offset are checked, then left out; see :mod:`cocm_rules._dates`). A ``datetime`` object
+    gives its own calendar date, unshifted, by the same rule."""
     if isinstance(value, dt.datetime):
-        raise ValueError(f"expected a date (YYYY-MM-DD), got a date-time {value.isoformat()!r}")
+        return value.date()
     if isinstance(value, dt.date):
         return value
-    if isinstance(value, str) and _DATE.fullmatch(value):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a real date (YYYY-MM-DD)") from None
-    raise ValueError(f"expected a date (YYYY-MM-DD), got {show(value)}")
+    if isinstance(value, str):
+        return calendar_date(value)  # a DateProblem is a ValueError: pydantic reports it as the field's
+    raise ValueError(f"expected a date (YYYY-MM-DD) or a date-time in text, got {show(value)}")
+
+
+#: Labels of the two ways a date field is read (they appear in pydantic's error locations).
+_PLAIN_DATE = "date[YYYY-MM-DD]"
+_ANY_DATE = "date[any]"
 
 
 class _IsoDate:
-    """A date field: ``YYYY-MM-DD`` text, or a ``date`` object from Python.
+    """A date field: ``YYYY-MM-DD`` text, a date-time in text (its calendar date as written),
+    or a ``date`` / ``datetime`` object from Python.
 
-    JSON text is checked in pydantic-core (a pattern, then ``date.fromisoformat``) without a
-    Python call per date, which the batch path does ~20 times per patient. Any failure there
-    makes :func:`parse_episode` re-validate the record through the Python path, whose
-    validator (:func:`_iso_date`) writes the messages; both paths accept exactly the same
-    dates (pydantic's own date parser is not used: it takes ``"0"`` for 1970-01-01).
+    A plain ``YYYY-MM-DD`` is checked in pydantic-core (a pattern, then ``date.fromisoformat``)
+    without a Python call per date, which the batch path does ~20 times per patient; anything
+    else goes to :func:`_iso_date`, which accepts date-times and writes the messages. Both
+    accept exactly the same plain dates (pydantic's own date parser is not used: it takes
+    ``"0"`` for 1970-01-01).
     """
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> cs.CoreSchema:
-        return cs.json_or_python_schema(
-            json_schema=cs.chain_schema(
-                [
-                    cs.str_schema(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
-                    cs.no_info_plain_validator_function(dt.date.fromisoformat),
-                ]
-            ),
-            python_schema=cs.no_info_before_validator_function(_iso_date, cs.date_schema(strict=True)),
+        plain = cs.chain_schema(
+            [cs.str_schema(pattern=DATE_ONLY_PATTERN), cs.no_info_plain_validator_function(dt.date.fromisoformat)]
         )
+        checked = cs.no_info_plain_validator_function(_iso_date)
+        return cs.union_schema([(plain, _PLAIN_DATE), (checked, _ANY_DATE)], mode="left_to_right")
 
     @classmethod
     def __get_pydantic_json_schema__(cls, schema: cs.CoreSchema, handler: GetJsonSchemaHandler) -> dict[str, Any]:
-        return {"type": "string", "format": "date"}
+        return {
+            "anyOf": [
+                {"type": "string", "format": "date"},
+                {"type": "string", "pattern": DATE_TIME_PATTERN, "description": DATE_RULE},
+            ]
+        }
 
+
+#: The rule for date-times, as the JSON Schema states it.
+DATE_RULE = (
+    "a date-time (YYYY-MM-DDThh:mm[:ss[.fff]], optionally with Z or an offset such as -05:00) means "
+    "its calendar date as written: the time and offset are left out, never converted "
+    "(2026-11-02T23:30:00-05:00 is 2026-11-02)"
+)
 
 Date = Annotated[dt.date, _IsoDate]
 
@@ -131,15 +143,21 @@ class _Model(BaseModel):
 
 
 class Assessment(_Model):
-    """One administration of a measure: item answers, or a total the host reports alone.
+    """One administration of a measure: item answers, a total the host reports, or both.
 
     Answers are recomputed through the measure library; a reported total beside answers is
-    checked against the recomputed one. A total alone is scored as a total only (item-level
-    safety flags are then unknown, so a measure with safety items fails closed).
+    checked against the recomputed one. When the answers sent do not give a total (many EHRs
+    store a PHQ-9 as its total and item 9), the reported total is the total, marked
+    ``total_source: reported``, and flags come from the items sent. A total alone is scored as
+    a total only (item-level safety flags are then unknown, so a measure with safety items
+    fails closed).
     """
 
-    measure: str = Field(description="measure id, e.g. 'phq9'")
-    date: Date = Field(description="date administered (YYYY-MM-DD)")
+    measure: str = Field(
+        description="measure id, e.g. 'phq9'; a name the measure declares (its short name, an alias or its "
+        "LOINC panel code, e.g. 'PHQ-9' or '44249-1') is read as its id"
+    )
+    date: Date = Field(description="date administered (YYYY-MM-DD, or a date-time: its date as written)")
     answers: list[Any] | dict[str, Any] | None = Field(
         None, description="item answers in item order, or a mapping of item id to value; null = unanswered"
     )
@@ -290,30 +308,33 @@ def _known_fields(loc: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def parse_episode(record: Mapping[str, Any] | str | bytes | Episode, *, record_ref: str | None = None) -> Episode:
+def parse_episode(
+    record: Mapping[str, Any] | str | bytes | Episode,
+    *,
+    record_ref: str | None = None,
+    library: MeasureLibrary | None = None,
+) -> Episode:
     """Validate one episode record (a mapping, a JSON text or an Episode).
+
+    JSON text is read strictly (:mod:`cocm_rules._json`): an object that repeats a key, at any
+    depth, is refused naming its path and the key, since the last value would otherwise win
+    and could hide a positive suicide item. Measure ids are read through ``library`` (the
+    bundled measures by default): an alias a measure declares (``PHQ-9``, ``GAD7``, a LOINC
+    panel code) becomes its id (``phq9``); an id it does not recognize is kept as written.
 
     Raises :class:`~cocm_rules.InvalidInput` naming the record (``record_ref``, else the
     patient id if one can be read), the field path (``assessments[2].date``), the value and
     what is allowed. Every problem in the record is listed in the one message.
     """
     if isinstance(record, Episode):
-        return record
-    if isinstance(record, str | bytes):
-        try:  # the fast path: parse and validate in one pass
-            return Episode.model_validate_json(record)
-        except ValidationError:
-            pass  # parsed again below, and validated through the Python path, which names every problem
+        return _with_measure_ids(record, library)
+    if isinstance(record, str | bytes | bytearray):
         try:
-            record = json.loads(record)
-        except json.JSONDecodeError as e:
-            raise InvalidInput(
-                f"not valid JSON ({e.msg} at line {e.lineno} column {e.colno})", record=record_ref
-            ) from e
-        except UnicodeDecodeError as e:  # bytes that are not UTF-8 text
-            raise InvalidInput(not_utf8(e), record=record_ref) from e
-        except RecursionError:
-            raise InvalidInput(f"not valid JSON: {NESTED_TOO_DEEPLY}", record=record_ref) from None
+            record = _json.loads(record, record=record_ref)
+        except _json.DuplicateKey as e:
+            if record_ref is None and (pid := patient_id_of_pairs(_json.pairs(record))) is not None:
+                raise _json.DuplicateKey(e.reason, key=e.key, record=f"patient {pid!r}", field=e.field) from None
+            raise
     if not isinstance(record, Mapping):
         raise InvalidInput("an episode must be a JSON object", record=record_ref, value=record)
     ref = record_ref
@@ -321,37 +342,73 @@ def parse_episode(record: Mapping[str, Any] | str | bytes | Episode, *, record_r
         pid = record.get("patient_id")
         ref = f"patient {pid!r}" if isinstance(pid, str) and pid else None
     try:
-        return Episode.model_validate(record)
+        episode = Episode.model_validate(record)
     except RecursionError:
         raise InvalidInput(NESTED_TOO_DEEPLY, record=ref) from None
     except ValidationError as e:
-        errors = e.errors(include_url=False)
-        parts = []
-        for err in errors:
-            path = _field_path(tuple(err["loc"]))
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "literal_error":
-                options = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
-                value = err.get("input")
-                hint = suggest(value, options) if isinstance(value, str) else None
-                msg = f"{show(value)} is not allowed; allowed: {', '.join(options)}"
-                msg += f"; did you mean {hint!r}?" if hint else ""
-            elif err["type"] == "missing":
-                msg = "is required"
-            elif err["type"] == "string_unicode":
-                msg = f"is not valid Unicode text: it holds a lone surrogate (got {show(err.get('input'))})"
-            elif err["type"] == "extra_forbidden":
-                known = _known_fields(tuple(err["loc"])[:-1])
-                key = str(err["loc"][-1])
-                hint = suggest(key, known)
-                msg = "is not a known field" + (f"; did you mean {hint!r}?" if hint else "")
-                msg += f" (known fields: {', '.join(known)})" if known else ""
-            elif err["type"] not in ("value_error",) and "input" in err and not isinstance(err["input"], dict | list):
-                msg = f"{msg} (got {show(err['input'])})"
-            parts.append(f"{path}: {msg}" if path else msg)
-        error = InvalidInput("; ".join(parts), record=ref)
-        error.field = _field_path(tuple(errors[0]["loc"])) or None
-        raise error from e
+        raise _invalid(e, ref) from e
+    return _with_measure_ids(episode, library)
+
+
+def _invalid(e: ValidationError, ref: str | None) -> InvalidInput:
+    """One InvalidInput listing every problem pydantic found, each with its field path."""
+    # A date that is not a plain YYYY-MM-DD fails the fast check too: only the full check speaks.
+    errors = [err for err in e.errors(include_url=False) if _PLAIN_DATE not in err["loc"]]
+    parts = []
+    for err in errors:
+        path = _field_path(tuple(err["loc"]))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "literal_error":
+            options = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+            value = err.get("input")
+            hint = suggest(value, options) if isinstance(value, str) else None
+            msg = f"{show(value)} is not allowed; allowed: {', '.join(options)}"
+            msg += f"; did you mean {hint!r}?" if hint else ""
+        elif err["type"] == "missing":
+            msg = "is required"
+        elif err["type"] == "string_unicode":
+            msg = f"is not valid Unicode text: it holds a lone surrogate (got {show(err.get('input'))})"
+        elif err["type"] == "extra_forbidden":
+            known = _known_fields(tuple(err["loc"])[:-1])
+            key = str(err["loc"][-1])
+            hint = suggest(key, known)
+            msg = "is not a known field" + (f"; did you mean {hint!r}?" if hint else "")
+            msg += f" (known fields: {', '.join(known)})" if known else ""
+        elif err["type"] not in ("value_error",) and "input" in err and not isinstance(err["input"], dict | list):
+            msg = f"{msg} (got {show(err['input'])})"
+        parts.append(f"{path}: {msg}" if path else msg)
+    error = InvalidInput("; ".join(parts), record=ref)
+    error.field = _field_path(tuple(errors[0]["loc"])) or None
+    return error
+
+
+def patient_id_of_pairs(tree: Any) -> str | None:
+    """The patient id of a record read as :func:`cocm_rules._json.pairs` (one whose JSON repeats
+    a key somewhere), when it is given exactly once and is a valid id; else None."""
+    if not isinstance(tree, _json.Pairs):
+        return None
+    ids = [v for k, v in tree if k == "patient_id"]
+    if len(ids) != 1 or not isinstance(ids[0], str) or not ids[0] or patient_id_problem(ids[0]) is not None:
+        return None
+    return ids[0]
+
+
+def _with_measure_ids(episode: Episode, library: MeasureLibrary | None) -> Episode:
+    """The episode with each assessment's measure id as the library knows it: an alias is
+    replaced by the id it stands for; an unrecognized id is kept as written."""
+    lib = library if library is not None else load_measures()
+    known = lib.ids
+    assessments = episode.assessments
+    for a in assessments:
+        if a.measure not in known:
+            break
+    else:
+        return episode  # the common case: every id is already the library's own
+    fixed = []
+    for a in assessments:
+        measure = a.measure if a.measure in known else lib.resolve(a.measure)
+        fixed.append(a if measure is None or measure == a.measure else a.model_copy(update={"measure": measure}))
+    return episode.model_copy(update={"assessments": fixed})
 
 
 def episode_json_schema() -> dict[str, Any]:

@@ -104,7 +104,7 @@ def scored_assessments(
     lib = library if library is not None else load_measures()
     out = []
     for i, a in enumerate(episode.assessments):
-        if measure is not None and a.measure != measure:
+        if measure is not None and a.measure != measure and lib.resolve(a.measure) != measure:
             continue
         out.append(_score_one(i, a, episode, lib))
     return out
@@ -115,7 +115,7 @@ def _score_one(
 ) -> ScoredAssessment:
     try:
         if scorer is None:
-            scorer = scorer_for(lib.get_measure(a.measure))
+            scorer = scorer_for(lib.get_measure(lib.resolve(a.measure) or a.measure))
         defn = scorer.defn
         ctx = _ctx_for(defn, a, episode) if (a.context or scorer.needs_context) else {}
         s = scorer.score_data(a.answers, ctx, a.total) if fast else scorer.score(a.answers, ctx, a.total)
@@ -296,12 +296,17 @@ class _Context:
     def _by_measure(self) -> dict[str, list[tuple[int, Assessment]]]:
         """Administrations on or before as_of by measure, each list sorted by (date, index)."""
         as_of = self.as_of
+        known = self.library.ids
+        resolve = self.library.resolve
         out: dict[str, list[tuple[int, Assessment]]] = {}
         for i, a in enumerate(self.episode.assessments):
             if a.date <= as_of:
-                entries = out.get(a.measure)
+                measure = a.measure
+                if measure not in known:  # an alias in an Episode built by hand, or an unknown id
+                    measure = resolve(measure) or measure
+                entries = out.get(measure)
                 if entries is None:
-                    out[a.measure] = [(i, a)]
+                    out[measure] = [(i, a)]
                 else:
                     if a.date < entries[-1][1].date:
                         entries.append((i, a))
@@ -396,12 +401,42 @@ class _Context:
                 n += 1
         return n
 
+    @_cached
+    def unrecognized(self) -> list[str]:
+        """Measure ids administered on or before as_of that the library does not recognize, as
+        written, in order."""
+        return sorted(m for m in self._by_measure if m not in self.library.ids)
+
+    def safety_missing_reasons(self) -> list[str]:
+        """What makes suicide risk impossible to rule out, in words, one entry per measure."""
+        out = [f"measure id {m!r} is not recognized (it may have been a safety screen)" for m in self.unrecognized]
+        administered = self.administered
+        for measure in _flagging(self.library).get(SAFETY_ITEM_MISSING, ()):
+            if measure in administered:
+                s = self.series(measure)
+                if s is not None and _safety_missing(s) is True:
+                    out.append(_why_safety_missing(s))
+        return out
+
+    @_cached
+    def invalid(self) -> list[str]:
+        """Recognized measures whose latest administration could not be scored, sorted."""
+        out = []
+        for measure in self.administered:
+            s = self.series(measure)
+            if s is not None and s.latest_any is not None and s.latest_any.score is None:
+                out.append(measure)
+        return sorted(out)
+
+    @_cached
+    def safety_missing(self) -> bool:
+        """The ``safety_item_missing`` fact (computed once: two facts read it)."""
+        return self.any_safety_missing()
+
     def any_safety_missing(self) -> bool:
         administered = self.administered
-        library = self.library
-        for measure in administered:
-            if measure not in library:
-                return True  # an unrecognised measure id may be a safety screen: fails closed
+        if self.unrecognized:
+            return True  # an unrecognized measure id may be a safety screen: fails closed
         for measure in _flagging(self.library).get(SAFETY_ITEM_MISSING, ()):
             if measure in administered:
                 s = self.series(measure)
@@ -436,6 +471,52 @@ def _safety_missing(s: _Series) -> bool | None:
     if last.score is None:
         return True  # invalid safety data fails closed
     return SAFETY_ITEM_MISSING in last.score.flags
+
+
+def _items_phrase(defn: MeasureDefinition, item_ids: list[str], what: str) -> str:
+    """``PHQ-9 item 9 was not sent``; ``C-SSRS screener items q3, q4 and q5 were not sent``."""
+    names = [i.removeprefix("item") if i.removeprefix("item").isdigit() else i for i in item_ids]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"{defn.label} item{'s' if len(names) > 1 else ''} {listed} {'were' if len(names) > 1 else 'was'} {what}"
+
+
+def _sent_items(scorer: Any, answers: Any) -> set[str]:
+    """The items a host sent a value for (null included): by position in a list, by key
+    (item id, ``measure.item`` or LOINC code) in a mapping; none for a total alone."""
+    if isinstance(answers, Mapping):
+        return {scorer.alias[k] for k in answers if isinstance(k, str) and k in scorer.alias}
+    if isinstance(answers, list):
+        return set(scorer.ids[: len(answers)])
+    return set()
+
+
+def _why_safety_missing(s: _Series) -> str:
+    """Why the latest administration of a measure with safety items cannot rule risk out."""
+    last = s.latest_any
+    assert last is not None
+    defn = s.defn
+    when = last.date.isoformat()
+    if last.score is None:
+        return f"the {defn.label} of {when} could not be scored (an invalid answer)"
+    sent = _sent_items(s.scorer, last.assessment.answers)
+    missing = [i for i in defn.safety_items if last.score.answers.get(i) is None and i in _required_now(s, last)]
+    parts = [
+        _items_phrase(defn, ids, what)
+        for ids, what in (
+            ([i for i in missing if i not in sent], "not sent"),
+            ([i for i in missing if i in sent], "left unanswered"),
+        )
+        if ids
+    ]
+    return f"{'; '.join(parts) or f'a {defn.label} safety item was not answered'} ({when})"
+
+
+def _required_now(s: _Series, sa: ScoredAssessment) -> set[str]:
+    """The safety items the administration had to answer: those asked unconditionally, and
+    those its skip logic asked (listed as missing by the scorer)."""
+    score = sa.score
+    assert score is not None
+    return set(s.scorer.safety_ids) | set(score.missing_items)
 
 
 def _minutes_since(contacts: list[Any], first: dt.date) -> int:
@@ -504,8 +585,9 @@ class FactCatalog:
         """Compute facts (all, or ``names``) for ``episode`` as of ``as_of``."""
         if not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime):
             raise InvalidInput("as_of must be a date (not a date-time)", field="as_of", value=as_of)
-        ep = parse_episode(episode)
-        ctx = _Context(ep, as_of, library if library is not None else load_measures())
+        lib = library if library is not None else load_measures()
+        ep = parse_episode(episode, library=lib)
+        ctx = _Context(ep, as_of, lib)
         fns = self.fns
         if names is None:
             return {name: fn(ctx) for name, fn in fns.items()}
@@ -1066,15 +1148,30 @@ def _episode_facts(cat: FactCatalog) -> None:
         "the latest administration of a measure with safety items has one "
         "unanswered or could not be scored, or a measure the library does not know was "
         "administered (it may have been a safety screen): risk cannot be ruled out",
-        lambda c: c.any_safety_missing(),
+        lambda c: c.safety_missing,
+    )
+    add(
+        "safety_missing_reason",
+        "text",
+        "why suicide risk cannot be ruled out, in words: which safety item of which measure was not "
+        "sent or was left unanswered (e.g. 'PHQ-9 item 9 was not sent (2026-11-02)'), which administration "
+        "could not be scored, which measure id was not recognized; missing when safety_item_missing is not true",
+        lambda c: "; ".join(c.safety_missing_reasons()) if c.safety_missing else None,
     )
     add(
         "measures_latest_invalid",
         "integer",
         "measures whose latest administration could not be scored (an invalid answer or unknown measure)",
-        lambda c: c.count_latest(lambda a: a.score is None) + sum(1 for m in c._by_measure if m not in c.library),
+        lambda c: len(c.invalid) + len(c.unrecognized),
         unit="count",
         minimum=0,
+    )
+    add(
+        "measures_latest_invalid_names",
+        "text",
+        "the measures measures_latest_invalid counts: each measure id, and each id that is not recognized "
+        "as sent, marked so (e.g. \"gad7, 'PHQ9x' (not recognized)\"); missing when there are none",
+        lambda c: ", ".join([*c.invalid, *(f"{m!r} (not recognized)" for m in c.unrecognized)]) or None,
     )
     add(
         "measures_total_mismatch",
@@ -1200,8 +1297,10 @@ def value_fits(spec: FactSpec, value: Any) -> bool:
         return isinstance(value, bool)
     if spec.type == "integer":
         return isinstance(value, int) and not isinstance(value, bool)
-    if spec.type == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if spec.type == "number":  # an int is never turned into a float: one beyond float range still fits the type
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and math.isfinite(value)
+        )
     if spec.type == "date":
         return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
     return isinstance(value, str) and (spec.allowed is None or value in spec.allowed)

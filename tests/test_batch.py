@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -383,3 +384,109 @@ def test_the_record_invalid_event_names_the_line_too(tmp_path):
     assert [{"event": "batch.record_invalid", "log_level": "warning", "record": 1, "line": 3, "field": "status"}] == (
         invalid
     )
+
+
+# -- repeated keys and huge numbers (issue 11) ---------------------------------------------------
+
+REPEATED_ITEM9 = (
+    '{"patient_id": "p2", "program": "cocm", "enrollment_date": "2026-01-05", "status": "active_treatment", '
+    '"assessments": [{"measure": "phq9", "date": "2026-02-01", "answers": {"item9": 3, "item9": 0}}]}'
+)
+
+
+@pytest.mark.parametrize("lines_as_text", [False, True])
+def test_a_jsonl_line_with_a_repeated_key_is_an_error_record_naming_line_path_and_key(tmp_path, lines_as_text):
+    """A line whose JSON repeats a key (here a positive item 9 followed by a 0) is one error
+    record naming the line, the path and the key, with the patient id (given once); the lines
+    around it are evaluated."""
+    from cocm_rules import Engine
+
+    path = tmp_path / "caseload.jsonl"
+    path.write_text("\n".join([json.dumps(P1), REPEATED_ITEM9, json.dumps(P3)]) + "\n", encoding="utf-8")
+
+    out = list(Engine.load().evaluate_many(read_records(path, lines_as_text=lines_as_text), dt.date(2026, 2, 10)))
+
+    assert ["result", "error", "result"] == [r.kind for r in out]
+    assert (1, 2, "p2", "assessments[0].answers") == (out[1].record, out[1].line, out[1].patient_id, out[1].field)
+    assert out[1].error.startswith(
+        "field 'assessments[0].answers': the key 'item9' appears more than once in one object"
+    )
+
+
+def test_a_json_file_record_with_a_repeated_key_is_an_error_record_in_its_place(tmp_path):
+    """In a .json file, only the record that repeats a key is an error record (naming the
+    record, the path and the key); the other records are read."""
+    path = tmp_path / "caseload.json"
+    path.write_text('{"patients": [' + json.dumps(P1) + ", " + REPEATED_ITEM9 + ", " + json.dumps(P3) + "]}")
+
+    records = list(read_records(path))
+
+    assert [P1, P3] == [records[0], records[2]]
+    error = records[1]
+    assert (1, None, "p2", "assessments[0].answers") == (error.record, error.line, error.patient_id, error.field)
+    assert error.error.startswith("field 'assessments[0].answers': the key 'item9' appears more than once")
+
+
+def test_a_json_file_whose_record_repeats_a_top_level_key_says_the_record(tmp_path):
+    """A record of a .json list that repeats one of its own keys is an error record that says
+    the key is repeated in the record."""
+    path = tmp_path / "caseload.json"
+    path.write_text('[{"patient_id": "a", "patient_id": "b"}, ' + json.dumps(P1) + "]")
+
+    records = list(read_records(path))
+
+    assert P1 == records[1]
+    assert (None, None) == (records[0].patient_id, records[0].field)
+    assert (0, "the key 'patient_id' appears more than once in the record") == (
+        records[0].record,
+        records[0].error.split(";")[0],
+    )
+
+
+def test_a_json_file_whose_wrapper_repeats_a_key_is_refused(tmp_path):
+    """``{"patients": [...], "patients": [...]}`` cannot be split into records: refused whole,
+    naming the file."""
+    path = tmp_path / "caseload.json"
+    path.write_text('{"patients": [' + json.dumps(P1) + '], "patients": []}')
+
+    with pytest.raises(InvalidInput) as info:
+        list(read_records(path))
+
+    assert str(path) == info.value.field
+    assert "the key 'patients' appears more than once in the top-level object" in str(info.value)
+
+
+@pytest.mark.parametrize("lines_as_text", [False, True])
+def test_an_integer_of_5000_digits_is_an_error_record_and_the_batch_goes_on(tmp_path, lines_as_text):
+    """An integer too long for Python to read (4,301+ digits) anywhere in a line makes that
+    line an error record; the batch is not lost."""
+    from cocm_rules import Engine
+
+    huge = json.dumps(dict(P2, care_manager=0)).replace('"care_manager": 0', '"care_manager": 1' + "0" * 5000)
+    path = tmp_path / "caseload.jsonl"
+    path.write_text("\n".join([json.dumps(P1), huge, json.dumps(P3)]) + "\n", encoding="utf-8")
+
+    out = list(Engine.load().evaluate_many(read_records(path, lines_as_text=lines_as_text), dt.date(2026, 2, 10)))
+
+    assert ["result", "error", "result"] == [r.kind for r in out]
+    assert 2 == out[1].line
+    assert out[1].error.startswith("not valid JSON (a number is too large (integers may have at most 4,300")
+    assert len(out[1].error) < 200
+
+
+def test_caseload_metrics_see_the_measure_id_of_an_alias():
+    """Measure ids written as hosts write them are read as the ids before the metrics are
+    computed: the same caseload with 'PHQ-9' and '44249-1' gives the same metrics."""
+    from cocm_rules.caseload import caseload_metrics
+
+    as_of = dt.date(2026, 11, 20)
+    caseload = Path(__file__).resolve().parent.parent / "examples" / "caseload.jsonl"
+    records = [json.loads(line) for line in caseload.read_text(encoding="utf-8").splitlines()[:40]]
+    names = iter(["PHQ-9", "44249-1", "phq_9"] * 1000)
+    written = [
+        dict(r, assessments=[dict(a, measure=next(names)) if a["measure"] == "phq9" else a for a in r["assessments"]])
+        for r in records
+    ]
+
+    assert caseload_metrics(records, as_of) == caseload_metrics(written, as_of)
+    assert written != records

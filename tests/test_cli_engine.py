@@ -156,6 +156,19 @@ def test_evaluate_writes_one_line_per_record(tmp_path: Path) -> None:
     assert "error" == lines[2]["kind"]
 
 
+def test_evaluate_survives_an_integer_of_5000_digits(tmp_path: Path) -> None:
+    """A line holding an integer of 5,000 digits (more than Python reads as text) is one error
+    record; the batch goes on to its end (issue 11: it once ended the run with a ValueError)."""
+    records = [json.loads(ln) for ln in Path(CASELOAD).read_text().splitlines()[:2]]
+    huge = json.dumps(dict(records[0], care_manager=0)).replace('"care_manager": 0', '"care_manager": 1' + "0" * 5000)
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join([json.dumps(records[0]), huge, json.dumps(records[1])]) + "\n")
+    result = invoke("evaluate", str(path), "--as-of", AS_OF)
+    assert 3 == result.exit_code, result.output[-500:]  # 3: the batch ran, and some records are errors
+    lines = [json.loads(ln) for ln in result.stdout.splitlines() if ln.startswith("{")]
+    assert [("result", 0), ("error", 1), ("result", 2)] == [(line["kind"], line["record"]) for line in lines]
+
+
 def test_review_ranks_suicide_risk_first() -> None:
     """On the bundled caseload the first patients on the list are there for suicide risk."""
     result = invoke("review", CASELOAD, "--as-of", AS_OF, "--json")

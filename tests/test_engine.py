@@ -562,10 +562,11 @@ def test_evaluate_many_refuses_one_episode(engine: Engine) -> None:
 
 def test_an_invalid_patient_id_is_not_echoed_in_the_error_record(engine: Engine) -> None:
     """A patient id with a lone surrogate or a control character makes an error record whose
-    patient_id is None, so the record can always be written out as JSON."""
+    patient_id is None, so the record can always be written out as JSON (a lone surrogate
+    escape in JSON text is refused by the strict JSON reader, before any field is read)."""
     text = json.dumps(episode("XX")).replace('"XX"', '"S\\ud800"')
     out = list(engine.evaluate_many([text, episode("p\x00"), episode("p2")], AS_OF))
-    assert [("error", None, "patient_id"), ("error", None, "patient_id"), ("result", "p2", None)] == [
+    assert [("error", None, None), ("error", None, "patient_id"), ("result", "p2", None)] == [
         (r.kind, r.patient_id, getattr(r, "field", None)) for r in out
     ]
     assert 3 == len([json.loads(r.model_dump_json()) for r in out])
@@ -601,3 +602,118 @@ def test_every_entry_point_checks_as_of(engine: Engine, as_of: Any) -> None:
     if isinstance(as_of, str):
         expected = "field 'as_of': as_of must be a datetime.date, not text: use datetime.date.fromisoformat(...)"
         assert str(info.value).startswith(expected)
+
+
+# -- issue 11: input integrity --------------------------------------------------------------------
+
+
+def test_json_text_with_a_repeated_key_is_an_error_record_naming_path_and_key(engine: Engine) -> None:
+    """A JSON text whose answer mapping repeats item 9 is an error record (the last value would
+    otherwise win and hide a 3): it names the record, the path and the key, and the patient."""
+    text = json.dumps(episode("p9")).replace(
+        '"answers": [2, 2, 2, 2, 2, 2, 1, 0, 0]', '"answers": {"item9": 3, "item9": 0}'
+    )
+    out = list(engine.evaluate_many([episode("p1"), text], AS_OF))
+
+    assert ["result", "error"] == [r.kind for r in out]
+    assert ("p9", "assessments[1].answers") == (out[1].patient_id, out[1].field)
+    assert 1 == out[1].record
+    assert out[1].error.startswith("field 'assessments[1].answers': the key 'item9' appears more than once")
+
+
+@pytest.mark.parametrize(
+    ("fact", "value"),
+    [("phq9.latest", 10**400), ("weeks_in_treatment", 10**5000), ("phq9.latest", 28), ("weeks_in_treatment", -1)],
+    ids=["401-digits", "5001-digits", "above-the-range", "below-the-range"],
+)
+def test_evaluate_facts_refuses_numbers_out_of_range(engine: Engine, fact: str, value: int) -> None:
+    """A number beyond float range (which once raised OverflowError) or outside the fact's
+    range is an InvalidInput naming the fact; a huge value is shown by its length."""
+    with pytest.raises(InvalidInput) as info:
+        engine.evaluate_facts({fact: value}, AS_OF)
+
+    assert fact == info.value.field
+    assert len(str(info.value)) < 300
+
+
+def _phq9_reported(date: str, total: int | None, **answers: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"measure": "PHQ-9", "date": date}
+    if total is not None:
+        out["total"] = total
+    if answers:
+        out["answers"] = answers
+    return out
+
+
+def test_a_phq9_sent_as_total_and_item9_is_treated_to_target() -> None:
+    """PHQ-9s stored as a total and item 9 (as many EHRs do) give baseline and latest, so
+    treat-to-target speaks; item 9 at 0 raises no suicide alert."""
+    record = dict(
+        episode(),
+        assessments=[
+            _phq9_reported("2026-02-01", 20, item9=0),
+            _phq9_reported("2026-05-01T09:00:00-05:00", 18, item9=0),
+        ],
+    )
+    engine = Engine.load()
+
+    facts = engine.facts(record, AS_OF)
+    alerts = engine.evaluate(record, AS_OF)
+
+    assert (20, 18, False, False) == (
+        facts["phq9.baseline"],
+        facts["phq9.latest"],
+        facts["phq9.item9_latest"] != 0,
+        facts["safety_item_missing"],
+    )
+    assert "t2t-phq9-not-improving" in [a.rule_id for a in alerts]
+    assert [] == [a.rule_id for a in alerts if a.category == "suicide_risk"]
+
+
+def test_a_phq9_sent_as_total_and_a_positive_item9_escalates() -> None:
+    """Item 9 sent beside a reported total is read: at 2 it raises the item 9 alert."""
+    record = dict(episode(), assessments=[_phq9_reported("2026-05-01", 18, item9=2)])
+
+    alerts = Engine.load().evaluate(record, AS_OF)
+
+    assert "suicide-phq9-item9" == alerts[0].rule_id
+    assert {"phq9.item9_latest": 2} == alerts[0].evidence
+
+
+def test_a_phq9_total_only_fails_closed_saying_item9_was_not_sent() -> None:
+    """A PHQ-9 total without item 9 still gives the total, but risk cannot be ruled out; the
+    alert says exactly what is missing."""
+    record = dict(episode(), assessments=[_phq9_reported("2026-05-01", 18)])
+
+    alerts = Engine.load().evaluate(record, AS_OF)
+    first = alerts[0]
+
+    assert "suicide-risk-unknown" == first.rule_id
+    assert "what is missing: PHQ-9 item 9 was not sent (2026-05-01)." in first.message
+    assert "PHQ-9 item 9 was not sent (2026-05-01)" == first.evidence["safety_missing_reason"]
+
+
+def test_an_unrecognized_measure_id_is_named_in_the_alerts_evidence() -> None:
+    """A screen sent under an id no measure declares fails closed, and both the suicide-risk and
+    the data-quality alert name the id in their evidence and message."""
+    record = dict(episode(), assessments=[{"measure": "PHQ-9x", "date": "2026-05-01", "answers": [0] * 9}])
+
+    alerts = by_id(Engine.load().evaluate(record, AS_OF))
+
+    unknown, invalid = alerts["suicide-risk-unknown"], alerts["dq-invalid-administration"]
+    assert "measure id 'PHQ-9x' is not recognized" in unknown.evidence["safety_missing_reason"]
+    assert "'PHQ-9x' (not recognized)" == invalid.evidence["measures_latest_invalid_names"]
+    assert "could not be scored: 'PHQ-9x' (not recognized)." in invalid.message
+
+
+def test_measure_aliases_give_the_same_alerts_as_ids() -> None:
+    """The same episode with its measure ids written as hosts write them gives the same facts
+    and alerts as with the ids."""
+    plain = episode()
+    written = dict(
+        plain, assessments=[dict(a, measure=m) for a, m in zip(plain["assessments"], ["PHQ9", "44249-1"], strict=True)]
+    )
+    engine = Engine.load()
+
+    assert engine.facts(plain, AS_OF) == engine.facts(written, AS_OF)
+    assert engine.evaluate(plain, AS_OF) == engine.evaluate(written, AS_OF)

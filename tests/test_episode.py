@@ -134,12 +134,12 @@ BAD_RECORDS = [
         _base(
             assessments=[
                 {"measure": "phq9", "date": "2026-01-05", "total": 3},
-                {"measure": "phq9", "date": "2026-02-01T10:00:00", "total": 3},
+                {"measure": "phq9", "date": "2026-02-01T25:00:00", "total": 3},
             ]
         ),
         "assessments[1].date",
-        ["2026-02-01T10:00:00", "YYYY-MM-DD"],
-        id="date-time-string",
+        ["2026-02-01T25:00:00", "YYYY-MM-DD", "date-time"],
+        id="date-time-with-hour-25",
     ),
     pytest.param(
         _base(
@@ -159,10 +159,10 @@ BAD_RECORDS = [
         id="us-style-date",
     ),
     pytest.param(
-        _base(relapse_prevention_plan_date=dt.datetime(2026, 2, 1, 10, 0)),
+        _base(relapse_prevention_plan_date=20260201),
         "relapse_prevention_plan_date",
-        ["date-time", "2026-02-01T10:00:00", "YYYY-MM-DD"],
-        id="datetime-object",
+        ["20260201 (number)", "YYYY-MM-DD"],
+        id="date-as-a-number",
     ),
     pytest.param(
         _base(contacts=[{"date": "2026-01-05", "kind": "visit"}]),
@@ -309,12 +309,13 @@ def test_every_problem_in_one_record_is_listed():
 
 
 def test_non_json_text_is_reported_with_the_record():
-    """Text that is not JSON raises InvalidInput naming the record and the JSON error position."""
+    """Text that is not JSON raises InvalidInput naming the record and the JSON error position
+    (read by the strict reader, so no foreign exception is kept as the cause)."""
     error = _error('{"patient_id": "p1", ', record_ref="line 4")
 
     assert str(error).startswith("record line 4: not valid JSON (")
     assert "line 1 column" in str(error)
-    assert isinstance(error.__cause__, json.JSONDecodeError)
+    assert None is error.__cause__
 
 
 def test_non_json_bytes_are_reported():
@@ -374,7 +375,7 @@ def test_json_schema_closed_vocabularies_match_the_model():
     assert ["active_treatment", "relapse_prevention_plan", "discharged", "inactive"] == schema["properties"]["status"][
         "enum"
     ]
-    assert "date" == schema["properties"]["enrollment_date"]["format"]
+    assert "date" == schema["properties"]["enrollment_date"]["anyOf"][0]["format"]  # or a date-time (issue 11)
     assert ["initial_assessment", "follow_up", "psychiatric_consultation", "case_review", "other"] == schema["$defs"][
         "Contact"
     ]["properties"]["kind"]["enum"]
@@ -385,7 +386,9 @@ def test_json_schema_closed_vocabularies_match_the_model():
     [
         "0",  # pydantic's own date parser reads these digits as a Unix time: 1970-01-01
         "1767225600",  # ... and this as 2026-01-01
-        "2026-01-05T00:00:00",
+        "2026-01-05T24:00:00",
+        "2026-01-05T10:30:00+5",
+        "2026-01-05Z",
         "2026-W01-1",  # an ISO week date, which date.fromisoformat accepts
         "20260105",
         "２０２６-01-05",  # full-width digits
@@ -444,13 +447,16 @@ def test_a_patient_id_with_control_characters_or_blank_is_refused(pid: str, prob
 
 
 def test_a_patient_id_with_a_lone_surrogate_is_refused() -> None:
-    """A patient id holding a lone surrogate (``\\ud800`` in JSON text) is refused, and the
-    message can be written out as UTF-8."""
-    error = _error('{"patient_id": "S\\ud800", "program": "cocm"}', record_ref="0")
+    """A patient id holding a lone surrogate is refused, and the message can be written out as
+    UTF-8: in JSON text (``\\ud800``) by the strict JSON reader, from a mapping by the model."""
+    from_text = _error('{"patient_id": "S\\ud800", "program": "cocm"}', record_ref="0")
+    from_mapping = _error(_base(patient_id="S\ud800"), record_ref="0")
 
-    assert "patient_id" == error.field
-    assert str(error).startswith("record 0: patient_id: is not valid Unicode text: it holds a lone surrogate")
-    assert str(error) == str(error).encode("utf-8").decode("utf-8")
+    assert str(from_text).startswith("record 0: not valid JSON (a \\u escape is a lone surrogate")
+    assert "patient_id" == from_mapping.field
+    assert str(from_mapping).startswith("record 0: patient_id: is not valid Unicode text: it holds a lone surrogate")
+    for error in (from_text, from_mapping):
+        assert str(error) == str(error).encode("utf-8").decode("utf-8")
 
 
 def test_bytes_that_are_not_utf8_are_reported() -> None:
@@ -491,3 +497,195 @@ def test_loggable_field_keeps_schema_names_and_indices_only(field: str | None, l
     from cocm_rules.episode import loggable_field
 
     assert logged == loggable_field(field)
+
+
+# -- repeated keys in JSON text (issue 11) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "key"),
+    [
+        (
+            '{"patient_id": "p1", "program": "cocm", "enrollment_date": "2026-01-05", "status": "active_treatment",'
+            ' "assessments": [{"measure": "phq9", "date": "2026-01-05", "answers": {"item9": 3, "item9": 0}}]}',
+            "assessments[0].answers",
+            "item9",
+        ),
+        (
+            '{"patient_id": "p1", "program": "cocm", "enrollment_date": "2026-01-05", "status": "active_treatment",'
+            ' "assessments": [{"measure": "phq9", "date": "2026-01-05", "answers": [0, 0, 0, 0, 0, 0, 0, 0, 3],'
+            ' "answers": [0, 0, 0, 0, 0, 0, 0, 0, 0]}]}',
+            "assessments[0]",
+            "answers",
+        ),
+        (
+            '{"patient_id": "p1", "program": "cocm", "enrollment_date": "2026-01-05", "status": "active_treatment",'
+            ' "assessments": [{"measure": "phq9", "date": "2026-01-05", "answers": [0, 0, 0, 0, 0, 0, 0, 0, 3]}],'
+            ' "assessments": []}',
+            None,
+            "assessments",
+        ),
+    ],
+    ids=["item9-in-an-answer-mapping", "answers-of-one-assessment", "assessments"],
+)
+def test_json_text_with_a_repeated_key_is_refused(text: str, path: str | None, key: str) -> None:
+    """A repeated key at any depth would let the last value win and hide a positive item 9: the
+    record is refused, naming the record (its patient id when no ref is given), the path of the
+    object and the key."""
+    error = _error(text)
+
+    assert (path, "patient 'p1'") == (error.field, error.record)
+    assert f"the key {key!r} appears more than once" in str(error)
+
+
+def test_a_repeated_patient_id_is_refused_and_not_used_to_name_the_record() -> None:
+    """Two patient ids in one record: refused, and the record is named by its ref only (which of
+    the two ids is the patient's would be a guess)."""
+    text = '{"patient_id": "p1", "patient_id": "p2", "program": "cocm"}'
+
+    assert "record 3: the key 'patient_id' appears more than once in the top-level object" in str(
+        _error(text, record_ref="3")
+    )
+    assert None is _error(text).record
+
+
+# -- dates with times and offsets (issue 11) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-01T10:30:00Z", dt.date(2026, 11, 1)),
+        ("2026-11-02T23:30:00-05:00", dt.date(2026, 11, 2)),  # 04:30 UTC on 3 November: not shifted
+        ("2026-11-02T00:15:00+14:00", dt.date(2026, 11, 2)),
+        ("2026-11-02T10:30", dt.date(2026, 11, 2)),
+        ("2026-11-02 10:30:15.123456", dt.date(2026, 11, 2)),
+        ("2026-11-02t23:59:60z", dt.date(2026, 11, 2)),  # RFC 3339 lower case, a leap second
+    ],
+)
+@pytest.mark.parametrize("as_text", [False, True])
+def test_a_date_time_means_its_calendar_date_as_written(text: str, expected: dt.date, as_text: bool) -> None:
+    """Every date field accepts a date-time and keeps its calendar date as written (no time-zone
+    shift), from a mapping and from JSON text alike."""
+    record = _base(
+        enrollment_date=text,
+        relapse_prevention_plan_date=text,
+        assessments=[{"measure": "phq9", "date": text, "total": 3}],
+        contacts=[{"date": text, "kind": "follow_up"}],
+        recommendations=[{"date": text, "status": "implemented", "resolved_date": text}],
+        smi_events=[{"date": text, "kind": "ed_visit"}],
+    )
+
+    episode = parse_episode(json.dumps(record) if as_text else record)
+
+    dates = [
+        episode.enrollment_date,
+        episode.relapse_prevention_plan_date,
+        episode.assessments[0].date,
+        episode.contacts[0].date,
+        episode.recommendations[0].date,
+        episode.recommendations[0].resolved_date,
+        episode.smi_events[0].date,
+    ]
+    assert [expected] * 7 == dates
+
+
+def test_a_datetime_object_gives_its_own_date() -> None:
+    """A ``datetime`` from Python follows the same rule: its own calendar date, unshifted."""
+    moment = dt.datetime(2026, 11, 2, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+
+    assert dt.date(2026, 11, 2) == parse_episode(_base(enrollment_date=moment)).enrollment_date
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-02T23:30:00-05:00",
+        "2026-11-02T04:30:00Z",
+        "2026-11-02",
+        "2024-02-29T12:00:00+01:00",
+    ],
+)
+def test_episode_and_fhir_readers_take_the_same_date(text: str) -> None:
+    """The episode reader and the FHIR reader read a date-time to the same calendar date."""
+    from cocm_rules.fhir._common import Where, to_date
+
+    assert to_date(text, Where("x"), "authored") == parse_episode(_base(enrollment_date=text)).enrollment_date
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("2026-11-02T25:00:00Z", "expected a date (YYYY-MM-DD) or a date-time"),
+        ("2026-11-02T10:30:00+5", "expected a date (YYYY-MM-DD) or a date-time"),
+        ("2026-11-02Tnoon", "expected a date (YYYY-MM-DD) or a date-time"),
+        ("2026-02-30T10:00:00Z", "is not a real date"),
+        ("2026-11", "is not a full date"),
+    ],
+)
+def test_a_malformed_date_time_is_refused_naming_the_field(text: str, fragment: str) -> None:
+    """A date-time that is not one of the accepted forms, or whose date is not real, is refused,
+    naming the field and the value, with one message (not one per way a date may be read)."""
+    error = _error(_base(assessments=[{"measure": "phq9", "date": text, "total": 3}]))
+
+    assert "assessments[0].date" == error.field
+    assert 1 == str(error).count("assessments[0].date: ")
+    assert fragment in str(error)
+    assert repr(text) in str(error)
+
+
+def test_the_json_schema_states_the_date_rule() -> None:
+    """The schema of a date field accepts a date or a date-time and says which date a
+    date-time means."""
+    date = episode_json_schema()["$defs"]["Assessment"]["properties"]["date"]
+
+    assert "date" == date["anyOf"][0]["format"]
+    assert "calendar date as written" in date["anyOf"][1]["description"]
+
+
+# -- measure ids as hosts write them (issue 11) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "measure"),
+    [
+        ("PHQ-9", "phq9"),
+        ("PHQ9", "phq9"),
+        ("phq-9", "phq9"),
+        ("Phq 9", "phq9"),
+        ("44249-1", "phq9"),  # the PHQ-9 LOINC panel code
+        ("GAD7", "gad7"),
+        ("audit-c", "auditc"),
+        ("PHQ-9M", "phqa"),
+        ("C-SSRS screener", "cssrs_screener"),
+        ("55757-9", "phq2"),  # a panel code of status 'secondary' counts too
+    ],
+)
+@pytest.mark.parametrize("as_text", [False, True])
+def test_a_measure_alias_becomes_the_measure_id(written: str, measure: str, as_text: bool) -> None:
+    """A measure id written as hosts write it is read as the measure's id when the episode is
+    parsed, so facts, metrics and outputs all see the id."""
+    record = _base(assessments=[{"measure": written, "date": "2026-01-05", "total": 3}])
+
+    episode = parse_episode(json.dumps(record) if as_text else record)
+
+    assert measure == episode.assessments[0].measure
+
+
+def test_an_unrecognized_measure_id_is_kept_as_written() -> None:
+    """An id no measure declares is kept as sent (the facts then fail closed and name it)."""
+    episode = parse_episode(_base(assessments=[{"measure": "PHQ-9x", "date": "2026-01-05", "total": 3}]))
+
+    assert "PHQ-9x" == episode.assessments[0].measure
+
+
+def test_a_fhir_observation_of_a_reported_total_does_not_claim_there_were_no_items() -> None:
+    """A total reported beside item 9 is written to FHIR as reported, not recomputed, without
+    saying that no item was sent (item 9 is one of its components)."""
+    from cocm_rules import fhir, score
+
+    observation = fhir.score_to_observation(score("phq9", {"item9": 0}, reported_total=18), "Patient/p", "2026-11-03")
+
+    assert observation["method"]["text"].endswith("total reported by the source, not recomputed from item answers")
+    item9 = next(c for c in observation["component"] if c["code"]["coding"][0]["code"] == "44260-8")
+    assert "LA6568-5" == item9["valueCodeableConcept"]["coding"][0]["code"]  # 0 = not at all

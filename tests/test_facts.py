@@ -956,7 +956,7 @@ def test_smi_events_after_as_of_are_ignored():
 
 TYPES = {"number", "integer", "boolean", "date", "text"}
 #: Text facts that are free text on purpose (ids), so they have no list of allowed values.
-FREE_TEXT = {"care_manager"}
+FREE_TEXT = {"care_manager", "safety_missing_reason", "measures_latest_invalid_names"}
 
 
 def test_every_spec_is_complete():
@@ -1071,6 +1071,8 @@ def test_the_rich_episode_computes_most_facts():
         "cssrs_screener.q6b_latest",
         "phqa.serious_thoughts_past_month_latest",
         "phqa.attempt_ever_latest",
+        "safety_missing_reason",  # present only when something is missing or invalid
+        "measures_latest_invalid_names",
     }
     assert set() == {name for name in missing if name not in allowed and not name.endswith(".total_mismatch")}
     assert False is values["phq9.total_mismatch"]
@@ -1192,14 +1194,102 @@ def test_same_day_cssrs_screens_the_higher_level_counts(order: int) -> None:
 
 
 def test_an_unknown_measure_id_fails_closed() -> None:
-    """A PHQ-9 sent under an id the library does not know ('PHQ-9') cannot be read, and it may
-    have been a safety screen: safety_item_missing is true, and the engine escalates."""
+    """A PHQ-9 sent under an id the library does not recognize ('PHQ-9x') cannot be read, and it
+    may have been a safety screen: safety_item_missing is true, and the engine escalates."""
     from cocm_rules import Engine
 
-    episode = _episode(assessments=[_a("PHQ-9", "2026-02-02", [0, 0, 0, 0, 0, 0, 0, 0, 3])])
+    episode = _episode(assessments=[_a("PHQ-9x", "2026-02-02", [0, 0, 0, 0, 0, 0, 0, 0, 3])])
     f = facts(episode, D("2026-02-03"))
     alerts = Engine.load().evaluate(episode, D("2026-02-03"))
 
     assert (True, 1) == (f["safety_item_missing"], f["measures_latest_invalid"])
     assert "suicide-risk-unknown" == alerts[0].rule_id
     assert facts(_phq9(("2026-02-02", PHQ9_0)), D("2026-02-03"))["safety_item_missing"] is False
+
+
+# -- issue 11: a total with item 9, what is missing in words, ids as hosts write them -----------
+
+
+@pytest.mark.parametrize(
+    ("item9", "suicide_risk", "safety_missing"),
+    [(0, False, False), (1, True, False), (None, None, True)],
+    ids=["item9-0", "item9-1", "total-only"],
+)
+def test_a_phq9_total_with_or_without_item9_gives_baseline_and_latest(
+    item9: int | None, suicide_risk: bool | None, safety_missing: bool
+) -> None:
+    """PHQ-9s sent as total + item 9 (or a total alone) are scored administrations: baseline
+    and latest are the reported totals; item 9 decides the suicide facts, and without it risk
+    cannot be ruled out."""
+    extra = {"answers": {"item9": item9}} if item9 is not None else {}
+    episode = _episode(assessments=[_a("phq9", "2026-01-05", total=20), _a("phq9", "2026-03-30", total=9, **extra)])
+
+    f = facts(episode, SERIES_AS_OF)
+
+    assert (20, 9, 2, 0.55) == (f["phq9.baseline"], f["phq9.latest"], f["phq9.count"], f["phq9.pct_reduction"])
+    assert (item9, suicide_risk, safety_missing) == (
+        f["phq9.item9_latest"],
+        f["phq9.suicide_risk"],
+        f["safety_item_missing"],
+    )
+    expected_reason = None if not safety_missing else "PHQ-9 item 9 was not sent (2026-03-30)"
+    assert expected_reason == f["safety_missing_reason"]
+
+
+@pytest.mark.parametrize(
+    ("answers", "reason"),
+    [
+        ([1, 1, 1, 1, 1, 1, 1, 1, None], "PHQ-9 item 9 was left unanswered (2026-03-30)"),
+        ({f"item{n}": 1 for n in range(1, 9)}, "PHQ-9 item 9 was not sent (2026-03-30)"),
+        ({"item1": 1, "item9": None}, "PHQ-9 item 9 was left unanswered (2026-03-30)"),
+        ([1, 1, 1, 1, 1, 1, 1, 1, 9], "the PHQ-9 of 2026-03-30 could not be scored (an invalid answer)"),
+    ],
+    ids=["null-in-a-list", "left-out-of-a-mapping", "null-in-a-mapping", "invalid-answer"],
+)
+def test_safety_missing_reason_says_what_is_missing(answers: Any, reason: str) -> None:
+    """The reason tells a safety item that was not sent from one sent empty, and an
+    administration that could not be scored."""
+    f = facts(_phq9(("2026-03-30", answers)), SERIES_AS_OF)
+
+    assert (True, reason) == (f["safety_item_missing"], f["safety_missing_reason"])
+
+
+def test_unrecognized_ids_are_listed_in_order_with_the_invalid_measures() -> None:
+    """Unrecognized ids are listed as sent, after the recognized measures that could not be
+    scored; every reason is given."""
+    episode = _episode(
+        assessments=[
+            _a("zz", "2026-03-01", [1]),
+            _a("gad7", "2026-03-01", [1, 1, 1, 1, 1, 1, 9]),
+            _a("PHQ-9x", "2026-03-01", [1]),
+        ]
+    )
+
+    f = facts(episode, SERIES_AS_OF)
+
+    assert (3, "gad7, 'PHQ-9x' (not recognized), 'zz' (not recognized)") == (
+        f["measures_latest_invalid"],
+        f["measures_latest_invalid_names"],
+    )
+    assert (
+        "measure id 'PHQ-9x' is not recognized (it may have been a safety screen); "
+        "measure id 'zz' is not recognized (it may have been a safety screen)"
+    ) == f["safety_missing_reason"]
+
+
+def test_an_episode_built_with_aliases_gives_the_facts_of_its_ids() -> None:
+    """An Episode built directly (not parsed) with measure aliases still has its facts read
+    under the measures' ids."""
+    from cocm_rules import Episode
+
+    built = Episode(
+        patient_id="p1",
+        program="cocm",
+        enrollment_date=D("2026-01-05"),
+        status="active_treatment",
+        assessments=[{"measure": "PHQ-9", "date": D("2026-03-30"), "answers": [1] * 9}],
+    )
+
+    f = facts(built, SERIES_AS_OF)
+
+    assert (9, 0, None) == (f["phq9.latest"], f["measures_latest_invalid"], f["measures_latest_invalid_names"])

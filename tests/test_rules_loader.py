@@ -370,7 +370,7 @@ CASES: list[tuple[str, int, int, str | None, str, str | None, str | None]] = [
         29,
         21,
         "test 'misspelt measure'",
-        "unknown measure 'phq-9'",
+        "unknown measure 'phq-99'",
         "phq9",
         "asrm, auditc, bprs, cssrs_screener, gad2, gad7, mdq, pcl5, phq2, phq9, phqa, psychosis_dimensions, ras, "
         "whodas12",

@@ -364,7 +364,7 @@ def _score_observation(
     source = {
         "items": "recomputed from the item answers",
         "prorated": "prorated from the item answers",
-        "reported": "reported by the source without item answers",
+        "reported": "reported by the source, not recomputed from item answers",
     }.get(score.total_source or "", "not computed")
     obs["method"] = {"text": f"cocm_rules {defn.id} definition {score.definition_version}: total {source}"}
     refs = [{"reference": r} for r in derived_from]

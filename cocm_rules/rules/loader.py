@@ -644,7 +644,7 @@ class _FileChecker:
                 assessments = case.episode.get("assessments")
                 for k, a in enumerate(assessments if isinstance(assessments, list) else []):
                     measure = a.get("measure") if isinstance(a, dict) else None
-                    if isinstance(measure, str) and measure not in library:
+                    if isinstance(measure, str) and library.resolve(measure) is None:
                         self.bad(
                             (*path, "episode", "assessments", k, "measure"),
                             f"unknown measure {measure!r}",
