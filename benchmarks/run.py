@@ -5,7 +5,9 @@ Measures, in ONE run, on ONE core (the process pins itself to CPU 0 where it can
 1. rules only, on prebuilt facts: the compiled backend vs a hand-written Python function of
    the same 50 default rules (``benchmarks/handwritten.py``; target: compiled >= 0.5x);
 2. end to end, episode JSON text -> alerts, compiled backend: patients/s (target >= 10,000),
-   with the share of time spent parsing JSON + validating the episode;
+   with the share of time spent parsing JSON + validating the episode; and (2b) what reading
+   the JSON strictly costs (duplicate keys, numbers beyond float range), parse + validate with
+   and without the checks, as ratios to ``json.loads``;
 3. the durable backend: end-to-end patients/s, and its wrapper vs raw durable-rules
    ``assert_fact`` + ``retract_fact`` of the same rules and facts (target: overhead <= 1.5x);
 4. memory: RSS growth while streaming 200,000 patients through ``evaluate_many``, per backend,
@@ -160,6 +162,44 @@ def bench_end_to_end(
         "ceiling_without_facts_per_s": round(n / (t_parse + t_rest)),
         "parse_share": round(t_parse / t_full, 3),
         "target": ">= 10,000 patients/s",
+    }
+
+
+def bench_strict_json(texts: Sequence[str], repeats: int) -> dict[str, Any]:
+    """What reading the episode JSON strictly costs: parse + validate through the shipping path
+    (``parse_episode`` of the text: jiter with duplicate-key detection, the check for numbers
+    beyond float range, then validation) against the same parse + validate with jiter's plain
+    parse (the same jiter settings, without duplicate-key detection and range check), each as
+    a ratio to the standard library's ``json.loads`` of the same texts, in the same run."""
+    import jiter
+
+    from cocm_rules.episode import parse_episode
+
+    raw = [t.encode() for t in texts]
+
+    def strict() -> None:
+        for t in texts:
+            parse_episode(t)
+
+    def unchecked() -> None:
+        for b in raw:
+            parse_episode(jiter.from_json(b, allow_inf_nan=False, cache_mode="keys"))
+
+    def json_only() -> None:
+        for t in texts:
+            json.loads(t)
+
+    t_strict, t_unchecked, t_json = _interleaved(strict, unchecked, json_only, repeats=repeats)
+    n = len(texts)
+    us = 1e6 / n
+    return {
+        "patients": n,
+        "strict_us_per_patient": round(t_strict * us, 1),
+        "unchecked_us_per_patient": round(t_unchecked * us, 1),
+        "json_loads_us_per_patient": round(t_json * us, 1),
+        "strict_vs_json_loads": round(t_strict / t_json, 2),
+        "unchecked_vs_json_loads": round(t_unchecked / t_json, 2),
+        "check_cost_vs_json_loads": round((t_strict - t_unchecked) / t_json, 2),
     }
 
 
@@ -406,6 +446,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"rules and alerts {r['rules_and_alerts_us_per_patient']} us; "
         f"building the facts, scoring included, the remaining {r['facts_us_per_patient']} us)\n"
         f"   with no time at all for the facts: {r['ceiling_without_facts_per_s']:,} patients/s",
+        flush=True,
+    )
+    results["strict_json"] = r = bench_strict_json(texts, args.repeats)
+    print(
+        f"2b. reading the episode JSON strictly (repeated keys, numbers beyond float range): parse+validate "
+        f"{r['strict_us_per_patient']} us/patient ({r['strict_vs_json_loads']}x json.loads) vs "
+        f"{r['unchecked_us_per_patient']} us without the checks ({r['unchecked_vs_json_loads']}x); "
+        f"the checks cost {r['check_cost_vs_json_loads']}x json.loads ({r['json_loads_us_per_patient']} us)",
         flush=True,
     )
     try:

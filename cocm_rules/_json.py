@@ -101,7 +101,8 @@ def loads(
         except UnicodeDecodeError as e:
             raise InvalidInput(not_utf8(e), record=record, field=field) from None
     try:
-        value = jiter.from_json(raw, catch_duplicate_keys=refuse_duplicate_keys, allow_inf_nan=False)
+        # cache_mode="keys": caching string values too (jiter's default) makes the parse slower
+        value = jiter.from_json(raw, catch_duplicate_keys=refuse_duplicate_keys, allow_inf_nan=False, cache_mode="keys")
     except ValueError as e:
         raise _refusal(str(e), raw, record, field) from None
     skeleton = raw.translate(_SKELETON)

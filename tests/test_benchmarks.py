@@ -60,6 +60,10 @@ def test_the_speed_benchmarks_run_and_report_every_figure() -> None:
         "ceiling_without_facts_per_s",
     ):
         assert end_to_end[key] > 0, key
+    strict = run.bench_strict_json(texts, repeats=1)
+    for key in ("strict_us_per_patient", "unchecked_us_per_patient", "json_loads_us_per_patient"):
+        assert strict[key] > 0, key
+    assert {"strict_vs_json_loads", "unchecked_vs_json_loads", "check_cost_vs_json_loads"} <= set(strict)
     parts = end_to_end["parse_us_per_patient"] + end_to_end["rules_and_alerts_us_per_patient"]
     assert end_to_end["facts_us_per_patient"] == pytest.approx(end_to_end["us_per_patient"] - parts, abs=0.2)
 
