@@ -51,7 +51,7 @@ def rules(f: dict[str, Any]) -> list[str]:
         add("suicide-phq9-item9")
     if f["phqa.suicide_risk"] is True:
         add("suicide-phqa-risk")
-    if f["safety_item_missing"] is True:
+    if f["safety_item_missing"] is True or f["safety_missing_reason"] is not None:
         add("suicide-risk-unknown")
     # depression
     if (
@@ -191,6 +191,8 @@ def rules(f: dict[str, Any]) -> list[str]:
     # data quality
     if _ge(f["measures_total_mismatch"], 1):
         add("dq-total-mismatch")
-    if _ge(f["measures_latest_invalid"], 1):
+    if _ge(f["measures_latest_invalid"], 1) or f["measures_latest_invalid_names"] is not None:
         add("dq-invalid-administration")
+    if _ge(f["set_aside_count"], 1) and f["set_aside_reasons"] is not None:
+        add("dq-set-aside")
     return out

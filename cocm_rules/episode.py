@@ -44,6 +44,7 @@ __all__ = [
     "Contact",
     "Episode",
     "Recommendation",
+    "SetAside",
     "SmiEvent",
     "episode_json_schema",
     "parse_episode",
@@ -213,6 +214,25 @@ class SmiEvent(_Model):
         return self
 
 
+#: What a set-aside record was: a whole administration (unscored: a safety screen among them
+#: fails closed), a contact, a relapse prevention plan, or one value inside a record that was
+#: otherwise used (a reported total beside its items, a contact's minutes).
+SET_ASIDE_KINDS = ("assessment", "contact", "relapse_prevention_plan", "value")
+
+
+class SetAside(_Model):
+    """Something the host (or a reader such as the FHIR reader) had about the patient but
+    could not use as sent, and why. Nothing is dropped silently: each one counts in the
+    ``set_aside_count`` fact (a data-quality alert), and an administration set aside whose
+    measure has safety items, or is not known, means suicide risk cannot be ruled out."""
+
+    kind: Literal["assessment", "contact", "relapse_prevention_plan", "value"]
+    reason: str = Field(min_length=1, description="why it could not be used, for the team correcting the record")
+    date: Date | None = Field(None, description="its date, when one could be read")
+    measure: str | None = Field(None, description="for an assessment: the measure, when it could be recognized")
+    source: str | None = Field(None, description="where it came from, e.g. 'Encounter/enc-4'")
+
+
 class Episode(_Model):
     """One patient's episode of care in a Collaborative Care program."""
 
@@ -229,6 +249,9 @@ class Episode(_Model):
     recommendations: list[Recommendation] = Field(default_factory=list)
     relapse_prevention_plan_date: Date | None = None
     smi_events: list[SmiEvent] = Field(default_factory=list)
+    set_aside: list[SetAside] = Field(
+        default_factory=list, description="records the host or a reader could not use as sent, and why"
+    )
 
 
 _FIELD_WORDS = {

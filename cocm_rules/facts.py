@@ -407,9 +407,44 @@ class _Context:
         written, in order."""
         return sorted(m for m in self._by_measure if m not in self.library.ids)
 
+    @_cached
+    def set_aside(self) -> list[Any]:
+        """Records set aside (see :class:`~cocm_rules.episode.SetAside`) dated on or before
+        as_of, or undated."""
+        as_of = self.as_of
+        return [x for x in self.episode.set_aside if x.date is None or x.date <= as_of]
+
+    @_cached
+    def set_aside_safety(self) -> list[str]:
+        """Administrations set aside that may have held a safety answer newer than any read:
+        of a measure with safety items, or of no recognized measure, undated or dated on or
+        after that measure's latest administration. Each, in words."""
+        out = []
+        library = self.library
+        for x in self.set_aside:
+            if x.kind != "assessment":
+                continue
+            measure = (
+                None if x.measure is None else (x.measure if x.measure in library.ids else library.resolve(x.measure))
+            )
+            when = x.date.isoformat() if x.date is not None else "undated"
+            if measure is not None:
+                if not library[measure].safety_items:
+                    continue
+                s = self.series(measure)
+                latest = s.latest_any if s is not None else None
+                if latest is not None and x.date is not None and x.date < latest.date:
+                    continue  # older than an administration that was read: that one counts
+            what = (
+                library[measure].name if measure is not None else f"measure {x.measure!r}" if x.measure else "a measure"
+            )
+            out.append(f"an administration of {what} ({when}) could not be read: {x.reason}")
+        return out
+
     def safety_missing_reasons(self) -> list[str]:
         """What makes suicide risk impossible to rule out, in words, one entry per measure."""
         out = [f"measure id {m!r} is not recognized (it may have been a safety screen)" for m in self.unrecognized]
+        out += self.set_aside_safety
         administered = self.administered
         for measure in _flagging(self.library).get(SAFETY_ITEM_MISSING, ()):
             if measure in administered:
@@ -437,6 +472,8 @@ class _Context:
         administered = self.administered
         if self.unrecognized:
             return True  # an unrecognized measure id may be a safety screen: fails closed
+        if self.episode.set_aside and self.set_aside_safety:
+            return True  # a safety screen that could not be read fails closed
         for measure in _flagging(self.library).get(SAFETY_ITEM_MISSING, ()):
             if measure in administered:
                 s = self.series(measure)
@@ -517,6 +554,13 @@ def _required_now(s: _Series, sa: ScoredAssessment) -> set[str]:
     score = sa.score
     assert score is not None
     return set(s.scorer.safety_ids) | set(score.missing_items)
+
+
+def _set_aside_text(x: Any) -> str:
+    when = x.date.isoformat() if x.date is not None else "undated"
+    where = f", {x.source}" if x.source else ""
+    what = x.kind.replace("_", " ") + (f" of {x.measure}" if x.measure else "")
+    return f"{what} ({when}{where}): {x.reason}"
 
 
 def _minutes_since(contacts: list[Any], first: dt.date) -> int:
@@ -1157,6 +1201,21 @@ def _episode_facts(cat: FactCatalog) -> None:
         "sent or was left unanswered (e.g. 'PHQ-9 item 9 was not sent (2026-11-02)'), which administration "
         "could not be scored, which measure id was not recognized; missing when safety_item_missing is not true",
         lambda c: "; ".join(c.safety_missing_reasons()) if c.safety_missing else None,
+    )
+    add(
+        "set_aside_count",
+        "integer",
+        "records the host or a reader could not use as sent (an unreadable administration, a contact "
+        "or its minutes, a plan), dated on or before as_of or undated",
+        lambda c: len(c.set_aside),
+        unit="count",
+        minimum=0,
+    )
+    add(
+        "set_aside_reasons",
+        "text",
+        "what was set aside and why, in words (missing when nothing was)",
+        lambda c: "; ".join(_set_aside_text(x) for x in c.set_aside) or None,
     )
     add(
         "measures_latest_invalid",

@@ -50,7 +50,7 @@ def test_the_speed_benchmarks_run_and_report_every_figure() -> None:
     end_to_end = run.bench_end_to_end(engine, texts, facts, repeats=1)
 
     assert 12 == rules["patients"] == end_to_end["patients"]
-    assert 50 == rules["rules"]
+    assert len(engine.program.rules) == rules["rules"]
     for key in (
         "patients_per_s",
         "us_per_patient",

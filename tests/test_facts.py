@@ -956,7 +956,7 @@ def test_smi_events_after_as_of_are_ignored():
 
 TYPES = {"number", "integer", "boolean", "date", "text"}
 #: Text facts that are free text on purpose (ids), so they have no list of allowed values.
-FREE_TEXT = {"care_manager", "safety_missing_reason", "measures_latest_invalid_names"}
+FREE_TEXT = {"care_manager", "safety_missing_reason", "measures_latest_invalid_names", "set_aside_reasons"}
 
 
 def test_every_spec_is_complete():
@@ -1073,6 +1073,7 @@ def test_the_rich_episode_computes_most_facts():
         "phqa.attempt_ever_latest",
         "safety_missing_reason",  # present only when something is missing or invalid
         "measures_latest_invalid_names",
+        "set_aside_reasons",  # present only when a record was set aside
     }
     assert set() == {name for name in missing if name not in allowed and not name.endswith(".total_mismatch")}
     assert False is values["phq9.total_mismatch"]

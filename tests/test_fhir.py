@@ -1243,3 +1243,83 @@ def test_mutated_resources_raise_only_invalid_input(data: st.DataObject) -> None
     ):
         with contextlib.suppress(InvalidInput):
             read(resource)
+
+
+# -- records set aside reach the engine (issue 11, item 4) -------------------------------------------
+
+
+def _rules(alerts: list[Alert]) -> list[str]:
+    return sorted(a.rule_id for a in alerts)
+
+
+def test_a_contact_without_its_minutes_is_set_aside_and_raises_a_data_quality_alert() -> None:
+    """Encounter.length of 1e308 hours: the contact counts without minutes, the episode says
+    what was set aside, and the engine raises dq-set-aside naming the Encounter."""
+    bundle = load("patient-bundle.json")
+    enc = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "enc-1")
+    enc["length"] = {"value": 1e308, "unit": "h", "system": "http://unitsofmeasure.org", "code": "h"}
+    episode = fhir.read_episode(bundle)
+    [aside] = episode.set_aside
+    assert ("value", dt.date(2026, 8, 3), "Encounter/enc-1 length") == (aside.kind, aside.date, aside.source)
+    [alert] = [a for a in Engine.load().evaluate(episode, dt.date(2026, 11, 6)) if a.rule_id == "dq-set-aside"]
+    assert "Encounter/enc-1 length" in alert.message
+
+
+def test_an_undated_phq9_is_set_aside_and_fails_closed() -> None:
+    """A PHQ-9 QuestionnaireResponse without `authored` cannot be placed in the series: the
+    patient is kept, the response is set aside, and suicide risk cannot be ruled out."""
+    bundle = load("patient-bundle.json")
+    qr = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == "phq9-week13")
+    del qr["authored"]
+    episode = fhir.read_episode(bundle)
+    assert [("assessment", "phq9")] == [(x.kind, x.measure) for x in episode.set_aside]
+    alerts = Engine.load().evaluate(episode, dt.date(2026, 11, 6))
+    assert {"dq-set-aside", "suicide-risk-unknown"} <= set(_rules(alerts))
+    assert "suicide_risk" == alerts[0].category
+
+
+def test_a_phq9_total_that_is_no_number_alone_keeps_the_patient_and_fails_closed() -> None:
+    """A PHQ-9 total Observation whose value is text, with no items: before, read_episode
+    refused the whole patient; now that administration is set aside and fails closed."""
+    bundle = load("patient-bundle.json")
+    bundle["entry"].append(
+        {
+            "fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000099",
+            "resource": {
+                "resourceType": "Observation",
+                "id": "phq9-total-text",
+                "status": "final",
+                "subject": {"reference": "Patient/p-fhir-1"},
+                "effectiveDateTime": "2026-11-05",
+                "code": {"coding": [{"system": "http://loinc.org", "code": "44261-6"}]},
+                "valueString": "severe",
+            },
+        }
+    )
+    episode = fhir.read_episode(bundle)
+    [aside] = episode.set_aside
+    assert ("assessment", "phq9", dt.date(2026, 11, 5)) == (aside.kind, aside.measure, aside.date)
+    alerts = {a.rule_id: a for a in Engine.load().evaluate(episode, dt.date(2026, 11, 6))}
+    assert "could not be read" in alerts["suicide-risk-unknown"].message
+    assert "dq-set-aside" in alerts
+
+
+def test_a_phq9_response_with_only_total_and_item9_is_treated_to_target() -> None:
+    """End to end (issue 11, item 5): PHQ-9 responses carrying only the total and item 9 give
+    a baseline and a latest total, so treat-to-target rules can run, and no fail-closed alert."""
+    bundle = load("patient-bundle.json")
+    for e in bundle["entry"]:
+        r = e["resource"]
+        if r["resourceType"] == "QuestionnaireResponse":
+            total = 18 if r["id"] == "phq9-baseline" else 17
+            r["item"] = [
+                {"linkId": "/44260-8", "answer": [{"valueCoding": {"system": "http://loinc.org", "code": "LA6568-5"}}]},
+                {"linkId": "/44261-6", "answer": [{"valueInteger": total}]},
+            ]
+    episode = fhir.read_episode(bundle)
+    names = ["phq9.baseline", "phq9.latest", "safety_item_missing"]
+    facts = cocm_rules.facts(episode, dt.date(2026, 11, 6), names=names)
+    assert {"phq9.baseline": 18, "phq9.latest": 17, "safety_item_missing": False} == facts
+    alerts = Engine.load().evaluate(episode, dt.date(2026, 11, 6))
+    assert "t2t-phq9-not-improving" in _rules(alerts)
+    assert "suicide_risk" not in {a.category for a in alerts}

@@ -241,13 +241,21 @@ class _EpisodeReader:
                     raise w.error(ppath, "a contact needs period.start (its date)")
                 day = to_date(period["start"], w, f"{ppath}.start")
             except InvalidInput as e:
-                self.notes.append(Note(label, e.field, f"not counted as a contact: {_reason(e)}"))
+                self.notes.append(Note(label, e.field, f"not counted as a contact: {_reason(e)}", set_aside="contact"))
                 continue
             contact: dict[str, Any] = {"date": day.isoformat(), "kind": kinds.pop()}
             try:
                 minutes = self.minutes(enc, period, w, ppath)
             except InvalidInput as e:
-                self.notes.append(Note(label, e.field, f"counted as a contact without its minutes: {_reason(e)}"))
+                self.notes.append(
+                    Note(
+                        label,
+                        e.field,
+                        f"counted as a contact without its minutes: {_reason(e)}",
+                        set_aside="value",
+                        date=day,
+                    )
+                )
                 minutes = None
             if minutes is not None:
                 contact["minutes"] = minutes
@@ -336,8 +344,29 @@ class _EpisodeReader:
                 else:
                     raise w.error("period.start", "a relapse prevention plan needs period.start or created (its date)")
             except InvalidInput as e:
-                self.notes.append(Note(label, e.field, f"not counted as a relapse prevention plan: {_reason(e)}"))
+                self.notes.append(
+                    Note(
+                        label,
+                        e.field,
+                        f"not counted as a relapse prevention plan: {_reason(e)}",
+                        set_aside="relapse_prevention_plan",
+                    )
+                )
         return max(dates) if dates else None
+
+
+def _set_aside(note: Note) -> dict[str, Any]:
+    """The episode's record of what the reader set aside (see :class:`~cocm_rules.episode.SetAside`)."""
+    out: dict[str, Any] = {
+        "kind": note.set_aside,
+        "reason": note.reason,
+        "source": str(Note(note.resource, note.path, ""))[:-2],
+    }
+    if note.date is not None:
+        out["date"] = note.date.isoformat()
+    if note.measure is not None:
+        out["measure"] = note.measure
+    return out
 
 
 def _reason(e: InvalidInput) -> str:
@@ -453,7 +482,11 @@ def read_patient(
     assessments = []
     for a in reading.assessments:
         reader.check_subject(a.subject, a.source, "subject", keys)
-        ass = a.to_assessment()
+        try:
+            ass = a.to_assessment()
+        except InvalidInput as e:  # undated: it cannot be placed in the series, so it is set aside
+            reading.invalid.append(Note(a.source, None, _reason(e), set_aside="assessment", measure=a.measure))
+            continue
         entry: dict[str, Any] = {"measure": ass.measure, "date": ass.date.isoformat(), "id": ass.id}
         if ass.answers is not None:
             entry["answers"] = ass.answers
@@ -508,6 +541,9 @@ def read_patient(
     plan_date = reader.relapse_prevention_plan(keys)
     if plan_date is not None:
         record["relapse_prevention_plan_date"] = plan_date.isoformat()
+    set_aside = [_set_aside(n) for n in (*reading.invalid, *reader.notes) if n.set_aside is not None]
+    if set_aside:
+        record["set_aside"] = set_aside
     reading.unrecognized.extend(reader.unrecognized)
     if unrecognized == "error":
         reading.check()

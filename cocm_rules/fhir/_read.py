@@ -55,6 +55,10 @@ class Note:
     resource: str
     path: str | None
     reason: str
+    #: When the note means a record was set aside, its kind (see :class:`~cocm_rules.episode.SetAside`).
+    set_aside: str | None = None
+    date: dt.date | None = None
+    measure: str | None = None
 
     def __str__(self) -> str:
         return f"{self.resource}{' ' + self.path if self.path else ''}: {self.reason}"
@@ -609,7 +613,17 @@ class _Reader:
                     found.setdefault(t.measure, set()).add(el.path)
         selected = self._select(found, explicit, where, hint)
         for m in selected:
-            self.out.assessments.append(self._build(m, where, elements, date, subject))
+            try:
+                self.out.assessments.append(self._build(m, where, elements, date, subject))
+            except InvalidInput as e:
+                if not self.keep_invalid:
+                    raise
+                # Reading an episode: the administration cannot be read at all (a total that is
+                # no number and no items, a value given twice...). It is set aside, which keeps
+                # the patient and, for a safety screen, fails closed.
+                self.out.invalid.append(
+                    Note(where.label, e.field, f"set aside: {_detail(e)}", set_aside="assessment", date=date, measure=m)
+                )
 
     def _build(
         self, m: str, where: Where, elements: list[_Element], date: dt.date | None, subject: str | None
@@ -685,7 +699,13 @@ class _Reader:
             if not has_items:
                 raise
             self.out.invalid.append(
-                Note(where.label, e.field, f"set aside, the items are scored without it: {_detail(e)}")
+                Note(
+                    where.label,
+                    e.field,
+                    f"set aside, the items are scored without it: {_detail(e)}",
+                    set_aside="value",
+                    measure=m,
+                )
             )
             return None, e.field or el.path
 

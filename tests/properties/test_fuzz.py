@@ -202,7 +202,8 @@ def test_a_mutated_episode_is_an_episode_or_invalid_input(data: st.DataObject) -
 @given(st.data(), st.booleans())
 def test_a_batch_yields_one_record_per_line_whatever_the_lines_hold(data: st.DataObject, as_text: bool) -> None:
     """A JSON Lines batch of valid, mutated and broken lines (not JSON, not UTF-8, repeated
-    keys, huge numbers): exactly one result or error record per non-blank line, in order."""
+    keys, huge numbers): exactly one result or error record per non-blank line, in order;
+    an error record names its line."""
     lines: list[bytes] = []
     for _ in range(data.draw(st.integers(1, 6), label="lines")):
         kind = data.draw(st.sampled_from(["valid", "mutated", "bytes"]), label="kind")
@@ -213,11 +214,23 @@ def test_a_batch_yields_one_record_per_line_whatever_the_lines_hold(data: st.Dat
         else:
             record = data.draw(episodes(max_assessments=3, max_contacts=3), label="episode")
             line = _text(data, _mutate(data, record) if kind == "mutated" else record).encode("utf-8", "surrogatepass")
-        if line.strip():
-            lines.append(line)
+        lines.append(line)
     stream = io.BytesIO(b"\n".join(lines) + b"\n")
     out = list(ENGINE.evaluate_many(read_records(stream, lines_as_text=as_text), AS_OF))
-    assert list(range(len(lines))) == [r.record for r in out]
+    records = [n + 1 for n, line in enumerate(lines) if _a_record(line, first=n == 0)]
+    assert list(range(len(records))) == [r.record for r in out]
+    assert all(r.line == records[r.record] for r in out if r.kind == "error")
+
+
+def _a_record(line: bytes, *, first: bool) -> bool:
+    """Whether a JSON Lines line is a record: anything but blank text (a byte order mark
+    before the first line is not part of it); bytes that are not UTF-8 are a record (an
+    error record says so)."""
+    try:
+        text = line.decode("utf-8-sig" if first else "utf-8")
+    except UnicodeDecodeError:
+        return True
+    return bool(text.strip())
 
 
 @SLOW
