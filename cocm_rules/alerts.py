@@ -17,11 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._fast import fast_constructor
 from .rules.ir import MessagePart, RuleIR
-from .rules.language import SEVERITIES, SUICIDE_RISK
+from .vocabulary import SUICIDE_RISK, review_order
 
 __all__ = ["SUICIDE_RISK", "Alert", "make_alert", "render_message", "sort_alerts", "sort_key"]
-
-_SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 
 class Alert(BaseModel):
@@ -119,7 +117,7 @@ def make_alert(
 def sort_key(alert: Alert) -> tuple[bool, int, int, str]:
     """Suicide risk first (whatever the priorities), then highest priority, then highest
     severity, then rule id (deterministic)."""
-    return (alert.category != SUICIDE_RISK, -alert.priority, -_SEVERITY_RANK.get(alert.severity, 0), alert.rule_id)
+    return review_order(alert.category, alert.priority, alert.severity, alert.rule_id)
 
 
 def sort_alerts(alerts: Iterable[Alert]) -> list[Alert]:

@@ -201,9 +201,13 @@ class ContextVariable(StrictModel):
 
 
 class Flag(StrictModel):
-    """A flag set on the score when its condition holds (e.g. ``suicide_risk``)."""
+    """A flag set on the score when its condition holds (e.g. ``suicide_risk``).
+
+    ``safety: true`` marks a safety flag (suicide risk): adapters show it as urgent, and the
+    vocabulary's :func:`~cocm_rules.vocabulary.safety_flags` lists it."""
 
     name: str
+    safety: bool = False
     when: Condition
     description: str
     source: str

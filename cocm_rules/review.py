@@ -20,18 +20,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._once import episodes_once
-from .alerts import SUICIDE_RISK, Alert, sort_alerts
+from .alerts import Alert, sort_alerts
 from .engine import Engine, RecordError
 from .errors import InvalidInput
-from .rules.language import SEVERITIES
+from .vocabulary import REVIEW_CATEGORIES, SEVERITIES, review_order, severity_rank
 
 __all__ = ["REVIEW_CATEGORIES", "ROW_FACTS", "RegistryRow", "ReviewEntry", "ReviewList", "review_list"]
 
-#: Alert categories that put a patient on the consultant's review list.
-REVIEW_CATEGORIES = ("suicide_risk", "treatment_to_target", "review_priority", "smi", "relapse_prevention")
 #: Lowest severity of a review alert that puts a patient on the list.
 REVIEW_MIN_SEVERITY = "moderate"
-_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 #: Registry columns, as facts.
 ROW_FACTS = {
@@ -120,7 +117,7 @@ class ReviewList(BaseModel):
 
 
 def _is_review(alert: Alert, categories: tuple[str, ...], min_rank: int) -> bool:
-    return alert.category in categories and _RANK.get(alert.severity, 0) >= min_rank
+    return alert.category in categories and severity_rank(alert.severity) >= min_rank
 
 
 def review_list(
@@ -142,9 +139,9 @@ def review_list(
     without one, whatever the priorities.
     """
     cats = tuple(categories)
-    if min_severity not in _RANK:
+    if min_severity not in SEVERITIES:
         raise InvalidInput("unknown severity", field="min_severity", value=min_severity, allowed=", ".join(SEVERITIES))
-    min_rank = _RANK[min_severity]
+    min_rank = severity_rank(min_severity)
     candidates: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     errors: list[RecordError] = []
     evaluated = 0
@@ -161,7 +158,8 @@ def review_list(
         others = [a for a in alerts if a not in reasons]
         top = reasons[0]  # suicide risk first, whatever the priorities
         row = RegistryRow(patient_id=ep.patient_id, **{col: facts[name] for col, name in ROW_FACTS.items()})
-        key = (top.category != SUICIDE_RISK, -top.priority, -_RANK.get(top.severity, 0), -len(reasons), ep.patient_id)
+        # suicide risk first (review_order), then priority and severity, more reasons, patient id
+        key = (*review_order(top.category, top.priority, top.severity, "")[:3], -len(reasons), ep.patient_id)
         candidates.append(
             (
                 key,

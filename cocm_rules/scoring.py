@@ -23,11 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from ._text import join, suggest
 from .errors import InvalidInput
 from .measures import NOT_CONFIRMED, Condition, MeasureDefinition, MeasureLibrary, load_measures
+from .vocabulary import SAFETY_ITEM_MISSING
 
 __all__ = ["SAFETY_ITEM_MISSING", "Score", "score", "scorer_for"]
 
-#: Flag set when a required suicide-risk item is unanswered or could not be read.
-SAFETY_ITEM_MISSING = "safety_item_missing"
 
 Env = dict[str, Any]
 

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..alerts import Alert
+from ..alerts import Alert, sort_alerts
 from ..fhir import CATEGORY_SYSTEM
 from ._config import ServiceConfig
 
@@ -123,14 +123,14 @@ def _links(config: ServiceConfig, category: str) -> list[dict[str, str]]:
 
 
 def cards_for(alerts: Sequence[Alert], config: ServiceConfig, *, as_of: dt.date, version: str) -> list[dict[str, Any]]:
-    """One card per alert category (suicide risk first, then in review order)."""
+    """One card per alert category, in review order (suicide risk first, whatever the
+    priorities: :func:`~cocm_rules.alerts.sort_alerts`)."""
     groups: dict[str, list[Alert]] = {}
-    for a in alerts:  # alerts come in review order, so groups do too
+    for a in sort_alerts(alerts):  # the one review order (vocabulary), so groups follow it
         if config.card_categories is None or a.category in config.card_categories:
             groups.setdefault(a.category, []).append(a)
-    order = sorted(groups, key=lambda c: c != "suicide_risk")  # stable: review order otherwise
     cards = []
-    for category in order:
+    for category in groups:
         group = groups[category]
         rulesets = list(dict.fromkeys(f"{a.ruleset} {a.ruleset_version}" for a in group))
         card: dict[str, Any] = {

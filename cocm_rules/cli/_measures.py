@@ -18,6 +18,7 @@ from ..errors import InvalidInput
 from ..measures import NOT_CONFIRMED, Condition, MeasureDefinition, MeasureLibrary, load_measures
 from ..scoring import SAFETY_ITEM_MISSING, Score
 from ..scoring import score as score_measure
+from ..vocabulary import safety_flags
 from . import _console, app, log, measures_app
 
 UNANSWERED = frozenset({"", "-", "null", "na", "n/a", "none"})
@@ -109,7 +110,8 @@ def _range(lo: float, hi: float) -> str:
 
 
 def _is_suicide_flag(name: str) -> bool:
-    return "suicide" in name or name == SAFETY_ITEM_MISSING
+    """A safety flag, as the measure definitions mark them (``safety: true``)."""
+    return name in safety_flags(load_measures().values())
 
 
 def _flag_text(names: Sequence[str]) -> Text:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -59,23 +59,7 @@ __all__ = [
     "ruleset_json_schema",
 ]
 
-#: Alert categories a rule may emit (the one list: the schema below is built from it).
-Category = Literal[
-    "treatment_to_target",
-    "suicide_risk",
-    "review_priority",
-    "engagement",
-    "relapse_prevention",
-    "billing",
-    "smi",
-    "data_quality",
-]
-CATEGORIES: tuple[str, ...] = get_args(Category)
-#: The category that always comes first in review order, whatever the priorities.
-SUICIDE_RISK = "suicide_risk"
-#: Alert severities, lowest first.
-Severity = Literal["info", "low", "moderate", "high", "critical"]
-SEVERITIES: tuple[str, ...] = get_args(Severity)
+from ..vocabulary import CATEGORIES, SEVERITIES, SUICIDE_RISK, Category, Severity
 
 # -- the YAML envelope ------------------------------------------------------------------------
 
