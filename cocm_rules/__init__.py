@@ -4,7 +4,7 @@ Score validated measures from YAML definitions, derive facts from a patient's ep
 an explicit date, and evaluate YAML rulesets into explained alerts::
 
     measures/*.yaml -> score() -> Score
-    episode (JSON) -> facts(episode, as_of) -> Engine (rulesets/*.yaml) -> Alert[]
+    episode (JSON) -> derive_facts(episode, as_of) -> Engine (rulesets/*.yaml) -> Alert[]
 
 >>> import cocm_rules
 >>> cocm_rules.score("phq9", [0, 0, 0, 0, 0, 0, 0, 0, 1]).flags
@@ -25,7 +25,7 @@ from .errors import (
     RulesetError,
     SafetyFloorError,
 )
-from .facts import FactSpec, catalog, facts
+from .facts import FactSpec, catalog, derive_facts
 from .measures import MeasureDefinition, MeasureLibrary, load_measures
 from .rules import Ruleset, RulesetSet, load_rulesets, run_tests
 from .scoring import SAFETY_ITEM_MISSING, Score, score
@@ -56,8 +56,8 @@ __all__ = [
     "Score",
     "__version__",
     "catalog",
+    "derive_facts",
     "episode_json_schema",
-    "facts",
     "load_measures",
     "load_rulesets",
     "parse_episode",

@@ -30,7 +30,7 @@ from ._log import get_logger
 from .alerts import Alert, make_alert, sort_alerts
 from .episode import Episode, loggable_field, parse_episode, patient_id_of_pairs, patient_id_problem
 from .errors import InvalidInput
-from .facts import DECIMALS, FactCatalog, FactSpec, _Context, catalog, describe_allowed, value_fits
+from .facts import DECIMALS, EpisodeView, FactCatalog, FactSpec, catalog, describe_allowed, value_fits
 from .measures import MeasureLibrary
 from .rules.compiled import CompiledBackend
 from .rules.ir import ProgramIR
@@ -219,9 +219,9 @@ class Engine:
         """The facts this engine's rules read, for ``episode`` as of ``as_of``."""
         ep = parse_episode(episode, library=self.library)
         _check_as_of(as_of)
-        return self._facts(_Context(ep, as_of, self.library))
+        return self._facts(EpisodeView(ep, as_of, self.library))
 
-    def _facts(self, ctx: _Context) -> dict[str, Any]:
+    def _facts(self, ctx: EpisodeView) -> dict[str, Any]:
         """Every fact the rules read, computed now (in catalog order)."""
         lazy = _LazyFacts(ctx, self.catalog.fns)
         return {name: lazy[name] for name in self.needed}
@@ -238,7 +238,7 @@ class Engine:
         _check_as_of(as_of)
         # Facts are computed as the rules read them: a rule that fails on its first comparison
         # never needs the rest (about half the facts, on the example caseload).
-        facts = _LazyFacts(_Context(ep, as_of, self.library), self.catalog.fns)
+        facts = _LazyFacts(EpisodeView(ep, as_of, self.library), self.catalog.fns)
         return self._alerts(facts, as_of, ep.patient_id)
 
     def assess(
@@ -248,7 +248,7 @@ class Engine:
         ``extra_facts`` (e.g. the registry columns of the review list)."""
         ep = parse_episode(episode, library=self.library)
         _check_as_of(as_of)
-        ctx = _Context(ep, as_of, self.library)
+        ctx = EpisodeView(ep, as_of, self.library)
         facts = self._facts(ctx)
         fns = self.catalog.fns
         for name in extra_facts:
@@ -343,7 +343,7 @@ class _LazyFacts(dict):  # type: ignore[type-arg]
 
     __slots__ = ("ctx", "fns")
 
-    def __init__(self, ctx: _Context, fns: Mapping[str, Any]) -> None:
+    def __init__(self, ctx: EpisodeView, fns: Mapping[str, Any]) -> None:
         super().__init__()
         self.ctx = ctx
         self.fns = fns

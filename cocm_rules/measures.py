@@ -11,7 +11,7 @@ interprets these definitions; no measure has scoring code of its own.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -716,6 +716,7 @@ class MeasureLibrary(Mapping[str, MeasureDefinition]):
         #: The measure ids, exactly as the definitions spell them.
         self.ids: frozenset[str] = frozenset(self._defs)
         self._names: dict[str, str] = {}
+        self._cache: dict[str, Any] = {}
         clashes = []
         for defn in self._defs.values():
             for path, name in defn.names():
@@ -732,6 +733,15 @@ class MeasureLibrary(Mapping[str, MeasureDefinition]):
                     )
         if clashes:
             raise MeasureDefinitionError(clashes)
+
+    def cached(self, key: str, build: Callable[[], Any]) -> Any:
+        """``build()``, computed once and kept by this library under ``key``: what is derived
+        from a library (its fact catalog, the scorers...) lives as long as the library does."""
+        try:
+            return self._cache[key]
+        except KeyError:
+            value = self._cache[key] = build()
+            return value
 
     def resolve(self, name: Any) -> str | None:
         """The id of the measure ``name`` stands for - its id, short name, an alias or its LOINC

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from cocm_rules import InvalidInput, catalog, facts, load_measures, parse_episode
+from cocm_rules import InvalidInput, catalog, load_measures, parse_episode
+from cocm_rules import derive_facts as facts
 from cocm_rules.facts import scored_assessments
 from cocm_rules.strategies import AS_OF as AS_OF_PROPERTY
 from cocm_rules.strategies import episodes
@@ -1155,13 +1156,13 @@ def test_a_flag_that_cannot_be_ruled_out_is_missing_not_false():
 def test_valid_count_skips_scoring_only_plainly_valid_answers(record: dict[str, Any]) -> None:
     """``<measure>.count`` (counted without scoring plainly valid answers) equals the number
     of administrations that score as valid, for every measure of any generated episode."""
-    from cocm_rules.facts import _Context
+    from cocm_rules.facts import EpisodeView
 
-    ctx = _Context(parse_episode(record), AS_OF_PROPERTY, load_measures())
+    ctx = EpisodeView(parse_episode(record), AS_OF_PROPERTY, load_measures())
     for measure in ctx.administered:
         s = ctx.series(measure)
         if s is not None:
-            assert sum(1 for k in range(len(s.entries)) if s._ok(s.at(k))) == s.valid_count
+            assert sum(1 for k in range(len(s.entries)) if s.is_valid(s.at(k))) == s.valid_count
             fresh = ctx.__class__(ctx.episode, ctx.as_of, ctx.library).series(measure)
             assert fresh is not None
             assert s.valid_count == fresh.valid_count  # counted before anything was scored

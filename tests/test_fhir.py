@@ -1318,7 +1318,7 @@ def test_a_phq9_response_with_only_total_and_item9_is_treated_to_target() -> Non
             ]
     episode = fhir.read_episode(bundle)
     names = ["phq9.baseline", "phq9.latest", "safety_item_missing"]
-    facts = cocm_rules.facts(episode, dt.date(2026, 11, 6), names=names)
+    facts = cocm_rules.derive_facts(episode, dt.date(2026, 11, 6), names=names)
     assert {"phq9.baseline": 18, "phq9.latest": 17, "safety_item_missing": False} == facts
     alerts = Engine.load().evaluate(episode, dt.date(2026, 11, 6))
     assert "t2t-phq9-not-improving" in _rules(alerts)

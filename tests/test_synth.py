@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from cocm_rules import Engine, InvalidInput, facts, load_measures, parse_episode, score, synth
+from cocm_rules import Engine, InvalidInput, load_measures, parse_episode, score, synth
+from cocm_rules import derive_facts as facts
 from cocm_rules.batch import read_records
 from cocm_rules.synth import ARCHETYPES, INVALID_ANSWER, archetype_of, generate, write_caseload
 

@@ -23,7 +23,7 @@ from ..engine import BACKENDS, Engine, RecordError
 from ..episode import episode_json_schema
 from ..errors import InvalidInput, Problem, RulesetError, SafetyFloorError
 from ..facts import catalog, catalog_markdown, describe_allowed
-from ..facts import facts as build_facts
+from ..facts import derive_facts as build_facts
 from ..measures import MeasureDefinition
 from ..rules import load_rulesets, run_tests
 from ..rules.language import ruleset_json_schema

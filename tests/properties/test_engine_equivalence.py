@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cocm_rules import Engine, RulesetError, facts, load_rulesets, parse_episode
+from cocm_rules import Engine, RulesetError, load_rulesets, parse_episode
+from cocm_rules import derive_facts as facts
 from cocm_rules.rules import _durable
 from cocm_rules.strategies import AS_OF, episodes, rulesets
 

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from cocm_rules import Engine, facts
+from cocm_rules import Engine
+from cocm_rules import derive_facts as facts
 from cocm_rules.review import review_list
 from cocm_rules.rules import _durable, load_rulesets
 from cocm_rules.strategies import AS_OF, competing_rulesets, episodes
