@@ -12,7 +12,7 @@ an explicit date, and evaluate YAML rulesets into explained alerts::
 """
 
 from .alerts import Alert
-from .engine import Engine, PatientResult, RecordError
+from .engine import Engine, run_tests
 from .episode import Episode, episode_json_schema, parse_episode
 from .errors import (
     BackendUnavailable,
@@ -27,7 +27,8 @@ from .errors import (
 )
 from .facts import FactSpec, catalog, derive_facts
 from .measures import MeasureDefinition, MeasureLibrary, load_measures
-from .rules import Ruleset, RulesetSet, load_rulesets, run_tests
+from .records import PatientResult, RecordError
+from .rules import Ruleset, RulesetSet, load_rulesets
 from .scoring import SAFETY_ITEM_MISSING, Score, score
 
 __version__ = "0.1.0"

@@ -22,35 +22,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .engine import RecordError, iter_episodes, refuse_one_record
 from .episode import Episode
+from .records import RecordError, iter_records, refuse_one_record
 
 __all__ = ["episodes_once"]
 
 _LINE_BITS = 40  # lines up to 2**40 - 1; 0 = no line known
 
 
-def _lines_of(records: Iterable[Any], seen: list[int | None]) -> Iterator[Any]:
-    """Pass ``records`` through, noting the line number of the one handed out last."""
-    for record in records:
-        seen[0] = getattr(record, "lineno", None)  # batch.JsonLine / batch.JsonObject
-        yield record
-
-
 def episodes_once(records: Iterable[Any]) -> Iterator[tuple[int, int | None, Episode | RecordError]]:
-    """Like :func:`~cocm_rules.engine.iter_episodes`, with each record's input line (or
-    None), and each later record of a patient already seen as a :class:`RecordError`.
+    """Like :func:`~cocm_rules.records.iter_records`, with each later record of a patient
+    already seen as a :class:`RecordError`.
 
     Raises TypeError for one record or a path in place of an iterable of records.
     """
     refuse_one_record(records)
-    current: list[int | None] = [None]
     first: dict[str, int] = {}
-    for index, item in iter_episodes(_lines_of(records, current)):
+    for index, line, item in iter_records(records):
         if isinstance(item, RecordError):
-            yield index, item.line, item
+            yield index, line, item
             continue
-        line = current[0]
         where = first.setdefault(item.patient_id, index << _LINE_BITS | (line or 0))
         if where >> _LINE_BITS == index:
             yield index, line, item

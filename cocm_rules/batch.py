@@ -3,13 +3,12 @@
 Reading is lazy for JSON Lines (one record in memory at a time). JSON is read strictly
 (:mod:`cocm_rules._json`). A line that is not valid JSON, or whose JSON repeats a key in an
 object (the last value would otherwise win and could hide a positive suicide item), becomes a
-:class:`~cocm_rules.engine.RecordError` in its place naming the line, the path and the key,
+:class:`~cocm_rules.records.RecordError` in its place naming the line, the path and the key,
 so every input record yields exactly one output record.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -17,65 +16,11 @@ from typing import IO, Any
 
 from . import _json
 from ._json import not_utf8
-from .engine import PatientResult, RecordError
 from .episode import patient_id_of_pairs
 from .errors import InvalidInput
+from .records import JsonLine, JsonObject, PatientResult, RecordError, not_an_object, parse_line
 
 __all__ = ["JsonLine", "JsonObject", "read_records", "write_jsonl"]
-
-
-class JsonLine(str):
-    """One JSON Lines record, still as text, with its line number in the file.
-
-    :func:`cocm_rules.engine.iter_episodes` parses it where it validates it and reports a
-    line that is not JSON (or repeats a key) as an error record with its ``line``, as
-    :func:`read_records` does when it parses lines itself.
-    """
-
-    lineno: int
-
-    def __new__(cls, text: str, lineno: int) -> JsonLine:
-        line = super().__new__(cls, text)
-        line.lineno = lineno
-        return line
-
-    def invalid_json(self, index: int) -> RecordError | None:
-        """The error record of this line if it is not valid JSON, else None."""
-        value = _parse_line(self, self.lineno, index)
-        return value if isinstance(value, RecordError) else None
-
-
-class JsonObject(dict):  # type: ignore[type-arg]
-    """One JSON Lines record, parsed: the object, with its line number in the file (so an
-    error record about it can name the line)."""
-
-    __slots__ = ("lineno",)
-
-    def __init__(self, value: dict[str, Any], lineno: int) -> None:
-        super().__init__(value)
-        self.lineno = lineno
-
-
-def _not_an_object(value: Any, index: int, lineno: int) -> RecordError:
-    if isinstance(value, str):  # not shown: its text would be read again downstream, as if JSON
-        return RecordError(record=index, line=lineno, error="an episode must be a JSON object")
-    return RecordError(
-        record=index, line=lineno, error=InvalidInput("an episode must be a JSON object", value=value).detail
-    )
-
-
-_FIRST_LINE = re.compile(r" at line 1 column (\d+)\)$")
-
-
-def _parse_line(text: str, lineno: int, index: int) -> Any:
-    """The JSON value of one line, or the RecordError that says why it has none."""
-    try:
-        return _json.loads(text)
-    except _json.DuplicateKey as e:
-        pid = patient_id_of_pairs(_json.pairs(text))
-        return RecordError(record=index, line=lineno, patient_id=pid, field=e.field, error=e.detail)
-    except InvalidInput as e:  # a line is one line: its column is enough
-        return RecordError(record=index, line=lineno, error=_FIRST_LINE.sub(r" at column \1)", e.detail))
 
 
 def _lines(stream: IO[str] | IO[bytes], *, as_text: bool = False) -> Iterator[Any]:
@@ -98,11 +43,11 @@ def _lines(stream: IO[str] | IO[bytes], *, as_text: bool = False) -> Iterator[An
         if as_text:
             yield JsonLine(text, lineno)
         else:
-            value = _parse_line(text, lineno, index)
+            value = parse_line(text, lineno, index)
             if isinstance(value, dict):
                 value = JsonObject(value, lineno)
             elif not isinstance(value, RecordError):
-                value = _not_an_object(value, index, lineno)
+                value = not_an_object(value, index, lineno)
             yield value
         index += 1
 

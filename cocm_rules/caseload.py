@@ -30,11 +30,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from ._once import episodes_once
 from ._validation import StrictModel
 from ._yaml import YamlError, load_file
-from .engine import RecordError
 from .episode import Episode
 from .errors import InvalidInput, MeasureDefinitionError
 from .facts import ScoredAssessment, scored_assessments
 from .measures import MeasureLibrary, _data_dir, load_measures
+from .records import RecordError
 
 __all__ = ["CaseloadMetrics", "Rate", "caseload_metrics", "load_metric_definitions"]
 

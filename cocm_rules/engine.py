@@ -20,121 +20,26 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from . import _json
-from ._fast import fast_constructor
 from ._log import get_logger
 from .alerts import Alert, make_alert, sort_alerts
-from .episode import Episode, loggable_field, parse_episode, patient_id_of_pairs, patient_id_problem
+from .episode import Episode, loggable_field, parse_episode
 from .errors import InvalidInput
 from .facts import DECIMALS, EpisodeView, FactCatalog, FactSpec, catalog, describe_allowed, value_fits
 from .measures import MeasureLibrary
+from .records import PatientResult, RecordError, iter_episodes, make_result
 from .rules.compiled import CompiledBackend
 from .rules.ir import ProgramIR
 from .rules.loader import RulesetSet, load_rulesets
+from .rules.safety import check_safety_floor
+from .rules.testing import CaseResult, run_cases
 
-__all__ = ["BACKENDS", "Engine", "PatientResult", "RecordError", "iter_episodes"]
+__all__ = ["BACKENDS", "Engine", "PatientResult", "RecordError", "iter_episodes", "run_tests"]
 
 log = get_logger(__name__)
 
 BACKENDS = ("compiled", "durable")
-
-
-class PatientResult(BaseModel):
-    """The alerts of one input record, in review order."""
-
-    model_config = ConfigDict(frozen=True)
-
-    kind: Literal["result"] = "result"
-    record: int = Field(description="0-based position of the record in the input")
-    patient_id: str
-    as_of: dt.date
-    alerts: list[Alert]
-
-
-_result = fast_constructor(
-    PatientResult, {"kind": "result", "record": 0, "patient_id": "p", "as_of": dt.date(2026, 1, 1), "alerts": []}
-)
-
-
-class RecordError(BaseModel):
-    """An input record that could not be evaluated, and why (it is never dropped silently).
-
-    ``error`` says why, and may quote the offending value: it belongs in the output, next to
-    the results. ``str(error_record)`` adds where (``record 3 (line 5): ...``);
-    :meth:`summary` says where without any value, for stderr and logs.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    kind: Literal["error"] = "error"
-    record: int = Field(description="0-based position of the record in the input (blank lines are not records)")
-    line: int | None = Field(
-        default=None, description="1-based line of the record in a JSON Lines input; null for other inputs"
-    )
-    patient_id: str | None = None
-    field: str | None = None
-    error: str
-
-    def location(self) -> str:
-        """Where the record is: ``record 3 (line 5)``, or ``record 3`` when no line is known."""
-        return f"record {self.record}" + (f" (line {self.line})" if self.line is not None else "")
-
-    def summary(self) -> str:
-        """Where the record is and which field failed, without any input value (for stderr and
-        logs): ``record 3 (line 5), field 'status'``. A field name the schema does not know (a
-        key the sender made up, which may hold free text) reads ``<unknown field>``."""
-        field = loggable_field(self.field)
-        return self.location() + (f", field {field!r}" if field else "")
-
-    def __str__(self) -> str:
-        return f"{self.location()}: {self.error}"
-
-
-def iter_episodes(
-    records: Iterable[Any], library: MeasureLibrary | None = None
-) -> Iterator[tuple[int, Episode | RecordError]]:
-    """Parse a stream of records lazily: each yields its index and its Episode, or the
-    RecordError that says why it is not one (a record is never dropped). Measure ids are read
-    through ``library`` (the bundled measures by default; see :func:`parse_episode`).
-
-    Raises TypeError for one record (a text, bytes, a mapping, an Episode) or a path given in
-    place of an iterable of records.
-    """
-    refuse_one_record(records)
-    for index, record in enumerate(records):
-        if isinstance(record, RecordError):  # a reader already failed on this record
-            yield index, record if record.record == index else record.model_copy(update={"record": index})
-            continue
-        try:
-            yield index, parse_episode(record, record_ref=str(index), library=library)
-        except InvalidInput as e:
-            not_json = getattr(record, "invalid_json", None)  # a batch.JsonLine names its line
-            error = not_json(index) if not_json is not None else None
-            yield (
-                index,
-                error
-                or RecordError(
-                    record=index,
-                    line=getattr(record, "lineno", None),
-                    patient_id=_patient_id(record),
-                    field=e.field,
-                    error=e.detail,  # the record and line are fields of their own
-                ),
-            )
-
-
-def refuse_one_record(records: Any) -> None:
-    """Raise TypeError for one record (a text, bytes, a mapping, an Episode) or a path given in
-    place of an iterable of records."""
-    if isinstance(records, str | bytes | bytearray | Mapping | Episode | Path):
-        raise TypeError(
-            f"records must be an iterable of episode records (mappings, JSON texts or Episodes), "
-            f"not one {type(records).__name__}: pass a list of records, or read_records(path) to read a file"
-        )
 
 
 def _backend(program: ProgramIR, name: str) -> Any:
@@ -174,8 +79,6 @@ class Engine:
         self.log_patient_ids = log_patient_ids
         self.safety_floor_checked = False
         if safety_floor:
-            from .rules.safety import check_safety_floor
-
             check_safety_floor(self)
             self.safety_floor_checked = True
         elif skip_reason is not None:  # an internal, deliberate skip (e.g. running embedded tests)
@@ -319,7 +222,7 @@ class Engine:
                 tally["results"] += 1
                 for a in alerts:
                     counts[a.category] += 1
-                yield _result(
+                yield make_result(
                     {"kind": "result", "record": index, "patient_id": item.patient_id, "as_of": as_of, "alerts": alerts}
                 )
         finally:  # also when the consumer stops early
@@ -377,19 +280,8 @@ def _check_as_of(as_of: Any) -> None:
         raise InvalidInput("as_of must be a date (YYYY-MM-DD), not a date-time", field="as_of", value=as_of)
 
 
-def _patient_id(record: Any) -> str | None:
-    """The patient id of an invalid record, if it has a valid one (an error record echoes it,
-    so an id that cannot be written out, e.g. with a lone surrogate, is None)."""
-    if isinstance(record, Episode):
-        return record.patient_id
-    if isinstance(record, str | bytes | bytearray):  # JSON text: read only to name an invalid record
-        try:
-            record = _json.loads(record)
-        except _json.DuplicateKey:  # named by a patient id that is given once
-            return patient_id_of_pairs(_json.pairs(record))
-        except InvalidInput:
-            return None
-    if isinstance(record, Mapping):
-        pid = record.get("patient_id")
-        return pid if isinstance(pid, str) and pid and patient_id_problem(pid) is None else None
-    return None
+def run_tests(rulesets: RulesetSet, *, backend: str = "compiled") -> list[CaseResult]:
+    """Run every embedded test case of every ruleset in the set on ``backend`` (the safety
+    floor is checked by loading, not here: ``cocm-rules test`` runs both)."""
+    engine = Engine(rulesets, backend=backend, safety_floor=False, skip_reason="embedded tests")
+    return run_cases(engine)

@@ -21,8 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._once import episodes_once
 from .alerts import Alert, sort_alerts
-from .engine import Engine, RecordError
+from .engine import Engine
 from .errors import InvalidInput
+from .records import RecordError
 from .vocabulary import REVIEW_CATEGORIES, SEVERITIES, review_order, severity_rank
 
 __all__ = ["REVIEW_CATEGORIES", "ROW_FACTS", "RegistryRow", "ReviewEntry", "ReviewList", "review_list"]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cocm_rules import InvalidInput
-from cocm_rules.rules import CaseResult, bundled_rulesets_path, load_rulesets, run_tests
+from cocm_rules import InvalidInput, run_tests
+from cocm_rules.rules import CaseResult, bundled_rulesets_path, load_rulesets
 
 OK = Path(__file__).parent / "fixtures" / "rulesets_ok"
 T2T = OK / "treat_to_target.yaml"

@@ -19,13 +19,13 @@ from rich.text import Text
 
 from ..alerts import Alert
 from ..batch import read_records, write_jsonl
-from ..engine import BACKENDS, Engine, RecordError
+from ..engine import BACKENDS, Engine, RecordError, run_tests
 from ..episode import episode_json_schema
 from ..errors import InvalidInput, Problem, RulesetError, SafetyFloorError
 from ..facts import catalog, catalog_markdown, describe_allowed
 from ..facts import derive_facts as build_facts
 from ..measures import MeasureDefinition
-from ..rules import load_rulesets, run_tests
+from ..rules import load_rulesets
 from ..rules.language import ruleset_json_schema
 from ..rules.safety import SAFETY_CASES
 from ..scoring import Score

@@ -30,20 +30,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._log import get_logger
 from ..episode import PROGRAMS, STATUSES
 from ..errors import Problem, SafetyFloorError
 from ..facts import DECIMALS, FactSpec
 from ..measures import MeasureLibrary
-from ..scoring import SAFETY_ITEM_MISSING
-from .ir import Cmp, In, leaves
-from .language import CATEGORIES, SUICIDE_RISK
-
-if TYPE_CHECKING:
-    from ..engine import Engine
-    from .ir import RuleIR
+from ..vocabulary import CATEGORIES, SAFETY_ITEM_MISSING, SUICIDE_RISK
+from .evaluator import Evaluator
+from .ir import Cmp, In, RuleIR, leaves
 
 __all__ = ["NEGATIVE_CASES", "SAFETY_CASES", "SafetyCase", "check_safety_floor", "safety_episode"]
 
@@ -154,7 +150,7 @@ _SIGNAL_EPISODE_FACTS = frozenset(
 )
 
 
-def check_safety_floor(engine: Engine) -> None:
+def check_safety_floor(engine: Evaluator) -> None:
     """Raise :class:`~cocm_rules.SafetyFloorError` unless every case raises a suicide_risk
     alert, first in review order and at severity high or critical, in every program and
     status, and whatever value any other fact the suicide rules read takes; and unless no
@@ -257,7 +253,7 @@ def _summary(cases: int, rules: int) -> str:
 _Found = dict[str, tuple[dict[str, list[str]], dict[str, list[str]]]]
 
 
-def _fires_on_negative_screens(engine: Engine, values: dict[str, list[Any]]) -> tuple[_Found, int, int]:
+def _fires_on_negative_screens(engine: Evaluator, values: dict[str, list[Any]]) -> tuple[_Found, int, int]:
     """suicide_risk rules that fire on a negative case, and where.
 
     Facts that are safety data (of any measure with safety items) are left as each case makes
@@ -301,7 +297,7 @@ def _fires_on_negative_screens(engine: Engine, values: dict[str, list[Any]]) -> 
 _SHOWN = 3
 
 
-def _wrongly_filed_problems(engine: Engine, found: _Found) -> list[Problem]:
+def _wrongly_filed_problems(engine: Evaluator, found: _Found) -> list[Problem]:
     """One problem per rule, located at its ``then: category:``."""
     every = len(PROGRAMS) * len(STATUSES)
     others = ", ".join(c for c in CATEGORIES if c != SUICIDE_RISK)

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidInput
-from .loader import RulesetSet
+from .evaluator import Evaluator
 
-__all__ = ["CaseResult", "run_tests"]
+__all__ = ["CaseResult", "run_cases"]
 
 #: as_of used for fact-based cases (facts are given, so the date only stamps the alerts).
 FACTS_AS_OF = dt.date(2026, 1, 1)
@@ -48,11 +48,10 @@ class CaseResult:
         return self.error is None and not self.missing and not self.unexpected
 
 
-def run_tests(rulesets: RulesetSet, *, backend: str = "compiled") -> list[CaseResult]:
-    """Run every embedded test case of every ruleset in the set on ``backend``."""
-    from ..engine import Engine
-
-    engine = Engine(rulesets, backend=backend, safety_floor=False, skip_reason="embedded tests")
+def run_cases(engine: Evaluator) -> list[CaseResult]:
+    """Run every embedded test case of every ruleset the evaluator has loaded
+    (:func:`cocm_rules.run_tests` loads them on a backend for you)."""
+    rulesets = engine.rulesets
     by_rule = {r.rule_id: r for r in engine.program.rules}
     results: list[CaseResult] = []
     for rs in rulesets.rulesets:
