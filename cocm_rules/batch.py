@@ -27,16 +27,17 @@ def _lines(stream: IO[str] | IO[bytes], *, as_text: bool = False) -> Iterator[An
     """The records of a JSON Lines stream. A binary stream is decoded line by line, so a line
     that is not UTF-8 is one error record; a byte order mark before the first line is skipped."""
     index = 0
-    for lineno, line in enumerate(stream, start=1):
-        if isinstance(line, bytes):
+    lines: Iterable[str | bytes] = stream  # type: ignore[assignment]  # IO[str] | IO[bytes] yields one or the other
+    for lineno, raw in enumerate(lines, start=1):
+        if isinstance(raw, bytes):
             try:
-                line = line.decode("utf-8-sig" if lineno == 1 else "utf-8")
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
             except UnicodeDecodeError as e:
                 yield RecordError(record=index, line=lineno, error=not_utf8(e, lineno))
                 index += 1
                 continue
-        elif lineno == 1:
-            line = line.removeprefix("\ufeff")
+        else:
+            line = raw.removeprefix("\ufeff") if lineno == 1 else raw
         text = line.strip()
         if not text:
             continue

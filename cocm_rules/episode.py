@@ -352,10 +352,11 @@ def parse_episode(
     if isinstance(record, Episode):
         return _with_measure_ids(record, library)
     if isinstance(record, str | bytes | bytearray):
+        text = record
         try:
-            record = _json.loads(record, record=record_ref)
+            record = _json.loads(text, record=record_ref)
         except _json.DuplicateKey as e:
-            if record_ref is None and (pid := patient_id_of_pairs(_json.pairs(record))) is not None:
+            if record_ref is None and (pid := patient_id_of_pairs(_json.pairs(text))) is not None:
                 raise _json.DuplicateKey(e.reason, key=e.key, record=f"patient {pid!r}", field=e.field) from None
             raise
     if not isinstance(record, Mapping):

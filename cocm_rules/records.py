@@ -165,7 +165,6 @@ class JsonLine(str):
         return line
 
 
-
 class JsonObject(dict):  # type: ignore[type-arg]
     """One JSON Lines record, parsed: the object, with its line number in the file (so an
     error record about it can name the line)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..episode import EDUCATION, EMPLOYMENT, HOUSING
-from .rows import episode_fact
+from .rows import ViewFn, episode_fact
 from .spec import Fact
 from .view import EpisodeView
 
@@ -56,22 +56,25 @@ def _status_facts() -> Iterator[Fact]:
         ("education", EDUCATION, "enrolled", "from enrolled to not enrolled"),
     ):
         yield episode_fact(
-            f"{kind}_status",
-            "text",
-            f"latest recorded {kind} status",
-            lambda v, _kind=kind: _status(v, _kind),
-            allowed=allowed,
-            group="smi",
+            f"{kind}_status", "text", f"latest recorded {kind} status", _status_of(kind), allowed=allowed, group="smi"
         )
         yield episode_fact(
             f"days_since_{kind}_lost",
             "integer",
             f"days since {kind} changed {lost}; missing once it is {good} again",
-            lambda v, _kind=kind, _good=(good,): _days_since_lost(v, _kind, _good),
+            _lost(kind, (good,)),
             unit="days",
             minimum=0,
             group="smi",
         )
+
+
+def _status_of(kind: str) -> ViewFn:
+    return lambda v: _status(v, kind)
+
+
+def _lost(kind: str, good: tuple[str, ...]) -> ViewFn:
+    return lambda v: _days_since_lost(v, kind, good)
 
 
 EPISODE_FACTS = (

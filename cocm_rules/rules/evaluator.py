@@ -28,6 +28,12 @@ class FiredAlert(Protocol):
     @property
     def category(self) -> str: ...
 
+    @property
+    def severity(self) -> str: ...
+
+    @property
+    def priority(self) -> int: ...
+
 
 class Matcher(Protocol):
     """A rule backend: the rules whose conditions hold on a set of facts."""

@@ -29,6 +29,7 @@ every real suicide rule deleted, and put every patient in the suicide-risk group
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -268,7 +269,7 @@ def _fires_on_negative_screens(engine: Evaluator, values: dict[str, list[Any]]) 
     found: _Found = {}
     cases = variations = 0
 
-    def record(rules: list[RuleIR], label: str, where: str, varied: bool) -> None:
+    def record(rules: Sequence[RuleIR], label: str, where: str, varied: bool) -> None:
         for rule in rules:
             if rule.category == SUICIDE_RISK:
                 situations = found.setdefault(rule.rule_id, ({}, {}))[varied]
@@ -367,11 +368,11 @@ def _around(spec: FactSpec, literals: set[Any]) -> list[Any]:
         points = {d + k * days for d in literals if isinstance(d, dt.date) for k in (-1, 0, 1)}
         return sorted(points or {AS_OF})
     step: Any = 1 if spec.type == "integer" else 10**-DECIMALS
-    points = {
+    numbers: set[Any] = {
         v + k * step for v in literals if isinstance(v, int | float) and not isinstance(v, bool) for k in (-1, 0, 1)
     }
-    if not points:
-        points = {spec.minimum if spec.minimum is not None else 0}
+    if not numbers:
+        numbers = {spec.minimum if spec.minimum is not None else 0}
     lo, hi = spec.minimum, spec.maximum
-    kept = {round(p, DECIMALS) if isinstance(p, float) else p for p in points}
+    kept = {round(p, DECIMALS) if isinstance(p, float) else p for p in numbers}
     return sorted(p for p in kept if (lo is None or p >= lo) and (hi is None or p <= hi))
