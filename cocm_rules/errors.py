@@ -7,11 +7,16 @@ derive from the matching built-in so callers can catch either::
     ├── InvalidInput (ValueError)          bad answers, context, episode record, CLI value
     ├── DefinitionError (ValueError)       a measure or ruleset file is wrong; holds Problems
     │   ├── MeasureDefinitionError         a measures/*.yaml file is wrong
-    │   └── RulesetError                   a rulesets/*.yaml file is wrong
-    │       └── SafetyFloorError           a set of rulesets does not escalate suicide risk
+    │   ├── RulesetError                   a rulesets/*.yaml file is wrong
+    │   │   └── SafetyFloorError           a set of rulesets does not escalate suicide risk
+    │   └── cdshooks.ServiceConfigError    the CDS Hooks service's configuration is wrong
     ├── BackendUnavailable (ImportError)   an optional part (durable-rules, FHIR, service) is
     │                                      not installed; the message has the install hint
-    └── EngineError (RuntimeError)         a backend failed while evaluating (a defect)
+    ├── EngineError (RuntimeError)         a backend failed while evaluating (a defect)
+    └── cdshooks.AuthError                 a call to the CDS Hooks service is not authenticated
+
+The two ``cdshooks`` errors live in :mod:`cocm_rules.cdshooks` (the ``service`` extra) and
+are importable from there only; they still derive from the root.
 
 Errors keep their parts as attributes (``measure``, ``item``, ``value``, ``allowed``,
 ``record``, ``field``, ``suggestion``; a :class:`Problem` has ``file``, ``line``, ``column``,

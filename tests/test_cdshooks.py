@@ -35,12 +35,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from structlog.testing import capture_logs
 
-from cocm_rules import BackendUnavailable, Engine, InvalidInput
+from cocm_rules import BackendUnavailable, CocmRulesError, Engine, InvalidInput
 from cocm_rules.alerts import Alert
 from cocm_rules.cdshooks import (
     PREFETCH_KEYS,
     SERVICE_ID,
     SUMMARY_MAX,
+    AuthError,
+    ReplayCache,
     ServiceConfig,
     ServiceConfigError,
     build_app,
@@ -51,7 +53,6 @@ from cocm_rules.cdshooks import (
     main_serve,
     parse_config,
 )
-from cocm_rules.cdshooks._auth import AuthError, ReplayCache
 
 with warnings.catch_warnings():  # starlette's TestClient announces a future httpx2 move
     warnings.simplefilter("ignore")
@@ -325,6 +326,30 @@ def test_a_patient_not_enrolled_and_without_measures_gets_no_cards(client: TestC
     assert (200, {"cards": []}) == (response.status_code, response.json())
     event = next(e for e in logs if e["event"] == "cdshooks.patient_view")
     assert ("not_enrolled", 0) == (event["reason"], event["measures"])
+
+
+def test_a_patient_not_enrolled_whose_only_screen_was_set_aside_gets_the_safety_card(
+    client: TestClient, keys: Keys
+) -> None:
+    """Issue 15: not enrolled, and the one PHQ-9 sent has no date, so it is set aside. The
+    service used to answer no card at all ("no measure"): the safety rules never ran and the
+    screen that could not be used was silent. Which rules run is now decided in the core
+    (cocm_rules.unenrolled): suicide risk cannot be ruled out is a critical card, then the info
+    card and the card listing what was set aside."""
+    body = request_fixture()
+    prefetch = body["prefetch"]
+    prefetch["episodesOfCare"] = None
+    prefetch["observations"] = None
+    responses = prefetch["questionnaireResponses"]["entry"]
+    del responses[-1]["resource"]["authored"]
+    prefetch["questionnaireResponses"]["entry"] = responses[-1:]
+    with capture_logs() as logs:
+        response = call(client, keys, body)
+    assert ["critical", "info", "info"] == [c["indicator"] for c in response.json()["cards"]]
+    assert response.json()["cards"][0]["summary"].startswith("Suicide risk")
+    assert NOT_ENROLLED == _summaries(response)[1]
+    event = next(e for e in logs if e["event"] == "cdshooks.patient_view")
+    assert ("not_enrolled", ["suicide-risk-unknown"]) == (event["reason"], event["rules"])
 
 
 def test_episode_defaults_fill_only_what_the_episode_of_care_leaves_out(keys: Keys, engine: Engine) -> None:
@@ -808,6 +833,13 @@ def test_as_of_today_is_the_date_in_the_configured_time_zone(keys: Keys, engine:
     with capture_logs() as logs:
         assert 200 == call(client, keys, request_fixture(), now=now).status_code
     assert "2026-11-06" == next(e for e in logs if e["event"] == "cdshooks.patient_view")["as_of"]
+
+
+def test_the_service_errors_are_under_the_root() -> None:
+    """Issue 15: AuthError was outside the one hierarchy; both errors of the service now derive
+    from CocmRulesError, so a host catches every deliberate error as one type."""
+    assert (True, True) == (issubclass(AuthError, CocmRulesError), issubclass(ServiceConfigError, CocmRulesError))
+    assert AuthError.__doc__
 
 
 def test_replay_cache_fails_closed_when_full() -> None:

@@ -716,6 +716,91 @@ def test_a_resource_about_another_patient_is_refused() -> None:
         fhir.read_episode(b)
 
 
+# -- the reader's settings, checked once (issue 15) ---------------------------------------------------
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"status_map": {"planned": "enrolled"}}, "status_map['planned']"),
+        ({"contact_kinds": {"visit|x": "chat"}}, "contact_kinds['visit|x']"),
+        ({"default_contact_kind": "chat"}, "default_contact_kind"),
+        ({"item_map": {"Q1": "phq9.item99"}}, "item_map['Q1']"),
+        ({"unrecognized": "ignore"}, "unrecognized"),
+        ({"definitions": [{"resourceType": "Patient", "id": "x"}]}, "resourceType"),
+    ],
+)
+def test_a_reader_setting_that_cannot_be_used_is_refused_when_the_reader_is_made(
+    settings: dict[str, Any], field: str
+) -> None:
+    """Issue 15: the settings of reading FHIR are one object, checked once, before any Bundle
+    is read (the CDS Hooks service used to probe read_episode with a made-up Bundle to find
+    out); the error names the setting."""
+    with pytest.raises(InvalidInput) as info:
+        fhir.FhirReader(**settings)
+    assert field == info.value.field
+
+
+def test_an_unknown_measure_setting_says_what_it_may_have_meant() -> None:
+    """``measures=`` names measures of the library, checked when the reader is made."""
+    with pytest.raises(InvalidInput, match="did you mean 'phq9'"):
+        fhir.FhirReader(measures=["phq-9x"])
+
+
+def test_one_reader_reads_many_bundles_as_the_module_functions_do() -> None:
+    """A reader made once reads each Bundle as the one-off function does with the same
+    settings; its settings are its own: changing the caller's dict afterwards changes nothing,
+    and a generator of definitions is not spent by the first call."""
+    b = copy.deepcopy(load("patient-bundle.json"))
+    enc = next(e["resource"] for e in b["entry"] if e["resource"].get("id") == "enc-2")
+    enc["type"] = [{"coding": [{"system": "http://snomed.info/sct", "code": "390906007"}]}]
+    kinds = {"http://snomed.info/sct|390906007": "follow_up"}
+    reader = fhir.FhirReader(contact_kinds=kinds)
+    kinds["http://snomed.info/sct|390906007"] = "chat"
+    expected = fhir.read_episode(b, contact_kinds={"http://snomed.info/sct|390906007": "follow_up"})
+    assert [expected, expected] == [reader.read_episode(b), reader.read_episode(copy.deepcopy(b))]
+    sdc = load("sdc-phq9-questionnaireresponse.json")
+    scorer = fhir.FhirReader(definitions=(d for d in [load("sdc-phq9-questionnaire.json")]), item_map=SDC_ITEMS)
+    assert [(10, 13), (10, 13)] == [
+        (s.total, s.reported_total) for s in (*scorer.read_scores(sdc), *scorer.read_scores(sdc))
+    ]
+
+
+def test_definitions_inside_a_bundle_serve_that_bundle_only() -> None:
+    """A Questionnaire sent inside a Bundle values that Bundle's answers; the reader does not
+    keep it for the next resource it reads (that one is refused without its Questionnaire)."""
+    reader = fhir.FhirReader(item_map=SDC_ITEMS)
+    sdc = load("sdc-phq9-questionnaireresponse.json")
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": load("sdc-phq9-questionnaire.json")}, {"resource": sdc}],
+    }
+    assert 10 == only(reader.read_scores(bundle)).total
+    with pytest.raises(InvalidInput, match="unknown answer code"):
+        reader.read_scores(sdc)
+
+
+def test_per_call_values_are_arguments_of_the_call() -> None:
+    """What differs per patient (program, status, enrollment date, care manager, which
+    EpisodeOfCare) is an argument of the call, not a setting of the reader."""
+    reader = fhir.FhirReader()
+    b = _bundle_without({"EpisodeOfCare"})
+    ep = reader.read_episode(b, program="smi", status="active_treatment", enrollment_date=dt.date(2026, 8, 1))
+    assert ("smi", "active_treatment") == (ep.program, ep.status)
+    assert ("program", "status", "enrollment_date") == reader.read_patient(b).missing
+
+
+def test_the_keyword_form_takes_exactly_the_reader_settings() -> None:
+    """``read_episode(bundle, **settings)`` is ``FhirReader(**settings).read_episode(bundle)``:
+    the keywords are the reader's settings, and a misspelt one is a TypeError (a programmer's
+    mistake), not a silently ignored setting."""
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(fhir.FhirReader) if f.init}
+    assert fields == set(fhir.ReaderSettings.__annotations__)
+    with pytest.raises(TypeError, match="status_mpa"):
+        fhir.read_episode(load("patient-bundle.json"), status_mpa={})  # type: ignore[call-arg]
+
+
 # -- output ---------------------------------------------------------------------------------------------
 
 

@@ -18,15 +18,15 @@ One call::
     request ─► JWT check (_auth: "Trusting CDS Clients") ─► size / JSON / request checks
             ─► prefetch, completed from fhirServer with fhirAuthorization (_prefetch:
                "Providing FHIR Resources to a CDS Service"; 412 when it cannot be had)
-            ─► one Bundle ─► cocm_rules.fhir.read_patient ─► Engine.evaluate(as_of)
-               (not enrolled: the suicide-risk rules only, _unenrolled)
+            ─► one Bundle ─► FhirReader.read_patient ─► Engine.evaluate(as_of)
+               (not enrolled: the suicide-risk rules only, as cocm_rules.unenrolled decides)
             ─► one card per alert category (_cards: "Card Attributes")
 
 Modules: ``_config`` (ServiceConfig from YAML), ``_auth`` (JWT verification, JWK Sets, jti
 replay cache), ``_prefetch`` (templates, gathering, FHIR fetching), ``_cards`` (alerts to
-cards), ``_unenrolled`` (a patient outside an episode of care), ``_openapi`` (the OpenAPI
-document), ``_app`` (the FastAPI app), ``_serve`` (uvicorn, with header timeouts and no
-access log of its own).
+cards), ``_unenrolled`` (hands a patient outside an episode of care to
+:mod:`cocm_rules.unenrolled`), ``_openapi`` (the OpenAPI document), ``_app`` (the FastAPI
+app), ``_serve`` (uvicorn, with header timeouts and no access log of its own).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ except ImportError as e:
     raise BackendUnavailable("the CDS Hooks service", "service", cause=str(e)) from e
 
 from ._app import HOOK, SERVICE_ID, create_app
-from ._auth import AuthError, Caller, Verifier
+from ._auth import AuthError, Caller, ReplayCache, Verifier
 from ._cards import CATEGORY_LABELS, SUMMARY_MAX, cards_for, indicator_for
 from ._config import (
     ASYMMETRIC_ALGORITHMS,
@@ -77,6 +77,7 @@ __all__ = [
     "HOOK",
     "OPENAPI_PATH",
     "PREFETCH_KEYS",
+    "ReplayCache",
     "SAFETY_CATEGORY",
     "SERVICE_ID",
     "SUMMARY_MAX",

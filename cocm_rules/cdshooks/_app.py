@@ -54,7 +54,7 @@ from .._log import get_logger
 from ..engine import Engine
 from ..episode import Episode
 from ..errors import InvalidInput
-from ..fhir import PatientReading, read_episode, read_patient
+from ..fhir import FhirReader, PatientReading
 from ._auth import AuthError, Caller, Verifier
 from ._cards import cards_for, data_error_card, not_enrolled_card, notes_card
 from ._config import ServiceConfig, config_problem
@@ -70,7 +70,6 @@ log = get_logger(__name__)
 SERVICE_ID = "cocm-patient-view"
 HOOK = "patient-view"
 _NO_STORE = {"Cache-Control": "no-store"}
-_PROBE_PATIENT = {"resourceType": "Patient", "id": "config-check"}
 _UUID = re.compile(r"(urn:uuid:)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -260,7 +259,26 @@ class _Service:
                     f"cannot read this FHIR definition: {e}", file=path, context="fhir.definitions"
                 ) from e
         self._engine_lock = threading.Lock() if engine.backend_name == "durable" else None
-        self._check_fhir_settings()
+        self.reader = self._fhir_reader()
+
+    def _fhir_reader(self) -> FhirReader:
+        """The FHIR reader of every call, with the `fhir` settings: one it refuses stops the
+        start, not every call."""
+        fhir = self.config.fhir
+        try:
+            return FhirReader(
+                library=self.engine.library,
+                definitions=self.definitions,
+                item_map=fhir.item_map,
+                measures=None,
+                status_map=fhir.status_map,
+                contact_kinds=fhir.contact_kinds,
+                default_contact_kind=fhir.default_contact_kind,
+                care_plan_codes=fhir.care_plan_codes,
+                unrecognized=fhir.unrecognized,
+            )
+        except InvalidInput as e:
+            raise config_problem(f"the FHIR reader refuses these settings: {e}", context="fhir") from e
 
     # -- authentication ---------------------------------------------------------------------
     def authenticate(self, request: Request, audiences: list[str], endpoint: str) -> Caller | JSONResponse | None:
@@ -328,32 +346,8 @@ class _Service:
         return JSONResponse(payload, status_code=status, headers=_NO_STORE)
 
     def _patient_view(self, body: bytes, event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, Any]]:
-        data = _parse_json(body)
-        if not isinstance(data, Mapping):
-            raise BadRequest("the request body must be a JSON object", reason="invalid_request")
-        try:
-            req = _HookRequest.model_validate(data)
-        except ValidationError as e:
-            raise BadRequest(f"invalid CDS Hooks request: {_validation_message(e)}", reason="invalid_request") from e
-        # hookInstance is a UUID (CDS Hooks 2.0); anything else is not logged, in case it holds data
-        event["hook_instance"] = req.hookInstance if _UUID.fullmatch(req.hookInstance) else "(not a UUID)"
-        if req.hook != HOOK:
-            raise BadRequest(f"this service answers the {HOOK!r} hook", reason="wrong_hook")
-        patient_id = req.context.get("patientId")
-        if not isinstance(patient_id, str) or not patient_id:
-            raise BadRequest("context.patientId is required (a FHIR Patient id)", reason="missing_patient_id")
-        if not FHIR_ID.fullmatch(patient_id):
-            raise BadRequest(
-                "context.patientId must be a FHIR id ([A-Za-z0-9-.], 1-64 characters)", reason="bad_patient_id"
-            )
-        user = req.context.get("userId")
-        if not isinstance(user, str) or not user:
-            raise BadRequest("context.userId is required (e.g. Practitioner/123)", reason="missing_user_id")
+        req, patient_id = _hook_request(body, event)
         auth = req.fhirAuthorization
-        if auth is not None and req.fhirServer is None:
-            raise BadRequest("fhirServer is required when fhirAuthorization is given", reason="missing_fhir_server")
-        if auth is not None and auth.patient is not None and auth.patient != patient_id:
-            raise BadRequest("fhirAuthorization.patient is not context.patientId", reason="token_patient_mismatch")
         got = gather(
             patient_id=patient_id,
             prefetch=req.prefetch,
@@ -368,17 +362,20 @@ class _Service:
         )
         if not got.patient_found:
             return 200, {"cards": []}, {"cards": 0, "reason": "patient_not_found"}
-        as_of = self.as_of()
+        return self._answer(got.bundle, self.as_of())
+
+    def _answer(self, bundle: Mapping[str, Any], as_of: dt.date) -> tuple[int, dict[str, Any], dict[str, Any]]:
+        """The cards for one patient's Bundle, and what the log says about them."""
         try:
-            reading: PatientReading = _guarded(read_patient, got.bundle, **self._read_kwargs())
+            reading: PatientReading = _guarded(self.reader.read_patient, bundle)
             episode = reading.episode or self._with_defaults(reading)
             if episode is not None:
                 alerts = self._evaluate(episode, as_of)
-            elif not reading.assessment_dates:  # nothing a rule could read: no card for every chart opened
-                more = {"cards": 0, "reason": "not_enrolled", "missing": list(reading.missing), "measures": 0}
-                return 200, {"cards": []}, more
-            else:
+            else:  # not enrolled: the core says which rules still run (cocm_rules.unenrolled)
                 alerts = safety_alerts(lambda ep: self._evaluate(ep, as_of), reading, as_of)
+                if not alerts and not _measured(reading):  # no card for every chart opened
+                    more = {"cards": 0, "reason": "not_enrolled", "missing": list(reading.missing), "measures": 0}
+                    return 200, {"cards": []}, more
         except InvalidInput as e:
             card = data_error_card(str(e), self.config, version=__version__)
             more = {"cards": 1, "reason": "data_error", "error_field": e.field, "measure": e.measure}
@@ -418,29 +415,6 @@ class _Service:
             return None
         return reading.episode_with(**fill)
 
-    def _read_kwargs(self) -> dict[str, Any]:
-        fhir = self.config.fhir
-        return {
-            "status_map": fhir.status_map,
-            "contact_kinds": fhir.contact_kinds,
-            "default_contact_kind": fhir.default_contact_kind,
-            "care_plan_codes": fhir.care_plan_codes,
-            "item_map": fhir.item_map,
-            "definitions": self.definitions,
-            "library": self.engine.library,
-            "unrecognized": fhir.unrecognized,
-        }
-
-    def _check_fhir_settings(self) -> None:
-        """Fail at start-up, not on every call, if read_episode refuses the `fhir` settings."""
-        probe = {"resourceType": "Bundle", "id": "config-check", "entry": [{"resource": _PROBE_PATIENT}]}
-        try:
-            read_episode(
-                probe, program="cocm", status="active_treatment", enrollment_date="2000-01-01", **self._read_kwargs()
-            )
-        except InvalidInput as e:
-            raise config_problem(f"read_episode refuses these settings: {e}", context="fhir") from e
-
     def _evaluate(self, episode: Any, as_of: dt.date) -> list[Any]:
         if self._engine_lock is None:
             return self.engine.evaluate(episode, as_of)
@@ -475,6 +449,44 @@ class _Service:
         return Response(status_code=200, headers=_NO_STORE)
 
 
+def _hook_request(body: bytes, event: dict[str, Any]) -> tuple[_HookRequest, str]:
+    """The checked patient-view request and its patient id; :class:`BadRequest` (400) when it
+    is malformed. Notes the hookInstance in ``event``."""
+    data = _parse_json(body)
+    if not isinstance(data, Mapping):
+        raise BadRequest("the request body must be a JSON object", reason="invalid_request")
+    try:
+        req = _HookRequest.model_validate(data)
+    except ValidationError as e:
+        raise BadRequest(f"invalid CDS Hooks request: {_validation_message(e)}", reason="invalid_request") from e
+    # hookInstance is a UUID (CDS Hooks 2.0); anything else is not logged, in case it holds data
+    event["hook_instance"] = req.hookInstance if _UUID.fullmatch(req.hookInstance) else "(not a UUID)"
+    if req.hook != HOOK:
+        raise BadRequest(f"this service answers the {HOOK!r} hook", reason="wrong_hook")
+    patient_id = req.context.get("patientId")
+    if not isinstance(patient_id, str) or not patient_id:
+        raise BadRequest("context.patientId is required (a FHIR Patient id)", reason="missing_patient_id")
+    if not FHIR_ID.fullmatch(patient_id):
+        raise BadRequest(
+            "context.patientId must be a FHIR id ([A-Za-z0-9-.], 1-64 characters)", reason="bad_patient_id"
+        )
+    user = req.context.get("userId")
+    if not isinstance(user, str) or not user:
+        raise BadRequest("context.userId is required (e.g. Practitioner/123)", reason="missing_user_id")
+    auth = req.fhirAuthorization
+    if auth is not None and req.fhirServer is None:
+        raise BadRequest("fhirServer is required when fhirAuthorization is given", reason="missing_fhir_server")
+    if auth is not None and auth.patient is not None and auth.patient != patient_id:
+        raise BadRequest("fhirAuthorization.patient is not context.patientId", reason="token_patient_mismatch")
+    return req, patient_id
+
+
+def _measured(reading: PatientReading) -> bool:
+    """The Bundle holds a measure administration: read, or set aside (which the safety rules
+    read as a screen that could not be used)."""
+    return bool(reading.assessment_dates) or any(n.set_aside == "assessment" for n in reading.notes)
+
+
 def _why_not_enrolled(reading: PatientReading) -> str:
     """Why the patient counts as not enrolled, in words for the clinician."""
     if reading.episode_of_care is None:
@@ -503,6 +515,32 @@ def _guarded(read: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 def _since(started: float) -> float:
     return round(time.monotonic() - started, 3)
+
+
+async def _gate(
+    service: _Service, request: Request, endpoint: str, audiences: list[str], handler: Callable[..., Response]
+) -> Response:
+    """Every POST goes through the same gate: size limit, client authentication, body."""
+    limit = service.config.max_request_bytes
+    body_timeout = service.config.server.body_timeout_seconds
+    too_large = f"the request body is larger than {limit} bytes"
+    if _declared_too_large(request, limit):
+        log.warning("cdshooks.request_too_large", endpoint=endpoint, limit=limit)
+        return _error(413, "payload_too_large", too_large)
+    caller = await run_in_threadpool(service.authenticate, request, audiences, endpoint)
+    if isinstance(caller, Response):
+        return caller
+    try:
+        body = await _read_body(request, limit, body_timeout)
+    except _TooLarge:
+        log.warning("cdshooks.request_too_large", endpoint=endpoint, limit=limit)
+        return _error(413, "payload_too_large", too_large)
+    except _TooSlow:
+        log.warning("cdshooks.request_timeout", endpoint=endpoint, seconds=body_timeout)
+        response = _error(408, "request_timeout", f"the request body did not arrive within {body_timeout:g} s")
+        response.headers["Connection"] = "close"
+        return response
+    return await run_in_threadpool(handler, body, caller)
 
 
 def create_app(
@@ -541,9 +579,6 @@ def create_app(
         openapi_url=None,
     )
     app.state.cds = service
-    limit = config.max_request_bytes
-    body_timeout = config.server.body_timeout_seconds
-    too_large = f"the request body is larger than {limit} bytes"
     paths = {"/cds-services", f"/cds-services/{SERVICE_ID}", f"/cds-services/{SERVICE_ID}/feedback"}
     if config.openapi:
         paths.add(OPENAPI_PATH)
@@ -564,34 +599,14 @@ def create_app(
                 return denied
         return JSONResponse(service.discovery())
 
-    async def guarded(request: Request, endpoint: str, audiences: list[str], handler: Any) -> Response:
-        """Every POST goes through the same gate: size limit, client authentication, body."""
-        if _declared_too_large(request, limit):
-            log.warning("cdshooks.request_too_large", endpoint=endpoint, limit=limit)
-            return _error(413, "payload_too_large", too_large)
-        caller = await run_in_threadpool(service.authenticate, request, audiences, endpoint)
-        if isinstance(caller, Response):
-            return caller
-        try:
-            body = await _read_body(request, limit, body_timeout)
-        except _TooLarge:
-            log.warning("cdshooks.request_too_large", endpoint=endpoint, limit=limit)
-            return _error(413, "payload_too_large", too_large)
-        except _TooSlow:
-            log.warning("cdshooks.request_timeout", endpoint=endpoint, seconds=body_timeout)
-            response = _error(408, "request_timeout", f"the request body did not arrive within {body_timeout:g} s")
-            response.headers["Connection"] = "close"
-            return response
-        return await run_in_threadpool(handler, body, caller)
-
     @app.post(f"/cds-services/{SERVICE_ID}")
     async def patient_view(request: Request) -> Response:
-        return await guarded(request, SERVICE_ID, [config.endpoint_url(SERVICE_ID)], service.patient_view)
+        return await _gate(service, request, SERVICE_ID, [config.endpoint_url(SERVICE_ID)], service.patient_view)
 
     @app.post(f"/cds-services/{SERVICE_ID}/feedback")
     async def feedback(request: Request) -> Response:
         audiences = [f"{config.endpoint_url(SERVICE_ID)}/feedback", config.endpoint_url(SERVICE_ID)]
-        return await guarded(request, f"{SERVICE_ID}/feedback", audiences, service.feedback)
+        return await _gate(service, request, f"{SERVICE_ID}/feedback", audiences, service.feedback)
 
     if insecure_dev:
         log.warning(

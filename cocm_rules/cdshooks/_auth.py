@@ -45,6 +45,7 @@ import jwt
 
 from .._json import loads as strict_json
 from .._log import get_logger
+from ..errors import CocmRulesError
 from ._config import AuthConfig, ServiceConfig, TrustedClient, config_problem
 
 __all__ = ["AuthError", "Caller", "KeyStore", "ReplayCache", "Verifier"]
@@ -60,9 +61,11 @@ def _key_type(alg: str) -> str:
     return {"ES": "EC", "RS": "RSA", "PS": "RSA", "Ed": "OKP"}[alg[:2]]
 
 
-class AuthError(Exception):
-    """A request was not authenticated. ``reason`` is a short code for the log; the client
-    only ever sees a generic 401 (the Best Practices advise not to say why)."""
+class AuthError(CocmRulesError):
+    """Raised when a request is not authenticated (:meth:`Verifier.verify`). ``reason`` is a
+    short code for the log; ``status`` the HTTP status to answer (401, or 503 when the replay
+    cache is full). The client only ever sees a generic 401 (the Best Practices advise not to
+    say why)."""
 
     def __init__(self, reason: str, status: int = 401) -> None:
         self.reason = reason

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..alerts import Alert, sort_alerts
 from ..fhir import CATEGORY_SYSTEM
+from ..vocabulary import SUICIDE_RISK
 from ._config import ServiceConfig
 
 __all__ = [
@@ -76,9 +77,10 @@ def truncate(text: str, limit: int = SUMMARY_MAX) -> str:
 
 def indicator_for(alerts: Iterable[Alert]) -> str:
     """``critical`` for suicide risk or a critical alert, ``warning`` for high or moderate
-    severity, ``info`` otherwise."""
+    severity, ``info`` otherwise: the engine's severities in CDS Hooks' three words, with
+    suicide risk first whatever its severity, as in review order (:mod:`cocm_rules.vocabulary`)."""
     alerts = list(alerts)
-    if any(a.category == "suicide_risk" or a.severity == "critical" for a in alerts):
+    if any(a.category == SUICIDE_RISK or a.severity == "critical" for a in alerts):
         return "critical"
     if any(a.severity in ("high", "moderate") for a in alerts):
         return "warning"

@@ -170,7 +170,8 @@ class EpisodeDefaults(StrictModel):
 
 
 class FhirReadingConfig(StrictModel):
-    """Passed through to :func:`cocm_rules.fhir.read_episode` (see ``docs/fhir.md``)."""
+    """The settings of the service's :class:`cocm_rules.fhir.FhirReader`, made once at start-up
+    (see ``docs/fhir.md``), and of the EpisodeOfCare prefetch."""
 
     unrecognized: Literal["error", "skip"] = Field(
         "skip",

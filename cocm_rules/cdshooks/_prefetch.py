@@ -148,7 +148,7 @@ class _Slot:
 
 @dataclass
 class Gathered:
-    """One patient's data as a Bundle for :func:`cocm_rules.fhir.read_episode`."""
+    """One patient's data as a Bundle for the FHIR reader (:meth:`cocm_rules.fhir.FhirReader.read_patient`)."""
 
     bundle: dict[str, Any]
     patient_found: bool
@@ -357,6 +357,22 @@ def gather(
         finally:
             fetcher.close()
             requests = fetcher.requests
+    entries, patient_found, counts = _entries(slots, patient_id)
+    bundle = {"resourceType": "Bundle", "id": BUNDLE_ID, "type": "collection", "entry": entries}
+    return Gathered(
+        bundle=bundle,
+        patient_found=patient_found,
+        from_prefetch=[s.key for s in slots if s.source == "prefetch"],
+        fetched=[s.key for s in slots if s.source != "prefetch"],
+        requests=requests,
+        counts=counts,
+    )
+
+
+def _entries(slots: list[_Slot], patient_id: str) -> tuple[list[dict[str, Any]], bool, dict[str, int]]:
+    """The Bundle entries of every slot (a resource once, the context's Patient only), whether
+    that Patient is there, and how many entries each prefetch key gave. Another Patient in the
+    ``patient`` slot is :class:`BadRequest` (prefetched) or :class:`PreconditionFailed`."""
     entries: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
     patient_found = False
@@ -383,12 +399,4 @@ def gather(
                 entry["fullUrl"] = full
             entries.append(entry)
             counts[slot.key] = counts.get(slot.key, 0) + 1
-    bundle = {"resourceType": "Bundle", "id": BUNDLE_ID, "type": "collection", "entry": entries}
-    return Gathered(
-        bundle=bundle,
-        patient_found=patient_found,
-        from_prefetch=[s.key for s in slots if s.source == "prefetch"],
-        fetched=[s.key for s in slots if s.source != "prefetch"],
-        requests=requests,
-        counts=counts,
-    )
+    return entries, patient_found, counts

@@ -17,11 +17,10 @@ from ..caseload import CaseloadMetrics, Rate, caseload_metrics
 from ..errors import InvalidInput
 from ..review import ROW_FACTS, ReviewList, review_list
 from ..synth import write_caseload
-from . import _console, app, finish_batch, record_errors_table
+from ._app import CATEGORY_STYLE, app, console, finish_batch, record_errors_table
 from ._rules import AsOfOpt, BackendOpt, RulesetsOpt, as_of_date, load_engine
 
 CaseloadArg = Annotated[Path, typer.Argument(metavar="CASELOAD", help="Episodes: .json, .jsonl, or - for stdin.")]
-_CATEGORY_STYLE = {"suicide_risk": "bold red", "treatment_to_target": "yellow", "smi": "magenta"}
 
 
 def _records(path: Path) -> Any:
@@ -46,7 +45,7 @@ def _d(v: Any) -> str:
 
 
 def _render_review(result: ReviewList) -> None:
-    out = _console()
+    out = console()
     table = Table(
         "#",
         "patient",
@@ -70,7 +69,7 @@ def _render_review(result: ReviewList) -> None:
         for i, a in enumerate(e.reasons):
             if i:
                 reasons.append("\n")
-            reasons.append(a.title, style=_CATEGORY_STYLE.get(a.category, ""))
+            reasons.append(a.title, style=CATEGORY_STYLE.get(a.category, ""))
         row = e.row
         consultant = max((d for d in (row.last_psych_consult_date, row.last_case_review_date) if d), default=None)
         table.add_row(
@@ -219,7 +218,7 @@ def caseload_command(
         per = [_metric_rows(m.per_care_manager[cm]) for cm in managers]
         for i, (label, value) in enumerate(_metric_rows(m)):
             table.add_row(Text(label), Text(value), *(Text(p[i][1]) for p in per))
-        out = _console()
+        out = console()
         out.print(table)
         if m.errors:
             out.print(record_errors_table(m.errors))

@@ -19,7 +19,7 @@ from ..measures import NOT_CONFIRMED, Condition, MeasureDefinition, MeasureLibra
 from ..scoring import SAFETY_ITEM_MISSING, Score
 from ..scoring import score as score_measure
 from ..vocabulary import safety_flags
-from . import _console, app, log, measures_app
+from ._app import app, console, log, measures_app
 
 UNANSWERED = frozenset({"", "-", "null", "na", "n/a", "none"})
 _YES_NO = {"yes": "yes", "y": "yes", "no": "no", "n": "no"}
@@ -607,7 +607,7 @@ def measures(ctx: typer.Context) -> None:
     on secondary or unconfirmed sources are marked.
     """
     if ctx.invoked_subcommand is None:
-        _console().print(render_measure_list(load_measures()))
+        console().print(render_measure_list(load_measures()))
 
 
 @measures_app.command("show")
@@ -625,7 +625,7 @@ def measures_show(
     if as_json:
         typer.echo(defn.model_dump_json(indent=2, by_alias=True))
         return
-    _console().print(render_measure(defn, library))
+    console().print(render_measure(defn, library))
 
 
 @app.command("score")
@@ -712,7 +712,7 @@ def score_command(
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         return
-    _console().print(render_score(result, defn))
+    console().print(render_score(result, defn))
 
 
 def _pairs(pairs: Iterable[str], option: str) -> dict[str, str]:
@@ -737,7 +737,7 @@ def _score_fhir(
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
         return
-    out = _console()
+    out = console()
     table = Table("resource", "measure", "date", "total", "band", "flags", "reported total", title=str(path))
     for s in report.scores:
         sc = s.score

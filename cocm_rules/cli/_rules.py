@@ -29,7 +29,7 @@ from ..rules import load_rulesets
 from ..rules.language import ruleset_json_schema
 from ..rules.safety import SAFETY_CASES
 from ..scoring import Score
-from . import SHOWN_ON_STDERR, _console, app, finish_batch, log, record_errors_table
+from ._app import CATEGORY_STYLE, SHOWN_ON_STDERR, app, console, finish_batch, log, record_errors_table
 
 #: Exit status of ``validate`` / ``test`` when a ruleset is wrong or a test fails.
 EXIT_FAILED = 1
@@ -69,7 +69,7 @@ def _backend(name: str) -> str:
 
 
 def _report_problems(error: RulesetError) -> None:
-    out = _console()
+    out = console()
     for problem in error.problems:
         out.print(Text(str(problem)))
     out.print(Text(error.summary or str(error).splitlines()[-1], style="bold red"))
@@ -81,7 +81,7 @@ def load_engine(paths: list[Path] | None, backend: str = "compiled", *, safety_f
 
 
 def _report_warnings(warnings: tuple[Problem, ...]) -> None:
-    out = _console()
+    out = console()
     for problem in warnings:
         label = f"warning: {problem.context}" if problem.context else "warning"
         out.print(Text(str(dataclasses.replace(problem, context=label)), style="yellow"))
@@ -111,7 +111,7 @@ def validate(paths: PathsArg = None, no_safety_floor: NoFloorOpt = False) -> Non
             _report_problems(error)
             raise typer.Exit(EXIT_FAILED) from error
         floor = "passed"
-    out = _console()
+    out = console()
     for rs in rulesets.rulesets:
         out.print(Text(f"ok  {rs.file}: {rs.name} {rs.version}, {len(rs.rules)} rules, {len(rs.tests)} tests"))
     n = len(rulesets.warnings)
@@ -136,7 +136,7 @@ def run_ruleset_tests(
         _report_problems(error)
         raise typer.Exit(EXIT_FAILED) from error
     results = run_tests(rulesets, backend=_backend(backend))
-    out = _console()
+    out = console()
     failed = [r for r in results if not r.passed]
     for r in failed:
         out.print(Text(f"FAIL {r.location}: {r.ruleset}: {r.name}", style="bold red"))
@@ -216,7 +216,7 @@ def facts_command(
             table = Table("fact", "type", "meaning", title=f"{len(cat)} facts", show_lines=False)
             for spec in cat.specs.values():
                 table.add_row(Text(spec.name), Text(describe_allowed(spec)), Text(" ".join(spec.meaning.split())))
-            _console().print(table)
+            console().print(table)
         return
     if episode is None or as_of is None:
         raise InvalidInput("give an EPISODE file and --as-of (or --catalog)", field="EPISODE")
@@ -232,7 +232,7 @@ def facts_command(
             missing += 1
             continue
         table.add_row(Text(name), Text(_shown(value)), Text(" ".join(cat[name].meaning.split())))
-    out = _console()
+    out = console()
     out.print(table)
     if missing:
         out.print(Text(f"{missing} facts are missing (not computable for this patient); --all lists them."))
@@ -303,11 +303,8 @@ def evaluate(
     finish_batch(counts["results"] + counts["errors"], counts["errors"], first, "their error records are in the output")
 
 
-_CATEGORY_STYLE = {"suicide_risk": "bold red", "treatment_to_target": "yellow", "smi": "magenta"}
-
-
 def _alerts_table(results: Any, day: dt.date) -> None:
-    out = _console()
+    out = console()
     view = Table(
         "patient",
         "priority",
@@ -327,7 +324,7 @@ def _alerts_table(results: Any, day: dt.date) -> None:
             errors.append(r)
             continue
         for a in r.alerts:
-            style = _CATEGORY_STYLE.get(a.category, "")
+            style = CATEGORY_STYLE.get(a.category, "")
             view.add_row(
                 Text(r.patient_id),
                 str(a.priority),

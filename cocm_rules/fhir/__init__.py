@@ -3,7 +3,9 @@
 Reading needs nothing but plain dicts (FHIR JSON). Writing and validating use the optional
 ``fhir.resources`` package (``pip install 'cocm-rules[fhir]'``), imported only then.
 
-In::
+In (each reading function is a method of :class:`FhirReader`, which holds the reading
+settings - Questionnaires, item map, status map, Encounter types - checked once; the module
+functions take the same settings as keywords for a one-off call)::
 
     QuestionnaireResponse / Observation / Bundle ──► read_assessments() ──► FhirAssessment[]
                                                       read_scores()      ──► Score[] (via the measure library)
@@ -78,18 +80,9 @@ from ._common import (
     RULE_SYSTEM,
     STATUS_EXTENSION,
 )
-from ._episode import CLASS_MODES, DEFAULT_STATUS_MAP, MAX_CONTACT_MINUTES, PatientReading, read_episode, read_patient
-from ._read import (
-    FhirAssessment,
-    FhirReading,
-    FhirScoreReport,
-    Note,
-    ScoredResource,
-    load_resource,
-    read_assessments,
-    read_scores,
-    score_fhir,
-)
+from ._episode import CLASS_MODES, DEFAULT_STATUS_MAP, MAX_CONTACT_MINUTES, PatientReading
+from ._read import FhirAssessment, FhirReading, FhirScoreReport, Note, ScoredResource, load_resource
+from ._reader import FhirReader, ReaderSettings, read_assessments, read_episode, read_patient, read_scores, score_fhir
 from ._write import (
     CONSULTANT_ACTIONS,
     ISSUE_SEVERITY,
@@ -111,6 +104,7 @@ __all__ = [
     "DEFAULT_STATUS_MAP",
     "FLAG_SYSTEM",
     "FhirAssessment",
+    "FhirReader",
     "FhirReading",
     "FhirScoreReport",
     "ISSUE_SEVERITY",
@@ -123,6 +117,7 @@ __all__ = [
     "PatientReading",
     "ROLE_SYSTEM",
     "RULE_SYSTEM",
+    "ReaderSettings",
     "STATUS_EXTENSION",
     "ScoredResource",
     "TASK_PRIORITY",

@@ -135,6 +135,18 @@ def reference_of(value: Any, where: Where, path: str) -> str | None:
     return ref
 
 
+def reference_keys(ref: str) -> list[str]:
+    """Keys a reference may match in a Bundle: itself, and ``Type/id`` from its tail
+    (``https://x/fhir/Patient/p1/_history/2`` also matches ``Patient/p1``)."""
+    keys = [ref]
+    parts = ref.split("|")[0].rstrip("/").split("/")
+    if len(parts) >= 2:
+        keys.append("/".join(parts[-2:]))
+    if len(parts) >= 4 and parts[-2] == "_history":
+        keys.append("/".join(parts[-4:-2]))
+    return keys
+
+
 def to_date(value: Any, where: Where, path: str) -> dt.date:
     """The calendar date of a FHIR date, dateTime or instant, as written (no time-zone shift).
 

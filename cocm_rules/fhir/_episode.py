@@ -7,12 +7,12 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from .._text import join
 from ..episode import CONTACT_KINDS, CONTACT_MODES, PROGRAMS, STATUSES, Contact, Episode, parse_episode
 from ..errors import InvalidInput
-from ..measures import MeasureLibrary, load_measures
 from ._common import (
     CARE_PLAN_SYSTEM,
     CONTACT_KIND_SYSTEM,
@@ -21,13 +21,13 @@ from ._common import (
     Where,
     as_list,
     codings,
+    reference_keys,
     reference_of,
-    refuses_deep_nesting,
     resource_label,
     to_date,
     to_datetime,
 )
-from ._read import Note, Unrecognized, _ref_key, read_assessments_kept
+from ._read import FhirReading, Note, Unrecognized
 
 #: EpisodeOfCare.status -> registry status. planned, waitlist and cancelled have no registry
 #: status: pass ``status_map`` (or leave the EpisodeOfCare out and pass ``status``).
@@ -56,16 +56,59 @@ def _code_keys(coding: Mapping[str, Any]) -> list[str]:
     return [f"{system}|{code}", code] if isinstance(system, str) else [code]
 
 
-class _EpisodeReader:
-    def __init__(
-        self,
-        bundle: Mapping[str, Any],
-        *,
+@dataclass(frozen=True)
+class EpisodeSettings:
+    """How a Bundle's EpisodeOfCare, Encounters and CarePlans are read (checked once)."""
+
+    status_map: Mapping[str, str]
+    kinds: Mapping[str, str]  # "system|code" or "code" -> contact kind
+    default_kind: str | None
+    plan_codes: frozenset[str]
+
+    @classmethod
+    def of(
+        cls,
         status_map: Mapping[str, str] | None,
         contact_kinds: Mapping[str, str] | None,
         default_contact_kind: str | None,
         care_plan_codes: Iterable[str],
-    ) -> None:
+    ) -> EpisodeSettings:
+        """The settings from a reader's keywords; a value that is no registry status or
+        contact kind raises :class:`~cocm_rules.InvalidInput` naming the key."""
+        statuses = dict(DEFAULT_STATUS_MAP if status_map is None else status_map)
+        for k, v in statuses.items():
+            if v not in STATUSES:
+                raise InvalidInput(
+                    "status_map values must be registry statuses",
+                    field=f"status_map[{k!r}]",
+                    value=v,
+                    allowed=join(STATUSES),
+                )
+        kinds = {f"{CONTACT_KIND_SYSTEM}|{k}": k for k in CONTACT_KINDS}
+        for key, kind in (contact_kinds or {}).items():
+            if kind not in CONTACT_KINDS:
+                raise InvalidInput(
+                    "contact_kinds values must be contact kinds",
+                    field=f"contact_kinds[{key!r}]",
+                    value=kind,
+                    allowed=join(CONTACT_KINDS),
+                )
+            kinds[key] = kind
+        if default_contact_kind is not None and default_contact_kind not in CONTACT_KINDS:
+            raise InvalidInput(
+                "unknown contact kind",
+                field="default_contact_kind",
+                value=default_contact_kind,
+                allowed=join(CONTACT_KINDS),
+            )
+        plan_codes = frozenset({f"{CARE_PLAN_SYSTEM}|relapse_prevention_plan", *care_plan_codes})
+        return cls(MappingProxyType(statuses), MappingProxyType(kinds), default_contact_kind, plan_codes)
+
+
+class EpisodeReader:
+    """Reads a patient Bundle's Patient, EpisodeOfCare, Encounters and CarePlans."""
+
+    def __init__(self, bundle: Mapping[str, Any], settings: EpisodeSettings) -> None:
         if not isinstance(bundle, Mapping) or bundle.get("resourceType") != "Bundle":
             rtype = bundle.get("resourceType") if isinstance(bundle, Mapping) else None
             raise InvalidInput(
@@ -79,34 +122,10 @@ class _EpisodeReader:
         self.where = Where(resource_label(bundle))
         self.unrecognized: list[Note] = []
         self.notes: list[Note] = []  # contacts and plans set aside, minutes not counted
-        self.status_map = dict(DEFAULT_STATUS_MAP if status_map is None else status_map)
-        for k, v in self.status_map.items():
-            if v not in STATUSES:
-                raise InvalidInput(
-                    "status_map values must be registry statuses",
-                    field=f"status_map[{k!r}]",
-                    value=v,
-                    allowed=join(STATUSES),
-                )
-        self.kinds = {f"{CONTACT_KIND_SYSTEM}|{k}": k for k in CONTACT_KINDS}
-        for key, kind in (contact_kinds or {}).items():
-            if kind not in CONTACT_KINDS:
-                raise InvalidInput(
-                    "contact_kinds values must be contact kinds",
-                    field=f"contact_kinds[{key!r}]",
-                    value=kind,
-                    allowed=join(CONTACT_KINDS),
-                )
-            self.kinds[key] = kind
-        if default_contact_kind is not None and default_contact_kind not in CONTACT_KINDS:
-            raise InvalidInput(
-                "unknown contact kind",
-                field="default_contact_kind",
-                value=default_contact_kind,
-                allowed=join(CONTACT_KINDS),
-            )
-        self.default_kind = default_contact_kind
-        self.plan_codes = {f"{CARE_PLAN_SYSTEM}|relapse_prevention_plan", *care_plan_codes}
+        self.status_map = settings.status_map
+        self.kinds = settings.kinds
+        self.default_kind = settings.default_kind
+        self.plan_codes = settings.plan_codes
         self.entries: list[tuple[int, Mapping[str, Any], str | None]] = []
         for n, e in enumerate(as_list(bundle.get("entry"), self.where, "entry")):
             if not isinstance(e, Mapping) or not isinstance(e.get("resource"), Mapping):
@@ -132,7 +151,7 @@ class _EpisodeReader:
         return pid, keys, sex
 
     def check_subject(self, ref: str | None, label: str, path: str, keys: set[str]) -> None:
-        if ref is not None and not (set(_ref_key(ref)) & keys):
+        if ref is not None and not (set(reference_keys(ref)) & keys):
             raise Where(label).error(
                 path, "refers to another patient than the Bundle's Patient", value=ref, allowed=join(sorted(keys))
             )
@@ -434,95 +453,28 @@ class PatientReading:
         return parse_episode(record, record_ref=self.label)
 
 
-@refuses_deep_nesting
-def read_patient(
-    bundle: Mapping[str, Any],
-    *,
-    program: str | None = None,
-    status: str | None = None,
-    enrollment_date: dt.date | str | None = None,
-    care_manager: str | None = None,
-    episode_of_care: str | None = None,
-    status_map: Mapping[str, str] | None = None,
-    contact_kinds: Mapping[str, str] | None = None,
-    default_contact_kind: str | None = None,
-    care_plan_codes: Iterable[str] = (),
-    definitions: Iterable[Mapping[str, Any]] = (),
-    item_map: Mapping[str, str] | None = None,
-    measures: Iterable[str] | None = None,
-    library: MeasureLibrary | None = None,
-    unrecognized: Unrecognized = "error",
-) -> PatientReading:
-    """Read a Bundle about one patient, as :func:`read_episode` does, without refusing a
-    patient whose enrollment the Bundle does not give (see :class:`PatientReading`).
+#: The enrollment values a caller may give (the ``read_patient`` keywords), by episode field.
+Given = Mapping[str, str | dt.date | None]
 
-    One impossible value does not refuse the patient: an answer out of range or an unknown
-    answer code is kept so its administration is scored as invalid (a data-quality alert;
-    for a safety item, "suicide risk cannot be ruled out"); a reported total out of range
-    likewise; an Encounter whose date or kind cannot be read is not counted as a contact,
-    and one whose length is impossible (``1e308`` hours) is counted without minutes. Each
-    is listed in :attr:`PatientReading.notes`. Raises :class:`~cocm_rules.InvalidInput`
-    for a Bundle that cannot be read at all: not a Bundle, not exactly one Patient, a
-    resource about another patient, a resource that does not follow FHIR's structure, an
-    undated response, a keyword contradicting the EpisodeOfCare, or (with
-    ``unrecognized="error"``) a resource that matches no measure.
-    """
-    if unrecognized not in ("error", "skip"):
-        raise InvalidInput("unrecognized must be 'error' or 'skip'", field="unrecognized", value=unrecognized)
-    lib = library if library is not None else load_measures()
-    reader = _EpisodeReader(
-        bundle,
-        status_map=status_map,
-        contact_kinds=contact_kinds,
-        default_contact_kind=default_contact_kind,
-        care_plan_codes=care_plan_codes,
-    )
-    patient_id, keys, sex = reader.patient()
-    reading = read_assessments_kept(bundle, definitions=definitions, item_map=item_map, measures=measures, library=lib)
-    assessments = []
-    for a in reading.assessments:
-        reader.check_subject(a.subject, a.source, "subject", keys)
-        try:
-            ass = a.to_assessment()
-        except InvalidInput as e:  # undated: it cannot be placed in the series, so it is set aside
-            reading.invalid.append(Note(a.source, None, _reason(e), set_aside="assessment", measure=a.measure))
-            continue
-        entry: dict[str, Any] = {"measure": ass.measure, "date": ass.date.isoformat(), "id": ass.id}
-        if ass.answers is not None:
-            entry["answers"] = ass.answers
-        if ass.total is not None:
-            entry["total"] = ass.total
-        assessments.append(entry)
-    found: dict[str, Any] = {}
-    status_error = None
+
+def patient_reading(
+    reader: EpisodeReader,
+    patient: tuple[str, set[str], str | None],
+    reading: FhirReading,
+    *,
+    given: Given,
+    episode_of_care: str | None,
+    unrecognized: Unrecognized,
+) -> PatientReading:
+    """What a patient Bundle says, from its episode resources (``reader``), its Patient
+    (``reader.patient()``) and the assessments read from it (``reading``, values kept as
+    invalid); see :meth:`~cocm_rules.fhir.FhirReader.read_patient`."""
+    patient_id, keys, sex = patient
+    assessments = _assessment_entries(reader, reading, keys)
     eoc = reader.episode_of_care(episode_of_care, keys)
-    if eoc is not None:
-        found, status_error = reader.from_episode_of_care(*eoc)
-    given = {
-        "program": program,
-        "status": status,
-        "care_manager": care_manager,
-        "enrollment_date": enrollment_date.isoformat() if isinstance(enrollment_date, dt.date) else enrollment_date,
-    }
+    found, status_error = reader.from_episode_of_care(*eoc) if eoc is not None else ({}, None)
     record: dict[str, Any] = {"patient_id": patient_id}
-    missing = []
-    for key, value in given.items():
-        from_bundle = found.get(key)
-        if isinstance(from_bundle, dt.date):
-            from_bundle = from_bundle.isoformat()
-        if from_bundle is not None and value is not None and from_bundle != value:
-            raise InvalidInput(
-                f"{key}={value!r} contradicts the Bundle's EpisodeOfCare ({from_bundle!r})",
-                record=eoc[1] if eoc else reader.where.label,
-                field=key,
-            )
-        chosen = from_bundle if from_bundle is not None else value
-        if key == "status" and status_error is not None:
-            chosen = None  # the EpisodeOfCare's own status rules: a keyword does not replace it
-        if chosen is not None:
-            record[key] = chosen
-        elif key != "care_manager":
-            missing.append(key)
+    missing = _enrollment(record, found, given, status_error, eoc[1] if eoc else reader.where.label)
     not_enrolled = status_error
     if missing and not_enrolled is None:
         not_enrolled = InvalidInput(
@@ -566,62 +518,50 @@ def read_patient(
     return out
 
 
-def read_episode(
-    bundle: Mapping[str, Any],
-    *,
-    program: str | None = None,
-    status: str | None = None,
-    enrollment_date: dt.date | str | None = None,
-    care_manager: str | None = None,
-    episode_of_care: str | None = None,
-    status_map: Mapping[str, str] | None = None,
-    contact_kinds: Mapping[str, str] | None = None,
-    default_contact_kind: str | None = None,
-    care_plan_codes: Iterable[str] = (),
-    definitions: Iterable[Mapping[str, Any]] = (),
-    item_map: Mapping[str, str] | None = None,
-    measures: Iterable[str] | None = None,
-    library: MeasureLibrary | None = None,
-    unrecognized: Unrecognized = "error",
-) -> Episode:
-    """Read a Bundle about one patient into an :class:`~cocm_rules.Episode`.
+def _assessment_entries(reader: EpisodeReader, reading: FhirReading, keys: set[str]) -> list[dict[str, Any]]:
+    """The episode's assessments; an undated one cannot be placed in the series, so it is set
+    aside (listed in ``reading.invalid``)."""
+    out = []
+    for a in reading.assessments:
+        reader.check_subject(a.subject, a.source, "subject", keys)
+        try:
+            ass = a.to_assessment()
+        except InvalidInput as e:
+            reading.invalid.append(Note(a.source, None, _reason(e), set_aside="assessment", measure=a.measure))
+            continue
+        entry: dict[str, Any] = {"measure": ass.measure, "date": ass.date.isoformat(), "id": ass.id}
+        if ass.answers is not None:
+            entry["answers"] = ass.answers
+        if ass.total is not None:
+            entry["total"] = ass.total
+        out.append(entry)
+    return out
 
-    The Bundle's one Patient gives ``patient_id`` (its id) and ``sex`` (gender female/male).
-    An EpisodeOfCare gives ``status`` (through ``status_map``, default active ->
-    active_treatment, onhold -> inactive, finished -> discharged), ``enrollment_date``
-    (period.start), ``program`` (a ``type`` coding in ``urn:cocm-rules:program``) and
-    ``care_manager`` (careManager reference). What the Bundle does not say must be passed as
-    keyword arguments (``program``, ``status``, ``enrollment_date``, ``care_manager``): there
-    are no silent defaults, and a keyword that contradicts the Bundle is an error.
-    Encounters become contacts (kind from ``type`` via ``contact_kinds`` or the
-    ``urn:cocm-rules:contact-kind`` system; minutes from ``length`` or the period; mode from
-    ``class``); a CarePlan with category ``urn:cocm-rules:care-plan|relapse_prevention_plan``
-    (or one of ``care_plan_codes``) gives the relapse prevention plan date. Responses and
-    Observations become assessments as in :func:`read_assessments`.
 
-    One impossible value keeps the patient: its administration is scored as invalid, or its
-    contact is set aside (see :func:`read_patient`, which also lists what was not used).
-    Raises :class:`~cocm_rules.InvalidInput` when the enrollment is not known, and for a
-    Bundle that cannot be read (see :func:`read_patient`).
-    """
-    reading = read_patient(
-        bundle,
-        program=program,
-        status=status,
-        enrollment_date=enrollment_date,
-        care_manager=care_manager,
-        episode_of_care=episode_of_care,
-        status_map=status_map,
-        contact_kinds=contact_kinds,
-        default_contact_kind=default_contact_kind,
-        care_plan_codes=care_plan_codes,
-        definitions=definitions,
-        item_map=item_map,
-        measures=measures,
-        library=library,
-        unrecognized=unrecognized,
-    )
-    if reading.episode is None:
-        assert reading.not_enrolled is not None
-        raise reading.not_enrolled
-    return reading.episode
+def _enrollment(
+    record: dict[str, Any], found: Mapping[str, Any], given: Given, status_error: InvalidInput | None, label: str
+) -> list[str]:
+    """Put the enrollment fields into ``record``, from the EpisodeOfCare (``found``) or the
+    caller (``given``); return the ones still missing. A given value that contradicts the
+    EpisodeOfCare is an error, and an EpisodeOfCare status with no registry status is not
+    replaced by a given one."""
+    missing = []
+    for key in ("program", "status", "care_manager", "enrollment_date"):
+        value = given.get(key)
+        if isinstance(value, dt.date):
+            value = value.isoformat()
+        from_bundle = found.get(key)
+        if isinstance(from_bundle, dt.date):
+            from_bundle = from_bundle.isoformat()
+        if from_bundle is not None and value is not None and from_bundle != value:
+            raise InvalidInput(
+                f"{key}={value!r} contradicts the Bundle's EpisodeOfCare ({from_bundle!r})", record=label, field=key
+            )
+        chosen = from_bundle if from_bundle is not None else value
+        if key == "status" and status_error is not None:
+            chosen = None  # the EpisodeOfCare's own status rules: a keyword does not replace it
+        if chosen is not None:
+            record[key] = chosen
+        elif key != "care_manager":
+            missing.append(key)
+    return missing

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -36,8 +36,8 @@ from ._common import (
     listed,
     number,
     numeric_string,
+    reference_keys,
     reference_of,
-    refuses_deep_nesting,
     resource_label,
     to_date,
     weight_extension,
@@ -158,17 +158,6 @@ def _value_key(holder: Mapping[str, Any], where: Where, path: str, *, required: 
     return keys[0]
 
 
-def _ref_key(ref: str) -> list[str]:
-    """Keys a reference may match in a Bundle: itself, and ``Type/id`` from its tail."""
-    keys = [ref]
-    parts = ref.split("|")[0].rstrip("/").split("/")
-    if len(parts) >= 2:
-        keys.append("/".join(parts[-2:]))
-    if len(parts) >= 4 and parts[-2] == "_history":
-        keys.append("/".join(parts[-4:-2]))
-    return keys
-
-
 def _parts_of(a: FhirAssessment) -> set[str]:
     """The parts of an administration one resource gave: item ids, ``total``, results."""
     parts = set(a.answers or ())
@@ -216,44 +205,65 @@ def _merged(parts: list[FhirAssessment]) -> FhirAssessment:
     )
 
 
-class _Reader:
+def definitions_of(definitions: Iterable[Mapping[str, Any]]) -> Definitions:
+    """A host's Questionnaires, ValueSets and CodeSystems (or Bundles of them), checked."""
+    defs = Definitions()
+    for d in definitions:
+        if not defs.add(d):
+            raise InvalidInput(
+                "a definition must be a Questionnaire, ValueSet, CodeSystem or a Bundle of them",
+                record=resource_label(d) if isinstance(d, Mapping) else None,
+                field="resourceType",
+                value=d.get("resourceType") if isinstance(d, Mapping) else d,
+            )
+    return defs
+
+
+def item_targets(index: CodeIndex, item_map: Mapping[str, str] | None) -> dict[str, Target]:
+    """An ``item_map`` (linkId -> ``"phq9.item1"``) as the targets it names, checked."""
+    out: dict[str, Target] = {}
+    for link, text in (item_map or {}).items():
+        target = index.parse_target(text) if isinstance(text, str) else None
+        if target is None or target.kind == "panel":
+            raise InvalidInput(
+                "item_map values must name a measure item, total or result, e.g. 'phq9.item1' or 'phq9.total'",
+                field=f"item_map[{link!r}]",
+                value=text,
+            )
+        out[link] = target
+    return out
+
+
+def measure_ids(library: MeasureLibrary, measures: Iterable[str] | None) -> tuple[str, ...] | None:
+    """The measures to read (None: every measure), each checked against the library."""
+    if measures is None:
+        return None
+    out = []
+    for m in measures:
+        library.get_measure(m)  # unknown -> InvalidInput with "did you mean"
+        out.append(m)
+    return tuple(out)
+
+
+class AssessmentReader:
+    """Reads one resource (or Bundle) into a :class:`FhirReading`, with settings already
+    checked (:class:`~cocm_rules.fhir.FhirReader` makes one per call)."""
+
     def __init__(
         self,
         library: MeasureLibrary,
-        definitions: Iterable[Mapping[str, Any]],
-        item_map: Mapping[str, str] | None,
-        measures: Iterable[str] | None,
+        definitions: Definitions,
+        item_map: Mapping[str, Target],
+        measures: Sequence[str] | None,
         *,
         keep_invalid: bool = False,
     ) -> None:
         self.lib = library
         self.keep_invalid = keep_invalid
         self.index: CodeIndex = code_index(library)
-        self.defs = Definitions()
-        for d in definitions:
-            if not self.defs.add(d):
-                raise InvalidInput(
-                    "a definition must be a Questionnaire, ValueSet, CodeSystem or a Bundle of them",
-                    record=resource_label(d) if isinstance(d, Mapping) else None,
-                    field="resourceType",
-                    value=d.get("resourceType") if isinstance(d, Mapping) else d,
-                )
-        self.item_map: dict[str, Target] = {}
-        for link, text in (item_map or {}).items():
-            target = self.index.parse_target(text) if isinstance(text, str) else None
-            if target is None or target.kind == "panel":
-                raise InvalidInput(
-                    "item_map values must name a measure item, total or result, e.g. 'phq9.item1' or 'phq9.total'",
-                    field=f"item_map[{link!r}]",
-                    value=text,
-                )
-            self.item_map[link] = target
-        self.measures: list[str] | None = None
-        if measures is not None:
-            self.measures = []
-            for m in measures:
-                library.get_measure(m)  # unknown -> InvalidInput with "did you mean"
-                self.measures.append(m)
+        self.defs = definitions
+        self.item_map = item_map
+        self.measures = list(measures) if measures is not None else None
         self.out = FhirReading()
         self.obs_index: dict[str, Mapping[str, Any]] = {}
         self.obs_labels: dict[int, str] = {}
@@ -280,11 +290,29 @@ class _Reader:
         return self.out
 
     def _bundle(self, bundle: Mapping[str, Any], where: Where) -> None:
-        entries = as_list(bundle.get("entry"), where, "entry")
+        resources, qr_keys = self._index_entries(bundle, where)
+        members = self._panel_members(resources)
+        from_observations: list[int] = []  # assessments read from Observations outside a panel
+        for _, r, label in resources:
+            rtype = r["resourceType"]
+            if rtype == "QuestionnaireResponse":
+                self._qr(r, Where(label))
+            elif rtype == "Observation":
+                before = len(self.out.assessments)
+                self._bundled_observation(r, label, members, qr_keys)
+                from_observations.extend(range(before, len(self.out.assessments)))
+            elif rtype not in DEFINITION_TYPES and rtype not in EPISODE_TYPES:
+                self.out.skipped.append(Note(label, None, f"a {rtype} is not read"))
+        self._merge_parts(from_observations)
+
+    def _index_entries(
+        self, bundle: Mapping[str, Any], where: Where
+    ) -> tuple[list[tuple[int, Mapping[str, Any], str]], set[str]]:
+        """The Bundle's resources with their labels, and the keys of its responses; on the
+        way, its definitions are added, its Observations indexed and the Patient's sex noted."""
         resources: list[tuple[int, Mapping[str, Any], str]] = []
         qr_keys: set[str] = set()
-        from_observations: list[int] = []  # assessments read from Observations outside a panel
-        for n, e in enumerate(entries):
+        for n, e in enumerate(as_list(bundle.get("entry"), where, "entry")):
             if not isinstance(e, Mapping) or not isinstance(e.get("resource"), Mapping):
                 raise where.error(f"entry[{n}]", "a Bundle entry needs a resource")
             r = e["resource"]
@@ -304,10 +332,13 @@ class _Reader:
                 self.obs_labels[id(r)] = label
             elif rtype == "QuestionnaireResponse":
                 qr_keys.update(keys)
-            elif rtype == "Patient":
-                gender = r.get("gender")
-                if gender in ("female", "male"):
-                    self.out.patient_sex = gender
+            elif rtype == "Patient" and r.get("gender") in ("female", "male"):
+                self.out.patient_sex = r["gender"]
+        return resources, qr_keys
+
+    def _panel_members(self, resources: list[tuple[int, Mapping[str, Any], str]]) -> dict[int, str]:
+        """Observations of the Bundle that a panel Observation lists in ``hasMember`` (by
+        ``id()``), with the panel's label: they are read as part of the panel."""
         members: dict[int, str] = {}
         for _, r, label in resources:
             if r.get("resourceType") == "Observation":
@@ -316,31 +347,28 @@ class _Reader:
                     member = self._find_obs(ref) if isinstance(ref, str) else None
                     if member is not None:
                         members[id(member)] = label
-        for _, r, label in resources:
-            rtype = r["resourceType"]
-            rwhere = Where(label)
-            if rtype == "QuestionnaireResponse":
-                self._qr(r, rwhere)
-            elif rtype == "Observation":
-                if id(r) in members:
-                    self.out.skipped.append(Note(label, None, f"read as a member of {members[id(r)]}"))
-                    continue
-                derived = [
-                    ref
-                    for k, ref_obj in enumerate(as_list(r.get("derivedFrom"), rwhere, "derivedFrom"))
-                    if (ref := reference_of(ref_obj, rwhere, f"derivedFrom[{k}]")) and set(_ref_key(ref)) & qr_keys
-                ]
-                if derived:
-                    self.out.skipped.append(
-                        Note(label, None, f"derived from {derived[0]}, which is in this Bundle and was read instead")
-                    )
-                    continue
-                before = len(self.out.assessments)
-                self._observation(r, rwhere)
-                from_observations.extend(range(before, len(self.out.assessments)))
-            elif rtype not in DEFINITION_TYPES and rtype not in EPISODE_TYPES:
-                self.out.skipped.append(Note(label, None, f"a {rtype} is not read"))
-        self._merge_parts(from_observations)
+        return members
+
+    def _bundled_observation(
+        self, obs: Mapping[str, Any], label: str, members: Mapping[int, str], qr_keys: set[str]
+    ) -> None:
+        """An Observation of a Bundle, unless it is read another way: as a member of a panel,
+        or through the QuestionnaireResponse it was derived from."""
+        where = Where(label)
+        if id(obs) in members:
+            self.out.skipped.append(Note(label, None, f"read as a member of {members[id(obs)]}"))
+            return
+        derived = [
+            ref
+            for k, ref_obj in enumerate(as_list(obs.get("derivedFrom"), where, "derivedFrom"))
+            if (ref := reference_of(ref_obj, where, f"derivedFrom[{k}]")) and set(reference_keys(ref)) & qr_keys
+        ]
+        if derived:
+            self.out.skipped.append(
+                Note(label, None, f"derived from {derived[0]}, which is in this Bundle and was read instead")
+            )
+            return
+        self._observation(obs, where)
 
     def _merge_parts(self, indices: list[int]) -> None:
         """One administration sent as several Observations (a PHQ-9 total 44261-6 and an
@@ -351,7 +379,7 @@ class _Reader:
         for i in indices:
             a = self.out.assessments[i]
             if a.date is not None:
-                subject = _ref_key(a.subject)[-1] if a.subject is not None else None
+                subject = reference_keys(a.subject)[-1] if a.subject is not None else None
                 groups[(a.measure, subject, a.date)].append(i)
         merged: set[int] = set()
         for group in groups.values():
@@ -365,7 +393,7 @@ class _Reader:
             self.out.assessments = [a for i, a in enumerate(self.out.assessments) if i not in merged]
 
     def _find_obs(self, ref: str) -> Mapping[str, Any] | None:
-        for k in _ref_key(ref):
+        for k in reference_keys(ref):
             if k in self.obs_index:
                 return self.obs_index[k]
         return None
@@ -875,48 +903,14 @@ class _Reader:
         return json.dumps({k: v for k, v in holder.items() if k.startswith("value")})
 
 
-# -- public functions ----------------------------------------------------------------------------
-
-
-@refuses_deep_nesting
-def read_assessments(
-    resource: Mapping[str, Any],
-    *,
-    definitions: Iterable[Mapping[str, Any]] = (),
-    item_map: Mapping[str, str] | None = None,
-    measures: Iterable[str] | None = None,
-    library: MeasureLibrary | None = None,
-) -> FhirReading:
-    """Find the measure administrations in a QuestionnaireResponse, an Observation or a Bundle.
-
-    ``definitions``: Questionnaires, ValueSets and CodeSystems (or Bundles of them) that give
-    item codes and answer weights (ordinalValue / itemWeight); those inside a Bundle are used
-    too. ``item_map``: linkId -> ``"phq9.item1"`` / ``"phq9.total"`` for forms whose items
-    carry no codes. ``measures``: read only these measures (e.g. ``["phq2"]`` from a PHQ-9
-    form). Raises :class:`~cocm_rules.InvalidInput` naming the resource and the path for a
-    malformed resource or answer; resources it does not recognize are listed, not guessed.
-    """
-    lib = library if library is not None else load_measures()
-    return _Reader(lib, definitions, item_map, measures).read(resource)
-
-
-def read_assessments_kept(
-    resource: Mapping[str, Any],
-    *,
-    definitions: Iterable[Mapping[str, Any]] = (),
-    item_map: Mapping[str, str] | None = None,
-    measures: Iterable[str] | None = None,
-    library: MeasureLibrary,
-) -> FhirReading:
-    """:func:`read_assessments` for a patient's episode: an impossible value is kept (listed in
-    ``FhirReading.invalid``) so its administration is scored as invalid, not refused."""
-    return _Reader(library, definitions, item_map, measures, keep_invalid=True).read(resource)
-
-
 Unrecognized = Literal["error", "skip"]
 
 
-def _contexts(reading: FhirReading, lib: MeasureLibrary, context: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def measure_contexts(
+    reading: FhirReading, lib: MeasureLibrary, context: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """The context (``sex=``, parameters) each measure read takes; the Patient's sex when not
+    given. An unknown context name raises :class:`~cocm_rules.InvalidInput`."""
     ctx = dict(context)
     if "sex" not in ctx and reading.patient_sex is not None:
         ctx["sex"] = reading.patient_sex
@@ -929,38 +923,6 @@ def _contexts(reading: FhirReading, lib: MeasureLibrary, context: Mapping[str, A
         defn = lib[a.measure]
         out[a.measure] = {k: v for k, v in ctx.items() if k in defn.context or k in defn.parameters}
     return out
-
-
-def read_scores(
-    resource: Mapping[str, Any],
-    *,
-    definitions: Iterable[Mapping[str, Any]] = (),
-    item_map: Mapping[str, str] | None = None,
-    measures: Iterable[str] | None = None,
-    library: MeasureLibrary | None = None,
-    unrecognized: Unrecognized = "error",
-    **context: Any,
-) -> list[Score]:
-    """Read and score every measure administration in a FHIR resource.
-
-    Totals are recomputed from the items; a reported total is kept in ``Score.reported_total``
-    and compared (``Score.total_agrees``). Context such as ``sex="female"`` (AUDIT-C) is passed
-    to the measures that take it (a Bundle's Patient.gender is used when not given).
-    ``unrecognized="error"`` (the default) raises for a response or Observation that matches no
-    measure; ``"skip"`` leaves it out (it is still listed by :func:`read_assessments`).
-    """
-    return [
-        s.score
-        for s in score_fhir(
-            resource,
-            definitions=definitions,
-            item_map=item_map,
-            measures=measures,
-            library=library,
-            unrecognized=unrecognized,
-            **context,
-        ).scores
-    ]
 
 
 @dataclass(frozen=True)
@@ -1042,32 +1004,3 @@ def load_resource(source: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
     if not isinstance(data, dict):
         raise InvalidInput("a FHIR resource must be a JSON object", record=name, value=data)
     return data
-
-
-@refuses_deep_nesting
-def score_fhir(
-    source: str | Path | Mapping[str, Any],
-    *,
-    definitions: Iterable[Mapping[str, Any]] = (),
-    item_map: Mapping[str, str] | None = None,
-    measures: Iterable[str] | None = None,
-    library: MeasureLibrary | None = None,
-    unrecognized: Unrecognized = "error",
-    **context: Any,
-) -> FhirScoreReport:
-    """Score a FHIR resource (a mapping, a JSON file path or JSON text): the function behind
-    ``cocm-rules score --fhir FILE``. See :func:`read_scores` for the arguments and
-    :func:`load_resource` for how a file is read."""
-    if unrecognized not in ("error", "skip"):
-        raise InvalidInput("unrecognized must be 'error' or 'skip'", field="unrecognized", value=unrecognized)
-    lib = library if library is not None else load_measures()
-    resource = load_resource(source)
-    reading = read_assessments(resource, definitions=definitions, item_map=item_map, measures=measures, library=lib)
-    if unrecognized == "error":
-        reading.check()
-    contexts = _contexts(reading, lib, context)
-    scores = [
-        ScoredResource(a.source, a.measure, a.date, a.score(library=lib, **contexts[a.measure]), dict(a.paths))
-        for a in reading.assessments
-    ]
-    return FhirScoreReport(scores, list(reading.unrecognized), list(reading.skipped))

@@ -126,6 +126,14 @@ class Definitions:
         self.value_sets: dict[str, dict[str, Any]] = {}
         self.code_systems: dict[str, dict[str, Any]] = {}
 
+    def copy(self) -> Definitions:
+        """A copy to add a Bundle's own definitions to, leaving this one as it is."""
+        out = Definitions()
+        out.questionnaires = dict(self.questionnaires)
+        out.value_sets = dict(self.value_sets)
+        out.code_systems = dict(self.code_systems)
+        return out
+
     def add(self, resource: Any, entry: int | None = None) -> bool:
         """Add a Questionnaire, ValueSet, CodeSystem or a Bundle of them; False if not one."""
         if not isinstance(resource, Mapping):

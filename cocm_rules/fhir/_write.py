@@ -16,6 +16,7 @@ from ..alerts import Alert
 from ..errors import BackendUnavailable, InvalidInput
 from ..measures import NOT_CONFIRMED, Code, MeasureDefinition, MeasureLibrary, load_measures
 from ..scoring import Score
+from ..vocabulary import SUICIDE_RISK
 from ._common import (
     ACTION_SYSTEM,
     BAND_SYSTEM,
@@ -600,7 +601,7 @@ def alerts_to_bundle(
             raise InvalidInput("alerts_to_bundle takes Alert objects", value=alert)
         seed = f"{patient_ref}|{alert.rule_id}|{alert.as_of.isoformat()}"
         reasons: list[str] = []
-        if alert.category == "suicide_risk":
+        if alert.category == SUICIDE_RISK:
             flag = _flag(alert, patient, _uid(seed, "Flag"))
             risk = _risk_assessment(alert, patient, _uid(seed, "RiskAssessment"))
             resources.extend([flag, risk])
