@@ -7,41 +7,8 @@ import ast
 import tomllib
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parent.parent / "cocm_rules"
-ADAPTERS = [
-    *sorted(p for d in ("fhir", "cdshooks", "cli") for p in (PACKAGE / d).glob("*.py")),
-    PACKAGE / "unenrolled.py",
-]
-
-
-def _private_names_imported(path: Path) -> list[str]:
-    """``from X import _name`` where ``_name`` is not a module: a private name of X used here."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if not isinstance(node, ast.ImportFrom):
-            continue
-        base = path.parent
-        for _ in range(max(node.level - 1, 0)):
-            base = base.parent
-        folder = base.joinpath(*(node.module or "").split(".")) if node.level else None
-        for alias in node.names:
-            name = alias.name
-            if not name.startswith("_") or name.startswith("__"):
-                continue
-            if folder is not None and ((folder / f"{name}.py").exists() or (folder / name).is_dir()):
-                continue  # a package importing its own private module
-            where = f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
-            found.append(f"{where}: from {'.' * node.level}{node.module or ''} import {name}")
-    return found
-
-
-@pytest.mark.parametrize("path", ADAPTERS, ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_no_private_name_crosses_modules(path: Path) -> None:
-    """A name another module needs is public (``reference_keys``, ``console``); a private
-    ``_name`` stays in its module (issue 15: ``_ref_key`` and ``_console`` crossed modules)."""
-    assert [] == _private_names_imported(path)
+# No private name crosses modules: tests/test_architecture.py checks the whole package.
 
 
 def test_the_core_of_unenrolled_patients_imports_no_adapter() -> None:
