@@ -1,0 +1,536 @@
+"""The Spark adapter: evaluate caseloads larger than one machine, with the same results.
+
+Install with ``pip install 'cocm-rules[spark]'`` (PySpark 4, pyarrow, pandas; Java 17+).
+The per-patient work is the library's own (:meth:`Engine.evaluate_many
+<cocm_rules.Engine.evaluate_many>`, :func:`~cocm_rules.review.review_list`, the caseload
+module), run inside Spark over partitions with ``mapInArrow``; this module holds no clinical
+logic. Every input row yields one result or one error record: nothing is dropped.
+
+Input is a DataFrame with one episode per row, in one of three forms:
+
+* a ``string`` column of episode JSON (``column="episode"`` by default);
+* a ``binary`` column of UTF-8 episode JSON, e.g. from :func:`read_jsonl`, which reads a
+  JSON Lines file the way ``cocm-rules evaluate`` does (blank lines skipped, line numbers
+  in the messages for lines that are not JSON or not UTF-8);
+* an episode ``struct`` column, or with ``column=None`` the whole row (see
+  :data:`EPISODE_DDL`); a null struct field is taken as absent.
+
+Each record's index (its 0-based input position, ``record`` in every output) comes from an
+integral column named by ``index`` if the DataFrame has one, otherwise it is derived from
+the DataFrame's row order (:func:`with_record_index`; ``monotonically_increasing_id`` alone
+is not consecutive). A derived index reads the input twice (a count per partition, then the
+work), so the input must give the same rows in the same order each time: a file is fine,
+anything else should be ``persist()``-ed first.
+
+The rulesets are loaded and validated on the driver (a :class:`~cocm_rules.RulesetError` or
+:class:`~cocm_rules.SafetyFloorError` is raised there, before any job runs); their files'
+text is broadcast, and each executor's Python worker loads it once and keeps the Engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from types import SimpleNamespace
+from typing import IO, TYPE_CHECKING, Any
+
+import structlog
+
+from .engine import Engine, RecordError, _check_as_of
+from .errors import BackendUnavailable, InvalidInput
+from .review import REVIEW_CATEGORIES, REVIEW_MIN_SEVERITY, ReviewEntry, ReviewList, review_list
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+    from .caseload import CaseloadMetrics
+
+__all__ = [
+    "EPISODE_DDL",
+    "Evaluation",
+    "caseload",
+    "evaluate",
+    "local_session",
+    "read_jsonl",
+    "review",
+    "with_record_index",
+]
+
+log = structlog.get_logger(__name__)
+
+#: The episode as a Spark struct (DDL), for hosts whose episodes are typed tables (Parquet,
+#: Delta): dates are ``YYYY-MM-DD`` text, answers a list of integers (null: unanswered).
+#: Answers given as a mapping of item id to value, or as text, need the JSON text form.
+EPISODE_DDL = (
+    "patient_id string, program string, enrollment_date string, status string, care_manager string, "
+    "sex string, "
+    "assessments array<struct<measure: string, date: string, answers: array<bigint>, total: double, "
+    "context: map<string, string>, id: string>>, "
+    "contacts array<struct<date: string, kind: string, minutes: bigint, mode: string, care_manager: string>>, "
+    "recommendations array<struct<date: string, status: string, resolved_date: string>>, "
+    "relapse_prevention_plan_date string, "
+    "smi_events array<struct<date: string, kind: string, status: string>>"
+)
+
+#: Python's whitespace (``str.strip``), as a Java regular expression class: a line of only
+#: these is blank, and skipped as the CLI skips it.
+_BLANK = "^[" + "".join(f"\\u{c:04x}" for c in range(0x3001) if chr(c).isspace()) + "]*$"
+_MID = "__cocm_mid"
+_ROW_BITS = 33  # monotonically_increasing_id: partition index << 33 | row number in the partition
+
+
+def _require() -> None:
+    """Import what the adapter needs, or raise BackendUnavailable with the install hint."""
+    try:
+        import pandas  # noqa: F401  (PySpark's mapInArrow refuses to run without it)
+        import pyarrow  # noqa: F401
+        import pyspark  # noqa: F401
+    except ImportError as e:
+        raise BackendUnavailable("the Spark adapter", "spark", cause=str(e)) from e
+
+
+# -- sessions and input ---------------------------------------------------------------------------
+
+
+def local_session(
+    cores: int = 2, *, app_name: str = "cocm-rules", config: Mapping[str, str] | None = None
+) -> SparkSession:
+    """A local Spark session on ``cores`` cores, bound to the loopback address only.
+
+    The driver binds to 127.0.0.1, the web UI is off and the Python workers run this
+    interpreter (``sys.executable``), so they import the same cocm-rules. ``config`` adds or
+    overrides Spark settings. For a cluster, build the session as the cluster requires
+    (see docs/spark.md); the other functions take any session's DataFrames.
+    """
+    _require()
+    if not isinstance(cores, int) or isinstance(cores, bool) or cores < 1:
+        raise InvalidInput("cores must be a whole number of at least 1", field="cores", value=cores)
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # read by the JVM it launches
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # read by the SparkContext for its workers
+    builder = (
+        SparkSession.builder.master(f"local[{cores}]")
+        .appName(app_name)
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.pyspark.python", sys.executable)
+        .config("spark.pyspark.driver.python", sys.executable)
+        .config("spark.sql.session.timeZone", "UTC")
+    )
+    for key, value in (config or {}).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def with_record_index(df: DataFrame, name: str = "record") -> DataFrame:
+    """``df`` with a column ``name``: each row's 0-based position, consecutive, in the
+    DataFrame's partition order (partition 0's rows first, each partition in its order).
+
+    Runs one small job (a count per partition). The index is exact only if ``df`` gives the
+    same rows in the same partitions each time it is computed: a file read does;
+    ``persist()`` anything else (e.g. the output of a shuffle) first.
+    """
+    _require()
+    from pyspark.sql import functions as F
+
+    if name in df.columns:
+        raise InvalidInput("the DataFrame already has this column", field="name", value=name)
+    tagged = df.withColumn(_MID, F.monotonically_increasing_id())
+    part = F.shiftright(F.col(_MID), _ROW_BITS)
+    counts = sorted((r[0], r[1]) for r in tagged.groupBy(part.alias("p")).count().collect())
+    offsets, total = [], 0
+    for p, n in counts:
+        offsets += [F.lit(p).cast("bigint"), F.lit(total).cast("bigint")]
+        total += n
+    if not offsets:  # an empty DataFrame: no row needs an index
+        return tagged.withColumn(name, F.lit(None).cast("bigint")).drop(_MID)
+    row = F.col(_MID).bitwiseAND(F.lit((1 << _ROW_BITS) - 1))
+    return tagged.withColumn(name, F.create_map(*offsets)[part] + row).drop(_MID)
+
+
+def read_jsonl(spark: SparkSession, path: str) -> DataFrame:
+    """A JSON Lines file as a DataFrame of ``line`` (its 1-based line number) and ``episode``
+    (the line's bytes), read as ``cocm-rules evaluate`` reads it: lines end at ``\\n``, blank
+    lines are skipped (they are not records), a byte order mark before the first line is
+    ignored, and a line that is not UTF-8 or not JSON becomes an error record naming its line.
+
+    Give one file: with a directory or a pattern the line numbers run on across the files,
+    in the order Spark lists them. Runs one small job (to number the lines).
+    """
+    _require()
+    from pyspark.sql import functions as F
+
+    if not isinstance(path, str | Path):
+        raise TypeError(f"path must be a str or a Path, not {type(path).__name__}")
+    raw = spark.read.option("lineSep", "\n").text(str(path))
+    numbered = with_record_index(raw, "line").withColumn("line", F.col("line") + 1)
+    text = F.when(F.col("line") == 1, F.regexp_replace("value", "^\ufeff", "")).otherwise(F.col("value"))
+    return numbered.where(~text.rlike(_BLANK)).select("line", F.col("value").cast("binary").alias("episode"))
+
+
+# -- preparing the input ---------------------------------------------------------------------------
+
+
+class _Prepared:
+    """The input as three columns (``record``, ``line``, ``episode``) and how it holds episodes."""
+
+    def __init__(self, df: DataFrame, column: str | None, index: str, line: str) -> None:
+        from pyspark.sql import DataFrame as SparkDataFrame
+        from pyspark.sql import functions as F
+        from pyspark.sql import types as T
+
+        if not isinstance(df, SparkDataFrame):
+            raise TypeError(f"df must be a pyspark DataFrame, not {type(df).__name__}")
+        types = {f.name: f.dataType for f in df.schema.fields}
+        for what, name in (("index", index), ("line", line)):
+            if not isinstance(name, str):
+                raise TypeError(f"{what} must be a column name (str), not {type(name).__name__}")
+            if name in types and not isinstance(types[name], T.IntegralType):
+                raise InvalidInput(
+                    f"the {what} column is of type {types[name].simpleString()}: it must hold whole numbers",
+                    field=name,
+                    allowed="tinyint, smallint, int, bigint",
+                )
+        episode: Column
+        if column is None:
+            rest = [c for c in df.columns if c not in (index, line)]
+            if not rest:
+                raise InvalidInput(
+                    "the DataFrame has no episode columns", field="column", allowed=", ".join(df.columns)
+                )
+            episode, self.kind = F.struct(*(F.col(_quoted(c)) for c in rest)), "struct"
+        elif not isinstance(column, str):
+            raise TypeError(f"column must be a column name (str) or None, not {type(column).__name__}")
+        elif column not in types:
+            raise InvalidInput(
+                "the DataFrame has no such column", field="column", value=column, allowed=", ".join(df.columns)
+            )
+        else:
+            kinds = {T.StringType: "text", T.BinaryType: "binary", T.StructType: "struct"}
+            kind = next((k for t, k in kinds.items() if isinstance(types[column], t)), None)
+            if kind is None:
+                raise InvalidInput(
+                    f"the episode column is of type {types[column].simpleString()}: it must hold episode JSON "
+                    "(string), UTF-8 JSON (binary) or an episode struct",
+                    field=column,
+                    allowed="string, binary, struct",
+                )
+            episode, self.kind = F.col(_quoted(column)), kind
+        #: Whether rows come in record order, partition by partition (a derived index).
+        self.in_order = index not in types
+        source = with_record_index(df, "__cocm_record") if self.in_order else df
+        record = F.col("__cocm_record" if self.in_order else _quoted(index)).cast("bigint")
+        number = F.col(_quoted(line)).cast("bigint") if line in types else F.lit(None).cast("bigint")
+        self.df = source.select(record.alias("record"), number.alias("line"), episode.alias("episode"))
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _ddl(schema: Any) -> str:
+    """A pyarrow schema of the worker module as a Spark DDL string."""
+    import pyarrow as pa
+
+    def spark_type(t: Any) -> str:
+        if pa.types.is_list(t):
+            return f"array<{spark_type(t.value_type)}>"
+        if pa.types.is_struct(t):
+            return "struct<" + ", ".join(f"{f.name}: {spark_type(f.type)}" for f in t) + ">"
+        return {pa.string(): "string", pa.int32(): "int", pa.int64(): "bigint", pa.date32(): "date"}[t]
+
+    return ", ".join(f"{f.name} {spark_type(f.type)}" for f in schema)
+
+
+def _engine_and_rulesets(df: DataFrame, rulesets: Any, backend: str) -> tuple[Engine, Any]:
+    """The Engine (validated here, on the driver) and its rulesets as data for the executors:
+    a broadcast where the session has a SparkContext, else the bundle itself."""
+    from . import _spark_worker as worker
+
+    engine = Engine.load(rulesets, backend=backend)
+    files = tuple((Path(rs.file).name, Path(rs.file).read_bytes()) for rs in engine.rulesets.rulesets)
+    bundle = worker.RulesetBundle(files=files, backend=backend, digest=engine.program.digest)
+    context = getattr(df.sparkSession, "_sc", None)  # None under Spark Connect
+    return engine, (context.broadcast(bundle) if context is not None else bundle)
+
+
+# -- evaluate --------------------------------------------------------------------------------------
+
+
+class Evaluation:
+    """The outputs of :func:`evaluate`, as lazy DataFrames (each action runs the engine again;
+    ``persist()`` :attr:`results` to use several outputs of one run).
+
+    - :attr:`results`: one row per input record: ``record``, ``kind`` (``result`` or
+      ``error``), ``patient_id``, ``as_of``, ``alerts`` (a list of alert structs), ``field``,
+      ``error`` and ``json`` (the line ``cocm-rules evaluate`` writes for the record);
+    - :attr:`alerts`: one row per alert: ``record``, ``patient_id``, ``as_of``, ``position``
+      (0-based, in review order) and the alert's fields, ``evidence`` and ``parameters`` as
+      JSON text;
+    - :attr:`errors`: one row per record that could not be evaluated: ``record``,
+      ``patient_id``, ``field``, ``error``.
+    """
+
+    def __init__(self, prepared: _Prepared, task: Any) -> None:
+        from . import _spark_worker as worker
+
+        self._prepared = prepared
+        self._fn = functools.partial(worker.evaluate_batches, task)
+        self._schema = _ddl(worker.RESULT_SCHEMA)
+        self.results: DataFrame = prepared.df.mapInArrow(self._fn, self._schema)
+
+    @property
+    def alerts(self) -> DataFrame:
+        """One row per alert (see the class docstring)."""
+        from pyspark.sql import functions as F
+
+        from ._spark_worker import ALERT_FIELDS
+
+        exploded = self.results.where(F.col("kind") == "result").select(
+            "record", "patient_id", "as_of", F.posexplode("alerts").alias("position", "alert")
+        )
+        return exploded.select(
+            "record",
+            "patient_id",
+            "as_of",
+            "position",
+            *(F.col(f"alert.{name}").alias(name) for name, _ in ALERT_FIELDS),
+        )
+
+    @property
+    def errors(self) -> DataFrame:
+        """One row per error record (see the class docstring)."""
+        from pyspark.sql import functions as F
+
+        return self.results.where(F.col("kind") == "error").select("record", "patient_id", "field", "error")
+
+    def _ordered(self) -> DataFrame:
+        """The results with partitions in record order, so partition order is input order."""
+        if self._prepared.in_order:
+            return self.results
+        return self._prepared.df.orderBy("record").mapInArrow(self._fn, self._schema)
+
+    def lines(self) -> Iterator[str]:
+        """The JSON lines ``cocm-rules evaluate`` writes for the same input, in input order,
+        brought to the driver (for a large caseload, :meth:`write_text` writes them in parallel).
+
+        The engine runs once, on the whole cluster; the lines are then read back partition
+        by partition.
+        """
+        from pyspark import StorageLevel
+
+        cached = self._ordered().select("json").persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            cached.count()
+            for row in cached.toLocalIterator(prefetchPartitions=True):
+                yield row[0]
+        finally:
+            cached.unpersist()
+
+    def write_jsonl(self, stream: IO[str]) -> int:
+        """Write :meth:`lines` to a text stream, one per line; return how many were written."""
+        n = 0
+        for line in self.lines():
+            stream.write(line)
+            stream.write("\n")
+            n += 1
+        return n
+
+    def write_text(self, path: str, *, mode: str = "errorifexists") -> None:
+        """Write the JSON lines as a directory of text files (``part-00000-...``), in
+        parallel: the part files, concatenated in name order, are what ``cocm-rules
+        evaluate`` writes for the same input."""
+        self._ordered().select("json").write.mode(mode).text(path)
+
+
+def evaluate(
+    df: DataFrame,
+    as_of: dt.date,
+    *,
+    rulesets: str | Path | Iterable[str | Path] | None = None,
+    backend: str = "compiled",
+    column: str | None = "episode",
+    index: str = "record",
+    line: str = "line",
+) -> Evaluation:
+    """Evaluate every episode of ``df`` as of ``as_of``: alerts and error records.
+
+    ``rulesets`` are paths as for :meth:`Engine.load <cocm_rules.Engine.load>` (files on the
+    driver; the bundled set by default). ``column`` names the episode column (JSON text,
+    UTF-8 bytes or a struct; None: the whole row is the episode), ``index`` an integral
+    column of record positions (derived from the row order when absent), ``line`` an
+    optional column of line numbers for the messages. See the module docstring.
+
+    Raises :class:`~cocm_rules.InvalidInput` for a wrong column or ``as_of``,
+    :class:`~cocm_rules.RulesetError` for invalid rulesets, before any Spark job runs.
+    """
+    _require()
+    from . import _spark_worker as worker
+
+    _check_as_of(as_of)
+    _, shipped = _engine_and_rulesets(df, rulesets, backend)
+    prepared = _Prepared(df, column, index, line)
+    log.info("spark.evaluate", episode=prepared.kind, derived_index=prepared.in_order)
+    return Evaluation(prepared, worker.Task(as_of=as_of, episode=prepared.kind, rulesets=shipped))
+
+
+# -- review list -----------------------------------------------------------------------------------
+
+
+def review(
+    df: DataFrame,
+    as_of: dt.date,
+    *,
+    rulesets: str | Path | Iterable[str | Path] | None = None,
+    backend: str = "compiled",
+    column: str | None = "episode",
+    index: str = "record",
+    line: str = "line",
+    categories: Iterable[str] = REVIEW_CATEGORIES,
+    min_severity: str = REVIEW_MIN_SEVERITY,
+    limit: int | None = None,
+) -> ReviewList:
+    """The psychiatric consultant's review list of ``df``, equal to
+    :func:`~cocm_rules.review.review_list` on the same records (as JSON, and as objects).
+
+    Each record is assessed on the executors; the patients on the list are ranked in Spark
+    (only the first ``limit`` reach the driver), error records are listed in input order.
+    The other arguments are those of :func:`evaluate` and :func:`~cocm_rules.review.review_list`.
+    """
+    _require()
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    from . import _spark_worker as worker
+
+    _check_as_of(as_of)
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
+        raise TypeError(f"limit must be an int or None, not {type(limit).__name__}")
+    cats = tuple(categories)
+    engine, shipped = _engine_and_rulesets(df, rulesets, backend)
+    review_list(engine, [], as_of, categories=cats, min_severity=min_severity)  # the local checks of the arguments
+    prepared = _Prepared(df, column, index, line)
+    task = worker.Task(as_of=as_of, episode=prepared.kind, rulesets=shipped, categories=cats, min_severity=min_severity)
+    rows = prepared.df.mapInArrow(functools.partial(worker.review_batches, task), _ddl(worker.REVIEW_SCHEMA))
+    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        kinds = {r[0]: r[1] for r in rows.groupBy("kind").count().collect()}
+        errors = [
+            RecordError.model_validate_json(r[0])
+            for r in rows.where(F.col("kind") == "error").orderBy("record").select("json").collect()
+        ]
+        listed = rows.where(F.col("kind") == "listed").orderBy(
+            F.desc("priority"), F.desc("severity_rank"), F.desc("reasons"), "patient_id", "record"
+        )
+        if limit is not None and limit >= 0:
+            listed = listed.limit(limit)
+        chosen = listed.select("priority", "severity_rank", "reasons", "patient_id", "record", "json").collect()
+    finally:
+        rows.unpersist()
+    # The order of review_list (a stable sort: input order among equal keys), in Python.
+    chosen.sort(key=lambda r: (-r[0], -r[1], -r[2], r[3], r[4]))
+    if limit is not None and limit < 0:
+        chosen = chosen[:limit]
+    entries = [_entry(r[5], rank, engine) for rank, r in enumerate(chosen, start=1)]
+    log.info("spark.review", records=sum(kinds.values()), listed=kinds.get("listed", 0), errors=len(errors))
+    return ReviewList(
+        as_of=as_of,
+        patients_evaluated=kinds.get("listed", 0) + kinds.get("not_listed", 0),
+        entries=entries,
+        errors=errors,
+    )
+
+
+def _entry(text: str, rank: int, engine: Engine) -> ReviewEntry:
+    """A review entry read back from its JSON, ranked; evidence values of date facts become
+    dates again (JSON holds them as text), so the entry equals the local one."""
+    data = json.loads(text)
+    data["rank"] = rank
+    specs = engine.catalog.specs
+    for key in ("reasons", "other_alerts"):
+        for alert in data.get(key, []):
+            for name, value in alert["evidence"].items():
+                spec = specs.get(name)
+                if spec is not None and spec.type == "date" and isinstance(value, str):
+                    alert["evidence"][name] = dt.date.fromisoformat(value)
+    return ReviewEntry.model_validate(data)
+
+
+# -- caseload metrics ------------------------------------------------------------------------------
+
+
+def caseload(
+    df: DataFrame,
+    as_of: dt.date,
+    *,
+    column: str | None = "episode",
+    index: str = "record",
+    line: str = "line",
+    per_care_manager: bool = True,
+) -> CaseloadMetrics:
+    """The caseload metrics of ``df``, equal to :func:`~cocm_rules.caseload.caseload_metrics`
+    on the same records.
+
+    Each record is summarized on the executors (status, care manager, the period flags and
+    its valid administrations of the measures the metrics read: a few hundred bytes); the
+    summaries come to the driver, which counts them with the caseload module's own code.
+    """
+    _require()
+    from pyspark import StorageLevel
+
+    from . import _spark_worker as worker
+    from . import caseload as local
+
+    local.caseload_metrics([], as_of)  # the local checks of the arguments
+    prepared = _Prepared(df, column, index, line)
+    task = worker.Task(as_of=as_of, episode=prepared.kind)
+    rows = prepared.df.mapInArrow(functools.partial(worker.caseload_batches, task), _ddl(worker.CASELOAD_SCHEMA))
+    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+    patients: list[Any] = []
+    errors: list[tuple[int, RecordError]] = []
+    try:
+        rows.count()  # summarize on every executor at once; then read the summaries back
+        for record, kind, text in rows.toLocalIterator(prefetchPartitions=True):
+            if kind == "error":
+                errors.append((record, RecordError.model_validate_json(text)))
+            else:
+                patients.append(_stand_in(json.loads(text)))
+    finally:
+        rows.unpersist()
+    errors.sort(key=lambda e: e[0])
+    lib = local.load_measures()
+    defs = local.load_metric_definitions()
+    overall = local._metrics(patients, as_of, lib, defs, [e for _, e in errors])
+    log.info("spark.caseload", records=len(patients) + len(errors), errors=len(errors))
+    if not per_care_manager:
+        return overall
+    groups: dict[str, list[Any]] = {}
+    for p in patients:
+        if p.ep.care_manager:
+            groups.setdefault(p.ep.care_manager, []).append(p)
+    per = {cm: local._metrics(ps, as_of, lib, defs, []) for cm, ps in sorted(groups.items())}
+    return overall.model_copy(update={"per_care_manager": per})
+
+
+def _stand_in(summary: dict[str, Any]) -> SimpleNamespace:
+    """A patient summary in the shape the caseload module's counting reads (``_Patient``)."""
+    return SimpleNamespace(
+        ep=SimpleNamespace(status=summary["status"], care_manager=summary["care_manager"]),
+        active=summary["active"],
+        contacted=summary["contacted"],
+        follow_up_in_period=summary["follow_up_in_period"],
+        series={
+            m: [
+                SimpleNamespace(date=dt.date.fromisoformat(d), index=i, score=SimpleNamespace(total=total, valid=True))
+                for d, i, total in items
+            ]
+            for m, items in summary["series"].items()
+        },
+    )

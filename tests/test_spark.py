@@ -1,0 +1,256 @@
+"""The Spark adapter on a real local Spark session (local[2], loopback only): the same JSON
+lines as ``cocm-rules evaluate``, byte for byte, the same review list and caseload metrics as
+the local functions, and an error record for every bad row (nothing dropped).
+
+One session serves the whole module (starting one takes ~10 s). The 100,000-patient
+comparison is in ``benchmarks/spark.py`` (it takes minutes on 2 cores); here the synthetic
+caseload has 20,000 patients.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cocm_rules import BackendUnavailable, Engine, EngineError, InvalidInput, RulesetError
+from cocm_rules import spark as cs
+from cocm_rules._spark_worker import RulesetBundle, engine_for
+from cocm_rules.batch import read_records, write_jsonl
+from cocm_rules.caseload import caseload_metrics
+from cocm_rules.review import review_list
+from cocm_rules.synth import write_caseload
+
+ROOT = Path(__file__).resolve().parent.parent
+CASELOAD = ROOT / "examples" / "caseload.jsonl"
+AS_OF = dt.date(2026, 11, 20)
+SYNTHETIC_PATIENTS = 20_000
+
+pytestmark = pytest.mark.usefixtures("restore_structlog")
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    """One local Spark session (2 cores, bound to 127.0.0.1, no web UI) for the module."""
+    session = cs.local_session(2, config={"spark.sql.shuffle.partitions": "4"})
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    """The bundled rulesets, compiled backend."""
+    return Engine.load()
+
+
+def local_lines(engine: Engine, path: Path) -> str:
+    """What ``cocm-rules evaluate PATH`` writes, computed in this process (the CLI's calls)."""
+    out = io.StringIO()
+    write_jsonl(engine.evaluate_many(read_records(path, lines_as_text=True), AS_OF), out)
+    return out.getvalue()
+
+
+def spark_lines(evaluation: cs.Evaluation) -> str:
+    """The Spark evaluation's JSON lines, in input order, as one text."""
+    out = io.StringIO()
+    evaluation.write_jsonl(out)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def bad_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A JSON Lines file with a byte order mark, a valid episode, a blank line, a line that is
+    not JSON, one that is not UTF-8, an invalid episode, a JSON list and a line with CRLF."""
+    good = CASELOAD.read_bytes().splitlines()
+    path = tmp_path_factory.mktemp("bad") / "bad.jsonl"
+    path.write_bytes(
+        b"\xef\xbb\xbf"
+        + good[0]
+        + b"\n   \n"
+        + b'{"patient_id": "P9", "program": \n'
+        + b'{"patient_id": "P\xff"}\n'
+        + b'{"patient_id": "P10", "program": "cocm", "enrollment_date": "2026-01-05", "status": "actve"}\n'
+        + b"[1, 2]\n"
+        + good[1]
+        + b"\r\n"
+        + b"\t\n"
+    )
+    return path
+
+
+# -- evaluate ------------------------------------------------------------------------------------
+
+
+def test_example_caseload_gives_the_cli_output_byte_for_byte(spark: Any) -> None:
+    """On the example caseload, the Spark lines are exactly what the `cocm-rules evaluate`
+    command writes to standard output."""
+    cli = subprocess.run(
+        [sys.executable, "-m", "cocm_rules", "evaluate", str(CASELOAD), "--as-of", AS_OF.isoformat()],
+        capture_output=True,
+        check=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "240"},
+    )
+    evaluation = cs.evaluate(cs.read_jsonl(spark, str(CASELOAD)), AS_OF)
+    assert cli.stdout.decode("utf-8") == spark_lines(evaluation)
+
+
+def test_synthetic_caseload_gives_the_same_lines_alerts_and_errors(spark: Any, engine: Engine, tmp_path: Path) -> None:
+    """On 20,000 synthetic patients (deterministic: seed 2026; deliberate data errors on) the
+    Spark lines equal the local ones byte for byte, and the alert and error tables hold
+    every alert and error of those lines."""
+    path = tmp_path / "synthetic.jsonl"
+    write_caseload(path, SYNTHETIC_PATIENTS, seed=2026, as_of=AS_OF)
+    expected = local_lines(engine, path)
+    evaluation = cs.evaluate(cs.read_jsonl(spark, str(path)), AS_OF)
+    evaluation.results.persist()
+    try:
+        assert expected == spark_lines(evaluation)
+        records = [json.loads(line) for line in expected.splitlines()]
+        assert SYNTHETIC_PATIENTS == len(records) == evaluation.results.count()
+        alerts = sum(len(r["alerts"]) for r in records if r["kind"] == "result")
+        assert alerts == evaluation.alerts.count()
+        assert sorted(r["record"] for r in records if r["kind"] == "error") == sorted(
+            r[0] for r in evaluation.errors.select("record").collect()
+        )
+    finally:
+        evaluation.results.unpersist()
+
+
+def test_bad_lines_become_the_clis_error_records(spark: Any, engine: Engine, bad_file: Path) -> None:
+    """A line that is not JSON, not UTF-8, not an object or not a valid episode yields the
+    error record the CLI writes (naming its line or field); blank lines are skipped and a
+    byte order mark ignored, as the CLI does: nothing is dropped, nothing is added."""
+    expected = local_lines(engine, bad_file)
+    evaluation = cs.evaluate(cs.read_jsonl(spark, str(bad_file)), AS_OF)
+    assert expected == spark_lines(evaluation)
+    errors = {r["record"]: r for r in evaluation.errors.collect()}
+    assert [1, 2, 3, 4] == sorted(errors)
+    assert errors[1]["error"].startswith("line 3: not valid JSON")
+    assert errors[2]["error"].startswith("line 4: not valid UTF-8")
+    assert "status" == errors[3]["field"]
+    assert "P10" == errors[3]["patient_id"]
+    assert 6 == evaluation.results.count()
+
+
+def test_a_string_column_with_its_own_index_in_any_order(spark: Any, engine: Engine) -> None:
+    """A DataFrame of JSON text with an explicit record index, shuffled across partitions,
+    gives the lines in index order; a null or non-object episode is an error record."""
+    texts = [line for line in CASELOAD.read_text(encoding="utf-8").splitlines() if line.strip()][:20]
+    texts[5] = None  # type: ignore[call-overload]
+    texts[7] = "42"
+    df = spark.createDataFrame(list(enumerate(texts)), "record long, episode string").repartition(3)
+    expected = io.StringIO()
+    write_jsonl(engine.evaluate_many(texts, AS_OF), expected)
+    evaluation = cs.evaluate(df, AS_OF)
+    assert expected.getvalue() == spark_lines(evaluation)
+    assert [5, 7] == sorted(r[0] for r in evaluation.errors.select("record").collect())
+
+
+def test_struct_rows_give_the_same_alerts(spark: Any, engine: Engine) -> None:
+    """Episodes read as typed rows (EPISODE_DDL, the whole row is the episode) give the same
+    alerts as their JSON text: null struct fields are taken as absent."""
+    df = spark.read.schema(cs.EPISODE_DDL).json(str(CASELOAD))
+    evaluation = cs.evaluate(df, AS_OF, column=None)
+    expected = local_lines(engine, CASELOAD)
+    assert expected == spark_lines(evaluation)
+
+
+def test_with_record_index_is_consecutive_in_partition_order(spark: Any) -> None:
+    """The derived index numbers rows 0..n-1 in partition order, across uneven partitions
+    (monotonically_increasing_id alone jumps at each partition)."""
+    df = spark.range(0, 1000, numPartitions=7).where("id % 3 != 0")
+    rows = cs.with_record_index(df, "record").collect()
+    assert list(range(len(rows))) == [r["record"] for r in rows]
+    assert sorted(r["id"] for r in rows) == [r["id"] for r in rows]
+
+
+# -- review list and caseload metrics --------------------------------------------------------------
+
+
+def test_review_list_equals_the_local_one(spark: Any, engine: Engine, bad_file: Path) -> None:
+    """The review list from Spark equals review_list on the same records, as objects and as
+    JSON, with and without a limit, error records included."""
+    for path in (CASELOAD, bad_file):
+        expected = review_list(engine, read_records(path, lines_as_text=True), AS_OF)
+        actual = cs.review(cs.read_jsonl(spark, str(path)), AS_OF)
+        assert expected == actual
+        assert expected.model_dump_json() == actual.model_dump_json()
+    limited = review_list(engine, read_records(CASELOAD, lines_as_text=True), AS_OF, limit=5, min_severity="high")
+    assert limited == cs.review(cs.read_jsonl(spark, str(CASELOAD)), AS_OF, limit=5, min_severity="high")
+
+
+def test_caseload_metrics_equal_the_local_ones(spark: Any, bad_file: Path, tmp_path: Path) -> None:
+    """The caseload metrics from Spark equal caseload_metrics on the same records (per care
+    manager too), on the example caseload, a file with bad lines and 3,000 synthetic patients."""
+    synthetic = tmp_path / "synthetic.jsonl"
+    write_caseload(synthetic, 3000, seed=7, as_of=AS_OF)
+    for path in (CASELOAD, bad_file, synthetic):
+        expected = caseload_metrics(read_records(path, lines_as_text=True), AS_OF)
+        actual = cs.caseload(cs.read_jsonl(spark, str(path)), AS_OF)
+        assert expected.model_dump_json() == actual.model_dump_json()
+        assert expected == actual
+
+
+# -- mistakes are reported on the driver ---------------------------------------------------------
+
+
+def test_a_wrong_column_is_named_with_what_is_allowed(spark: Any) -> None:
+    """A missing episode column or one of the wrong type is an InvalidInput naming the
+    column, its type and what is allowed, raised before any job runs."""
+    df = spark.createDataFrame([(1, 2)], "a int, b int")
+    with pytest.raises(InvalidInput) as missing:
+        cs.evaluate(df, AS_OF)
+    assert "field 'column': the DataFrame has no such column (got 'episode' (text)); allowed: a, b" == str(
+        missing.value
+    )
+    with pytest.raises(InvalidInput) as wrong_type:
+        cs.evaluate(df, AS_OF, column="a")
+    assert (
+        "field 'a': the episode column is of type int: it must hold episode JSON (string), UTF-8 JSON (binary) "
+        "or an episode struct; allowed: string, binary, struct"
+    ) == str(wrong_type.value)
+    with pytest.raises(InvalidInput) as index:
+        cs.evaluate(spark.createDataFrame([("x", "{}")], "record string, episode string"), AS_OF)
+    assert "field 'record': the index column is of type string" in str(index.value)
+    with pytest.raises(InvalidInput) as as_of:
+        cs.evaluate(df, "2026-11-20")  # type: ignore[arg-type]
+    assert "as_of" == as_of.value.field
+
+
+def test_invalid_rulesets_fail_on_the_driver(spark: Any) -> None:
+    """Broken rulesets raise the RulesetError of Engine.load (file:line:column), not a Spark
+    job failure."""
+    df = spark.createDataFrame([("{}",)], "episode string")
+    with pytest.raises(RulesetError):
+        cs.evaluate(df, AS_OF, rulesets=ROOT / "tests" / "fixtures" / "rulesets_broken")
+
+
+def test_an_executor_that_compiles_differently_refuses() -> None:
+    """An executor whose cocm-rules compiles the shipped rulesets to another program (another
+    version installed there) raises EngineError instead of giving other alerts."""
+    engine = Engine.load()
+    files = tuple((Path(rs.file).name, Path(rs.file).read_bytes()) for rs in engine.rulesets.rulesets)
+    assert engine.program.digest == engine_for(RulesetBundle(files, "compiled", engine.program.digest)).program.digest
+    with pytest.raises(EngineError, match="install the same cocm-rules version"):
+        engine_for(RulesetBundle(files[1:], "compiled", engine.program.digest))
+
+
+def test_missing_pyspark_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without PySpark, using the adapter raises BackendUnavailable with the pip line of
+    the 'spark' extra (importing the module still works)."""
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    with pytest.raises(BackendUnavailable) as info:
+        cs.local_session()
+    assert "pip install 'cocm-rules[spark]'" in str(info.value)
+    assert "the Spark adapter" == info.value.what
+    assert "spark" == info.value.extra
