@@ -34,8 +34,6 @@ CASELOAD = ROOT / "examples" / "caseload.jsonl"
 AS_OF = dt.date(2026, 11, 20)
 SYNTHETIC_PATIENTS = 20_000
 
-pytestmark = pytest.mark.usefixtures("restore_structlog")
-
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
@@ -199,6 +197,16 @@ def test_caseload_metrics_equal_the_local_ones(spark: Any, bad_file: Path, tmp_p
         actual = cs.caseload(cs.read_jsonl(spark, str(path)), AS_OF)
         assert expected.model_dump_json() == actual.model_dump_json()
         assert expected == actual
+
+
+def test_review_entries_read_back_with_their_dates(engine: Engine) -> None:
+    """An entry read back from the JSON the executors send equals the original: evidence
+    values of date facts (text in JSON) become dates again, other text stays text."""
+    entry = review_list(engine, read_records(CASELOAD, lines_as_text=True), AS_OF).entries[0]
+    reason = entry.reasons[0]
+    evidence = {**reason.evidence, "phq9.latest_date": dt.date(2026, 11, 2), "status": "active_treatment"}
+    entry = entry.model_copy(update={"rank": 0, "reasons": [reason.model_copy(update={"evidence": evidence})]})
+    assert entry.model_copy(update={"rank": 3}) == cs._entry(entry.model_dump_json(), 3, engine)
 
 
 # -- mistakes are reported on the driver ---------------------------------------------------------
