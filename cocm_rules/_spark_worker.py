@@ -38,6 +38,7 @@ from .rules.language import SEVERITIES
 __all__ = [
     "ALERT_FIELDS",
     "CASELOAD_SCHEMA",
+    "LINES_SCHEMA",
     "RESULT_SCHEMA",
     "REVIEW_SCHEMA",
     "RulesetBundle",
@@ -79,6 +80,9 @@ RESULT_SCHEMA = pa.schema(
         ("json", pa.string()),
     ]
 )
+
+#: The lines alone (for ``Evaluation.lines`` and ``write_text``: no alert structs to build).
+LINES_SCHEMA = pa.schema([("record", pa.int64()), ("json", pa.string())])
 
 #: One row per input record for the review list: ``listed`` (``json`` is the ReviewEntry,
 #: rank 0 until ranked), ``not_listed`` or ``error`` (``json`` is the RecordError).
@@ -132,6 +136,7 @@ class Task:
     as_of: dt.date
     episode: str
     rulesets: Any = None
+    lines_only: bool = False
     categories: tuple[str, ...] = ()
     min_severity: str = "moderate"
 
@@ -254,10 +259,20 @@ def _result_row(item: PatientResult | RecordError) -> dict[str, Any]:
 
 
 def evaluate_batches(task: Task, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Evaluate each row's episode: one result or error row per input row (RESULT_SCHEMA)."""
+    """Evaluate each row's episode: one result or error row per input row (RESULT_SCHEMA,
+    or LINES_SCHEMA with ``task.lines_only``)."""
     engine = engine_for(task.bundle())
     for batch in batches:
         indexes, records = _rows(batch, task)
+        if task.lines_only:
+            lines = [
+                _renumbered(item, indexes[i], i).model_dump_json()
+                for i, item in enumerate(engine.evaluate_many(records, task.as_of))
+            ]
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(indexes, pa.int64()), pa.array(lines, pa.string())], schema=LINES_SCHEMA
+            )
+            continue
         rows = [
             _result_row(_renumbered(item, indexes[i], i))
             for i, item in enumerate(engine.evaluate_many(records, task.as_of))

@@ -29,6 +29,7 @@ text is broadcast, and each executor's Python worker loads it once and keeps the
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -282,9 +283,11 @@ class Evaluation:
         from . import _spark_worker as worker
 
         self._prepared = prepared
-        self._fn = functools.partial(worker.evaluate_batches, task)
-        self._schema = _ddl(worker.RESULT_SCHEMA)
-        self.results: DataFrame = prepared.df.mapInArrow(self._fn, self._schema)
+        self._lines = functools.partial(worker.evaluate_batches, dataclasses.replace(task, lines_only=True))
+        self._lines_schema = _ddl(worker.LINES_SCHEMA)
+        self.results: DataFrame = prepared.df.mapInArrow(
+            functools.partial(worker.evaluate_batches, task), _ddl(worker.RESULT_SCHEMA)
+        )
 
     @property
     def alerts(self) -> DataFrame:
@@ -312,10 +315,10 @@ class Evaluation:
         return self.results.where(F.col("kind") == "error").select("record", "patient_id", "field", "error")
 
     def _ordered(self) -> DataFrame:
-        """The results with partitions in record order, so partition order is input order."""
-        if self._prepared.in_order:
-            return self.results
-        return self._prepared.df.orderBy("record").mapInArrow(self._fn, self._schema)
+        """The lines (``record``, ``json``), partitions in record order: partition order is
+        input order. Only the lines are built (no alert structs)."""
+        source = self._prepared.df if self._prepared.in_order else self._prepared.df.orderBy("record")
+        return source.mapInArrow(self._lines, self._lines_schema)
 
     def lines(self) -> Iterator[str]:
         """The JSON lines ``cocm-rules evaluate`` writes for the same input, in input order,

@@ -102,26 +102,43 @@ def test_example_caseload_gives_the_cli_output_byte_for_byte(spark: Any) -> None
     assert cli.stdout.decode("utf-8") == spark_lines(evaluation)
 
 
-def test_synthetic_caseload_gives_the_same_lines_alerts_and_errors(spark: Any, engine: Engine, tmp_path: Path) -> None:
-    """On 20,000 synthetic patients (deterministic: seed 2026; deliberate data errors on) the
-    Spark lines equal the local ones byte for byte, and the alert and error tables hold
-    every alert and error of those lines."""
+def test_synthetic_caseload_gives_the_same_lines(spark: Any, engine: Engine, tmp_path: Path) -> None:
+    """On 20,000 synthetic patients (deterministic: seed 2026; the deliberate data errors on)
+    the Spark lines equal the local ones, byte for byte."""
     path = tmp_path / "synthetic.jsonl"
     write_caseload(path, SYNTHETIC_PATIENTS, seed=2026, as_of=AS_OF)
     expected = local_lines(engine, path)
-    evaluation = cs.evaluate(cs.read_jsonl(spark, str(path)), AS_OF)
-    evaluation.results.persist()
-    try:
-        assert expected == spark_lines(evaluation)
-        records = [json.loads(line) for line in expected.splitlines()]
-        assert SYNTHETIC_PATIENTS == len(records) == evaluation.results.count()
-        alerts = sum(len(r["alerts"]) for r in records if r["kind"] == "result")
-        assert alerts == evaluation.alerts.count()
-        assert sorted(r["record"] for r in records if r["kind"] == "error") == sorted(
-            r[0] for r in evaluation.errors.select("record").collect()
-        )
-    finally:
-        evaluation.results.unpersist()
+    assert SYNTHETIC_PATIENTS == expected.count("\n")
+    assert expected == spark_lines(cs.evaluate(cs.read_jsonl(spark, str(path)), AS_OF))
+
+
+def test_alert_and_error_tables_hold_every_alert_and_error(spark: Any, engine: Engine, bad_file: Path) -> None:
+    """The results table has a row per record, the alerts table a row per alert (in review
+    order, with evidence as JSON text) and the errors table a row per error record."""
+    for path in (CASELOAD, bad_file):
+        records = [json.loads(line) for line in local_lines(engine, path).splitlines()]
+        evaluation = cs.evaluate(cs.read_jsonl(spark, str(path)), AS_OF)
+        evaluation.results.persist()
+        try:
+            assert len(records) == evaluation.results.count()
+            expected_alerts = [
+                (r["record"], i, a["rule_id"], a["evidence"])
+                for r in records
+                if r["kind"] == "result"
+                for i, a in enumerate(r["alerts"])
+            ]
+            actual_alerts = [
+                (a["record"], a["position"], a["rule_id"], json.loads(a["evidence"]))
+                for a in evaluation.alerts.orderBy("record", "position").collect()
+            ]
+            assert expected_alerts == actual_alerts
+            expected_errors = [(r["record"], r["field"], r["error"]) for r in records if r["kind"] == "error"]
+            actual_errors = [
+                tuple(r) for r in evaluation.errors.orderBy("record").select("record", "field", "error").collect()
+            ]
+            assert expected_errors == actual_errors
+        finally:
+            evaluation.results.unpersist()
 
 
 def test_bad_lines_become_the_clis_error_records(spark: Any, engine: Engine, bad_file: Path) -> None:
