@@ -279,3 +279,5 @@ def test_missing_pyspark_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch)
     assert "pip install 'cocm-rules[spark]'" in str(info.value)
     assert "the Spark adapter" == info.value.what
     assert "spark" == info.value.extra
+    blocked = "import sys; sys.modules['pyspark'] = sys.modules['pyarrow'] = None; import cocm_rules.spark"
+    assert 0 == subprocess.run([sys.executable, "-c", blocked], capture_output=True, timeout=120).returncode
