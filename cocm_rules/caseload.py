@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,14 @@ from .facts import ScoredAssessment, scored_assessments
 from .measures import MeasureLibrary, _data_dir, load_measures
 from .records import RecordError
 
-__all__ = ["CaseloadMetrics", "Rate", "caseload_metrics", "load_metric_definitions"]
+__all__ = [
+    "CaseloadCounter",
+    "CaseloadMetrics",
+    "PatientOutcome",
+    "Rate",
+    "caseload_metrics",
+    "load_metric_definitions",
+]
 
 
 class _Sourced(StrictModel):
@@ -199,30 +207,52 @@ class _Prepared:
             lib.get_measure(m)
 
 
-class _Outcome:
-    """What the metrics count of one patient: a few flags and numbers (the episode is not kept)."""
+@dataclass(frozen=True, slots=True)
+class PatientOutcome:
+    """What the caseload metrics count of one patient: a few flags and numbers, no episode.
 
-    __slots__ = ("active", "care_manager", "cms159", "contacted", "follow_up", "improvement", "status")
+    Made by :meth:`CaseloadCounter.outcome` and counted by :meth:`CaseloadCounter.add`. Its
+    values are plain (text, booleans, whole numbers, tuples of them), so a host that reduces
+    patients in other processes or machines can ship it: ``dataclasses.astuple(outcome)``
+    there, ``PatientOutcome(*values)`` here (lists in place of tuples are read the same).
+    """
 
-    def __init__(self, ep: Episode, p: _Prepared) -> None:
-        as_of, start = p.as_of, p.start
-        self.status = ep.status
-        self.care_manager = ep.care_manager
-        self.active = ep.status in p.active
-        self.contacted = any(start <= c.date <= as_of for c in ep.contacts)
-        past = [a for a in ep.assessments if a.date <= as_of]
-        scored = scored_assessments(ep.model_copy(update={"assessments": past}), p.lib)
-        series: dict[str, list[ScoredAssessment]] = {}
-        for sa in sorted(scored, key=lambda s: (s.date, s.index)):
-            series.setdefault(sa.assessment.measure, []).append(sa)
-        self.follow_up = any(start <= a.date <= as_of for m in p.tracked for a in _valid(series.get(m, []))[1:])
-        #: per improvement measure: None (not in the denominator) or (improved, remitted, days to response)
-        self.improvement: list[tuple[bool, bool, int | None] | None] = [
-            _improvement(series, spec, share, below, lo) if self.active else None
+    status: str
+    care_manager: str | None
+    #: in the active caseload (an active status)
+    active: bool
+    #: active, with a contact in the period
+    contacted: bool
+    #: active, with a follow-up administration of a tracked measure in the period
+    follow_up: bool
+    #: per improvement measure, in the definitions' order: None (not in the denominator) or
+    #: (improved, remitted, days from baseline to the first response or None)
+    improvement: tuple[tuple[bool, bool, int | None] | None, ...]
+    #: None (not in the CMS159 denominator) or whether remitted
+    cms159: bool | None
+
+
+def _outcome(ep: Episode, p: _Prepared) -> PatientOutcome:
+    """Reduce one patient to what the metrics count."""
+    as_of, start = p.as_of, p.start
+    active = ep.status in p.active
+    past = [a for a in ep.assessments if a.date <= as_of]
+    scored = scored_assessments(ep.model_copy(update={"assessments": past}), p.lib)
+    series: dict[str, list[ScoredAssessment]] = {}
+    for sa in sorted(scored, key=lambda s: (s.date, s.index)):
+        series.setdefault(sa.assessment.measure, []).append(sa)
+    return PatientOutcome(
+        status=ep.status,
+        care_manager=ep.care_manager,
+        active=active,
+        contacted=active and any(start <= c.date <= as_of for c in ep.contacts),
+        follow_up=active and any(start <= a.date <= as_of for m in p.tracked for a in _valid(series.get(m, []))[1:]),
+        improvement=tuple(
+            _improvement(series, spec, share, below, lo) if active else None
             for spec, share, below, lo, _notes in p.improvement
-        ]
-        #: None (not in the denominator) or whether remitted
-        self.cms159: bool | None = _cms159(series, as_of, p.defs.cms159)
+        ),
+        cms159=_cms159(series, as_of, p.defs.cms159),
+    )
 
 
 def _improvement(
@@ -272,7 +302,7 @@ class _Tally:
         self.response_days: list[Counter[int]] = [Counter() for _ in range(measures)]
         self.cms159 = [0, 0]  # denominator, remitted
 
-    def add(self, o: _Outcome) -> None:
+    def add(self, o: PatientOutcome) -> None:
         self.records += 1
         self.by_status[o.status] += 1
         if o.active:
@@ -339,6 +369,62 @@ def _median_weeks(days: Counter[int]) -> float | None:
     return found[0] if n % 2 else (found[0] + found[1]) / 2
 
 
+class CaseloadCounter:
+    """The caseload metrics counted one patient at a time: :func:`caseload_metrics` in parts,
+    for a host that reduces patients elsewhere (in worker processes, on Spark executors) and
+    counts them in one place.
+
+    :meth:`outcome` reduces a valid episode to its :class:`PatientOutcome` (where the
+    episodes are); :meth:`add` counts an outcome or an error record (in one place, in any
+    order for outcomes; error records are listed in the order added); :meth:`metrics` gives
+    the metrics of what was added. The counter counts what it is given: a patient added twice
+    counts twice, so apply the rule of :func:`caseload_metrics` (a later record of a
+    ``patient_id`` already seen is an error record) before adding.
+
+    Raises :class:`~cocm_rules.InvalidInput` for an ``as_of`` that is not a date.
+    """
+
+    def __init__(self, as_of: dt.date, *, library: MeasureLibrary | None = None, per_care_manager: bool = True) -> None:
+        if not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime):
+            raise InvalidInput("as_of must be a date (YYYY-MM-DD)", field="as_of", value=as_of)
+        lib = library if library is not None else load_measures()
+        #: the measure library the outcomes are scored with (parse episodes with it)
+        self.library = lib
+        self._prepared = _Prepared(as_of, lib, load_metric_definitions())
+        self._per_care_manager = per_care_manager
+        self._overall = _Tally(len(self._prepared.improvement))
+        self._groups: dict[str, _Tally] = {}
+        self._errors: list[RecordError] = []
+
+    def outcome(self, episode: Episode) -> PatientOutcome:
+        """What the metrics count of ``episode`` (nothing is counted yet)."""
+        if not isinstance(episode, Episode):
+            raise TypeError(f"episode must be an Episode, not {type(episode).__name__}: parse it first")
+        return _outcome(episode, self._prepared)
+
+    def add(self, item: PatientOutcome | RecordError) -> None:
+        """Count one patient's outcome, or list one error record."""
+        if isinstance(item, RecordError):
+            self._errors.append(item)
+            return
+        if not isinstance(item, PatientOutcome):
+            raise TypeError(f"item must be a PatientOutcome or a RecordError, not {type(item).__name__}")
+        self._overall.add(item)
+        if self._per_care_manager and item.care_manager:
+            group = self._groups.get(item.care_manager)
+            if group is None:
+                group = self._groups[item.care_manager] = _Tally(len(self._prepared.improvement))
+            group.add(item)
+
+    def metrics(self) -> CaseloadMetrics:
+        """The metrics of everything added so far (per care manager unless turned off)."""
+        result = self._overall.metrics(self._prepared, list(self._errors))
+        if not self._per_care_manager:
+            return result
+        per = {cm: tally.metrics(self._prepared, []) for cm, tally in sorted(self._groups.items())}
+        return result.model_copy(update={"per_care_manager": per})
+
+
 def caseload_metrics(
     records: Iterable[Any],
     as_of: dt.date,
@@ -356,27 +442,7 @@ def caseload_metrics(
     patient counts once: a later record with a ``patient_id`` already seen is an error record
     naming the first one, and is not counted.
     """
-    if not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime):
-        raise InvalidInput("as_of must be a date (YYYY-MM-DD)", field="as_of", value=as_of)
-    lib = library if library is not None else load_measures()
-    prepared = _Prepared(as_of, lib, load_metric_definitions())
-    measures = len(prepared.improvement)
-    overall = _Tally(measures)
-    groups: dict[str, _Tally] = {}
-    errors: list[RecordError] = []
+    counter = CaseloadCounter(as_of, library=library, per_care_manager=per_care_manager)
     for _index, _line, item in episodes_once(records):
-        if isinstance(item, RecordError):
-            errors.append(item)
-            continue
-        outcome = _Outcome(item, prepared)
-        overall.add(outcome)
-        if per_care_manager and outcome.care_manager:
-            group = groups.get(outcome.care_manager)
-            if group is None:
-                group = groups[outcome.care_manager] = _Tally(measures)
-            group.add(outcome)
-    result = overall.metrics(prepared, errors)
-    if not per_care_manager:
-        return result
-    per = {cm: tally.metrics(prepared, []) for cm, tally in sorted(groups.items())}
-    return result.model_copy(update={"per_care_manager": per})
+        counter.add(item if isinstance(item, RecordError) else counter.outcome(item))
+    return counter.metrics()

@@ -244,6 +244,49 @@ def test_a_patient_sent_twice_is_counted_once(metrics: Any) -> None:
     assert "already in record 1:" in twice.errors[2].error
 
 
+def test_a_counter_fed_shipped_outcomes_gives_the_same_metrics(metrics: Any) -> None:
+    """CaseloadCounter is caseload_metrics in parts: outcomes reduced elsewhere, shipped as
+    plain values (JSON of ``dataclasses.astuple``) and added in another order, with the
+    error record, give the same metrics, per care manager too (and without them when off)."""
+    import dataclasses
+    import json
+
+    from cocm_rules.caseload import CaseloadCounter, PatientOutcome
+    from cocm_rules.engine import RecordError, iter_episodes
+
+    reducer = CaseloadCounter(AS_OF)
+    shipped, errors = [], []
+    for _index, item in iter_episodes(CASELOAD):
+        if isinstance(item, RecordError):
+            errors.append(item)
+        else:
+            shipped.append(json.dumps(dataclasses.astuple(reducer.outcome(item))))
+    counters = CaseloadCounter(AS_OF), CaseloadCounter(AS_OF, per_care_manager=False)
+    for counter in counters:
+        for text in reversed(shipped):
+            counter.add(PatientOutcome(*json.loads(text)))
+        for error in errors:
+            counter.add(error)
+
+    assert metrics == counters[0].metrics()
+    assert caseload_metrics(CASELOAD, AS_OF, per_care_manager=False) == counters[1].metrics()
+    assert {} == counters[1].metrics().per_care_manager
+
+
+def test_a_counter_refuses_what_it_cannot_count() -> None:
+    """The counter takes an Episode to reduce and an outcome or error record to add: anything
+    else is a TypeError saying what it got; an as_of that is not a date is InvalidInput."""
+    from cocm_rules.caseload import CaseloadCounter
+
+    counter = CaseloadCounter(AS_OF)
+    with pytest.raises(TypeError, match="episode must be an Episode, not dict"):
+        counter.outcome(CASELOAD[0])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="item must be a PatientOutcome or a RecordError, not dict"):
+        counter.add(CASELOAD[0])  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput):
+        CaseloadCounter("2026-06-30")  # type: ignore[arg-type]
+
+
 def test_records_are_consumed_one_at_a_time_and_not_kept() -> None:
     """The metrics read a generator lazily and keep no episode: when each record is handed out,
     the episodes handed out before the previous one are gone (no timing or memory figures here;
