@@ -25,9 +25,10 @@ from typing import Any
 from .episode import Episode
 from .records import RecordError, iter_records, refuse_one_record
 
-__all__ = ["episodes_once"]
+__all__ = ["episodes_once", "repeated_patient"]
 
 _LINE_BITS = 40  # lines up to 2**40 - 1; 0 = no line known
+_LINE_MASK = (1 << _LINE_BITS) - 1
 
 
 def episodes_once(records: Iterable[Any]) -> Iterator[tuple[int, int | None, Episode | RecordError]]:
@@ -46,15 +47,23 @@ def episodes_once(records: Iterable[Any]) -> Iterator[tuple[int, int | None, Epi
         if where >> _LINE_BITS == index:
             yield index, line, item
             continue
-        earlier = where >> _LINE_BITS
-        earlier_line = where & ((1 << _LINE_BITS) - 1)
-        at = f"record {earlier}" + (f" (line {earlier_line})" if earlier_line else "")
-        error = (
-            f"this patient_id was already in {at}: a patient is counted once, so this record was not "
-            "evaluated; send one record per patient"
-        )
         yield (
             index,
             line,
-            RecordError(record=index, line=line, patient_id=item.patient_id, field="patient_id", error=error),
+            repeated_patient(index, line, item.patient_id, where >> _LINE_BITS, where & _LINE_MASK or None),
         )
+
+
+def repeated_patient(
+    index: int, line: int | None, patient_id: str, first_index: int, first_line: int | None
+) -> RecordError:
+    """The error record of record ``index`` (at ``line``), whose ``patient_id`` was already
+    in the valid record ``first_index`` (at ``first_line``): what :func:`episodes_once`
+    yields for it, for a host that finds repeated patients another way (e.g. the Spark
+    adapter, which finds the first record of each patient with Spark)."""
+    at = f"record {first_index}" + (f" (line {first_line})" if first_line else "")
+    error = (
+        f"this patient_id was already in {at}: a patient is counted once, so this record was not "
+        "evaluated; send one record per patient"
+    )
+    return RecordError(record=index, line=line, patient_id=patient_id, field="patient_id", error=error)

@@ -26,7 +26,7 @@ from .errors import InvalidInput
 from .records import RecordError
 from .vocabulary import REVIEW_CATEGORIES, SEVERITIES, review_order, severity_rank
 
-__all__ = ["REVIEW_CATEGORIES", "ROW_FACTS", "RegistryRow", "ReviewEntry", "ReviewList", "review_list"]
+__all__ = ["REVIEW_CATEGORIES", "ROW_FACTS", "RegistryRow", "ReviewEntry", "ReviewList", "rank_key", "review_list"]
 
 #: Lowest severity of a review alert that puts a patient on the list.
 REVIEW_MIN_SEVERITY = "moderate"
@@ -121,6 +121,16 @@ def _is_review(alert: Alert, categories: tuple[str, ...], min_rank: int) -> bool
     return alert.category in categories and severity_rank(alert.severity) >= min_rank
 
 
+def rank_key(reasons: list[Alert], patient_id: str) -> tuple[bool, int, int, int, str]:
+    """Where a patient with these review ``reasons`` (in review order, as on a
+    :class:`ReviewEntry`) ranks: the list is sorted by this key, ascending (then by input
+    order). Suicide risk first (:func:`~cocm_rules.vocabulary.review_order` of the first
+    reason), then its priority and severity (highest first), then the number of reasons
+    (most first), then the patient id."""
+    top = reasons[0]
+    return (*review_order(top.category, top.priority, top.severity, "")[:3], -len(reasons), patient_id)
+
+
 def review_list(
     engine: Engine,
     records: Iterable[Any],
@@ -159,11 +169,9 @@ def review_list(
         others = [a for a in alerts if a not in reasons]
         top = reasons[0]  # suicide risk first, whatever the priorities
         row = RegistryRow(patient_id=ep.patient_id, **{col: facts[name] for col, name in ROW_FACTS.items()})
-        # suicide risk first (review_order), then priority and severity, more reasons, patient id
-        key = (*review_order(top.category, top.priority, top.severity, "")[:3], -len(reasons), ep.patient_id)
         candidates.append(
             (
-                key,
+                rank_key(reasons, ep.patient_id),
                 {
                     "patient_id": ep.patient_id,
                     "record": index,

@@ -11,7 +11,7 @@ import pytest
 
 from cocm_rules import Engine, InvalidInput
 from cocm_rules.batch import read_records
-from cocm_rules.review import review_list
+from cocm_rules.review import rank_key, review_list
 from cocm_rules.rules import bundled_rulesets_path
 
 AS_OF = dt.date(2026, 6, 30)
@@ -143,6 +143,21 @@ def test_no_priority_outranks_a_patient_with_suicide_risk() -> None:
         ("severe-no-risk", "fx-outrank-not-improving", 100, "critical"),
     ] == [(e.patient_id, e.reasons[0].rule_id, e.priority, e.severity) for e in entries]
     assert ["suicide-phq9-item9", "fx-outrank-not-improving"] == [a.rule_id for a in entries[0].reasons]
+
+
+def test_rank_key_is_the_order_of_the_list() -> None:
+    """``rank_key`` of each entry (the key a distributed host ranks by) sorts the entries
+    into the list's order, whatever order they come in: suicide risk first, then priority."""
+    outranking = Path(__file__).parent / "fixtures" / "rulesets_ok" / "outranking.yaml"
+    engine = Engine.load([bundled_rulesets_path() / "suicide_risk.yaml", outranking])
+    severe = episode("severe-no-risk", [BASELINE, ("2026-06-25", [3, 3, 2, 2, 2, 2, 2, 2, 0])])
+    item9 = episode("item9-total-1", [("2026-06-25", [0, 0, 0, 0, 0, 0, 0, 0, 1])])
+    entries = review_list(engine, [*CASELOAD, severe, item9], AS_OF).entries
+    shuffled = sorted(entries, key=lambda e: e.patient_id, reverse=True)
+    assert [e.patient_id for e in entries] == [
+        e.patient_id for e in sorted(shuffled, key=lambda e: rank_key(e.reasons, e.patient_id))
+    ]
+    assert "severe-no-risk" == entries[-1].patient_id
 
 
 # -- a patient sent twice (issue 11) ----------------------------------------------------------
