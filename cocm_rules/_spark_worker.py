@@ -5,8 +5,11 @@ Each function takes the Arrow record batches of one partition (columns ``record`
 UTF-8 bytes or a struct) and yields record batches of results, one output row per input
 row, so nothing is dropped. The work itself is the library's own, unchanged:
 :meth:`Engine.evaluate_many <cocm_rules.Engine.evaluate_many>`,
-:func:`~cocm_rules.review.review_list` and the caseload module's per-patient summary; this
-module only converts rows to records and results to rows.
+:func:`~cocm_rules.review.review_list` and :meth:`CaseloadCounter.outcome
+<cocm_rules.caseload.CaseloadCounter.outcome>`; this module only converts rows to records and
+results to rows. Whether a patient was sent twice is not known here (the rows of one patient
+may be on different executors): the review and caseload rows carry the ``patient_id`` of
+each valid episode, and :mod:`cocm_rules.spark` applies the one-record-per-patient rule.
 
 The rulesets reach an executor as data (their files' bytes, see :class:`RulesetBundle`),
 never as a pickled engine; each Python worker process loads them once and keeps the Engine.
@@ -15,6 +18,7 @@ This module imports pyarrow only (never pyspark): the executors' Python needs no
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import tempfile
@@ -26,19 +30,18 @@ from typing import Any
 import pyarrow as pa
 from pydantic_core import to_json
 
-from . import caseload as _caseload
+from ._json import not_utf8
 from .batch import JsonLine
+from .caseload import CaseloadCounter
 from .engine import Engine, PatientResult, RecordError, iter_episodes
-from .episode import not_utf8
 from .errors import EngineError
-from .measures import load_measures
-from .review import review_list
-from .rules.language import SEVERITIES
+from .review import review_list, review_order
 
 __all__ = [
     "ALERT_FIELDS",
     "CASELOAD_SCHEMA",
     "LINES_SCHEMA",
+    "ORDER_FIELDS",
     "RESULT_SCHEMA",
     "REVIEW_SCHEMA",
     "RulesetBundle",
@@ -48,6 +51,9 @@ __all__ = [
     "evaluate_batches",
     "review_batches",
 ]
+
+#: How the rows of one record name it: its 0-based position and its JSON Lines line (or null).
+_WHERE = [("record", pa.int64()), ("line", pa.int64())]
 
 #: Alert fields as columns of the alerts table (``evidence`` and ``parameters`` as JSON text).
 ALERT_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
@@ -70,7 +76,7 @@ ALERT_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
 #: line ``cocm-rules evaluate`` writes for it (``model_dump_json``).
 RESULT_SCHEMA = pa.schema(
     [
-        ("record", pa.int64()),
+        *_WHERE,
         ("kind", pa.string()),
         ("patient_id", pa.string()),
         ("as_of", pa.date32()),
@@ -84,25 +90,34 @@ RESULT_SCHEMA = pa.schema(
 #: The lines alone (for ``Evaluation.lines`` and ``write_text``: no alert structs to build).
 LINES_SCHEMA = pa.schema([("record", pa.int64()), ("json", pa.string())])
 
+#: Where a listed patient ranks: :func:`~cocm_rules.review.review_order` of its entry, as a
+#: struct (Spark orders structs field by field, as Python orders tuples; UTF-8 text sorts as
+#: its code points).
+ORDER_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
+    ("not_suicide_risk", pa.bool_()),
+    ("minus_priority", pa.int64()),
+    ("minus_severity", pa.int64()),
+    ("minus_reasons", pa.int64()),
+    ("patient_id", pa.string()),
+)
+
 #: One row per input record for the review list: ``listed`` (``json`` is the ReviewEntry,
-#: rank 0 until ranked), ``not_listed`` or ``error`` (``json`` is the RecordError).
+#: rank 0 until ranked; ``order`` where it ranks), ``not_listed`` or ``error`` (``json`` is
+#: the RecordError). ``patient_id`` of a listed or not listed record is its valid episode's.
 REVIEW_SCHEMA = pa.schema(
     [
-        ("record", pa.int64()),
+        *_WHERE,
         ("kind", pa.string()),
         ("patient_id", pa.string()),
-        ("priority", pa.int32()),
-        ("severity_rank", pa.int32()),
-        ("reasons", pa.int32()),
+        ("order", pa.struct(list(ORDER_FIELDS))),
         ("json", pa.string()),
     ]
 )
 
-#: One row per input record for the caseload metrics: ``patient`` (``json`` is the summary
-#: the metrics need) or ``error`` (``json`` is the RecordError).
-CASELOAD_SCHEMA = pa.schema([("record", pa.int64()), ("kind", pa.string()), ("json", pa.string())])
-
-_SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+#: One row per input record for the caseload metrics: ``patient`` (``json`` is the values of
+#: its :class:`~cocm_rules.caseload.PatientOutcome`, ``patient_id`` its valid episode's) or
+#: ``error`` (``json`` is the RecordError).
+CASELOAD_SCHEMA = pa.schema([*_WHERE, ("kind", pa.string()), ("patient_id", pa.string()), ("json", pa.string())])
 
 
 @dataclass(frozen=True)
@@ -186,46 +201,41 @@ def _without_nulls(value: Any) -> Any:
 
 def _record(value: Any, line: int | None, kind: str) -> Any:
     """One row's episode as a record for :func:`~cocm_rules.engine.iter_episodes`: JSON text
-    (a :class:`~cocm_rules.batch.JsonLine` when the line number is known, so a line that is
-    not JSON is reported as the CLI reports it), a dict, or the RecordError of bytes that are
-    not UTF-8. A null stays None and becomes an error record."""
+    or bytes as they are, a dict, or, when the line number is known, a
+    :class:`~cocm_rules.batch.JsonLine` (or the RecordError of a line that is not UTF-8), so
+    the line is read and reported as ``cocm-rules evaluate`` reads and reports it. A null
+    stays None and becomes an error record."""
     if value is None:
         return None
     if kind == "struct":
         return _without_nulls(value)
+    if kind == "binary" and line is None:
+        return bytes(value)
     if kind == "binary":
         try:
             value = bytes(value).decode("utf-8-sig" if line == 1 else "utf-8")
         except UnicodeDecodeError as e:
-            return RecordError(record=0, error=not_utf8(e, line))  # numbered by iter_episodes
+            return RecordError(record=0, line=line, error=not_utf8(e, line))  # numbered by iter_episodes
     if line is None:
         return value
     return JsonLine(value.strip(), line)
 
 
-def _rows(batch: pa.RecordBatch, task: Task) -> tuple[list[int], list[Any]]:
-    """The record indexes and records of one batch."""
+def _rows(batch: pa.RecordBatch, task: Task) -> tuple[list[int], list[int | None], list[Any]]:
+    """The record indexes, line numbers and records of one batch."""
     indexes = batch.column("record").to_pylist()
     if None in indexes:
         raise EngineError("the record index column holds null: every row needs its 0-based input position")
     lines = batch.column("line").to_pylist()
     column = batch.column("episode")
     values = column.to_pylist(maps_as_pydicts="strict") if task.episode == "struct" else column.to_pylist()
-    return indexes, [_record(v, ln, task.episode) for v, ln in zip(values, lines, strict=True)]
+    return indexes, lines, [_record(v, ln, task.episode) for v, ln in zip(values, lines, strict=True)]
 
 
-def _renumbered(item: Any, index: int, local: int) -> Any:
-    """A result or error record of the library, numbered by its place in the whole input:
-    the library numbered it ``local``, its place in what it was given (a batch, or one
-    record), and an error message that starts by naming that record names the real one."""
-    if item.record == index == local:
-        return item
-    update: dict[str, Any] = {"record": index}
-    error = getattr(item, "error", None)
-    prefix = f"record {local}"
-    if error is not None and error.startswith(prefix) and error[len(prefix) : len(prefix) + 1] in (":", ","):
-        update["error"] = f"record {index}{error[len(prefix) :]}"
-    return item.model_copy(update=update)
+def _renumbered(item: Any, index: int) -> Any:
+    """A result or error record of the library, numbered by its place in the whole input
+    (the library numbered it by its place in what it was given: a batch, or one record)."""
+    return item if item.record == index else item.model_copy(update={"record": index})
 
 
 # -- evaluate ----------------------------------------------------------------------------------
@@ -242,6 +252,7 @@ def _result_row(item: PatientResult | RecordError) -> dict[str, Any]:
     if isinstance(item, RecordError):
         return {
             "record": item.record,
+            "line": item.line,
             "kind": "error",
             "patient_id": item.patient_id,
             "field": item.field,
@@ -263,98 +274,86 @@ def evaluate_batches(task: Task, batches: Iterable[pa.RecordBatch]) -> Iterator[
     or LINES_SCHEMA with ``task.lines_only``)."""
     engine = engine_for(task.bundle())
     for batch in batches:
-        indexes, records = _rows(batch, task)
+        indexes, _lines, records = _rows(batch, task)
+        results = engine.evaluate_many(records, task.as_of)
         if task.lines_only:
-            lines = [
-                _renumbered(item, indexes[i], i).model_dump_json()
-                for i, item in enumerate(engine.evaluate_many(records, task.as_of))
-            ]
+            lines = [_renumbered(item, indexes[i]).model_dump_json() for i, item in enumerate(results)]
             yield pa.RecordBatch.from_arrays(
                 [pa.array(indexes, pa.int64()), pa.array(lines, pa.string())], schema=LINES_SCHEMA
             )
             continue
-        rows = [
-            _result_row(_renumbered(item, indexes[i], i))
-            for i, item in enumerate(engine.evaluate_many(records, task.as_of))
-        ]
+        rows = [_result_row(_renumbered(item, indexes[i])) for i, item in enumerate(results)]
         yield pa.RecordBatch.from_pylist(rows, schema=RESULT_SCHEMA)
+
+
+def _error_row(error: RecordError, index: int) -> dict[str, Any]:
+    error = _renumbered(error, index)
+    return {
+        "record": index,
+        "line": error.line,
+        "kind": "error",
+        "patient_id": error.patient_id,
+        "json": error.model_dump_json(),
+    }
 
 
 # -- review list -------------------------------------------------------------------------------
 
 
 def review_batches(task: Task, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Each row through :func:`~cocm_rules.review.review_list` on its own: listed (with its
-    entry), not listed, or an error record (REVIEW_SCHEMA). The driver ranks the entries."""
+    """Each row's valid episode through :func:`~cocm_rules.review.review_list` on its own:
+    listed (with its entry and where it ranks) or not listed; or its error record
+    (REVIEW_SCHEMA). The driver drops repeated patients and ranks the entries."""
     engine = engine_for(task.bundle())
+    names = [name for name, _ in ORDER_FIELDS]
     for batch in batches:
-        indexes, records = _rows(batch, task)
+        indexes, lines, records = _rows(batch, task)
         rows = []
-        for index, record in zip(indexes, records, strict=True):
-            one = review_list(engine, [record], task.as_of, categories=task.categories, min_severity=task.min_severity)
-            if one.errors:
-                error = _renumbered(one.errors[0], index, 0)
-                rows.append(
-                    {"record": index, "kind": "error", "patient_id": error.patient_id, "json": error.model_dump_json()}
-                )
-            elif one.entries:
-                e = one.entries[0]
-                rows.append(
-                    {
-                        "record": index,
-                        "kind": "listed",
-                        "patient_id": e.patient_id,
-                        "priority": e.priority,
-                        "severity_rank": _SEVERITY_RANK.get(e.severity, 0),
-                        "reasons": len(e.reasons),
-                        "json": e.model_copy(update={"rank": 0}).model_dump_json(),
-                    }
-                )
-            else:
-                rows.append({"record": index, "kind": "not_listed"})
+        for i, item in iter_episodes(records):  # the bundled measures, as review_list reads records
+            index, line = indexes[i], lines[i]
+            if isinstance(item, RecordError):
+                rows.append(_error_row(item, index))
+                continue
+            one = review_list(engine, [item], task.as_of, categories=task.categories, min_severity=task.min_severity)
+            if not one.entries:
+                rows.append({"record": index, "line": line, "kind": "not_listed", "patient_id": item.patient_id})
+                continue
+            e = one.entries[0].model_copy(update={"rank": 0, "record": index, "line": line})
+            rows.append(
+                {
+                    "record": index,
+                    "line": line,
+                    "kind": "listed",
+                    "patient_id": e.patient_id,
+                    "order": dict(zip(names, review_order(e.reasons, e.patient_id), strict=True)),
+                    "json": e.model_dump_json(),
+                }
+            )
         yield pa.RecordBatch.from_pylist(rows, schema=REVIEW_SCHEMA)
 
 
 # -- caseload metrics --------------------------------------------------------------------------
 
 
-def patient_summary(patient: Any, measures: Iterable[str]) -> dict[str, Any]:
-    """What the caseload metrics read of one patient (``caseload._Patient``): status, care
-    manager, the period flags, and the valid administrations (date, position, total) of the
-    measures the improvement and CMS159 metrics use."""
-    return {
-        "status": patient.ep.status,
-        "care_manager": patient.ep.care_manager,
-        "active": patient.active,
-        "contacted": patient.contacted,
-        "follow_up_in_period": patient.follow_up_in_period,
-        "series": {
-            m: [[a.date.isoformat(), a.index, a.score.total] for a in _caseload._valid(patient.series.get(m, []))]
-            for m in measures
-            if patient.series.get(m)
-        },
-    }
-
-
-def metric_measures(defs: Any) -> tuple[str, ...]:
-    """The measures whose series the caseload metrics read."""
-    return tuple(dict.fromkeys([*(spec.measure for spec in defs.improvement), *defs.cms159.measures]))
-
-
 def caseload_batches(task: Task, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Each row's caseload summary, or its error record (CASELOAD_SCHEMA)."""
-    lib = load_measures()
-    defs = _caseload.load_metric_definitions()
-    measures = metric_measures(defs)
+    """Each row's :class:`~cocm_rules.caseload.PatientOutcome` (its values, as JSON), or its
+    error record (CASELOAD_SCHEMA). The driver drops repeated patients and counts."""
+    counter = CaseloadCounter(task.as_of)
     for batch in batches:
-        indexes, records = _rows(batch, task)
+        indexes, lines, records = _rows(batch, task)
         rows = []
-        for i, item in iter_episodes(records):
+        for i, item in iter_episodes(records):  # the bundled measures, as caseload_metrics reads records
             if isinstance(item, RecordError):
-                rows.append(
-                    {"record": indexes[i], "kind": "error", "json": _renumbered(item, indexes[i], i).model_dump_json()}
-                )
-            else:
-                summary = patient_summary(_caseload._Patient(item, task.as_of, lib, defs), measures)
-                rows.append({"record": indexes[i], "kind": "patient", "json": to_json(summary).decode()})
+                rows.append(_error_row(item, indexes[i]))
+                continue
+            values = dataclasses.astuple(counter.outcome(item))
+            rows.append(
+                {
+                    "record": indexes[i],
+                    "line": lines[i],
+                    "kind": "patient",
+                    "patient_id": item.patient_id,
+                    "json": to_json(values).decode(),
+                }
+            )
         yield pa.RecordBatch.from_pylist(rows, schema=CASELOAD_SCHEMA)

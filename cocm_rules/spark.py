@@ -10,10 +10,14 @@ Input is a DataFrame with one episode per row, in one of three forms:
 
 * a ``string`` column of episode JSON (``column="episode"`` by default);
 * a ``binary`` column of UTF-8 episode JSON, e.g. from :func:`read_jsonl`, which reads a
-  JSON Lines file the way ``cocm-rules evaluate`` does (blank lines skipped, line numbers
-  in the messages for lines that are not JSON or not UTF-8);
+  JSON Lines file the way ``cocm-rules evaluate`` does (blank lines skipped; each error
+  record names its ``line``);
 * an episode ``struct`` column, or with ``column=None`` the whole row (see
   :data:`EPISODE_DDL`); a null struct field is taken as absent.
+
+An optional integral column named by ``line`` holds each record's 1-based line in a JSON
+Lines file (``read_jsonl`` adds it): error records and review entries then name their
+``line``, as they do when the library reads the file itself.
 
 Each record's index (its 0-based input position, ``record`` in every output) comes from an
 integral column named by ``index`` if the DataFrame has one, otherwise it is derived from
@@ -21,6 +25,12 @@ the DataFrame's row order (:func:`with_record_index`; ``monotonically_increasing
 is not consecutive). A derived index reads the input twice (a count per partition, then the
 work), so the input must give the same rows in the same order each time: a file is fine,
 anything else should be ``persist()``-ed first.
+
+A patient sent twice is evaluated twice by :func:`evaluate` (each result stands on its own
+record, as with ``cocm-rules evaluate``), and counted once by :func:`review` and
+:func:`caseload`: the first valid record of a ``patient_id`` counts, each later one is an
+error record naming it, as :func:`~cocm_rules.review.review_list` and
+:func:`~cocm_rules.caseload.caseload_metrics` do (found with one shuffle by patient id).
 
 The rulesets are loaded and validated on the driver (a :class:`~cocm_rules.RulesetError` or
 :class:`~cocm_rules.SafetyFloorError` is raised there, before any job runs); their files'
@@ -32,24 +42,22 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import json
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from types import SimpleNamespace
 from typing import IO, TYPE_CHECKING, Any
 
-import structlog
-
+from . import _json
+from ._log import get_logger
+from ._once import repeated_patient
+from .caseload import CaseloadCounter, CaseloadMetrics, PatientOutcome
 from .engine import Engine, RecordError, _check_as_of
 from .errors import BackendUnavailable, InvalidInput
-from .review import REVIEW_CATEGORIES, REVIEW_MIN_SEVERITY, ReviewEntry, ReviewList, review_list
+from .review import REVIEW_CATEGORIES, REVIEW_MIN_SEVERITY, ReviewEntry, ReviewList, review_list, review_order
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
-
-    from .caseload import CaseloadMetrics
 
 __all__ = [
     "EPISODE_DDL",
@@ -62,11 +70,13 @@ __all__ = [
     "with_record_index",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: The episode as a Spark struct (DDL), for hosts whose episodes are typed tables (Parquet,
-#: Delta): dates are ``YYYY-MM-DD`` text, answers a list of integers (null: unanswered).
-#: Answers given as a mapping of item id to value, or as text, need the JSON text form.
+#: Delta): every field of :class:`~cocm_rules.Episode`, in its order. Dates are text
+#: (``YYYY-MM-DD``, or a date-time: its date as written), answers a list of integers (null:
+#: unanswered), a reported total a double (``12.0`` is read as ``12``). Answers given as a
+#: mapping of item id to value, or as text, need the JSON text form.
 EPISODE_DDL = (
     "patient_id string, program string, enrollment_date string, status string, care_manager string, "
     "sex string, "
@@ -75,7 +85,8 @@ EPISODE_DDL = (
     "contacts array<struct<date: string, kind: string, minutes: bigint, mode: string, care_manager: string>>, "
     "recommendations array<struct<date: string, status: string, resolved_date: string>>, "
     "relapse_prevention_plan_date string, "
-    "smi_events array<struct<date: string, kind: string, status: string>>"
+    "smi_events array<struct<date: string, kind: string, status: string>>, "
+    "set_aside array<struct<kind: string, reason: string, date: string, measure: string, source: string>>"
 )
 
 #: Python's whitespace (``str.strip``), as a Java regular expression class: a line of only
@@ -245,7 +256,13 @@ def _ddl(schema: Any) -> str:
             return f"array<{spark_type(t.value_type)}>"
         if pa.types.is_struct(t):
             return "struct<" + ", ".join(f"{f.name}: {spark_type(f.type)}" for f in t) + ">"
-        return {pa.string(): "string", pa.int32(): "int", pa.int64(): "bigint", pa.date32(): "date"}[t]
+        return {
+            pa.string(): "string",
+            pa.bool_(): "boolean",
+            pa.int32(): "int",
+            pa.int64(): "bigint",
+            pa.date32(): "date",
+        }[t]
 
     return ", ".join(f"{f.name} {spark_type(f.type)}" for f in schema)
 
@@ -269,14 +286,19 @@ class Evaluation:
     """The outputs of :func:`evaluate`, as lazy DataFrames (each action runs the engine again;
     ``persist()`` :attr:`results` to use several outputs of one run).
 
-    - :attr:`results`: one row per input record: ``record``, ``kind`` (``result`` or
-      ``error``), ``patient_id``, ``as_of``, ``alerts`` (a list of alert structs), ``field``,
-      ``error`` and ``json`` (the line ``cocm-rules evaluate`` writes for the record);
+    - :attr:`results`: one row per input record: ``record``, ``line`` (of an error record,
+      when the input has line numbers), ``kind`` (``result`` or ``error``), ``patient_id``,
+      ``as_of``, ``alerts`` (a list of alert structs), ``field``, ``error`` and ``json`` (the
+      line ``cocm-rules evaluate`` writes for the record);
     - :attr:`alerts`: one row per alert: ``record``, ``patient_id``, ``as_of``, ``position``
       (0-based, in review order) and the alert's fields, ``evidence`` and ``parameters`` as
       JSON text;
-    - :attr:`errors`: one row per record that could not be evaluated: ``record``,
-      ``patient_id``, ``field``, ``error``.
+    - :attr:`errors`: one row per record that could not be evaluated: ``record``, ``line``,
+      ``patient_id``, ``field``, ``error`` (the fields of its
+      :class:`~cocm_rules.RecordError`).
+
+    Each record is evaluated on its own, as ``cocm-rules evaluate`` does: a patient sent twice
+    gets two results (:func:`review` and :func:`caseload` count a patient once).
     """
 
     def __init__(self, prepared: _Prepared, task: Any) -> None:
@@ -312,7 +334,7 @@ class Evaluation:
         """One row per error record (see the class docstring)."""
         from pyspark.sql import functions as F
 
-        return self.results.where(F.col("kind") == "error").select("record", "patient_id", "field", "error")
+        return self.results.where(F.col("kind") == "error").select("record", "line", "patient_id", "field", "error")
 
     def _ordered(self) -> DataFrame:
         """The lines (``record``, ``json``), partitions in record order: partition order is
@@ -384,6 +406,39 @@ def evaluate(
     return Evaluation(prepared, worker.Task(as_of=as_of, episode=prepared.kind, rulesets=shipped))
 
 
+# -- one record per patient ------------------------------------------------------------------------
+
+
+def _once(rows: DataFrame) -> DataFrame:
+    """``rows`` (``record``, ``line``, ``kind``, ``patient_id``, ...) with ``first``: for a
+    valid episode (a kind other than ``error``), the ``record`` and ``line`` of the first
+    valid episode with its ``patient_id``; and ``repeated``: whether it is a later one. The
+    rule of :func:`~cocm_rules._once.episodes_once`, found with Spark (a shuffle by id)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    valid = F.col("kind") != "error"
+    first = F.min(F.struct("record", "line")).over(Window.partitionBy(valid, F.col("patient_id")))
+    with_first = rows.withColumn("first", F.when(valid, first))
+    return with_first.withColumn("repeated", valid & (F.col("first.record") != F.col("record")))
+
+
+def _errors(rows: DataFrame) -> list[RecordError]:
+    """The error records of ``rows`` (see :func:`_once`), repeated patients' included, in
+    input order, brought to the driver (in one job; the caller's result holds them all)."""
+    from pyspark.sql import functions as F
+
+    chosen = rows.where((F.col("kind") == "error") | F.col("repeated"))
+    found = chosen.select("record", "line", "patient_id", "first", "repeated", "json").collect()
+    found.sort(key=lambda r: r[0])
+    return [
+        repeated_patient(record, line, patient_id, first[0], first[1])
+        if repeated
+        else RecordError.model_validate_json(text)
+        for record, line, patient_id, first, repeated, text in found
+    ]
+
+
 # -- review list -----------------------------------------------------------------------------------
 
 
@@ -403,9 +458,11 @@ def review(
     """The psychiatric consultant's review list of ``df``, equal to
     :func:`~cocm_rules.review.review_list` on the same records (as JSON, and as objects).
 
-    Each record is assessed on the executors; the patients on the list are ranked in Spark
-    (only the first ``limit`` reach the driver), error records are listed in input order.
-    The other arguments are those of :func:`evaluate` and :func:`~cocm_rules.review.review_list`.
+    Each record is assessed on the executors; a patient sent twice is listed once (its
+    later records are error records naming the first, as in the local list); the patients
+    on the list are ranked in Spark (only the first ``limit`` reach the driver); error
+    records are listed in input order. The other arguments are those of :func:`evaluate`
+    and :func:`~cocm_rules.review.review_list`.
     """
     _require()
     from pyspark import StorageLevel
@@ -421,41 +478,30 @@ def review(
     review_list(engine, [], as_of, categories=cats, min_severity=min_severity)  # the local checks of the arguments
     prepared = _Prepared(df, column, index, line)
     task = worker.Task(as_of=as_of, episode=prepared.kind, rulesets=shipped, categories=cats, min_severity=min_severity)
-    rows = prepared.df.mapInArrow(functools.partial(worker.review_batches, task), _ddl(worker.REVIEW_SCHEMA))
-    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+    assessed = prepared.df.mapInArrow(functools.partial(worker.review_batches, task), _ddl(worker.REVIEW_SCHEMA))
+    rows = _once(assessed).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        kinds = {r[0]: r[1] for r in rows.groupBy("kind").count().collect()}
-        errors = [
-            RecordError.model_validate_json(r[0])
-            for r in rows.where(F.col("kind") == "error").orderBy("record").select("json").collect()
-        ]
-        listed = rows.where(F.col("kind") == "listed").orderBy(
-            F.desc("priority"), F.desc("severity_rank"), F.desc("reasons"), "patient_id", "record"
-        )
-        if limit is not None and limit >= 0:
-            listed = listed.limit(limit)
-        chosen = listed.select("priority", "severity_rank", "reasons", "patient_id", "record", "json").collect()
+        evaluated = rows.where((F.col("kind") != "error") & ~F.col("repeated")).count()
+        errors = _errors(rows)
+        listed = rows.where((F.col("kind") == "listed") & ~F.col("repeated"))
+        if limit is not None and limit >= 0:  # only the first entries reach the driver
+            listed = listed.orderBy("order", "record").limit(limit)
+        chosen = [_entry(r[0], engine) for r in listed.select("json").collect()]
     finally:
         rows.unpersist()
-    # The order of review_list (a stable sort: input order among equal keys), in Python.
-    chosen.sort(key=lambda r: (-r[0], -r[1], -r[2], r[3], r[4]))
+    # The order of review_list, in Python (Spark's order above is the same key).
+    chosen.sort(key=lambda e: (review_order(e.reasons, e.patient_id), e.record))
     if limit is not None and limit < 0:
         chosen = chosen[:limit]
-    entries = [_entry(r[5], rank, engine) for rank, r in enumerate(chosen, start=1)]
-    log.info("spark.review", records=sum(kinds.values()), listed=kinds.get("listed", 0), errors=len(errors))
-    return ReviewList(
-        as_of=as_of,
-        patients_evaluated=kinds.get("listed", 0) + kinds.get("not_listed", 0),
-        entries=entries,
-        errors=errors,
-    )
+    entries = [e.model_copy(update={"rank": rank}) for rank, e in enumerate(chosen, start=1)]
+    log.info("spark.review", records=evaluated + len(errors), listed=len(entries), errors=len(errors))
+    return ReviewList(as_of=as_of, patients_evaluated=evaluated, entries=entries, errors=errors)
 
 
-def _entry(text: str, rank: int, engine: Engine) -> ReviewEntry:
-    """A review entry read back from its JSON, ranked; evidence values of date facts become
-    dates again (JSON holds them as text), so the entry equals the local one."""
-    data = json.loads(text)
-    data["rank"] = rank
+def _entry(text: str, engine: Engine) -> ReviewEntry:
+    """A review entry read back from its JSON; evidence values of date facts become dates
+    again (JSON holds them as text), so the entry equals the local one."""
+    data = _json.loads(text)
     specs = engine.catalog.specs
     for key in ("reasons", "other_alerts"):
         for alert in data.get(key, []):
@@ -481,59 +527,43 @@ def caseload(
     """The caseload metrics of ``df``, equal to :func:`~cocm_rules.caseload.caseload_metrics`
     on the same records.
 
-    Each record is summarized on the executors (status, care manager, the period flags and
-    its valid administrations of the measures the metrics read: a few hundred bytes); the
-    summaries come to the driver, which counts them with the caseload module's own code.
+    Each record is reduced on the executors to its
+    :class:`~cocm_rules.caseload.PatientOutcome` (a few flags and numbers); a patient sent
+    twice counts once (its later records are error records naming the first, as in the local
+    metrics); the outcomes are streamed to the driver, which counts them with a
+    :class:`~cocm_rules.caseload.CaseloadCounter`.
     """
     _require()
     from pyspark import StorageLevel
+    from pyspark.sql import functions as F
 
     from . import _spark_worker as worker
-    from . import caseload as local
 
-    local.caseload_metrics([], as_of)  # the local checks of the arguments
+    counter = CaseloadCounter(as_of, per_care_manager=per_care_manager)  # checks as_of
     prepared = _Prepared(df, column, index, line)
     task = worker.Task(as_of=as_of, episode=prepared.kind)
-    rows = prepared.df.mapInArrow(functools.partial(worker.caseload_batches, task), _ddl(worker.CASELOAD_SCHEMA))
-    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
-    patients: list[Any] = []
-    errors: list[tuple[int, RecordError]] = []
+    reduced = prepared.df.mapInArrow(functools.partial(worker.caseload_batches, task), _ddl(worker.CASELOAD_SCHEMA))
+    rows = _once(reduced).persist(StorageLevel.MEMORY_AND_DISK)
+    patients = 0
     try:
-        rows.count()  # summarize on every executor at once; then read the summaries back
-        for record, kind, text in rows.toLocalIterator(prefetchPartitions=True):
-            if kind == "error":
-                errors.append((record, RecordError.model_validate_json(text)))
-            else:
-                patients.append(_stand_in(json.loads(text)))
+        rows.count()  # reduce on every executor at once; then read the outcomes back
+        counted = rows.where((F.col("kind") == "patient") & ~F.col("repeated")).select("json")
+        for (text,) in counted.toLocalIterator(prefetchPartitions=True):
+            counter.add(_outcome(text))
+            patients += 1
+        errors = _errors(rows)
     finally:
         rows.unpersist()
-    errors.sort(key=lambda e: e[0])
-    lib = local.load_measures()
-    defs = local.load_metric_definitions()
-    overall = local._metrics(patients, as_of, lib, defs, [e for _, e in errors])
-    log.info("spark.caseload", records=len(patients) + len(errors), errors=len(errors))
-    if not per_care_manager:
-        return overall
-    groups: dict[str, list[Any]] = {}
-    for p in patients:
-        if p.ep.care_manager:
-            groups.setdefault(p.ep.care_manager, []).append(p)
-    per = {cm: local._metrics(ps, as_of, lib, defs, []) for cm, ps in sorted(groups.items())}
-    return overall.model_copy(update={"per_care_manager": per})
+    for error in errors:
+        counter.add(error)
+    log.info("spark.caseload", records=patients + len(errors), errors=len(errors))
+    return counter.metrics()
 
 
-def _stand_in(summary: dict[str, Any]) -> SimpleNamespace:
-    """A patient summary in the shape the caseload module's counting reads (``_Patient``)."""
-    return SimpleNamespace(
-        ep=SimpleNamespace(status=summary["status"], care_manager=summary["care_manager"]),
-        active=summary["active"],
-        contacted=summary["contacted"],
-        follow_up_in_period=summary["follow_up_in_period"],
-        series={
-            m: [
-                SimpleNamespace(date=dt.date.fromisoformat(d), index=i, score=SimpleNamespace(total=total, valid=True))
-                for d, i, total in items
-            ]
-            for m, items in summary["series"].items()
-        },
-    )
+def _outcome(text: str) -> PatientOutcome:
+    """A PatientOutcome from the JSON of its values (``dataclasses.astuple``)."""
+    values = _json.loads(text)
+    fields = [f.name for f in dataclasses.fields(PatientOutcome)]
+    data = dict(zip(fields, values, strict=True))
+    data["improvement"] = tuple(tuple(i) if i is not None else None for i in data["improvement"])
+    return PatientOutcome(**data)

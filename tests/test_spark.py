@@ -12,9 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -67,7 +69,8 @@ def spark_lines(evaluation: cs.Evaluation) -> str:
 @pytest.fixture(scope="module")
 def bad_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A JSON Lines file with a byte order mark, a valid episode, a blank line, a line that is
-    not JSON, one that is not UTF-8, an invalid episode, a JSON list and a line with CRLF."""
+    not JSON, one that is not UTF-8, an invalid episode, a JSON list, a line with CRLF, the
+    first patient again, and a valid record of the patient whose record was invalid."""
     good = CASELOAD.read_bytes().splitlines()
     path = tmp_path_factory.mktemp("bad") / "bad.jsonl"
     path.write_bytes(
@@ -81,6 +84,9 @@ def bad_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         + good[1]
         + b"\r\n"
         + b"\t\n"
+        + good[0]
+        + b"\n"
+        + b'{"patient_id": "P10", "program": "cocm", "enrollment_date": "2026-01-05", "status": "active_treatment"}\n'
     )
     return path
 
@@ -132,10 +138,12 @@ def test_alert_and_error_tables_hold_every_alert_and_error(spark: Any, engine: E
                 for a in evaluation.alerts.orderBy("record", "position").collect()
             ]
             assert expected_alerts == actual_alerts
-            expected_errors = [(r["record"], r["field"], r["error"]) for r in records if r["kind"] == "error"]
-            actual_errors = [
-                tuple(r) for r in evaluation.errors.orderBy("record").select("record", "field", "error").collect()
+            expected_errors = [
+                (r["record"], r["line"], r["patient_id"], r["field"], r["error"])
+                for r in records
+                if r["kind"] == "error"
             ]
+            actual_errors = [tuple(r) for r in evaluation.errors.orderBy("record").collect()]
             assert expected_errors == actual_errors
         finally:
             evaluation.results.unpersist()
@@ -143,18 +151,24 @@ def test_alert_and_error_tables_hold_every_alert_and_error(spark: Any, engine: E
 
 def test_bad_lines_become_the_clis_error_records(spark: Any, engine: Engine, bad_file: Path) -> None:
     """A line that is not JSON, not UTF-8, not an object or not a valid episode yields the
-    error record the CLI writes (naming its line or field); blank lines are skipped and a
-    byte order mark ignored, as the CLI does: nothing is dropped, nothing is added."""
-    expected = local_lines(engine, bad_file)
+    error record the CLI writes (with its ``line``; the message names no place); blank lines
+    are skipped and a byte order mark ignored, as the CLI does: nothing is dropped, nothing
+    is added. A patient sent twice gets two results, as from the CLI."""
+    cli = subprocess.run(
+        [sys.executable, "-m", "cocm_rules", "evaluate", str(bad_file), "--as-of", AS_OF.isoformat()],
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "240"},
+    )
+    assert 3 == cli.returncode  # some records failed
     evaluation = cs.evaluate(cs.read_jsonl(spark, str(bad_file)), AS_OF)
-    assert expected == spark_lines(evaluation)
+    assert cli.stdout.decode("utf-8") == spark_lines(evaluation)
     errors = {r["record"]: r for r in evaluation.errors.collect()}
     assert [1, 2, 3, 4] == sorted(errors)
-    assert errors[1]["error"].startswith("line 3: not valid JSON")
-    assert errors[2]["error"].startswith("line 4: not valid UTF-8")
-    assert "status" == errors[3]["field"]
-    assert "P10" == errors[3]["patient_id"]
-    assert 6 == evaluation.results.count()
+    assert (3, True) == (errors[1]["line"], errors[1]["error"].startswith("not valid JSON"))
+    assert (4, True) == (errors[2]["line"], errors[2]["error"].startswith("not valid UTF-8"))
+    assert ("P10", "status", 5) == (errors[3]["patient_id"], errors[3]["field"], errors[3]["line"])
+    assert 8 == evaluation.results.count()
 
 
 def test_a_string_column_with_its_own_index_in_any_order(spark: Any, engine: Engine) -> None:
@@ -169,6 +183,47 @@ def test_a_string_column_with_its_own_index_in_any_order(spark: Any, engine: Eng
     evaluation = cs.evaluate(df, AS_OF)
     assert expected.getvalue() == spark_lines(evaluation)
     assert [5, 7] == sorted(r[0] for r in evaluation.errors.select("record").collect())
+
+
+def test_a_binary_column_without_lines_reads_bytes_as_the_library_does(spark: Any, engine: Engine) -> None:
+    """UTF-8 JSON in a binary column, without line numbers, gives what evaluate_many gives for
+    the same bytes: bytes that are not UTF-8 are an error record without a line."""
+    good = [line.encode() for line in CASELOAD.read_text(encoding="utf-8").splitlines()[:3]]
+    records = [good[0], b'{"patient_id": "P\xff"}', good[1], None, good[2]]
+    df = spark.createDataFrame(list(enumerate(records)), "record long, episode binary").repartition(2)
+    expected = io.StringIO()
+    write_jsonl(engine.evaluate_many(records, AS_OF), expected)
+    evaluation = cs.evaluate(df, AS_OF)
+    assert expected.getvalue() == spark_lines(evaluation)
+    errors = evaluation.errors.orderBy("record").select("record", "line").collect()
+    assert [(1, None), (3, None)] == [tuple(r) for r in errors]
+
+
+def test_episode_ddl_has_every_episode_field(spark: Any) -> None:
+    """EPISODE_DDL names every field of Episode and of the records it holds (set_aside
+    included), in the model's order, and nothing else."""
+    from pydantic import BaseModel
+    from pyspark.sql import types as T
+
+    from cocm_rules import Episode
+
+    def model_fields(model: type[BaseModel]) -> list[Any]:
+        out: list[Any] = []
+        for name, field in model.model_fields.items():
+            args = [field.annotation, *typing.get_args(field.annotation)]
+            inner = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), None)
+            out.append((name, model_fields(inner)) if inner is not None else name)
+        return out
+
+    def ddl_fields(struct: Any) -> list[Any]:
+        out: list[Any] = []
+        for f in struct.fields:
+            inner = f.dataType.elementType if isinstance(f.dataType, T.ArrayType) else f.dataType
+            out.append((f.name, ddl_fields(inner)) if isinstance(inner, T.StructType) else f.name)
+        return out
+
+    schema = spark.createDataFrame([], cs.EPISODE_DDL).schema
+    assert model_fields(Episode) == ddl_fields(schema)
 
 
 def test_struct_rows_give_the_same_alerts(spark: Any, engine: Engine) -> None:
@@ -216,14 +271,50 @@ def test_caseload_metrics_equal_the_local_ones(spark: Any, bad_file: Path, tmp_p
         assert expected == actual
 
 
+def test_the_first_entries_rank_suicide_risk_first_whatever_the_priorities(spark: Any) -> None:
+    """With rules that give treat-to-target alerts a higher priority than suicide risk, the
+    first ``limit`` entries chosen in Spark are the local ones: suicide risk first."""
+    from cocm_rules.rules import bundled_rulesets_path
+
+    rulesets = [bundled_rulesets_path() / "suicide_risk.yaml", ROOT / "tests/fixtures/rulesets_ok/outranking.yaml"]
+    expected = review_list(Engine.load(rulesets), read_records(CASELOAD, lines_as_text=True), AS_OF, limit=4)
+    actual = cs.review(cs.read_jsonl(spark, str(CASELOAD)), AS_OF, rulesets=rulesets, limit=4)
+    assert ["suicide_risk"] * 4 == [e.reasons[0].category for e in actual.entries]
+    assert expected == actual
+
+
+def test_a_patient_sent_twice_counts_once_wherever_its_records_are(spark: Any, engine: Engine) -> None:
+    """Records of one patient on different partitions, in any order: the review list and
+    the caseload metrics count the first valid record (by index) and make each later one
+    the local error record naming it; a record that is not valid does not count as a first."""
+    texts = [line for line in CASELOAD.read_text(encoding="utf-8").splitlines() if line.strip()][:30]
+    first = json.loads(texts[3])
+    invalid = json.dumps({**json.loads(texts[20]), "status": "actve"})
+    records = [invalid, *texts, texts[3], texts[20], json.dumps({**first, "care_manager": "cm9"}), texts[0]]
+    df = spark.createDataFrame(list(enumerate(records)), "record long, episode string").repartition(4)
+    expected_review = review_list(engine, records, AS_OF)
+    actual_review = cs.review(df, AS_OF)
+    assert expected_review.model_dump_json() == actual_review.model_dump_json()
+    assert expected_review == actual_review
+    expected_metrics = caseload_metrics(records, AS_OF)
+    assert expected_metrics == cs.caseload(df, AS_OF)
+    repeated = [(e.record, e.error.split(":")[0]) for e in expected_metrics.errors if e.field == "patient_id"]
+    assert [
+        (31, "this patient_id was already in record 4"),
+        (32, "this patient_id was already in record 21"),
+        (33, "this patient_id was already in record 4"),
+        (34, "this patient_id was already in record 1"),
+    ] == repeated
+
+
 def test_review_entries_read_back_with_their_dates(engine: Engine) -> None:
     """An entry read back from the JSON the executors send equals the original: evidence
     values of date facts (text in JSON) become dates again, other text stays text."""
     entry = review_list(engine, read_records(CASELOAD, lines_as_text=True), AS_OF).entries[0]
     reason = entry.reasons[0]
     evidence = {**reason.evidence, "phq9.latest_date": dt.date(2026, 11, 2), "status": "active_treatment"}
-    entry = entry.model_copy(update={"rank": 0, "reasons": [reason.model_copy(update={"evidence": evidence})]})
-    assert entry.model_copy(update={"rank": 3}) == cs._entry(entry.model_dump_json(), 3, engine)
+    entry = entry.model_copy(update={"reasons": [reason.model_copy(update={"evidence": evidence})]})
+    assert entry == cs._entry(entry.model_dump_json(), engine)
 
 
 # -- mistakes are reported on the driver ---------------------------------------------------------
@@ -268,6 +359,22 @@ def test_an_executor_that_compiles_differently_refuses() -> None:
     assert engine.program.digest == engine_for(RulesetBundle(files, "compiled", engine.program.digest)).program.digest
     with pytest.raises(EngineError, match="install the same cocm-rules version"):
         engine_for(RulesetBundle(files[1:], "compiled", engine.program.digest))
+
+
+@pytest.mark.usefixtures("restore_structlog")
+def test_the_adapter_logs_through_the_library_logger(
+    spark: Any, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without a structlog configuration the adapter's events are stdlib records of
+    ``cocm_rules.spark`` (silent unless the host turns logging on), never printed on stdout."""
+    import structlog
+
+    structlog.reset_defaults()
+    df = spark.createDataFrame([("{}",)], "episode string")
+    with caplog.at_level(logging.INFO, logger="cocm_rules"):
+        cs.evaluate(df, AS_OF)
+    assert ["spark.evaluate"] == [r.cocm_rules["event"] for r in caplog.records if r.name == "cocm_rules.spark"]
+    assert "" == capsys.readouterr().out
 
 
 def test_missing_pyspark_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
