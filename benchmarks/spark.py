@@ -131,12 +131,7 @@ RUNNERS: dict[str, tuple[Callable[[Path, Path, int], list[str]], bool]] = {
 
 def spark_child(caseload: str, out: str, cores: int) -> None:
     """Run in a subprocess: evaluate with Spark and write the part files; print timings."""
-    import logging
-
-    import structlog
-
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    from cocm_rules import spark as cs
+    from cocm_rules import spark as cs  # the library logs nothing unless a host configures logging
 
     started = time.perf_counter()
     session = cs.local_session(cores, config={"spark.driver.memory": "2g"})
