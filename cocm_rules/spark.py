@@ -409,18 +409,29 @@ def evaluate(
 # -- one record per patient ------------------------------------------------------------------------
 
 
-def _once(rows: DataFrame) -> DataFrame:
+def _once(rows: DataFrame, partitions: int) -> DataFrame:
     """``rows`` (``record``, ``line``, ``kind``, ``patient_id``, ...) with ``first``: for a
     valid episode (a kind other than ``error``), the ``record`` and ``line`` of the first
     valid episode with its ``patient_id``; and ``repeated``: whether it is a later one. The
-    rule of :func:`~cocm_rules._once.episodes_once`, found with Spark (a shuffle by id)."""
+    rule of :func:`~cocm_rules._once.episodes_once`, found with Spark: one shuffle by id into
+    ``partitions`` partitions (as many as the input has, rather than
+    ``spark.sql.shuffle.partitions``: the result is persisted and read back per partition)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    valid = F.col("kind") != "error"
-    first = F.min(F.struct("record", "line")).over(Window.partitionBy(valid, F.col("patient_id")))
-    with_first = rows.withColumn("first", F.when(valid, first))
-    return with_first.withColumn("repeated", valid & (F.col("first.record") != F.col("record")))
+    valid = (F.col("kind") != "error").alias("valid")
+    by_id = rows.withColumn("valid", valid).repartition(partitions, "valid", "patient_id")
+    first = F.min(F.struct("record", "line")).over(Window.partitionBy("valid", "patient_id"))
+    with_first = by_id.withColumn("first", F.when(F.col("valid"), first))
+    return with_first.withColumn("repeated", F.col("valid") & (F.col("first.record") != F.col("record")))
+
+
+def _partitions(df: DataFrame) -> int:
+    """How many partitions ``df`` has (planned, no job runs); under Spark Connect, which has
+    no RDDs, ``spark.sql.shuffle.partitions``."""
+    if getattr(df.sparkSession, "_sc", None) is None:
+        return int(df.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200)
+    return max(1, df.rdd.getNumPartitions())
 
 
 def _errors(rows: DataFrame) -> list[RecordError]:
@@ -479,7 +490,7 @@ def review(
     prepared = _Prepared(df, column, index, line)
     task = worker.Task(as_of=as_of, episode=prepared.kind, rulesets=shipped, categories=cats, min_severity=min_severity)
     assessed = prepared.df.mapInArrow(functools.partial(worker.review_batches, task), _ddl(worker.REVIEW_SCHEMA))
-    rows = _once(assessed).persist(StorageLevel.MEMORY_AND_DISK)
+    rows = _once(assessed, _partitions(prepared.df)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         evaluated = rows.where((F.col("kind") != "error") & ~F.col("repeated")).count()
         errors = _errors(rows)
@@ -543,7 +554,7 @@ def caseload(
     prepared = _Prepared(df, column, index, line)
     task = worker.Task(as_of=as_of, episode=prepared.kind)
     reduced = prepared.df.mapInArrow(functools.partial(worker.caseload_batches, task), _ddl(worker.CASELOAD_SCHEMA))
-    rows = _once(reduced).persist(StorageLevel.MEMORY_AND_DISK)
+    rows = _once(reduced, _partitions(prepared.df)).persist(StorageLevel.MEMORY_AND_DISK)
     patients = 0
     try:
         rows.count()  # reduce on every executor at once; then read the outcomes back
