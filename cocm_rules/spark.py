@@ -470,9 +470,10 @@ def review(
     :func:`~cocm_rules.review.review_list` on the same records (as JSON, and as objects).
 
     Each record is assessed on the executors; a patient sent twice is listed once (its
-    later records are error records naming the first, as in the local list); the patients
-    on the list are ranked in Spark (only the first ``limit`` reach the driver); error
-    records are listed in input order. The other arguments are those of :func:`evaluate`
+    later records are error records naming the first, as in the local list); with a
+    ``limit``, the first entries are chosen in Spark and only they reach the driver (without
+    one, every entry does), which ranks them with :func:`~cocm_rules.review.review_order`;
+    error records are listed in input order. The other arguments are those of :func:`evaluate`
     and :func:`~cocm_rules.review.review_list`.
     """
     _require()
