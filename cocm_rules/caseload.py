@@ -34,7 +34,7 @@ from ._yaml import YamlError, load_file
 from .episode import Episode
 from .errors import InvalidInput, MeasureDefinitionError
 from .facts import ScoredAssessment, scored_assessments
-from .measures import MeasureLibrary, _data_dir, load_measures
+from .measures import MeasureLibrary, data_dir, load_measures
 from .records import RecordError
 
 __all__ = [
@@ -89,7 +89,7 @@ class MetricDefinitions(StrictModel):
 @cache
 def load_metric_definitions(path: str | None = None) -> MetricDefinitions:
     """Load (and cache) the metric definitions; the bundled file by default."""
-    file = Path(path) if path else _data_dir("metrics") / "caseload.yaml"
+    file = Path(path) if path else data_dir("metrics") / "caseload.yaml"
     try:
         doc = load_file(file)
         return MetricDefinitions.model_validate(doc.data)

@@ -29,6 +29,7 @@ __all__ = [
     "MeasureDefinition",
     "MeasureLibrary",
     "bundled_path",
+    "data_dir",
     "load_measures",
 ]
 
@@ -786,10 +787,12 @@ class MeasureLibrary(Mapping[str, MeasureDefinition]):
 
 def bundled_path() -> Path:
     """The directory of the bundled measure files."""
-    return _data_dir("measures")
+    return data_dir("measures")
 
 
-def _data_dir(name: str) -> Path:
+def data_dir(name: str) -> Path:
+    """The bundled data directory ``name`` (``measures``, ``rulesets``, ``metrics``): inside
+    the installed package, or beside it in a source checkout."""
     here = Path(__file__).resolve().parent
     for candidate in (here / "_data" / name, here.parent / name):
         if candidate.is_dir():

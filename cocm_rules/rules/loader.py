@@ -28,7 +28,7 @@ from .._validation import problems_from
 from .._yaml import Document, YamlError, load_bytes, load_text, read_bytes
 from ..errors import InvalidInput, Problem, RulesetError
 from ..facts import DECIMALS, FactCatalog, FactSpec, catalog, describe_allowed, value_fits
-from ..measures import MeasureLibrary, _data_dir, load_measures
+from ..measures import MeasureLibrary, data_dir, load_measures
 from . import language as L
 from ._contradictions import never_true, prune
 from .ir import And, Cmp, In, MessagePart, Missing, Node, Not, Or, Present, ProgramIR, RuleIR, facts_of
@@ -99,7 +99,7 @@ class RulesetSet:
 
 def bundled_rulesets_path() -> Path:
     """The directory of the bundled default rulesets."""
-    return _data_dir("rulesets")
+    return data_dir("rulesets")
 
 
 # -- helpers ------------------------------------------------------------------------------------
