@@ -31,11 +31,11 @@ import pyarrow as pa
 from pydantic_core import to_json
 
 from ._json import not_utf8
-from .batch import JsonLine
 from .caseload import CaseloadCounter
-from .engine import Engine, PatientResult, RecordError, iter_episodes
+from .engine import Engine
 from .errors import EngineError
-from .review import review_list, review_order
+from .records import JsonLine, PatientResult, RecordError, iter_records
+from .review import rank_key, review_list
 
 __all__ = [
     "ALERT_FIELDS",
@@ -90,7 +90,7 @@ RESULT_SCHEMA = pa.schema(
 #: The lines alone (for ``Evaluation.lines`` and ``write_text``: no alert structs to build).
 LINES_SCHEMA = pa.schema([("record", pa.int64()), ("json", pa.string())])
 
-#: Where a listed patient ranks: :func:`~cocm_rules.review.review_order` of its entry, as a
+#: Where a listed patient ranks: :func:`~cocm_rules.review.rank_key` of its entry, as a
 #: struct (Spark orders structs field by field, as Python orders tuples; UTF-8 text sorts as
 #: its code points).
 ORDER_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
@@ -200,9 +200,9 @@ def _without_nulls(value: Any) -> Any:
 
 
 def _record(value: Any, line: int | None, kind: str) -> Any:
-    """One row's episode as a record for :func:`~cocm_rules.engine.iter_episodes`: JSON text
+    """One row's episode as a record for :func:`~cocm_rules.records.iter_records`: JSON text
     or bytes as they are, a dict, or, when the line number is known, a
-    :class:`~cocm_rules.batch.JsonLine` (or the RecordError of a line that is not UTF-8), so
+    :class:`~cocm_rules.records.JsonLine` (or the RecordError of a line that is not UTF-8), so
     the line is read and reported as ``cocm-rules evaluate`` reads and reports it. A null
     stays None and becomes an error record."""
     if value is None:
@@ -215,21 +215,21 @@ def _record(value: Any, line: int | None, kind: str) -> Any:
         try:
             value = bytes(value).decode("utf-8-sig" if line == 1 else "utf-8")
         except UnicodeDecodeError as e:
-            return RecordError(record=0, line=line, error=not_utf8(e, line))  # numbered by iter_episodes
+            return RecordError(record=0, line=line, error=not_utf8(e, line))  # numbered by iter_records
     if line is None:
         return value
     return JsonLine(value.strip(), line)
 
 
-def _rows(batch: pa.RecordBatch, task: Task) -> tuple[list[int], list[int | None], list[Any]]:
-    """The record indexes, line numbers and records of one batch."""
+def _rows(batch: pa.RecordBatch, task: Task) -> tuple[list[int], list[Any]]:
+    """The record indexes and records of one batch."""
     indexes = batch.column("record").to_pylist()
     if None in indexes:
         raise EngineError("the record index column holds null: every row needs its 0-based input position")
     lines = batch.column("line").to_pylist()
     column = batch.column("episode")
     values = column.to_pylist(maps_as_pydicts="strict") if task.episode == "struct" else column.to_pylist()
-    return indexes, lines, [_record(v, ln, task.episode) for v, ln in zip(values, lines, strict=True)]
+    return indexes, [_record(v, ln, task.episode) for v, ln in zip(values, lines, strict=True)]
 
 
 def _renumbered(item: Any, index: int) -> Any:
@@ -274,7 +274,7 @@ def evaluate_batches(task: Task, batches: Iterable[pa.RecordBatch]) -> Iterator[
     or LINES_SCHEMA with ``task.lines_only``)."""
     engine = engine_for(task.bundle())
     for batch in batches:
-        indexes, _lines, records = _rows(batch, task)
+        indexes, records = _rows(batch, task)
         results = engine.evaluate_many(records, task.as_of)
         if task.lines_only:
             lines = [_renumbered(item, indexes[i]).model_dump_json() for i, item in enumerate(results)]
@@ -307,10 +307,10 @@ def review_batches(task: Task, batches: Iterable[pa.RecordBatch]) -> Iterator[pa
     engine = engine_for(task.bundle())
     names = [name for name, _ in ORDER_FIELDS]
     for batch in batches:
-        indexes, lines, records = _rows(batch, task)
+        indexes, records = _rows(batch, task)
         rows = []
-        for i, item in iter_episodes(records):  # the bundled measures, as review_list reads records
-            index, line = indexes[i], lines[i]
+        for i, line, item in iter_records(records):  # the bundled measures, as review_list reads records
+            index = indexes[i]
             if isinstance(item, RecordError):
                 rows.append(_error_row(item, index))
                 continue
@@ -325,7 +325,7 @@ def review_batches(task: Task, batches: Iterable[pa.RecordBatch]) -> Iterator[pa
                     "line": line,
                     "kind": "listed",
                     "patient_id": e.patient_id,
-                    "order": dict(zip(names, review_order(e.reasons, e.patient_id), strict=True)),
+                    "order": dict(zip(names, rank_key(e.reasons, e.patient_id), strict=True)),
                     "json": e.model_dump_json(),
                 }
             )
@@ -340,9 +340,9 @@ def caseload_batches(task: Task, batches: Iterable[pa.RecordBatch]) -> Iterator[
     error record (CASELOAD_SCHEMA). The driver drops repeated patients and counts."""
     counter = CaseloadCounter(task.as_of)
     for batch in batches:
-        indexes, lines, records = _rows(batch, task)
+        indexes, records = _rows(batch, task)
         rows = []
-        for i, item in iter_episodes(records):  # the bundled measures, as caseload_metrics reads records
+        for i, line, item in iter_records(records):  # the bundled measures, as caseload_metrics reads records
             if isinstance(item, RecordError):
                 rows.append(_error_row(item, indexes[i]))
                 continue
@@ -350,7 +350,7 @@ def caseload_batches(task: Task, batches: Iterable[pa.RecordBatch]) -> Iterator[
             rows.append(
                 {
                     "record": indexes[i],
-                    "line": lines[i],
+                    "line": line,
                     "kind": "patient",
                     "patient_id": item.patient_id,
                     "json": to_json(values).decode(),

@@ -35,7 +35,7 @@ from .rules.loader import RulesetSet, load_rulesets
 from .rules.safety import check_safety_floor
 from .rules.testing import CaseResult, run_cases
 
-__all__ = ["BACKENDS", "Engine", "PatientResult", "RecordError", "iter_episodes", "run_tests"]
+__all__ = ["BACKENDS", "Engine", "PatientResult", "RecordError", "check_as_of", "iter_episodes", "run_tests"]
 
 log = get_logger(__name__)
 
@@ -121,7 +121,7 @@ class Engine:
     def facts(self, episode: Episode | Mapping[str, Any], as_of: dt.date) -> dict[str, Any]:
         """The facts this engine's rules read, for ``episode`` as of ``as_of``."""
         ep = parse_episode(episode, library=self.library)
-        _check_as_of(as_of)
+        check_as_of(as_of)
         return self._facts(EpisodeView(ep, as_of, self.library))
 
     def _facts(self, ctx: EpisodeView) -> dict[str, Any]:
@@ -138,7 +138,7 @@ class Engine:
         return self._evaluate(ep, as_of)
 
     def _evaluate(self, ep: Episode, as_of: dt.date) -> list[Alert]:
-        _check_as_of(as_of)
+        check_as_of(as_of)
         # Facts are computed as the rules read them: a rule that fails on its first comparison
         # never needs the rest (about half the facts, on the example caseload).
         facts = _LazyFacts(EpisodeView(ep, as_of, self.library), self.catalog.fns)
@@ -150,7 +150,7 @@ class Engine:
         """Alerts and facts from one pass over the episode: the facts the rules read plus
         ``extra_facts`` (e.g. the registry columns of the review list)."""
         ep = parse_episode(episode, library=self.library)
-        _check_as_of(as_of)
+        check_as_of(as_of)
         ctx = EpisodeView(ep, as_of, self.library)
         facts = self._facts(ctx)
         fns = self.catalog.fns
@@ -169,7 +169,7 @@ class Engine:
         numbers are rounded to the catalog's precision, as the fact builder does, so every
         backend sees the same values. Raises :class:`~cocm_rules.InvalidInput` otherwise.
         """
-        _check_as_of(as_of)
+        check_as_of(as_of)
         full: dict[str, Any] = dict.fromkeys(self.needed)
         for name, value in facts.items():
             spec = self.catalog.specs.get(name)
@@ -200,7 +200,7 @@ class Engine:
 
         Memory stays flat in the number of patients: one record is held at a time.
         """
-        _check_as_of(as_of)
+        check_as_of(as_of)
         started = time.perf_counter()
         counts: Counter[str] = Counter()
         tally = {"results": 0, "errors": 0}
@@ -271,7 +271,10 @@ def _check_number(spec: FactSpec, value: int | float) -> None:
         )
 
 
-def _check_as_of(as_of: Any) -> None:
+def check_as_of(as_of: Any) -> None:
+    """Raise :class:`~cocm_rules.InvalidInput` unless ``as_of`` is a ``datetime.date`` (not
+    text, not a date-time): the check every evaluation makes, for adapters that check before
+    they start (e.g. the Spark adapter, on the driver)."""
     if isinstance(as_of, str):
         raise InvalidInput(
             "as_of must be a datetime.date, not text: use datetime.date.fromisoformat(...)", field="as_of", value=as_of

@@ -52,9 +52,10 @@ from . import _json
 from ._log import get_logger
 from ._once import repeated_patient
 from .caseload import CaseloadCounter, CaseloadMetrics, PatientOutcome
-from .engine import Engine, RecordError, _check_as_of
+from .engine import Engine, check_as_of
 from .errors import BackendUnavailable, InvalidInput
-from .review import REVIEW_CATEGORIES, REVIEW_MIN_SEVERITY, ReviewEntry, ReviewList, review_list, review_order
+from .records import RecordError
+from .review import REVIEW_CATEGORIES, REVIEW_MIN_SEVERITY, ReviewEntry, ReviewList, rank_key, review_list
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -399,7 +400,7 @@ def evaluate(
     _require()
     from . import _spark_worker as worker
 
-    _check_as_of(as_of)
+    check_as_of(as_of)
     _, shipped = _engine_and_rulesets(df, rulesets, backend)
     prepared = _Prepared(df, column, index, line)
     log.info("spark.evaluate", episode=prepared.kind, derived_index=prepared.in_order)
@@ -472,7 +473,7 @@ def review(
     Each record is assessed on the executors; a patient sent twice is listed once (its
     later records are error records naming the first, as in the local list); with a
     ``limit``, the first entries are chosen in Spark and only they reach the driver (without
-    one, every entry does), which ranks them with :func:`~cocm_rules.review.review_order`;
+    one, every entry does), which ranks them with :func:`~cocm_rules.review.rank_key`;
     error records are listed in input order. The other arguments are those of :func:`evaluate`
     and :func:`~cocm_rules.review.review_list`.
     """
@@ -482,7 +483,7 @@ def review(
 
     from . import _spark_worker as worker
 
-    _check_as_of(as_of)
+    check_as_of(as_of)
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
         raise TypeError(f"limit must be an int or None, not {type(limit).__name__}")
     cats = tuple(categories)
@@ -502,7 +503,7 @@ def review(
     finally:
         rows.unpersist()
     # The order of review_list, in Python (Spark's order above is the same key).
-    chosen.sort(key=lambda e: (review_order(e.reasons, e.patient_id), e.record))
+    chosen.sort(key=lambda e: (rank_key(e.reasons, e.patient_id), e.record))
     if limit is not None and limit < 0:
         chosen = chosen[:limit]
     entries = [e.model_copy(update={"rank": rank}) for rank, e in enumerate(chosen, start=1)]
