@@ -420,13 +420,28 @@ class MeasureDefinition(StrictModel):
 
 
 # -- semantic checks ------------------------------------------------------------------------
+#
+# Consistency checks pydantic cannot express, one small function per part of a definition,
+# run in the order of :data:`_CHECKS` (the order the problems are reported in).
 
 
-def _check(defn: MeasureDefinition, doc: Document, base: tuple[Any, ...] = ()) -> list[Problem]:
-    """Consistency checks pydantic cannot express; each Problem is located in the file."""
-    problems: list[Problem] = []
+class _Checks:
+    """What the checks of one definition share: the definition, the names its conditions may
+    use, and the problems found so far (each located in the file)."""
+
+    def __init__(self, defn: MeasureDefinition, doc: Document, base: tuple[Any, ...]) -> None:
+        self.defn = defn
+        self.doc = doc
+        self.base = base
+        self.problems: list[Problem] = []
+        self.item_ids = [i.id for i in defn.items]
+        self.result_ids = [r.id for r in defn.results]
+        self.sub_ids = [s.id for s in defn.subscores]
+        #: Names a condition may refer to: the total, items, subscores, results and context.
+        self.names = {"total"} | set(self.item_ids) | set(self.sub_ids) | set(self.result_ids) | set(defn.context)
 
     def bad(
+        self,
         path: tuple[Any, ...],
         message: str,
         *,
@@ -434,36 +449,109 @@ def _check(defn: MeasureDefinition, doc: Document, base: tuple[Any, ...] = ()) -
         suggestion: str | None = None,
         key: bool = False,
     ) -> None:
-        problems.append(
-            doc.problem(
-                (*base, *path), message, allowed=allowed, suggestion=suggestion, key=key, context=f"measure {defn.id!r}"
+        """Record a problem at ``path`` (relative to the definition)."""
+        self.problems.append(
+            self.doc.problem(
+                (*self.base, *path),
+                message,
+                allowed=allowed,
+                suggestion=suggestion,
+                key=key,
+                context=f"measure {self.defn.id!r}",
             )
         )
 
-    def known_source(path: tuple[Any, ...], ref: str) -> None:
-        if ref not in defn.sources:
-            bad(
+    def known_source(self, path: tuple[Any, ...], ref: str) -> None:
+        """A ``source:`` must name an entry of the definition's ``sources``."""
+        sources = self.defn.sources
+        if ref not in sources:
+            self.bad(
                 path,
                 f"source {ref!r} is not listed under 'sources'",
-                allowed=join(defn.sources),
-                suggestion=suggest(ref, defn.sources),
+                allowed=join(sources),
+                suggestion=suggest(ref, sources),
             )
 
+    def number(self, path: tuple[Any, ...], value: Any, of: str | None) -> None:
+        """A condition's number: a parameter's name, or a value the item ``of`` can take."""
+        defn = self.defn
+        if isinstance(value, str):
+            if value not in defn.parameters:
+                self.bad(
+                    path,
+                    f"{value!r} is neither a number nor a parameter",
+                    allowed=join(defn.parameters) or None,
+                    suggestion=suggest(value, defn.parameters),
+                )
+        elif of in self.item_ids and value is not None:
+            allowed = defn.scale_values(of) if defn.item(of).scale in defn.scales else []
+            if allowed and not (min(allowed) <= value <= max(allowed)):
+                self.bad(path, f"{value} is outside the values of item {of!r}", allowed=join(allowed))
+
+    def condition(self, c: Condition, path: tuple[Any, ...], visible_results: set[str]) -> None:
+        """A condition and those nested in it; ``visible_results`` are the results it may use."""
+        for key in ("all", "any"):
+            for k, sub in enumerate(getattr(c, key) or []):
+                self.condition(sub, (*path, key, k), visible_results)
+        if c.not_ is not None:
+            self.condition(c.not_, (*path, "not"), visible_results)
+        if c.of is not None:
+            self._comparison(c, path, visible_results)
+        if c.count_present is not None:
+            self._count_present(c, c.count_present, path)
+
+    def _comparison(self, c: Condition, path: tuple[Any, ...], visible_results: set[str]) -> None:
+        of = c.of
+        if of not in self.names:
+            self.bad(
+                (*path, "of"),
+                f"unknown name {of!r}",
+                allowed=join(sorted(self.names)),
+                suggestion=suggest(of or "", self.names),
+            )
+        elif of in self.result_ids and of not in visible_results:
+            self.bad((*path, "of"), f"result {of!r} is computed later; a condition may only use earlier results")
+        if of == "total" and self.defn.total is None:
+            self.bad((*path, "of"), "this measure has no total")
+        self.number((*path, "at_least"), c.at_least, of)
+        self.number((*path, "at_most"), c.at_most, of)
+
+    def _count_present(self, c: Condition, counted: list[str], path: tuple[Any, ...]) -> None:
+        for k, ref in enumerate(counted):
+            if ref not in self.item_ids:
+                self.bad((*path, "count_present", k), f"unknown item {ref!r}", suggestion=suggest(ref, self.item_ids))
+            elif self.defn.item(ref).present_at is None:
+                self.bad((*path, "count_present", k), f"item {ref!r} has no 'present_at', so it cannot be counted")
+        for op in ("at_least", "at_most"):
+            v = getattr(c, op)
+            if isinstance(v, str):
+                self.number((*path, op), v, None)
+            elif v is not None and not (0 <= v <= len(counted)):
+                self.bad((*path, op), f"{v} is outside 0..{len(counted)} (the number of items counted)")
+
+
+def _check_names(c: _Checks) -> None:
+    """The id is snake_case; every other name of the measure has a letter or digit."""
+    defn = c.defn
     if not _SNAKE.match(defn.id):
-        bad(("id",), f"measure id {defn.id!r} must be snake_case (a-z, 0-9, _)")
+        c.bad(("id",), f"measure id {defn.id!r} must be snake_case (a-z, 0-9, _)")
     for path, name in defn.names()[1:]:
         if not name_key(name):
-            bad(path, f"{name!r} has no letter or digit, so it cannot name the measure")
-    item_ids = [i.id for i in defn.items]
+            c.bad(path, f"{name!r} has no letter or digit, so it cannot name the measure")
+
+
+def _check_items(c: _Checks) -> None:
+    """Item ids are snake_case and unique; scales exist; ``present_at`` is a value of the scale."""
+    defn = c.defn
     seen: set[str] = set()
     for n, it in enumerate(defn.items):
         if not _SNAKE.match(it.id):
-            bad(("items", n, "id"), f"item id {it.id!r} must be snake_case")
+            c.bad(("items", n, "id"), f"item id {it.id!r} must be snake_case")
         if it.id in seen:
-            bad(("items", n, "id"), f"duplicate item id {it.id!r}")
+            c.bad(("items", n, "id"), f"duplicate item id {it.id!r}")
         seen.add(it.id)
         if it.scale not in defn.scales:
-            bad(
+            c.bad(
                 ("items", n, "scale"),
                 f"unknown scale {it.scale!r}",
                 allowed=join(defn.scales),
@@ -472,205 +560,261 @@ def _check(defn: MeasureDefinition, doc: Document, base: tuple[Any, ...] = ()) -
         elif it.present_at is not None:
             values = [v.value for v in defn.scales[it.scale].values if not v.missing]
             if it.present_at not in values:
-                bad(
+                c.bad(
                     ("items", n, "present_at"),
                     f"present_at {it.present_at} is not a value of scale {it.scale!r}",
                     allowed=join(values),
                 )
         if it.loinc:
-            known_source(("items", n, "loinc", "source"), it.loinc.source)
-    for name, scale in defn.scales.items():
+            c.known_source(("items", n, "loinc", "source"), it.loinc.source)
+
+
+def _check_scales(c: _Checks) -> None:
+    """A scale's values are unique; a yes/no scale is exactly 0 and 1."""
+    for name, scale in c.defn.scales.items():
         vals = [v.value for v in scale.values]
         if len(set(vals)) != len(vals):
-            bad(("scales", name), f"scale {name!r} repeats a value")
-        if scale.yes_no and sorted(v for v in vals) != [0, 1]:
-            bad(("scales", name, "yes_no"), f"a yes/no scale must have exactly the values 0 and 1, not {vals}")
+            c.bad(("scales", name), f"scale {name!r} repeats a value")
+        if scale.yes_no and sorted(vals) != [0, 1]:
+            c.bad(("scales", name, "yes_no"), f"a yes/no scale must have exactly the values 0 and 1, not {vals}")
 
-    # Names a condition may refer to, by kind.
-    result_ids = [r.id for r in defn.results]
-    sub_ids = [s.id for s in defn.subscores]
-    names = {"total"} | set(item_ids) | set(sub_ids) | set(result_ids) | set(defn.context)
-    for n, sub in enumerate(defn.subscores):
+
+def _check_subscores(c: _Checks) -> None:
+    """A subscore sums items of the measure."""
+    for n, sub in enumerate(c.defn.subscores):
         for k, ref in enumerate(sub.items):
-            if ref not in item_ids:
-                bad(("subscores", n, "items", k), f"unknown item {ref!r}", suggestion=suggest(ref, item_ids))
+            if ref not in c.item_ids:
+                c.bad(("subscores", n, "items", k), f"unknown item {ref!r}", suggestion=suggest(ref, c.item_ids))
+
+
+def _check_context_names(c: _Checks) -> None:
+    """Context and parameter names are neither reserved nor item ids."""
+    defn = c.defn
     for key in (*defn.context, *defn.parameters):
         if key in RESERVED_CONTEXT:
-            bad(("context",) if key in defn.context else ("parameters",), f"{key!r} is a reserved name")
-        if key in item_ids:
-            bad(("context",), f"{key!r} is both an item id and a context or parameter name")
+            c.bad(("context",) if key in defn.context else ("parameters",), f"{key!r} is a reserved name")
+        if key in c.item_ids:
+            c.bad(("context",), f"{key!r} is both an item id and a context or parameter name")
 
-    def check_number(path: tuple[Any, ...], value: Any, of: str | None) -> None:
-        if isinstance(value, str):
-            if value not in defn.parameters:
-                bad(
-                    path,
-                    f"{value!r} is neither a number nor a parameter",
-                    allowed=join(defn.parameters) or None,
-                    suggestion=suggest(value, defn.parameters),
-                )
-        elif of in item_ids and value is not None:
-            allowed = defn.scale_values(of) if defn.item(of).scale in defn.scales else []
-            if allowed and not (min(allowed) <= value <= max(allowed)):
-                bad(path, f"{value} is outside the values of item {of!r}", allowed=join(allowed))
 
-    def check_cond(c: Condition, path: tuple[Any, ...], visible_results: set[str]) -> None:
-        for key in ("all", "any"):
-            for k, sub in enumerate(getattr(c, key) or []):
-                check_cond(sub, (*path, key, k), visible_results)
-        if c.not_ is not None:
-            check_cond(c.not_, (*path, "not"), visible_results)
-        if c.of is not None:
-            if c.of not in names:
-                bad(
-                    (*path, "of"),
-                    f"unknown name {c.of!r}",
-                    allowed=join(sorted(names)),
-                    suggestion=suggest(c.of, names),
-                )
-            elif c.of in result_ids and c.of not in visible_results:
-                bad((*path, "of"), f"result {c.of!r} is computed later; a condition may only use earlier results")
-            if c.of == "total" and defn.total is None:
-                bad((*path, "of"), "this measure has no total")
-            check_number((*path, "at_least"), c.at_least, c.of)
-            check_number((*path, "at_most"), c.at_most, c.of)
-        if c.count_present is not None:
-            for k, ref in enumerate(c.count_present):
-                if ref not in item_ids:
-                    bad((*path, "count_present", k), f"unknown item {ref!r}", suggestion=suggest(ref, item_ids))
-                elif defn.item(ref).present_at is None:
-                    bad((*path, "count_present", k), f"item {ref!r} has no 'present_at', so it cannot be counted")
-            for op in ("at_least", "at_most"):
-                v = getattr(c, op)
-                if isinstance(v, str):
-                    check_number((*path, op), v, None)
-                elif v is not None and not (0 <= v <= len(c.count_present)):
-                    bad((*path, op), f"{v} is outside 0..{len(c.count_present)} (the number of items counted)")
-
-    for n, it in enumerate(defn.items):
+def _check_skip_logic(c: _Checks) -> None:
+    """An item's ``asked_when`` uses known names (no results: they come after the answers)."""
+    for n, it in enumerate(c.defn.items):
         if it.asked_when is not None:
-            check_cond(it.asked_when, ("items", n, "asked_when"), set())
+            c.condition(it.asked_when, ("items", n, "asked_when"), set())
 
-    # Total and its range: the declared range must be what the items can produce.
-    if defn.total is not None:
-        known_source(("total", "source"), defn.total.source)
-        lo = hi = 0
-        ok = True
-        for k, ref in enumerate(defn.total_items):
-            if ref not in item_ids:
-                bad(("total", "items", k), f"unknown item {ref!r}", suggestion=suggest(ref, item_ids))
-                ok = False
-                continue
-            scale = defn.scales.get(defn.item(ref).scale)
-            if scale is None:
-                ok = False
-                continue
-            vals = [v.value for v in scale.values if not v.missing]
-            lo += min(vals)
-            hi += max(vals)
-        if ok and tuple(defn.total.range) != (lo, hi):
-            bad(("total", "range"), f"range {list(defn.total.range)} does not match the items, which give {lo}..{hi}")
-    if defn.bands is not None:
-        known_source(("bands", "source"), defn.bands.source)
-        if defn.bands.ranges is not None:
-            if defn.total is None:
-                bad(("bands",), "bands over a total need a 'total'")
-            else:
-                expect = defn.total.range[0]
-                for k, band in enumerate(defn.bands.ranges):
-                    if not _SNAKE.match(band.name):
-                        bad(("bands", "ranges", k, "name"), f"band name {band.name!r} must be snake_case")
-                    if band.min != expect:
-                        bad(
-                            ("bands", "ranges", k, "min"),
-                            f"band {band.name!r} starts at {band.min}; bands must be contiguous, expected {expect}",
-                        )
-                    if band.max < band.min:
-                        bad(("bands", "ranges", k, "max"), f"band {band.name!r} ends before it starts")
-                    expect = band.max + 1
-                if expect != defn.total.range[1] + 1:
-                    bad(("bands", "ranges"), f"bands end at {expect - 1} but the total reaches {defn.total.range[1]}")
-                names_ = [b.name for b in defn.bands.ranges]
-                if len(set(names_)) != len(names_):
-                    bad(("bands", "ranges"), "band names repeat")
-        elif defn.bands.from_result not in result_ids:
-            bad(
-                ("bands", "from_result"),
-                f"unknown result {defn.bands.from_result!r}",
-                allowed=join(result_ids),
-                suggestion=suggest(defn.bands.from_result or "", result_ids),
+
+def _check_total(c: _Checks) -> None:
+    """The total sums known items, and its declared range is what those items can produce."""
+    defn = c.defn
+    if defn.total is None:
+        return
+    c.known_source(("total", "source"), defn.total.source)
+    lo = hi = 0
+    ok = True
+    for k, ref in enumerate(defn.total_items):
+        if ref not in c.item_ids:
+            c.bad(("total", "items", k), f"unknown item {ref!r}", suggestion=suggest(ref, c.item_ids))
+            ok = False
+            continue
+        scale = defn.scales.get(defn.item(ref).scale)
+        if scale is None:
+            ok = False
+            continue
+        vals = [v.value for v in scale.values if not v.missing]
+        lo += min(vals)
+        hi += max(vals)
+    if ok and tuple(defn.total.range) != (lo, hi):
+        c.bad(("total", "range"), f"range {list(defn.total.range)} does not match the items, which give {lo}..{hi}")
+
+
+def _check_bands(c: _Checks) -> None:
+    """Bands cover the total's range without gaps, or come from a ``first_match`` result."""
+    bands = c.defn.bands
+    if bands is None:
+        return
+    c.known_source(("bands", "source"), bands.source)
+    if bands.ranges is not None:
+        _check_band_ranges(c, bands.ranges)
+    elif bands.from_result not in c.result_ids:
+        c.bad(
+            ("bands", "from_result"),
+            f"unknown result {bands.from_result!r}",
+            allowed=join(c.result_ids),
+            suggestion=suggest(bands.from_result or "", c.result_ids),
+        )
+    else:
+        res = next(r for r in c.defn.results if r.id == bands.from_result)
+        if res.kind != "first_match":
+            c.bad(("bands", "from_result"), "a band can only come from a 'first_match' result")
+
+
+def _check_band_ranges(c: _Checks, ranges: list[Band]) -> None:
+    """Band names are snake_case and unique; the bands are contiguous from the lowest total to the highest."""
+    total = c.defn.total
+    if total is None:
+        c.bad(("bands",), "bands over a total need a 'total'")
+        return
+    expect = total.range[0]
+    for k, band in enumerate(ranges):
+        if not _SNAKE.match(band.name):
+            c.bad(("bands", "ranges", k, "name"), f"band name {band.name!r} must be snake_case")
+        if band.min != expect:
+            c.bad(
+                ("bands", "ranges", k, "min"),
+                f"band {band.name!r} starts at {band.min}; bands must be contiguous, expected {expect}",
             )
-        else:
-            res = next(r for r in defn.results if r.id == defn.bands.from_result)
-            if res.kind != "first_match":
-                bad(("bands", "from_result"), "a band can only come from a 'first_match' result")
-    known_source(("missing", "source"), defn.missing.source)
+        if band.max < band.min:
+            c.bad(("bands", "ranges", k, "max"), f"band {band.name!r} ends before it starts")
+        expect = band.max + 1
+    if expect != total.range[1] + 1:
+        c.bad(("bands", "ranges"), f"bands end at {expect - 1} but the total reaches {total.range[1]}")
+    names = [b.name for b in ranges]
+    if len(set(names)) != len(names):
+        c.bad(("bands", "ranges"), "band names repeat")
+
+
+def _check_missing_policy(c: _Checks) -> None:
+    """Only a total can be prorated, and proration leaves at least one answered item."""
+    defn = c.defn
+    c.known_source(("missing", "source"), defn.missing.source)
     if defn.missing.policy == "prorate":
         if defn.total is None:
-            bad(("missing", "policy"), "only a measure with a total can be prorated")
+            c.bad(("missing", "policy"), "only a measure with a total can be prorated")
         elif defn.missing.max_missing >= len(defn.total_items):
-            bad(("missing", "max_missing"), "max_missing must leave at least one answered item")
-    for name, p in defn.parameters.items():
-        known_source(("parameters", name, "source"), p.source)
+            c.bad(("missing", "max_missing"), "max_missing must leave at least one answered item")
+
+
+def _check_parameters(c: _Checks) -> None:
+    """A parameter's default lies within its own limits."""
+    for name, p in c.defn.parameters.items():
+        c.known_source(("parameters", name, "source"), p.source)
         if (p.min is not None and p.value < p.min) or (p.max is not None and p.value > p.max):
-            bad(("parameters", name, "value"), f"default {p.value} is outside its own limits {p.min}..{p.max}")
+            c.bad(("parameters", name, "value"), f"default {p.value} is outside its own limits {p.min}..{p.max}")
+
+
+def _check_flags(c: _Checks) -> None:
+    """Flag names are snake_case and unique (``safety_item_missing`` is built in); their
+    conditions may use every result."""
     flag_names: set[str] = set()
-    all_results = set(result_ids)
-    for n, flag in enumerate(defn.flags):
+    all_results = set(c.result_ids)
+    for n, flag in enumerate(c.defn.flags):
         if not _SNAKE.match(flag.name):
-            bad(("flags", n, "name"), f"flag name {flag.name!r} must be snake_case")
+            c.bad(("flags", n, "name"), f"flag name {flag.name!r} must be snake_case")
         if flag.name in flag_names or flag.name == "safety_item_missing":
-            bad(("flags", n, "name"), f"flag {flag.name!r} is defined twice (safety_item_missing is built in)")
+            c.bad(("flags", n, "name"), f"flag {flag.name!r} is defined twice (safety_item_missing is built in)")
         flag_names.add(flag.name)
-        known_source(("flags", n, "source"), flag.source)
-        check_cond(flag.when, ("flags", n, "when"), all_results)
+        c.known_source(("flags", n, "source"), flag.source)
+        c.condition(flag.when, ("flags", n, "when"), all_results)
+
+
+def _check_results(c: _Checks) -> None:
+    """Result ids are snake_case and clash with no other name; a result's conditions use only
+    the results before it; a linear result converts the total or a subscore."""
     visible: set[str] = set()
-    for n, res in enumerate(defn.results):
+    others = c.names - set(c.result_ids)
+    for n, res in enumerate(c.defn.results):
         if not _SNAKE.match(res.id):
-            bad(("results", n, "id"), f"result id {res.id!r} must be snake_case")
-        if res.id in visible or res.id in names - set(result_ids):
-            bad(("results", n, "id"), f"result id {res.id!r} clashes with another name")
-        known_source(("results", n, "source"), res.source)
+            c.bad(("results", n, "id"), f"result id {res.id!r} must be snake_case")
+        if res.id in visible or res.id in others:
+            c.bad(("results", n, "id"), f"result id {res.id!r} clashes with another name")
+        c.known_source(("results", n, "source"), res.source)
         if res.when is not None:
-            check_cond(res.when, ("results", n, "when"), visible)
+            c.condition(res.when, ("results", n, "when"), visible)
         for k, case in enumerate(res.cases or []):
-            check_cond(case.when, ("results", n, "cases", k, "when"), visible)
-        if res.kind == "linear" and res.of not in ({"total"} | set(sub_ids)):
-            bad(("results", n, "of"), f"a linear result converts the total or a subscore, not {res.of!r}")
+            c.condition(case.when, ("results", n, "cases", k, "when"), visible)
+        if res.kind == "linear" and res.of not in ({"total"} | set(c.sub_ids)):
+            c.bad(("results", n, "of"), f"a linear result converts the total or a subscore, not {res.of!r}")
         if res.loinc:
-            known_source(("results", n, "loinc", "source"), res.loinc.source)
+            c.known_source(("results", n, "loinc", "source"), res.loinc.source)
         visible.add(res.id)
-    if defn.loinc_panel:
-        known_source(("loinc_panel", "source"), defn.loinc_panel.source)
-    if defn.targets is not None:
-        if defn.total is None:
-            bad(("targets",), "treatment targets need a total")
-        for name in ("response", "remission", "reliable_change", "meaningful_change"):
-            target = getattr(defn.targets, name)
-            if target is not None:
-                known_source(("targets", name, "source"), target.source)
-                if (
-                    target.below is not None
-                    and defn.total is not None
-                    and not (defn.total.range[0] < target.below <= defn.total.range[1])
-                ):
-                    bad(("targets", name, "below"), f"{target.below} is outside the total range {defn.total.range}")
-    if defn.total and defn.total.loinc:
-        known_source(("total", "loinc", "source"), defn.total.loinc.source)
-    if defn.report_item_levels:
-        for n, it in enumerate(defn.items):
-            scale = defn.scales.get(it.scale)
-            if scale and any(v.id is None for v in scale.values if not v.missing):
-                bad(("items", n, "scale"), "report_item_levels needs an 'id' on every value of the item's scale")
-    for n, ex in enumerate(defn.examples):
-        if ex.expect.band is not None and ex.expect.band not in defn.band_names:
-            bad(
+
+
+def _check_loinc_panel(c: _Checks) -> None:
+    """The LOINC panel code cites a listed source."""
+    if c.defn.loinc_panel:
+        c.known_source(("loinc_panel", "source"), c.defn.loinc_panel.source)
+
+
+def _check_targets(c: _Checks) -> None:
+    """Treatment targets need a total, and a remission cut lies within its range."""
+    defn = c.defn
+    if defn.targets is None:
+        return
+    if defn.total is None:
+        c.bad(("targets",), "treatment targets need a total")
+    for name in ("response", "remission", "reliable_change", "meaningful_change"):
+        target = getattr(defn.targets, name)
+        if target is None:
+            continue
+        c.known_source(("targets", name, "source"), target.source)
+        if (
+            target.below is not None
+            and defn.total is not None
+            and not (defn.total.range[0] < target.below <= defn.total.range[1])
+        ):
+            c.bad(("targets", name, "below"), f"{target.below} is outside the total range {defn.total.range}")
+
+
+def _check_total_loinc(c: _Checks) -> None:
+    """The total's LOINC code cites a listed source."""
+    total = c.defn.total
+    if total and total.loinc:
+        c.known_source(("total", "loinc", "source"), total.loinc.source)
+
+
+def _check_item_levels(c: _Checks) -> None:
+    """Reporting item levels needs an ``id`` on every counted value of each item's scale."""
+    defn = c.defn
+    if not defn.report_item_levels:
+        return
+    for n, it in enumerate(defn.items):
+        scale = defn.scales.get(it.scale)
+        if scale and any(v.id is None for v in scale.values if not v.missing):
+            c.bad(("items", n, "scale"), "report_item_levels needs an 'id' on every value of the item's scale")
+
+
+def _check_examples(c: _Checks) -> None:
+    """An example expects a band the measure has."""
+    band_names = c.defn.band_names
+    for n, ex in enumerate(c.defn.examples):
+        if ex.expect.band is not None and ex.expect.band not in band_names:
+            c.bad(
                 ("examples", n, "expect", "band"),
                 f"unknown band {ex.expect.band!r}",
-                allowed=join(defn.band_names),
-                suggestion=suggest(ex.expect.band, defn.band_names),
+                allowed=join(band_names),
+                suggestion=suggest(ex.expect.band, band_names),
             )
-    return problems
+
+
+#: The checks of a definition, in the order their problems are reported.
+_CHECKS: tuple[Callable[[_Checks], None], ...] = (
+    _check_names,
+    _check_items,
+    _check_scales,
+    _check_subscores,
+    _check_context_names,
+    _check_skip_logic,
+    _check_total,
+    _check_bands,
+    _check_missing_policy,
+    _check_parameters,
+    _check_flags,
+    _check_results,
+    _check_loinc_panel,
+    _check_targets,
+    _check_total_loinc,
+    _check_item_levels,
+    _check_examples,
+)
+
+
+def _check(defn: MeasureDefinition, doc: Document, base: tuple[Any, ...] = ()) -> list[Problem]:
+    """Consistency checks pydantic cannot express (:data:`_CHECKS`); each Problem is located in the file."""
+    checks = _Checks(defn, doc, base)
+    for check in _CHECKS:
+        check(checks)
+    return checks.problems
 
 
 def _describe(path: tuple[Any, ...], data: Any) -> str | None:
