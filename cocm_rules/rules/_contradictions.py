@@ -162,51 +162,58 @@ class _Bounds:
 
     def clash(self, fact: str, spec: FactSpec | None) -> str | None:
         """Why no value fits (with the catalog's range and values when ``spec`` is given)."""
-        lo, lo_in, hi, hi_in = self.lo, self.lo_in, self.hi, self.hi_in
-        whole = False
-        if spec is not None:
-            whole = spec.type in ("integer", "date")
-            if spec.type in ("number", "integer"):
-                if spec.minimum is not None and (lo is None or spec.minimum > lo):
-                    lo, lo_in = spec.minimum, True
-                if spec.maximum is not None and (hi is None or spec.maximum < hi):
-                    hi, hi_in = spec.maximum, True
+        limits = self._limits(spec)
         why = f": {fact} is {describe_allowed(spec)}" if spec is not None else ""
-
-        def fits(v: Any) -> bool:
-            if _key(v) in self.unequal:
-                return False
-            if lo is not None and (v < lo or (v == lo and not lo_in)):
-                return False
-            if hi is not None and (v > hi or (v == hi and not hi_in)):
-                return False
-            if spec is not None and spec.type == "integer" and isinstance(v, float) and not v.is_integer():
-                return False
-            return spec is None or spec.type != "text" or not spec.allowed or v in spec.allowed
-
-        if self.equal is not None:
-            return None if any(fits(v) for v in self.equal) else self._all(fact) + why
-        universe = _finite_universe(spec)
-        if universe is not None:
-            return None if any(fits(v) for v in universe) else self._all(fact) + why
+        candidates = self.equal if self.equal is not None else _finite_universe(spec)
+        if candidates is not None:
+            return None if any(self._fits(v, limits, spec) for v in candidates) else self._all(fact) + why
+        lo, lo_in, hi, hi_in = limits
         if lo is None or hi is None:
             return None  # unbounded on one side: some value is left
         if lo > hi or (lo == hi and not (lo_in and hi_in)):
-            if spec is None or (lo, lo_in, hi, hi_in) == (self.lo, self.lo_in, self.hi, self.hi_in):
+            if spec is None or limits == (self.lo, self.lo_in, self.hi, self.hi_in):
                 low, high = f"{'>=' if lo_in else '>'} {_shown(lo)}", f"{'<=' if hi_in else '<'} {_shown(hi)}"
                 return f"{fact!r} cannot be both {low} and {high}"
             return self._all(fact) + why
-        if whole:
-            first, last = _whole_range(lo, lo_in, hi, hi_in)
-            if first > last:
-                return self._all(fact) + why
-            # More whole values than exclusions: one is left. Else try each.
-            if last - first + 1 <= len(self.unequal) and not any(fits(_unwhole(n, lo)) for n in range(first, last + 1)):
-                return self._all(fact) + why
-            return None
-        if lo == hi and not fits(lo):  # a single number, excluded with !=
+        if spec is not None and spec.type in ("integer", "date"):
+            return None if self._whole_left(limits, spec) else self._all(fact) + why
+        if lo == hi and not self._fits(lo, limits, spec):  # a single number, excluded with !=
             return self._all(fact) + why
         return None
+
+    def _limits(self, spec: FactSpec | None) -> tuple[Any, bool, Any, bool]:
+        """The bounds (``lo, lo_in, hi, hi_in``), narrowed to the catalog's range of a number fact."""
+        lo, lo_in, hi, hi_in = self.lo, self.lo_in, self.hi, self.hi_in
+        if spec is not None and spec.type in ("number", "integer"):
+            if spec.minimum is not None and (lo is None or spec.minimum > lo):
+                lo, lo_in = spec.minimum, True
+            if spec.maximum is not None and (hi is None or spec.maximum < hi):
+                hi, hi_in = spec.maximum, True
+        return lo, lo_in, hi, hi_in
+
+    def _fits(self, v: Any, limits: tuple[Any, bool, Any, bool], spec: FactSpec | None) -> bool:
+        """Whether the value ``v`` meets every comparison within ``limits`` (and the catalog's values)."""
+        lo, lo_in, hi, hi_in = limits
+        if _key(v) in self.unequal:
+            return False
+        if lo is not None and (v < lo or (v == lo and not lo_in)):
+            return False
+        if hi is not None and (v > hi or (v == hi and not hi_in)):
+            return False
+        if spec is not None and spec.type == "integer" and isinstance(v, float) and not v.is_integer():
+            return False
+        return spec is None or spec.type != "text" or not spec.allowed or v in spec.allowed
+
+    def _whole_left(self, limits: tuple[Any, bool, Any, bool], spec: FactSpec) -> bool:
+        """For a whole number or a date within ``limits`` (both set): whether one is left."""
+        lo, lo_in, hi, hi_in = limits
+        first, last = _whole_range(lo, lo_in, hi, hi_in)
+        if first > last:
+            return False
+        # More whole values than exclusions: one is left. Else try each.
+        return last - first + 1 > len(self.unequal) or any(
+            self._fits(_unwhole(n, lo), limits, spec) for n in range(first, last + 1)
+        )
 
     def _all(self, fact: str) -> str:
         """``'fact' cannot be both A and B`` (or ``A, B and C at once``) for this fact's comparisons."""
