@@ -25,7 +25,7 @@ from .errors import InvalidInput
 from .measures import NOT_CONFIRMED, Condition, MeasureDefinition, MeasureLibrary, load_measures
 from .vocabulary import SAFETY_ITEM_MISSING
 
-__all__ = ["SAFETY_ITEM_MISSING", "Score", "score", "scorer_for"]
+__all__ = ["SAFETY_ITEM_MISSING", "Score", "ScoreData", "Scorer", "score", "scorer_for"]
 
 
 Env = dict[str, Any]
@@ -91,10 +91,11 @@ class Score(BaseModel):
 
 
 class ScoreData:
-    """The scorer's internal result: the fields of :class:`Score` without pydantic's cost.
+    """What :meth:`Scorer.score_data` gives: the fields of :class:`Score` as plain attributes,
+    without pydantic's cost; results, flags and notes are computed when first read.
 
     The fact builder scores many administrations per patient and reads a few fields of each;
-    the public :func:`score` turns this into a :class:`Score`.
+    :meth:`to_score` gives the :class:`Score`.
     """
 
     fields = tuple(Score.model_fields)
@@ -171,43 +172,54 @@ def _not(part: CondFn) -> CondFn:
 
 
 def _compile(c: Condition, defn: MeasureDefinition, params: Mapping[str, float]) -> CondFn:
+    """A condition as a closure over the environment of one administration (three-valued)."""
     if c.all is not None:
         return _and([_compile(x, defn, params) for x in c.all])
     if c.any is not None:
         return _or([_compile(x, defn, params) for x in c.any])
     if c.not_ is not None:
         return _not(_compile(c.not_, defn, params))
-
-    def num(v: Any) -> Any:
-        return params[v] if isinstance(v, str) else v
-
-    lo = num(c.at_least) if c.at_least is not None else None
-    hi = num(c.at_most) if c.at_most is not None else None
-
+    lo = _bound(c.at_least, params)
+    hi = _bound(c.at_most, params)
     if c.count_present is not None:
-        thresholds = tuple((i, defn.item(i).present_at) for i in c.count_present)
+        return _count_present(tuple((i, defn.item(i).present_at) for i in c.count_present), lo, hi)
+    assert c.of is not None
+    return _comparison(c.of, _tests(c, lo, hi))
 
-        def count(env: Env) -> Tri:
-            present = unknown = 0
-            for item_id, at in thresholds:
-                v = env[item_id]
-                if v is None:
-                    unknown += 1
-                elif v is not NOT_ASKED and v >= at:
-                    present += 1
-            # The true count lies in [present, present + unknown]: known only if the answer is
-            # the same at both ends (the condition is an interval, so it is the same between).
-            most = present + unknown
-            if (lo is not None and most < lo) or (hi is not None and present > hi):
-                return False
-            if (lo is None or present >= lo) and (hi is None or most <= hi):
-                return True
-            return None
 
-        return count
+def _bound(value: Any, params: Mapping[str, float]) -> Any:
+    """An ``at_least``/``at_most``: a number, or the value of the parameter it names."""
+    if value is None:
+        return None
+    return params[value] if isinstance(value, str) else value
 
-    name = c.of
-    assert name is not None
+
+def _count_present(thresholds: tuple[tuple[str, Any], ...], lo: Any, hi: Any) -> CondFn:
+    """How many items reach their ``present_at``, compared with ``lo``/``hi``: unknown when
+    unanswered items could change the answer."""
+
+    def count(env: Env) -> Tri:
+        present = unknown = 0
+        for item_id, at in thresholds:
+            v = env[item_id]
+            if v is None:
+                unknown += 1
+            elif v is not NOT_ASKED and v >= at:
+                present += 1
+        # The true count lies in [present, present + unknown]: known only if the answer is
+        # the same at both ends (the condition is an interval, so it is the same between).
+        most = present + unknown
+        if (lo is not None and most < lo) or (hi is not None and present > hi):
+            return False
+        if (lo is None or present >= lo) and (hi is None or most <= hi):
+            return True
+        return None
+
+    return count
+
+
+def _tests(c: Condition, lo: Any, hi: Any) -> list[Callable[[Any], bool]]:
+    """The comparisons of an ``of`` condition, one test per key present."""
     tests: list[Callable[[Any], bool]] = []
     if lo is not None:
         tests.append(lambda x: x >= lo)
@@ -219,6 +231,12 @@ def _compile(c: Condition, defn: MeasureDefinition, params: Mapping[str, float])
     if c.in_ is not None:
         members = frozenset(c.in_)
         tests.append(lambda x: x in members)
+    return tests
+
+
+def _comparison(name: str, tests: list[Callable[[Any], bool]]) -> CondFn:
+    """The value of ``name`` passes every test: unknown when it has no value, false when the
+    question was not asked."""
     if len(tests) == 1:
         test = tests[0]
 
@@ -246,8 +264,19 @@ def _compile(c: Condition, defn: MeasureDefinition, params: Mapping[str, float])
 # -- the compiled scorer ------------------------------------------------------------------------
 
 
-class _Scorer:
-    """A measure definition prepared for fast repeated scoring."""
+class Scorer:
+    """A measure definition prepared for fast repeated scoring; get one with :func:`scorer_for`.
+
+    :func:`score` is ``scorer_for(defn).score(answers, context, reported_total)``. A host that
+    scores many administrations keeps the scorer and calls :meth:`score` (a :class:`Score`)
+    or :meth:`score_data` (the same fields as a light :class:`ScoreData`, results and flags
+    computed only when read). :meth:`normalize` validates answers alone, :meth:`context`
+    context and parameters alone, and :meth:`safety_item_missing` is the fail-closed rule for
+    suicide-risk items. Attributes a caller may read: ``defn`` (the definition), ``ids`` (item
+    ids in order), ``alias`` (every name an answer may be given under -> item id),
+    ``safety_ids`` (required safety items without skip logic), ``needs_context``,
+    ``has_total``, ``min_len`` (the fewest answers a list may hold) and ``params_default``.
+    """
 
     def __init__(self, defn: MeasureDefinition) -> None:
         self.defn = defn
@@ -290,6 +319,7 @@ class _Scorer:
         self.total_range = list(defn.total.range) if defn.total else None
         self.prorate_max = defn.missing.max_missing if defn.missing.policy == "prorate" else 0
         self.safety_ids = [it.id for it in items if it.safety and it.required and it.asked_when is None]
+        self.safety_conditional = [it.id for it in items if it.asked_when and it.safety and it.required]
         self.subscores = [(s.id, list(s.items)) for s in defn.subscores]
         if defn.bands and defn.bands.ranges:
             self.band_mins = [b.min for b in defn.bands.ranges]
@@ -315,12 +345,12 @@ class _Scorer:
         self.n_items = len(items)
         k = len(self.total_ids)
         self.total_prefix = k if list(self.total_ids) == self.ids[:k] else None
-        self.short_source = "items" if self.has_total else None
         self._compiled: dict[tuple[tuple[str, float], ...], _Plan] = {}
         self._default_plan: _Plan | None = None
 
-    # The plan depends on parameter values (thresholds are baked into closures).
     def plan(self, params: Mapping[str, float]) -> _Plan:
+        """The compiled conditions (skip logic, flags, results) for these parameter values,
+        made once per set of values: thresholds are baked into the closures."""
         if params is self.params_default:
             plan = self._default_plan
             if plan is None:
@@ -429,6 +459,8 @@ class _Scorer:
         return values
 
     def context(self, context: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, float]]:
+        """Validate keyword context (e.g. ``sex``) and parameter overrides (e.g. ``cut_point``):
+        ``(context values, every parameter's value)``; raise InvalidInput naming the field."""
         defn = self.defn
         ctx: dict[str, str] = {}
         params = dict(self.params_default)
@@ -566,111 +598,112 @@ class _Scorer:
         reported: int | float | None = None,
         total_only: bool = False,
     ) -> ScoreData:
+        """Score answers already validated by :meth:`normalize`, with context and parameters
+        from :meth:`context`; ``reported`` is a total checked by :meth:`score_data`, and
+        ``total_only`` means it was sent without answers. The general path: what skip logic
+        asked, what is missing, the total (summed, prorated or reported), validity, subscores
+        and band; results, flags and notes are computed when first read."""
         plan = self.plan(params)
-        defn = self.defn
         env: Env = dict(values)
-        # Which conditional (skip-logic) items were asked.
-        missing = [i for i in self.required_plain if values[i] is None] if not total_only else []
-        for item_id in self.optional_ids:
-            if values[item_id] is None:
-                env[item_id] = NOT_ASKED  # an optional question left blank was not asked
-        for item_id, asked in plan.asked:
-            if values[item_id] is None and not total_only:
-                is_asked = asked(env)
-                if is_asked is True:
-                    missing.append(item_id)
-                elif is_asked is False:
-                    env[item_id] = NOT_ASKED
-        if missing and len(missing) > 1:
-            order = {i: n for n, i in enumerate(self.ids)}
-            missing.sort(key=order.__getitem__)
-        notes: list[str] = []
-        unconfirmed: list[str] = []
-
-        total: int | float | None = None
-        source: str | None = None
-        prorated = False
+        t = _Tally(plan, values, env, ctx, reported, total_only)
+        missing = t.missing = self._missing(values, env, plan, total_only)
         if self.has_total:
-            if total_only:
-                total, source = reported, "reported"
-                notes.append("total reported without item answers: item-level results and flags are unknown")
-            else:
-                got = [values[i] for i in self.total_ids]
-                absent = got.count(None)
-                if absent == 0:
-                    total, source = sum(got), "items"  # type: ignore[arg-type]
-                elif absent <= self.prorate_max:
-                    answered = len(got) - absent
-                    raw = sum(v for v in got if v is not None) * len(got) / answered
-                    total = int(raw) if raw.is_integer() else round(raw, 2)
-                    source, prorated = "prorated", True
-                    notes.append(
-                        f"total prorated from {answered} of {len(got)} items "
-                        f"({defn.sources.get(defn.missing.source, defn.missing.source)})"
-                    )
-                    if not float(raw).is_integer():
-                        notes.append("the source does not say how to round a prorated total; shown to 2 decimals")
-                    if defn.missing.status in NOT_CONFIRMED:
-                        unconfirmed.append(f"missing-item policy ({defn.missing.status}): {defn.missing.source}")
-                if total is None and reported is not None:
-                    # What many EHRs store: a total and some items (often the safety item). The
-                    # items do not give a total, so the host's total is the total, as reported;
-                    # flags and results come from the items sent, and an unanswered safety item
-                    # still fails closed.
-                    self._check_possible(values, reported)
-                    total, source = reported, "reported"
-                    notes.append(
-                        f"total reported by the host and used as the total: it cannot be checked, as the "
-                        f"{len(got) - absent} of {len(got)} items answered do not give a total; results "
-                        "and flags that need the other items are unknown"
-                    )
-        if prorated or source == "reported":
-            allowed_missing = self.total_id_set
-            valid_missing = [i for i in missing if i not in allowed_missing]
-        else:
-            valid_missing = missing
-        complete = not missing and not total_only
-        valid = not valid_missing and (total is not None or not self.has_total)
-        if missing and not valid:
-            notes.append(
-                "not scored: required items missing (" + ", ".join(missing) + f"); policy: {defn.missing.policy}"
+            self._total(t)
+        total = t.total
+        # Valid: every required item answered, or those missing covered by a prorated or reported total.
+        excused = t.prorated or t.source == "reported"
+        valid_missing = [i for i in missing if i not in self.total_id_set] if excused else missing
+        t.complete = not missing and not total_only
+        t.valid = not valid_missing and (total is not None or not self.has_total)
+        if missing and not t.valid:
+            t.notes.append(
+                "not scored: required items missing (" + ", ".join(missing) + f"); policy: {self.defn.missing.policy}"
             )
         env["total"] = total
         subscores: dict[str, int | None] = {}
         for sid, items in self.subscores:
             got = [values[i] for i in items]
-            subscores[sid] = None if None in got else sum(got)  # type: ignore[arg-type]
-            env[sid] = subscores[sid]
-        agrees = None
-        if reported is not None and not total_only and source != "reported":
-            if total is None:
-                notes.append(f"reported total {reported} cannot be checked: the items do not give a total")
-            else:
-                agrees = abs(total - reported) < 1e-9
-                if not agrees:
-                    notes.append(f"reported total {reported} differs from the total recomputed from items ({total})")
-        band: str | None = None
+            subscores[sid] = env[sid] = None if None in got else sum(got)  # type: ignore[arg-type]
+        t.subscores = subscores
+        if reported is not None and not total_only and t.source != "reported":
+            self._compare_reported(t, reported)
         if total is not None and self.band_mins:
-            band = self.band_names[bisect_right(self.band_mins, total) - 1]
-        return self._data(
-            plan,
-            values,
-            env,
-            ctx,
-            missing,
-            total,
-            source,
-            valid,
-            complete,
-            prorated,
-            subscores,
-            reported,
-            agrees,
-            band,
-            notes,
-            unconfirmed,
-            total_only,
+            t.band = self.band_names[bisect_right(self.band_mins, total) - 1]
+        return self._data(t)
+
+    def _missing(self, values: dict[str, int | None], env: Env, plan: _Plan, total_only: bool) -> list[str]:
+        """The required items missing, in item order (none for a total sent without answers):
+        skip logic decides whether a conditional item was asked. A question not asked (an
+        optional one left blank, or one whose ``asked_when`` is known not to hold) is marked in
+        ``env`` as not asked, so a condition on it is false, never unknown."""
+        for item_id in self.optional_ids:
+            if values[item_id] is None:
+                env[item_id] = NOT_ASKED
+        if total_only:
+            return []
+        missing = [i for i in self.required_plain if values[i] is None]
+        for item_id, asked in plan.asked:
+            if values[item_id] is None:
+                is_asked = asked(env)
+                if is_asked is True:
+                    missing.append(item_id)
+                elif is_asked is False:
+                    env[item_id] = NOT_ASKED
+        if len(missing) > 1:
+            order = {i: n for n, i in enumerate(self.ids)}
+            missing.sort(key=order.__getitem__)
+        return missing
+
+    def _total(self, t: _Tally) -> None:
+        """The total: summed from the items, prorated under the missing-item policy, or the
+        host's reported total when the items do not give one."""
+        if t.total_only:
+            t.total, t.source = t.reported, "reported"
+            t.notes.append("total reported without item answers: item-level results and flags are unknown")
+            return
+        got = [t.values[i] for i in self.total_ids]
+        absent = got.count(None)
+        if absent == 0:
+            t.total, t.source = sum(got), "items"  # type: ignore[arg-type]
+        elif absent <= self.prorate_max:
+            self._prorate(t, got, absent)
+        if t.total is None and t.reported is not None:
+            # What many EHRs store: a total and some items (often the safety item). The
+            # items do not give a total, so the host's total is the total, as reported;
+            # flags and results come from the items sent, and an unanswered safety item
+            # still fails closed.
+            self._check_possible(t.values, t.reported)
+            t.total, t.source = t.reported, "reported"
+            t.notes.append(
+                f"total reported by the host and used as the total: it cannot be checked, as the "
+                f"{len(got) - absent} of {len(got)} items answered do not give a total; results "
+                "and flags that need the other items are unknown"
+            )
+
+    def _prorate(self, t: _Tally, got: list[int | None], absent: int) -> None:
+        """The total prorated from the answered items, saying so (and on what source)."""
+        defn = self.defn
+        answered = len(got) - absent
+        raw = sum(v for v in got if v is not None) * len(got) / answered
+        t.total = int(raw) if raw.is_integer() else round(raw, 2)
+        t.source, t.prorated = "prorated", True
+        t.notes.append(
+            f"total prorated from {answered} of {len(got)} items "
+            f"({defn.sources.get(defn.missing.source, defn.missing.source)})"
         )
+        if not float(raw).is_integer():
+            t.notes.append("the source does not say how to round a prorated total; shown to 2 decimals")
+        if defn.missing.status in NOT_CONFIRMED:
+            t.unconfirmed.append(f"missing-item policy ({defn.missing.status}): {defn.missing.source}")
+
+    def _compare_reported(self, t: _Tally, reported: int | float) -> None:
+        """Whether the host's total agrees with the one recomputed from the items."""
+        if t.total is None:
+            t.notes.append(f"reported total {reported} cannot be checked: the items do not give a total")
+            return
+        t.agrees = abs(t.total - reported) < 1e-9
+        if not t.agrees:
+            t.notes.append(f"reported total {reported} differs from the total recomputed from items ({t.total})")
 
     def plain(self, answers: Any) -> bool:
         """Whether ``answers`` (without context or a reported total) may take the shortened
@@ -692,23 +725,20 @@ class _Scorer:
         else:
             values = dict(self.defaults)
             values.update(zip(self.ids, answers, strict=False))
-        total: int | None = None
+        # valid, complete, not prorated, nothing missing, no reported total, no notes; the
+        # environment of conditions is built only if results or flags are read.
+        t = _Tally(self._default_plan or self.plan(self.params_default), values, None, {})
         if self.has_total:
             k = self.total_prefix
-            total = sum(answers[:k]) if k is not None else sum([values[i] for i in self.total_ids])  # type: ignore[misc]
+            t.total = sum(answers[:k]) if k is not None else sum([values[i] for i in self.total_ids])  # type: ignore[misc]
+            t.source = "items"
+            if self.band_mins:
+                t.band = self.band_names[bisect_right(self.band_mins, t.total) - 1]
         subscores: dict[str, int | None] = {}
         for sid, items in self.subscores:
             subscores[sid] = sum([values[i] for i in items])  # type: ignore[misc]
-        band = None
-        if total is not None and self.band_mins:
-            band = self.band_names[bisect_right(self.band_mins, total) - 1]
-        plan = self._default_plan or self.plan(self.params_default)
-        # valid, complete, not prorated, nothing missing, no reported total, no notes; the
-        # environment of conditions is built only if results or flags are read.
-        source = self.short_source
-        return self._data(
-            plan, values, None, {}, [], total, source, True, True, False, subscores, None, None, band, [], [], False
-        )
+        t.subscores = subscores
+        return self._data(t)
 
     def _short_env(self, values: dict[str, int | None], total: Any, subscores: dict[str, int | None]) -> Env:
         """The conditions' environment for :meth:`_complete`, as :meth:`evaluate` builds it:
@@ -721,97 +751,148 @@ class _Scorer:
         env.update(subscores)
         return env
 
-    def _data(
+    def _data(self, t: _Tally) -> ScoreData:
+        """The ScoreData of a tally; its results, flags and notes wait for :meth:`_finish`."""
+        defn = self.defn
+        data = ScoreData.__new__(ScoreData)
+        data.__dict__ = {
+            "_finish": self._finish,
+            "_tally": t,
+            "measure": self.id,
+            "definition_version": defn.definition_version,
+            "total": t.total,
+            "total_range": self.total_range,
+            "total_source": t.source,
+            "valid": t.valid,
+            "complete": t.complete,
+            "missing_items": t.missing,
+            "prorated": t.prorated,
+            "missing_policy": defn.missing.policy,
+            "subscores": t.subscores,
+            "answers": t.values,
+            "reported_total": t.reported,
+            "total_agrees": t.agrees,
+        }
+        if not self.band_result:  # else the band is a derived result, set by _finish
+            data.__dict__["band"] = t.band
+        return data
+
+    def _finish(self, data: ScoreData) -> None:
+        """Results, flags and explanations of ``data``: computed when first read."""
+        t: _Tally = data.__dict__.pop("_tally")
+        defn = self.defn
+        env = t.env if t.env is not None else self._short_env(t.values, t.total, t.subscores)
+        env.update(t.ctx)
+        unconfirmed = t.unconfirmed
+        results: dict[str, Any] = {}
+        for res, fn in t.plan.results:  # in order: each may use those before it
+            value = results[res.id] = env[res.id] = fn(env)
+            if value is not None and res.status in NOT_CONFIRMED:
+                unconfirmed.append(f"{res.id} ({res.status}): {res.source}")
+        level = results.get(self.band_result) if t.band is None and self.band_result else t.band
+        if level is not None and defn.bands is not None and defn.bands.status in NOT_CONFIRMED:
+            unconfirmed.append(f"bands ({defn.bands.status}): {defn.bands.source}")
+        flag_values = [(name, fn(env)) for name, fn in t.plan.flags]
+        flags = [name for name, value in flag_values if value is True]
+        if self.safety_item_missing(t.values, t.missing, t.total_only):
+            flags.append(SAFETY_ITEM_MISSING)
+        if len(flags) > 1:
+            flags.sort()
+        for flag in t.plan.unconfirmed_flags:
+            if flag.name in flags:
+                unconfirmed.append(f"flag {flag.name} ({flag.status}): {flag.source}")
+        if self.band_result:
+            data.__dict__["band"] = level
+        data.__dict__.update(
+            flags=flags,
+            undetermined_flags=[name for name, value in flag_values if value is None],
+            provisional_diagnosis=results.get("provisional_diagnosis"),
+            positive_screen=results.get("positive_screen"),
+            results=results,
+            item_levels=self._levels(t.values) if defn.report_item_levels else None,
+            unconfirmed=unconfirmed,
+            notes=t.notes,
+        )
+
+    def _levels(self, values: dict[str, int | None]) -> dict[str, str | None]:
+        """The level name (the scale value's ``id``) of each answer."""
+        return {i: (self.level_ids[i].get(v) if v is not None else None) for i, v in values.items()}
+
+    def safety_item_missing(
+        self, values: Mapping[str, int | None], missing_items: Sequence[str], total_only: bool = False
+    ) -> bool:
+        """Whether the ``safety_item_missing`` flag is set: a suicide-risk item whose answer is
+        unknown fails closed (risk cannot be ruled out), whatever the total.
+
+        It holds when a required safety item without skip logic is unanswered (``values``, by
+        item id, ``None`` = unanswered or "not assessed"); when a required safety item with skip
+        logic was asked and is unanswered (it is in ``missing_items``: see
+        :attr:`Score.missing_items`); and, for a total reported without item answers
+        (``total_only``), whenever the measure has a required safety item without skip logic.
+        An optional safety item, or one its skip logic did not ask, never sets it.
+        """
+        if total_only:
+            return bool(self.safety_ids)
+        for item_id in self.safety_ids:  # loops, not any(): this runs for every score read
+            if values[item_id] is None:
+                return True
+        if missing_items:
+            for item_id in self.safety_conditional:
+                if item_id in missing_items:
+                    return True
+        return False
+
+
+class _Tally:
+    """One administration scored up to its total: the record :meth:`Scorer.evaluate` fills in
+    step by step, and :meth:`Scorer._finish` later reads to compute results and flags."""
+
+    __slots__ = (
+        "agrees",
+        "band",
+        "complete",
+        "ctx",
+        "env",
+        "missing",
+        "notes",
+        "plan",
+        "prorated",
+        "reported",
+        "source",
+        "subscores",
+        "total",
+        "total_only",
+        "unconfirmed",
+        "valid",
+        "values",
+    )
+
+    def __init__(
         self,
         plan: _Plan,
         values: dict[str, int | None],
-        env_given: Env | None,
+        env: Env | None,
         ctx: dict[str, str],
-        missing: list[str],
-        total: int | float | None,
-        source: str | None,
-        valid: bool,
-        complete: bool,
-        prorated: bool,
-        subscores: dict[str, int | None],
-        reported: int | float | None,
-        agrees: bool | None,
-        band: str | None,
-        notes: list[str],
-        unconfirmed: list[str],
-        total_only: bool,
-    ) -> ScoreData:
-        defn = self.defn
-
-        def finish(data: ScoreData) -> None:
-            """Results, flags and explanations: computed when first read."""
-            env = env_given if env_given is not None else self._short_env(values, total, subscores)
-            env.update(ctx)
-            results: dict[str, Any] = {}
-            for res, fn in plan.results:
-                value = fn(env)
-                results[res.id] = value
-                env[res.id] = value
-                if value is not None and res.status in NOT_CONFIRMED:
-                    unconfirmed.append(f"{res.id} ({res.status}): {res.source}")
-            level = band
-            if level is None and self.band_result:
-                level = results.get(self.band_result)
-            if level is not None and defn.bands is not None and defn.bands.status in NOT_CONFIRMED:
-                unconfirmed.append(f"bands ({defn.bands.status}): {defn.bands.source}")
-            flag_values = [(name, fn(env)) for name, fn in plan.flags]
-            flags = [name for name, value in flag_values if value is True]
-            undetermined = [name for name, value in flag_values if value is None]
-            if total_only:
-                if self.safety_ids:
-                    flags.append(SAFETY_ITEM_MISSING)
-            elif any(values[i] is None for i in self.safety_ids) or (
-                missing and any(i in missing for i in plan.safety_conditional)
-            ):
-                flags.append(SAFETY_ITEM_MISSING)
-            if len(flags) > 1:
-                flags.sort()
-            if flags and plan.unconfirmed_flags:
-                for flag in plan.unconfirmed_flags:
-                    if flag.name in flags:
-                        unconfirmed.append(f"flag {flag.name} ({flag.status}): {flag.source}")
-            levels = None
-            if defn.report_item_levels:
-                levels = {i: (self.level_ids[i].get(v) if v is not None else None) for i, v in values.items()}
-            if self.band_result:
-                data.__dict__["band"] = level
-            data.__dict__.update(
-                flags=flags,
-                undetermined_flags=undetermined,
-                provisional_diagnosis=results.get("provisional_diagnosis"),
-                positive_screen=results.get("positive_screen"),
-                results=results,
-                item_levels=levels,
-                unconfirmed=unconfirmed,
-                notes=notes,
-            )
-
-        data = ScoreData.__new__(ScoreData)
-        data.__dict__ = {
-            "_finish": finish,
-            "measure": self.id,
-            "definition_version": defn.definition_version,
-            "total": total,
-            "total_range": self.total_range,
-            "total_source": source,
-            "valid": valid,
-            "complete": complete,
-            "missing_items": missing,
-            "prorated": prorated,
-            "missing_policy": defn.missing.policy,
-            "subscores": subscores,
-            "answers": values,
-            "reported_total": reported,
-            "total_agrees": agrees,
-        }
-        if not self.band_result:  # else the band is a derived result, set by finish
-            data.__dict__["band"] = band
-        return data
+        reported: int | float | None = None,
+        total_only: bool = False,
+    ) -> None:
+        self.plan = plan
+        self.values = values  # validated answers by item id
+        self.env = env  # the conditions' environment (None: built from values when first needed)
+        self.ctx = ctx
+        self.reported = reported
+        self.total_only = total_only
+        self.missing: list[str] = []  # required items not answered (and asked), in item order
+        self.total: int | float | None = None
+        self.source: str | None = None
+        self.prorated = False
+        self.valid = True
+        self.complete = True
+        self.subscores: dict[str, int | None] = {}
+        self.agrees: bool | None = None
+        self.band: str | None = None
+        self.notes: list[str] = []
+        self.unconfirmed: list[str] = []
 
 
 class _Plan:
@@ -819,7 +900,6 @@ class _Plan:
 
     def __init__(self, defn: MeasureDefinition, params: Mapping[str, float]) -> None:
         self.asked = [(it.id, _compile(it.asked_when, defn, params)) for it in defn.items if it.asked_when]
-        self.safety_conditional = [it.id for it in defn.items if it.asked_when and it.safety and it.required]
         self.unconfirmed_flags = [f for f in defn.flags if f.status in NOT_CONFIRMED]
         self.flags = [(f.name, _compile(f.when, defn, params)) for f in defn.flags]
         self.results: list[tuple[Any, Callable[[Env], Any]]] = []
@@ -863,15 +943,22 @@ def _is_number(raw: Any) -> bool:
     return isinstance(raw, float) and math.isfinite(raw)
 
 
-_SCORERS: dict[int, _Scorer] = {}
+_SCORERS: dict[int, Scorer] = {}
 
 
-def scorer_for(defn: MeasureDefinition) -> _Scorer:
-    """The cached compiled scorer of a definition (internal; used by facts and adapters)."""
+def scorer_for(defn: MeasureDefinition) -> Scorer:
+    """The :class:`Scorer` of a definition, prepared once and cached (the same object while
+    the definition lives).
+
+    >>> from cocm_rules import load_measures
+    >>> scorer = scorer_for(load_measures()["phq9"])
+    >>> scorer.score([0, 0, 0, 0, 0, 0, 0, 0, 1], {}).flags
+    ['suicide_risk']
+    """
     key = id(defn)
     s = _SCORERS.get(key)
     if s is None or s.defn is not defn:
-        s = _SCORERS[key] = _Scorer(defn)
+        s = _SCORERS[key] = Scorer(defn)
     return s
 
 
