@@ -45,31 +45,32 @@ def model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | N
     """Best-effort: the model class that a pydantic ``loc`` points into (for "allowed keys")."""
     candidates: list[Any] = [root]
     for part in loc:
-        nxt: list[Any] = []
-        for tp in candidates:
-            for t in _unwrap(tp):
-                origin = get_origin(t)
-                if isinstance(t, type) and issubclass(t, BaseModel):
-                    if isinstance(part, str):
-                        for name, info in t.model_fields.items():
-                            if part in (name, info.alias):
-                                nxt.append(info.annotation)
-                elif origin in (list, tuple) and isinstance(part, int):
-                    args = get_args(t)
-                    if args:
-                        nxt.append(args[0] if origin is list or len(args) == 2 else args[min(part, len(args) - 1)])
-                elif origin is dict and isinstance(part, str):
-                    args = get_args(t)
-                    if len(args) == 2:
-                        nxt.append(args[1])
-        if not nxt:
+        candidates = [inner for tp in candidates for t in _unwrap(tp) for inner in _inside(t, part)]
+        if not candidates:
             return None
-        candidates = nxt
     for tp in candidates:
         for t in _unwrap(tp):
             if isinstance(t, type) and issubclass(t, BaseModel):
                 return t
     return None
+
+
+def _inside(t: Any, part: Any) -> list[Any]:
+    """The annotations that ``part`` (a key or an index) leads to inside the type ``t``: a
+    model's field, a list's or tuple's item, a dict's value."""
+    origin = get_origin(t)
+    if isinstance(t, type) and issubclass(t, BaseModel):
+        if not isinstance(part, str):
+            return []
+        return [info.annotation for name, info in t.model_fields.items() if part in (name, info.alias)]
+    args = get_args(t)
+    if origin in (list, tuple) and isinstance(part, int):
+        if not args:
+            return []
+        return [args[0] if origin is list or len(args) == 2 else args[min(part, len(args) - 1)]]
+    if origin is dict and isinstance(part, str) and len(args) == 2:
+        return [args[1]]
+    return []
 
 
 _TYPE_WORDS = {
@@ -149,7 +150,26 @@ def problems_from(
     seen: set[tuple[Any, ...]] = set()
     errors = exc.errors(include_url=False)
     data = _at(doc.data, base)
-    # A misspelt key shows up twice: as unknown, and the key it meant as missing. Say it once.
+    misspelt = _misspelt(errors, data, root)
+    for err in errors:
+        loc = _clean_loc(tuple(err["loc"]), data)
+        path = (*base, *loc)
+        context = describe(path) if describe else None
+        if err["type"] in ("extra_forbidden", "missing"):
+            problem = _key_problem(err, doc, root, loc, path, context, misspelt)
+        elif path in seen:  # several union members may fail on the same spot; report the spot once
+            continue
+        else:
+            seen.add(path)
+            problem = _value_problem(err, doc, path, context)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def _misspelt(errors: list[Any], data: Any, root: type[BaseModel]) -> set[tuple[Any, ...]]:
+    """Where a misspelt key shows up twice - as unknown, and the key it meant as missing - the
+    locations of those "missing" keys, so the mistake is said once."""
     misspelt: set[tuple[Any, ...]] = set()
     for err in errors:
         if err["type"] == "extra_forbidden":
@@ -160,71 +180,69 @@ def problems_from(
             meant = suggest(str(loc[-1]), _keys_of(model)) if model else None
             if meant:
                 misspelt.add((*loc[:-1], meant))
-    for err in errors:
-        loc = _clean_loc(tuple(err["loc"]), data)
-        path = (*base, *loc)
-        etype = err["type"]
-        context = describe(path) if describe else None
-        if etype in ("extra_forbidden", "missing") and not loc:  # cannot happen; never an IndexError
-            problems.append(doc.problem(path, err["msg"], context=context))
-            continue
-        if etype == "extra_forbidden":
-            model = model_at(root, loc[:-1])
-            allowed = _keys_of(model) if model else []
-            key = str(loc[-1])
-            problems.append(
-                doc.problem(
-                    path,
-                    f"unknown key {key!r}",
-                    key=True,
-                    context=context,
-                    allowed=join(allowed) if allowed else None,
-                    suggestion=suggest(key, allowed),
-                )
-            )
-            continue
-        if etype == "missing":
-            if loc in misspelt:
-                continue
-            model = model_at(root, loc[:-1])
-            problems.append(
-                doc.problem(
-                    path[:-1],
-                    f"missing required key {str(loc[-1])!r}",
-                    key=True,
-                    context=context,
-                    allowed=join(_keys_of(model)) if model else None,
-                )
-            )
-            continue
-        # Several union members may fail on the same spot; report the spot once.
-        if path in seen:
-            continue
-        seen.add(path)
-        value = err.get("input")
-        if etype in _TYPE_WORDS:
-            message = f"expected {_TYPE_WORDS[etype]}, got {show(value)}"
-            if etype == "string_type" and isinstance(value, int | float | dt.date) and not isinstance(value, bool):
-                message += "; put it in quotes to make it text"
-        elif etype == "literal_error":
-            options = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
-            problems.append(
-                doc.problem(
-                    path,
-                    f"{show(value)} is not allowed",
-                    context=context,
-                    allowed=join(options),
-                    suggestion=suggest(str(value), options) if isinstance(value, str) else None,
-                )
-            )
-            continue
-        elif etype in _BOUNDS:
-            bound = next(iter(err.get("ctx", {}).values()), None)
-            message = f"{show(value)} is out of range: it must be {_BOUNDS[etype]} {bound}"
-        else:
-            msg = err["msg"]
-            if msg.startswith("Value error, "):
-                msg = msg[len("Value error, ") :]
-            message = msg if isinstance(value, dict | list) else f"{msg} (got {show(value)})"
-        problems.append(doc.problem(path, message, context=context))
-    return problems
+    return misspelt
+
+
+def _key_problem(
+    err: Any,
+    doc: Document,
+    root: type[BaseModel],
+    loc: tuple[Any, ...],
+    path: tuple[Any, ...],
+    context: str | None,
+    misspelt: set[tuple[Any, ...]],
+) -> Problem | None:
+    """An unknown key (with what is allowed and "did you mean"), or a missing required one
+    (None when it is the key a misspelt one meant)."""
+    if not loc:  # cannot happen; never an IndexError
+        return doc.problem(path, err["msg"], context=context)
+    if err["type"] == "extra_forbidden":
+        model = model_at(root, loc[:-1])
+        allowed = _keys_of(model) if model else []
+        key = str(loc[-1])
+        return doc.problem(
+            path,
+            f"unknown key {key!r}",
+            key=True,
+            context=context,
+            allowed=join(allowed) if allowed else None,
+            suggestion=suggest(key, allowed),
+        )
+    if loc in misspelt:
+        return None
+    model = model_at(root, loc[:-1])
+    return doc.problem(
+        path[:-1],
+        f"missing required key {str(loc[-1])!r}",
+        key=True,
+        context=context,
+        allowed=join(_keys_of(model)) if model else None,
+    )
+
+
+def _value_problem(err: Any, doc: Document, path: tuple[Any, ...], context: str | None) -> Problem:
+    """A value of the wrong type, not among the allowed ones, out of range or otherwise refused."""
+    etype = err["type"]
+    value = err.get("input")
+    if etype == "literal_error":
+        options = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+        return doc.problem(
+            path,
+            f"{show(value)} is not allowed",
+            context=context,
+            allowed=join(options),
+            suggestion=suggest(str(value), options) if isinstance(value, str) else None,
+        )
+    if etype in _TYPE_WORDS:
+        message = f"expected {_TYPE_WORDS[etype]}, got {show(value)}"
+        if etype == "string_type" and isinstance(value, int | float | dt.date) and not isinstance(value, bool):
+            message += "; put it in quotes to make it text"
+    elif etype in _BOUNDS:
+        bound = next(iter(err.get("ctx", {}).values()), None)
+        message = f"{show(value)} is out of range: it must be {_BOUNDS[etype]} {bound}"
+    else:
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        message = msg if isinstance(value, dict | list) else f"{msg} (got {show(value)})"
+    return doc.problem(path, message, context=context)
