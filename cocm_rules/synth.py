@@ -717,6 +717,16 @@ class _Patient:
 
     # -- output
 
+    def event(self, day: int, kind: str, status: str | None = None) -> None:
+        """An SMI outcome event (housing, employment, education, hospitalization, ED visit) on
+        ``day``, kept within enrollment and today."""
+        day = max(self.enroll, min(self.today, day))
+        e: dict[str, Any] = {"date": day, "kind": kind}
+        if status is not None:
+            e["status"] = status
+        self.seq += 1
+        self.events.append((day, self.seq, e))
+
     def finish(self, status: str) -> dict[str, Any]:
         iso = self.gen.iso
         rec = self.record
@@ -837,17 +847,11 @@ def _policy(rng: random.Random, kind: str) -> str:
 
 
 def _cocm(p: _Patient) -> dict[str, Any]:
-    rng, arch, name = p.rng, p.arch, p.arch.name
-    shapes = _shapes()
+    """One CoCM patient: contacts, the course of the archetype's measures, screens, reviews
+    and the registry status, drawn from the patient's random stream in a fixed order."""
+    rng, name = p.rng, p.arch.name
     if name == "new_referral":
-        p.enroll = p.ia = p.end = p.today - _randint(rng, *arch.gap_days)
-        if rng.random() < 0.5:
-            p.phq9(p.enroll, _randint(rng, 10, 24))  # the screening PHQ-9 behind the referral
-        if rng.random() < OUTREACH_SHARE:
-            p.end = min(p.today, p.enroll + _randint(rng, 1, 7))
-            p.contact(p.end, "other", "phone", OUTREACH_MINUTES)  # an outreach call before the initial assessment
-        return p.finish("active_treatment")
-
+        return _new_referral(p)
     days = p.timeline(min_contacts=1 if name in ("early_treatment", "suicide_item_positive") else 2)
     if name == "early_treatment" and rng.random() < FIRST_FOLLOW_UP_PENDING_SHARE:
         days = days[:1]
@@ -856,47 +860,82 @@ def _cocm(p: _Patient) -> dict[str, Any]:
     kind = _COURSES.get(name) or _kind(rng, _KINDS.get(name, _UNCERTAIN))
     measured = p.measured(days, force_last=2 if kind == "worsen" else 1)
     if name.startswith("remission_"):
-        # A remission that has lasted: measure at the last contact at least REMISSION_RUN_DAYS
-        # before the latest measurement, and keep every later total below the remission cut.
-        anchor = max((d for d in days[1:] if d <= measured[-1] - REMISSION_RUN_DAYS), default=None)
-        if anchor is not None and anchor not in measured:
-            measured = sorted([*measured, anchor])
-        effect = min(effect, (anchor or measured[-1]) - days[0])
-
+        measured, effect = _lasting_remission(days, measured, effect)
     base = _randint(rng, 10, 24)
     track_phq9 = True
-    if name == "anxiety":
+    if name in ("anxiety", "ptsd"):
+        base, track_phq9 = _other_course(p, kind, measured, effect)
+    policy = _policy(rng, kind)
+    if track_phq9:
+        _phq9_course(p, kind, base, measured, effect)
+    _screens(p, days, measured)
+    p.reviews(policy)
+    return p.finish(_cocm_status(p, effect))
+
+
+def _new_referral(p: _Patient) -> dict[str, Any]:
+    """Referred, not yet assessed: perhaps the screening PHQ-9 and an outreach call."""
+    rng = p.rng
+    p.enroll = p.ia = p.end = p.today - _randint(rng, *p.arch.gap_days)
+    if rng.random() < 0.5:
+        p.phq9(p.enroll, _randint(rng, 10, 24))  # the screening PHQ-9 behind the referral
+    if rng.random() < OUTREACH_SHARE:
+        p.end = min(p.today, p.enroll + _randint(rng, 1, 7))
+        p.contact(p.end, "other", "phone", OUTREACH_MINUTES)  # an outreach call before the initial assessment
+    return p.finish("active_treatment")
+
+
+def _lasting_remission(days: list[int], measured: list[int], effect: int) -> tuple[list[int], int]:
+    """A remission that has lasted: measure at the last contact at least REMISSION_RUN_DAYS
+    before the latest measurement (and the effect reached by then), so every later total can
+    stay below the remission cut."""
+    anchor = max((d for d in days[1:] if d <= measured[-1] - REMISSION_RUN_DAYS), default=None)
+    if anchor is not None and anchor not in measured:
+        measured = sorted([*measured, anchor])
+    return measured, min(effect, (anchor or measured[-1]) - days[0])
+
+
+def _other_course(p: _Patient, kind: str, measured: list[int], effect: int) -> tuple[int, bool]:
+    """The GAD-7 (anxiety) or PCL-5 (PTSD) course; then the PHQ-9 baseline, and whether the
+    PHQ-9 is tracked beside it."""
+    rng, shapes = p.rng, _shapes()
+    if p.arch.name == "anxiety":
         gad7 = _course(rng, kind, _randint(rng, 10, 21), measured, shapes["gad7"], effect_days=effect)
         p.series("gad7", measured, gad7)
         track_phq9 = rng.random() < 0.6
-        base = _randint(rng, 5, 20)
-    elif name == "ptsd":
-        pcl5 = _course(rng, kind, _randint(rng, 33, 70), measured, shapes["pcl5"], effect_days=effect)
-        p.series("pcl5", measured, pcl5)
-        track_phq9 = rng.random() < 0.7
-        base = _randint(rng, 8, 22)
-    policy = _policy(rng, kind)
+        return _randint(rng, 5, 20), track_phq9
+    pcl5 = _course(rng, kind, _randint(rng, 33, 70), measured, shapes["pcl5"], effect_days=effect)
+    p.series("pcl5", measured, pcl5)
+    track_phq9 = rng.random() < 0.7
+    return _randint(rng, 8, 22), track_phq9
 
-    if track_phq9:
-        totals = _course(rng, kind, base, measured, shapes["phq9"], effect_days=max(1, effect))
-        item9: list[int | None] = [0] * len(totals)
-        for i, t in enumerate(totals[:-1]):
-            if t >= 15 and rng.random() < 0.08:
-                item9[i] = 1  # item 9 endorsed earlier in the course, not at the latest
-        if name == "suicide_item_positive":
-            last9 = _weighted(rng, ((1, 0.6), (2, 0.3), (3, 0.1)))
-            if rng.random() < 0.33:
-                totals[-1] = _randint(rng, last9, 7)  # a low total: item 9 alerts at any total
-            totals[-1] = max(totals[-1], last9)
-            item9[-1] = last9
-        elif name == "safety_item_missing":
-            item9[-1] = None
-        elif name == "remission_with_plan" and rng.random() < 0.15:
-            totals[-1] = _randint(rng, 10, 16)  # symptoms returning on the relapse prevention plan
-        for d, t, i9 in zip(measured, totals, item9, strict=True):
-            p.phq9(d, t, i9)
 
-    if name == "suicide_item_positive" and rng.random() < 0.75:
+def _phq9_course(p: _Patient, kind: str, base: int, measured: list[int], effect: int) -> None:
+    """The PHQ-9 administrations of a course, with item 9 as the archetype has it."""
+    rng, name = p.rng, p.arch.name
+    totals = _course(rng, kind, base, measured, _shapes()["phq9"], effect_days=max(1, effect))
+    item9: list[int | None] = [0] * len(totals)
+    for i, t in enumerate(totals[:-1]):
+        if t >= 15 and rng.random() < 0.08:
+            item9[i] = 1  # item 9 endorsed earlier in the course, not at the latest
+    if name == "suicide_item_positive":
+        last9 = _weighted(rng, ((1, 0.6), (2, 0.3), (3, 0.1)))
+        if rng.random() < 0.33:
+            totals[-1] = _randint(rng, last9, 7)  # a low total: item 9 alerts at any total
+        totals[-1] = max(totals[-1], last9)
+        item9[-1] = last9
+    elif name == "safety_item_missing":
+        item9[-1] = None
+    elif name == "remission_with_plan" and rng.random() < 0.15:
+        totals[-1] = _randint(rng, 10, 16)  # symptoms returning on the relapse prevention plan
+    for d, t, i9 in zip(measured, totals, item9, strict=True):
+        p.phq9(d, t, i9)
+
+
+def _screens(p: _Patient, days: list[int], measured: list[int]) -> None:
+    """The C-SSRS (after a positive item 9, or routinely at intake) and the AUDIT-C."""
+    rng = p.rng
+    if p.arch.name == "suicide_item_positive" and rng.random() < 0.75:
         level = _weighted(rng, (("none", 0.15), ("low", 0.4), ("moderate", 0.3), ("high", 0.15)))
         p.cssrs(measured[-1], level)
         if rng.random() < 0.3:
@@ -905,94 +944,54 @@ def _cocm(p: _Patient) -> dict[str, Any]:
         p.cssrs(days[0], "none")
     if rng.random() < AUDITC_SHARE["cocm"]:
         p.auditc(days[0])
-    p.reviews(policy)
 
-    # Relapse prevention plans and the registry status.
-    status = "active_treatment"
+
+def _cocm_status(p: _Patient, effect: int) -> str:
+    """The registry status, and the relapse prevention plan of those who have one."""
+    rng, name = p.rng, p.arch.name
     if name == "remission_with_plan":
         first = min(p.ia + effect + REMISSION_RUN_DAYS, p.end)
         p.plan_day = min(_randint(rng, first, first + 28), p.end)
         if rng.random() < 0.75:
-            status = "relapse_prevention_plan"
             p.thin_follow_ups(p.plan_day, PLAN_CHECK_IN_SKIPPED_SHARE)
-    elif name == "discharged":
-        status = "discharged"
+            return "relapse_prevention_plan"
+        return "active_treatment"
+    if name == "discharged":
         if rng.random() < 0.8:
             p.plan_day = p.end - _randint(rng, 0, 28)
-    elif name == "inactive":
-        status = "inactive"
-    return p.finish(status)
+        return "discharged"
+    return "inactive" if name == "inactive" else "active_treatment"
 
 
 # -- serious mental illness ------------------------------------------------------------------------
 
+#: What goes wrong for a destabilizing SMI patient, each with its share.
+_DESTABILIZING = (
+    ("hospitalization", 0.4),
+    ("ed_visit", 0.45),
+    ("housing", 0.35),
+    ("employment", 0.3),
+    ("education", 0.1),
+    ("psychosis", 0.6),
+    ("function", 0.5),
+    ("recovery", 0.5),
+)
+
 
 def _smi(p: _Patient) -> dict[str, Any]:
+    """One SMI patient: contacts, the SMI measures (and sometimes the PHQ-9), reviews and
+    outcome events; a destabilizing patient has some of :data:`_DESTABILIZING`."""
     rng, name = p.rng, p.arch.name
     days = p.timeline(min_contacts=2)
     p.care_contacts(days)
     shapes = _shapes()
-    destab = name == "smi_destabilizing"
     features: set[str] = set()
-    if destab:
-        for feature, share in (
-            ("hospitalization", 0.4),
-            ("ed_visit", 0.45),
-            ("housing", 0.35),
-            ("employment", 0.3),
-            ("education", 0.1),
-            ("psychosis", 0.6),
-            ("function", 0.5),
-            ("recovery", 0.5),
-        ):
-            if rng.random() < share:
-                features.add(feature)
+    if name == "smi_destabilizing":
+        features = {feature for feature, share in _DESTABILIZING if rng.random() < share}
         if not features:
             features.add(_kind(rng, (("hospitalization", 0.5), ("psychosis", 0.5))))
-    worsening_scales = features & {"psychosis", "function", "recovery"}
-
-    # ASRM at the initial assessment and about half the follow-ups.
-    asrm_days = [d for i, d in enumerate(days) if i == 0 or i == len(days) - 1 or rng.random() < 0.5]
-    for i, d in enumerate(asrm_days):
-        last = i == len(asrm_days) - 1
-        total = _randint(rng, 6, 14) if (name == "smi_mania" and last) else _randint(rng, 0, 5)
-        p.assess("asrm", d, p.items("asrm", total))
-
-    # Psychosis dimensions, WHODAS-12 and RAS-R about every 12 weeks.
-    slow = [days[0]]
-    for d in days[1:]:
-        if d - slow[-1] >= SMI_MEASURE_INTERVAL_DAYS:
-            slow.append(d)
-    if (worsening_scales or name == "smi_mania") and slow[-1] != days[-1]:
-        slow.append(days[-1])
-    severity = _uniform(rng, 0.3, 2.6)
-    psy = shapes["psychosis_dimensions"]
-    ratings = [max(psy.lo, min(psy.hi, round(severity + _uniform(rng, -1.2, 1.2)))) for _ in psy.ids]
-    mania = psy.ids.index("mania")
-    whodas = _randint(rng, 18, 45)
-    ras = _randint(rng, 55, 100)
-    w_lo, w_hi = shapes["whodas12"].items * shapes["whodas12"].lo, shapes["whodas12"].top
-    r_lo, r_hi = shapes["ras"].items * shapes["ras"].lo, shapes["ras"].top
-    for i, d in enumerate(slow):
-        last = i == len(slow) - 1 and i > 0
-        if i:
-            ratings = [max(psy.lo, r - 1) if rng.random() < 0.25 else r for r in ratings]
-            whodas = max(w_lo, whodas - _randint(rng, 0, 3))
-            ras = min(r_hi, ras + _randint(rng, 0, 4))
-        if last and "psychosis" in features:
-            open_ = [j for j, r in enumerate(ratings) if r < psy.hi] or [0]
-            for j in _sample(rng, open_, min(len(open_), _randint(rng, 1, 3))):
-                ratings[j] = min(psy.hi, ratings[j] + _randint(rng, 1, 2))
-        if last and name == "smi_mania":
-            ratings[mania] = min(psy.hi, ratings[mania] + _randint(rng, 1, 2))
-        if last and "function" in features:
-            whodas = min(w_hi, whodas + _randint(rng, 1, 8))
-        if last and "recovery" in features:
-            ras = max(r_lo, ras - _randint(rng, 1, 10))
-        p.assess("psychosis_dimensions", d, list(ratings))
-        p.assess("whodas12", d, p.items("whodas12", whodas))
-        p.assess("ras", d, p.items("ras", ras))
-
+    _asrm(p, days)
+    _slow_measures(p, days, features)
     if rng.random() < SMI_PHQ9_SHARE:
         measured = p.measured(days)
         kind = _kind(rng, (("flat", 0.6), ("partial", 0.4)))
@@ -1003,16 +1002,70 @@ def _smi(p: _Patient) -> dict[str, Any]:
     if rng.random() < AUDITC_SHARE["smi"]:
         p.auditc(days[0])
     p.reviews("consult" if rng.random() < 0.3 else "nonresponse")
+    _outcome_events(p, features)
+    return p.finish("active_treatment")
 
-    # Outcome events: the baseline statuses at enrollment, then changes.
-    def event(day: int, kind: str, status: str | None = None) -> None:
-        day = max(p.enroll, min(p.today, day))
-        e: dict[str, Any] = {"date": day, "kind": kind}
-        if status is not None:
-            e["status"] = status
-        p.seq += 1
-        p.events.append((day, p.seq, e))
 
+def _asrm(p: _Patient, days: list[int]) -> None:
+    """The ASRM at the initial assessment, the latest contact and about half the follow-ups;
+    a manic patient's latest is high."""
+    rng = p.rng
+    asrm_days = [d for i, d in enumerate(days) if i == 0 or i == len(days) - 1 or rng.random() < 0.5]
+    for i, d in enumerate(asrm_days):
+        last = i == len(asrm_days) - 1
+        total = _randint(rng, 6, 14) if (p.arch.name == "smi_mania" and last) else _randint(rng, 0, 5)
+        p.assess("asrm", d, p.items("asrm", total))
+
+
+def _slow_measures(p: _Patient, days: list[int], features: set[str]) -> None:
+    """Psychosis dimensions, WHODAS-12 and RAS-R about every 12 weeks, slowly improving; at the
+    latest, worse where the patient is destabilizing (or manic)."""
+    rng, name, shapes = p.rng, p.arch.name, _shapes()
+    slow = [days[0]]
+    for d in days[1:]:
+        if d - slow[-1] >= SMI_MEASURE_INTERVAL_DAYS:
+            slow.append(d)
+    if (features & {"psychosis", "function", "recovery"} or name == "smi_mania") and slow[-1] != days[-1]:
+        slow.append(days[-1])
+    severity = _uniform(rng, 0.3, 2.6)
+    psy = shapes["psychosis_dimensions"]
+    ratings = [max(psy.lo, min(psy.hi, round(severity + _uniform(rng, -1.2, 1.2)))) for _ in psy.ids]
+    whodas = _randint(rng, 18, 45)
+    ras = _randint(rng, 55, 100)
+    w_lo, w_hi = shapes["whodas12"].items * shapes["whodas12"].lo, shapes["whodas12"].top
+    r_lo, r_hi = shapes["ras"].items * shapes["ras"].lo, shapes["ras"].top
+    for i, d in enumerate(slow):
+        if i:
+            ratings = [max(psy.lo, r - 1) if rng.random() < 0.25 else r for r in ratings]
+            whodas = max(w_lo, whodas - _randint(rng, 0, 3))
+            ras = min(r_hi, ras + _randint(rng, 0, 4))
+        if i == len(slow) - 1 and i > 0:
+            _worse_ratings(p, ratings, features)
+            if "function" in features:
+                whodas = min(w_hi, whodas + _randint(rng, 1, 8))
+            if "recovery" in features:
+                ras = max(r_lo, ras - _randint(rng, 1, 10))
+        p.assess("psychosis_dimensions", d, list(ratings))
+        p.assess("whodas12", d, p.items("whodas12", whodas))
+        p.assess("ras", d, p.items("ras", ras))
+
+
+def _worse_ratings(p: _Patient, ratings: list[int], features: set[str]) -> None:
+    """The latest psychosis dimensions of a destabilizing patient (one to three rise) or a
+    manic one (mania rises), changed in place."""
+    rng, psy = p.rng, _shapes()["psychosis_dimensions"]
+    if "psychosis" in features:
+        open_ = [j for j, r in enumerate(ratings) if r < psy.hi] or [0]
+        for j in _sample(rng, open_, min(len(open_), _randint(rng, 1, 3))):
+            ratings[j] = min(psy.hi, ratings[j] + _randint(rng, 1, 2))
+    if p.arch.name == "smi_mania":
+        mania = psy.ids.index("mania")
+        ratings[mania] = min(psy.hi, ratings[mania] + _randint(rng, 1, 2))
+
+
+def _outcome_events(p: _Patient, features: set[str]) -> None:
+    """Outcome events: the baseline statuses at enrollment, then changes."""
+    rng, name = p.rng, p.arch.name
     recent = max(p.enroll, p.today - 29)
     housing = (
         "stable" if "housing" in features else _weighted(rng, (("stable", 0.7), ("unstable", 0.2), ("homeless", 0.1)))
@@ -1022,33 +1075,39 @@ def _smi(p: _Patient) -> dict[str, Any]:
         if "employment" in features
         else _weighted(rng, (("employed", 0.25), ("unemployed", 0.45), ("not_in_labor_force", 0.3)))
     )
-    event(p.enroll, "housing", housing)
-    event(p.enroll, "employment", employment)
+    p.event(p.enroll, "housing", housing)
+    p.event(p.enroll, "employment", employment)
     if "education" in features or rng.random() < 0.12:
-        event(p.enroll, "education", "enrolled")
+        p.event(p.enroll, "education", "enrolled")
         if "education" in features:
-            event(_randint(rng, max(p.enroll + 1, p.today - 89), p.today), "education", "not_enrolled")
+            p.event(_randint(rng, max(p.enroll + 1, p.today - 89), p.today), "education", "not_enrolled")
+    _status_changes(p, features, housing)
+    if "hospitalization" in features:
+        p.event(_randint(rng, recent, p.today), "hospitalization")
+    if "ed_visit" in features or (name == "smi_mania" and rng.random() < 0.3):
+        p.event(_randint(rng, recent, p.today), "ed_visit")
+    if rng.random() < 0.2 and p.today - p.enroll > 60:
+        p.event(_randint(rng, p.enroll, p.today - 60), _kind(rng, (("hospitalization", 0.4), ("ed_visit", 0.6))))
+
+
+def _status_changes(p: _Patient, features: set[str], housing: str) -> None:
+    """Housing and employment lost in the last 90 days by a destabilizing patient; housing
+    found by some who lacked it."""
+    rng = p.rng
     if "housing" in features:
-        event(
+        p.event(
             _randint(rng, max(p.enroll + 1, p.today - 89), p.today),
             "housing",
             _kind(rng, (("unstable", 0.7), ("homeless", 0.3))),
         )
     elif housing != "stable" and rng.random() < 0.3:
-        event(_randint(rng, p.enroll + 1, max(p.enroll + 1, p.today)), "housing", "stable")
+        p.event(_randint(rng, p.enroll + 1, max(p.enroll + 1, p.today)), "housing", "stable")
     if "employment" in features:
-        event(
+        p.event(
             _randint(rng, max(p.enroll + 1, p.today - 89), p.today),
             "employment",
             _kind(rng, (("unemployed", 0.8), ("not_in_labor_force", 0.2))),
         )
-    if "hospitalization" in features:
-        event(_randint(rng, recent, p.today), "hospitalization")
-    if "ed_visit" in features or (name == "smi_mania" and rng.random() < 0.3):
-        event(_randint(rng, recent, p.today), "ed_visit")
-    if rng.random() < 0.2 and p.today - p.enroll > 60:
-        event(_randint(rng, p.enroll, p.today - 60), _kind(rng, (("hospitalization", 0.4), ("ed_visit", 0.6))))
-    return p.finish("active_treatment")
 
 
 # -- the generator ---------------------------------------------------------------------------------
