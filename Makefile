@@ -2,7 +2,8 @@
 #
 #   make demo   install into .venv if needed, then run the bundled example caseload through the CLI:
 #               scores, a patient's alerts, the psychiatric review list and the caseload metrics
-#   make test   install into .venv if needed, then lint (ruff) and run the test suite (pytest)
+#   make test   install into .venv if needed, then lint (ruff, incl. the complexity limit; mypy) and
+#               run the test suite (pytest; it also checks the import contract with lint-imports)
 #
 # Internal targets: venv (create .venv and install), lint, clean, distclean, help.
 # The install is redone only when pyproject.toml changes (stamp file .venv/.installed).
@@ -25,7 +26,7 @@ DEMO_DATE := 2026-11-20
 
 help:
 	@echo "make demo   the bundled example caseload: scores, alerts, review list, caseload metrics"
-	@echo "make test   lint (ruff check, ruff format --check) and run the tests (pytest)"
+	@echo "make test   lint (ruff check, ruff format --check, mypy) and run the tests (pytest, lint-imports)"
 	@echo "both create .venv and install cocm-rules[all,test] into it on first use"
 
 $(BIN)/python:
@@ -39,8 +40,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check cocm_rules tests
-	$(BIN)/ruff format --check cocm_rules tests
+	$(BIN)/ruff check cocm_rules tests benchmarks tools
+	$(BIN)/ruff format --check cocm_rules tests benchmarks tools
+	$(BIN)/mypy cocm_rules
 
 test: lint
 	@mkdir -p $(dir $(JUNIT_XML))

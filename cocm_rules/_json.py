@@ -155,7 +155,7 @@ def duplicate_message(key: str, path: str | None, *, top: str = "the top-level o
     )
 
 
-class Pairs(list):  # type: ignore[type-arg]
+class Pairs(list):
     """An object's key-value pairs in order, duplicates kept (the slow path only)."""
 
 

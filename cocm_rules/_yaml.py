@@ -165,7 +165,8 @@ class _Builder:
 
     def build(self, node: Node, path: Path_) -> Any:
         self.doc.values[path] = _mark(node)
-        expected_tag = {MappingNode: _MAP, SequenceNode: _SEQ}.get(type(node))
+        tags: dict[type[Node], str] = {MappingNode: _MAP, SequenceNode: _SEQ}
+        expected_tag = tags.get(type(node))
         if expected_tag is not None and node.tag != expected_tag:
             self._problem(node, f"the tag {node.tag!r} is not allowed; a definition is plain data")
             return None
@@ -300,7 +301,7 @@ class _NoAliasLoader(yaml.SafeLoader):
 
     _depth = 0
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:  # type: ignore[override]
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self._depth >= MAX_DEPTH and not self.check_event(yaml.ScalarEvent, yaml.AliasEvent):
             raise yaml.MarkedYAMLError(
                 problem=f"nested too deeply: at most {MAX_DEPTH} levels of lists and mappings",

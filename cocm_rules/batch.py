@@ -27,7 +27,7 @@ def _lines(stream: IO[str] | IO[bytes], *, as_text: bool = False) -> Iterator[An
     """The records of a JSON Lines stream. A binary stream is decoded line by line, so a line
     that is not UTF-8 is one error record; a byte order mark before the first line is skipped."""
     index = 0
-    lines: Iterable[str | bytes] = stream  # type: ignore[assignment]  # IO[str] | IO[bytes] yields one or the other
+    lines: Iterable[str | bytes] = stream  # IO[str] | IO[bytes] yields one or the other
     for lineno, raw in enumerate(lines, start=1):
         if isinstance(raw, bytes):
             try:
@@ -100,7 +100,7 @@ def _records_of(data: Any) -> list[Any]:
     if isinstance(data, list):
         return data
     if isinstance(data, dict) and len(data) == 1 and isinstance(data.get("patients"), list):
-        return data["patients"]  # type: ignore[no-any-return]
+        return data["patients"]
     return [data]
 
 

@@ -237,7 +237,7 @@ class Engine:
             )
 
 
-class _LazyFacts(dict):  # type: ignore[type-arg]
+class _LazyFacts(dict):
     """A patient's facts, each computed when first read with ``facts[name]`` (and kept).
 
     ``get``, ``in`` and iteration see only the facts read so far: the backends and alert

@@ -16,7 +16,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from ._log import get_logger
 from ._text import join, suggest
@@ -324,6 +324,16 @@ class Example(StrictModel):
     source: str | None = None
 
 
+class _Derived(dict[str, Any]):
+    """What is computed from a definition and kept with it (its scorer...). Not part of the
+    definition's value: two equal definitions stay equal whatever each has computed."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Derived)
+
+    __hash__ = None
+
+
 class MeasureDefinition(StrictModel):
     """A validated measure definition (one ``measures/*.yaml`` file)."""
 
@@ -360,6 +370,18 @@ class MeasureDefinition(StrictModel):
     notes: list[str] = Field(default_factory=list)
 
     # -- conveniences -------------------------------------------------------------------
+
+    _derived: _Derived = PrivateAttr(default_factory=lambda: _Derived())
+
+    def cached(self, key: str, build: Callable[[], Any]) -> Any:
+        """``build()``, computed once and kept by this definition under ``key`` (its scorer, the
+        strategies' item tables...): derived state lives as long as the definition does."""
+        try:
+            return self._derived[key]
+        except KeyError:
+            value = self._derived[key] = build()
+            return value
+
     def item(self, item_id: str) -> Item:
         """The item with this id (``item9`` or ``phq9.item9``); raises InvalidInput."""
         key = item_id.removeprefix(f"{self.id}.")
@@ -909,7 +931,7 @@ class MeasureLibrary(Mapping[str, MeasureDefinition]):
     def __contains__(self, measure_id: object) -> bool:
         return measure_id in self._defs
 
-    def get(self, measure_id: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, measure_id: str, default: Any = None) -> Any:
         """The definition of ``measure_id``, or ``default`` when unknown (never raises)."""
         return self._defs.get(measure_id, default)
 
@@ -1005,15 +1027,15 @@ def _load(path: Path) -> MeasureLibrary:
             problems.append(doc.problem(("id",), f"measure id {defn.id!r} is already defined in {where[defn.id]}"))
             continue
         clashes = [
-            _name_clash((defn.id, doc, path, name), owners[name_key(name)])
-            for path, name in defn.names()
+            _name_clash((defn.id, doc, name_path, name), owners[name_key(name)])
+            for name_path, name in defn.names()
             if owners.get(name_key(name), (defn.id,))[0] != defn.id
         ]
         if clashes:
             problems.extend(clashes)
             continue
-        for path, name in defn.names():
-            owners.setdefault(name_key(name), (defn.id, doc, path, name))
+        for name_path, name in defn.names():
+            owners.setdefault(name_key(name), (defn.id, doc, name_path, name))
         defs[defn.id] = defn
         where[defn.id] = str(f)
     if problems:

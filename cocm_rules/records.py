@@ -165,7 +165,7 @@ class JsonLine(str):
         return line
 
 
-class JsonObject(dict):  # type: ignore[type-arg]
+class JsonObject(dict):
     """One JSON Lines record, parsed: the object, with its line number in the file (so an
     error record about it can name the line)."""
 

@@ -312,7 +312,7 @@ class Scorer:
         self.min_len = last_required + 1
         self.required_plain = [it.id for it in items if it.required and it.asked_when is None]
         self.optional_ids = [it.id for it in items if not it.required]
-        self.defaults = dict(zip(self.ids, [None] * len(self.ids), strict=True))
+        self.defaults: dict[str, int | None] = dict.fromkeys(self.ids)
         self.total_ids = defn.total_items
         self.total_id_set = frozenset(self.total_ids)
         self.has_total = defn.total is not None
@@ -623,7 +623,7 @@ class Scorer:
         subscores: dict[str, int | None] = {}
         for sid, items in self.subscores:
             got = [values[i] for i in items]
-            subscores[sid] = env[sid] = None if None in got else sum(got)  # type: ignore[arg-type]
+            subscores[sid] = env[sid] = None if None in got else sum(got)
         t.subscores = subscores
         if reported is not None and not total_only and t.source != "reported":
             self._compare_reported(t, reported)
@@ -720,6 +720,7 @@ class Scorer:
         """:meth:`evaluate` for the common case, shortened: every item answered with an
         allowed, non-missing code, no context, no reported total (the same result; a
         property test compares the two paths)."""
+        values: dict[str, int | None]
         if len(answers) == self.n_items:
             values = dict(zip(self.ids, answers, strict=True))
         else:
@@ -943,9 +944,6 @@ def _is_number(raw: Any) -> bool:
     return isinstance(raw, float) and math.isfinite(raw)
 
 
-_SCORERS: dict[int, Scorer] = {}
-
-
 def scorer_for(defn: MeasureDefinition) -> Scorer:
     """The :class:`Scorer` of a definition, prepared once and cached (the same object while
     the definition lives).
@@ -955,11 +953,7 @@ def scorer_for(defn: MeasureDefinition) -> Scorer:
     >>> scorer.score([0, 0, 0, 0, 0, 0, 0, 0, 1], {}).flags
     ['suicide_risk']
     """
-    key = id(defn)
-    s = _SCORERS.get(key)
-    if s is None or s.defn is not defn:
-        s = _SCORERS[key] = Scorer(defn)
-    return s
+    return defn.cached("scoring.scorer", lambda: Scorer(defn))
 
 
 def score(

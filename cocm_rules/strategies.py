@@ -140,14 +140,8 @@ class _Items:
         return st.one_of(numbers_as_text, st.text(max_size=8), fractional, st.booleans(), other)
 
 
-_ITEMS: dict[int, _Items] = {}
-
-
 def _items(defn: MeasureDefinition) -> _Items:
-    cached = _ITEMS.get(id(defn))
-    if cached is None or cached.defn is not defn:
-        cached = _ITEMS[id(defn)] = _Items(defn)
-    return cached
+    return defn.cached("strategies.items", lambda: _Items(defn))
 
 
 @st.composite
@@ -347,14 +341,7 @@ def scores(
     """
     lib = library if library is not None else load_measures()
     ids = (lib.get_measure(measure_id).id,) if measure_id is not None else tuple(lib)
-    key = (id(lib), ids, missing)
-    cached = _SCORES.get(key)
-    if cached is None or cached[0] is not lib:
-        cached = _SCORES[key] = (lib, _scored(lib, ids, missing))
-    return cached[1]
-
-
-_SCORES: dict[tuple[int, tuple[str, ...], bool], tuple[MeasureLibrary, SearchStrategy[Score]]] = {}
+    return lib.cached(f"strategies.scores.{','.join(ids)}.{missing}", lambda: _scored(lib, ids, missing))
 
 
 @st.composite
@@ -568,9 +555,9 @@ def _number(draw: DrawFn, spec: Any) -> tuple[Any, float, float]:
         pool = [v for v in _COMMON_VALUES if lo <= v <= hi]
         wide = st.integers(math.ceil(lo), math.floor(hi))
         return draw(st.one_of(st.sampled_from(pool), wide) if pool else wide), lo, hi
-    pool = [v for v in (-0.5, 0.0, 0.25, 0.5, 1.0) if lo <= v <= hi]
+    fractions: list[Any] = [v for v in (-0.5, 0.0, 0.25, 0.5, 1.0) if lo <= v <= hi]
     return (
-        draw(st.one_of(st.sampled_from(pool), st.integers(int(lo * 100), int(hi * 100)).map(lambda n: n / 100))),
+        draw(st.one_of(st.sampled_from(fractions), st.integers(int(lo * 100), int(hi * 100)).map(lambda n: n / 100))),
         lo,
         hi,
     )

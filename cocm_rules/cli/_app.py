@@ -53,7 +53,7 @@ def fail(message: str) -> NoReturn:
 class _Application(TyperGroup):
     """The top-level group: turns every :class:`CocmRulesError` a command raises into :func:`fail`."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]  # typer vendors click's Context
         try:
             return super().invoke(ctx)
         except CocmRulesError as error:

@@ -730,7 +730,7 @@ def _score_fhir(
 ) -> None:
     from ..fhir import load_resource, score_fhir
 
-    context = {"sex": sex} if sex else {}
+    context: dict[str, Any] = {"sex": sex} if sex else {}
     report = score_fhir(
         path, definitions=[load_resource(q) for q in questionnaires], item_map=item_map or None, **context
     )

@@ -110,7 +110,7 @@ def _build(library: MeasureLibrary) -> FactCatalog:
 def catalog(library: MeasureLibrary | None = None) -> FactCatalog:
     """The fact catalog for a measure library (the bundled one by default), kept by the library."""
     lib = library if library is not None else load_measures()
-    return lib.cached("facts.catalog", lambda: _build(lib))  # type: ignore[no-any-return]
+    return lib.cached("facts.catalog", lambda: _build(lib))
 
 
 def derive_facts(

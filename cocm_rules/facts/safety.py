@@ -94,7 +94,7 @@ def _flagging(library: MeasureLibrary) -> dict[str, tuple[str, ...]]:
                 out.setdefault(SAFETY_ITEM_MISSING, []).append(defn.id)
         return {k: tuple(v) for k, v in out.items()}
 
-    return library.cached("facts.flagging", build)  # type: ignore[no-any-return]
+    return library.cached("facts.flagging", build)
 
 
 def any_measure_flag(view: EpisodeView, flag: str) -> bool:
@@ -148,7 +148,7 @@ def _any_safety_missing(view: EpisodeView) -> bool:
 
 
 def _episode_safety_missing(view: EpisodeView) -> bool:
-    return view.memo("safety.missing", _any_safety_missing)  # type: ignore[no-any-return]
+    return view.memo("safety.missing", _any_safety_missing)
 
 
 def _reasons(view: EpisodeView) -> list[str]:

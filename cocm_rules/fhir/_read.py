@@ -147,7 +147,7 @@ class _Element:
     label: str | None = None  # linkId or code, for notes
 
 
-def _value_key(holder: Mapping[str, Any], where: Where, path: str, *, required: bool) -> str | None:
+def _value_key(holder: Mapping[str, Any], where: Where, path: str | None, *, required: bool) -> str | None:
     keys = [k for k in holder if isinstance(k, str) and k.startswith("value") and k[5:6].isupper()]
     if len(keys) > 1:
         raise where.error(path, f"more than one value[x] ({', '.join(sorted(keys))})")
@@ -176,7 +176,7 @@ def _kept_value(scorer: Any, item_id: str, e: InvalidInput) -> Any:
     is a number or a text the scorer refuses (its message then names it), else a text saying
     why; ``e`` is raised again if the scorer would accept either (nothing is ever guessed)."""
     value = number(e.value)
-    candidates = [value] if value is not None else [e.value] if isinstance(e.value, str) else []
+    candidates: list[Any] = [value] if value is not None else [e.value] if isinstance(e.value, str) else []
     candidates.append(f"not readable: {e.reason}")
     for candidate in candidates:
         try:
@@ -534,7 +534,7 @@ class AssessmentReader:
             cpath = join_path(prefix, f"component[{n}]")
             if not isinstance(comp, Mapping):
                 raise where.error(cpath, "a component must be an object", value=comp)
-            ctargets = []
+            ctargets: list[Target] = []
             ccodes = codings(comp.get("code"), where, join_path(cpath, "code"))
             for c in ccodes:
                 ctargets.extend(t for t in self.index.targets(c.get("system"), c.get("code")) if t.kind != "panel")
@@ -669,7 +669,7 @@ class AssessmentReader:
                     ignored.append(el.path)
                 continue
             for t in mine:
-                key = t.id if t.kind == "item" else t.kind if t.kind == "total" else f"result:{t.id}"
+                key = (t.id if t.kind == "item" else t.kind if t.kind == "total" else f"result:{t.id}") or t.kind
                 if key in paths:
                     raise where.error(
                         el.path,

@@ -82,15 +82,9 @@ class CodeIndex:
         return None
 
 
-_INDEXES: dict[int, CodeIndex] = {}
-
-
 def code_index(library: MeasureLibrary) -> CodeIndex:
-    """The (cached) code index of a measure library."""
-    idx = _INDEXES.get(id(library))
-    if idx is None or idx.library is not library:
-        idx = _INDEXES[id(library)] = CodeIndex(library)
-    return idx
+    """The code index of a measure library, built once and kept by the library."""
+    return library.cached("fhir.code_index", lambda: CodeIndex(library))
 
 
 # -- a host's definitions --------------------------------------------------------------------
@@ -211,7 +205,7 @@ class Definitions:
     def _vs_weight(self, vs: Mapping[str, Any], system: str | None, code: str, owner: str) -> list[tuple[float, str]]:
         out = []
         label = f"ValueSet {vs.get('url') or vs.get('id')} (in {owner})"
-        compose = vs.get("compose") if isinstance(vs.get("compose"), Mapping) else {}
+        compose: Mapping[str, Any] = vs["compose"] if isinstance(vs.get("compose"), Mapping) else {}
         for inc in listed(compose.get("include")):
             if not isinstance(inc, Mapping):
                 continue
@@ -224,7 +218,7 @@ class Definitions:
                     if w is not None:
                         out.append((w, label))
         if not out:
-            expansion = vs.get("expansion") if isinstance(vs.get("expansion"), Mapping) else {}
+            expansion: Mapping[str, Any] = vs["expansion"] if isinstance(vs.get("expansion"), Mapping) else {}
             stack = list(listed(expansion.get("contains")))
             while stack:
                 c = stack.pop()

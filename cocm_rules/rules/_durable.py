@@ -30,7 +30,7 @@ from typing import Any
 
 from .._log import get_logger
 from ..errors import BackendUnavailable, EngineError
-from .ir import And, Cmp, In, Missing, Node, Or, Present, ProgramIR, RuleIR, nnf
+from .ir import And, Cmp, In, Missing, Node, Not, Or, Present, ProgramIR, RuleIR, nnf
 
 __all__ = ["DurableBackend", "available"]
 
@@ -44,7 +44,7 @@ try:  # pragma: no cover - exercised by whichever interpreter runs the tests
 
     _IMPORT_ERROR: str | None = None
 except ImportError as e:  # pragma: no cover - Python 3.13+ or not installed
-    _engine = None  # type: ignore[assignment]
+    _engine = None
     _IMPORT_ERROR = str(e)
 
 _LOCK = threading.Lock()
@@ -78,7 +78,7 @@ def _host() -> Any:
                 f"the durable backend (durable-rules {PINNED} is required, {version} is installed)", None, fix=_FIX
             )
 
-        class _QuietHost(_engine.Host):  # type: ignore[name-defined,misc]
+        class _QuietHost(_engine.Host):
             """A Host without its self-re-arming timer threads (they can run actions off-thread)."""
 
             def _run(self) -> None:
@@ -156,6 +156,7 @@ class DurableBackend:
         if isinstance(node, And | Or):
             parts = [self._cond(x) for x in node.items]
             return parts[0] if len(parts) == 1 else {"$and" if isinstance(node, And) else "$or": parts}
+        assert not isinstance(node, Not), "conditions reach the backend in negation normal form"
         key = self.keys[node.fact]
         if isinstance(node, Missing):
             return {"$nex": {key: 1}}

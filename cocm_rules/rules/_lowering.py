@@ -107,10 +107,10 @@ class ConditionLowering:
             items = [self.lower(x, path) for x in ast.items]
             if any(i is None for i in items):
                 return None
-            node: Node = And(tuple(items)) if ast.op == "and" else Or(tuple(items))  # type: ignore[arg-type]
+            joined = And(tuple(items)) if ast.op == "and" else Or(tuple(items))  # type: ignore[arg-type]
             if ast.op == "and":
-                self.impossible(node, path)
-            return node
+                self.impossible(joined, path)
+            return joined
         if isinstance(ast, L.Not):
             inner = self.lower(ast.item, path)
             return None if inner is None else Not(inner)
@@ -242,7 +242,7 @@ class ConditionLowering:
             self._dead.add(id(node))
         return is_always
 
-    def impossible(self, node: And, path: tuple[Any, ...]) -> None:
+    def impossible(self, node: And | Or, path: tuple[Any, ...]) -> None:
         """Report a conjunction that can never be true (see :mod:`._contradictions`), once: not
         again for a conjunction around one already reported, or around a comparison that can
         never be true on its own."""

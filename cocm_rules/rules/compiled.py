@@ -94,7 +94,7 @@ def compile_node(node: Node) -> Pred:
     kind = type(node)
     flat: list[Node] = []
     for item in node.items:
-        flat.extend(item.items if type(item) is kind else (item,))  # type: ignore[attr-defined]
+        flat.extend(item.items if type(item) is kind else (item,))
     if kind is And and sum(isinstance(x, Cmp) for x in flat) >= 2:
         return _conjunction(flat)
     parts = tuple(compile_node(x) for x in flat)

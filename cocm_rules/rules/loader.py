@@ -221,7 +221,7 @@ def _parse(doc: Document, library: MeasureLibrary, text: bytes) -> tuple[Ruleset
     report = FileReport(doc, catalog(library), header.parameters if header else {})
     check_header(report, header)
     rules = _lower_rules(report, parts["rules"], header.ruleset if header else "?", header.version if header else "?")
-    raw_rules = data.get("rules") if isinstance(data.get("rules"), list) else []
+    raw_rules: list[Any] = data["rules"] if isinstance(data.get("rules"), list) else []
     rule_ids = [r["id"] for r in raw_rules if isinstance(r, dict) and isinstance(r.get("id"), str)]
     check_test_cases(report, parts["tests"], rule_ids, library)
     problems.extend(report.problems)
