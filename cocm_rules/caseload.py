@@ -33,7 +33,9 @@ from ._validation import StrictModel
 from ._yaml import YamlError, load_file
 from .episode import Episode
 from .errors import InvalidInput, MeasureDefinitionError
-from .facts import ScoredAssessment, scored_assessments
+from .facts import EpisodeView, ScoredAssessment
+from .facts.series import total_of
+from .facts.targets import responded
 from .measures import MeasureLibrary, data_dir, load_measures
 from .records import RecordError
 
@@ -155,10 +157,6 @@ class CaseloadMetrics(BaseModel):
     errors: list[RecordError] = Field(default_factory=list)
 
 
-def _valid(series: list[ScoredAssessment]) -> list[ScoredAssessment]:
-    return [a for a in series if a.score is not None and a.score.valid and a.score.total is not None]
-
-
 def _days_before(d: dt.date, days: int) -> dt.date:
     """``d`` minus ``days`` days, clamped to the first representable date."""
     return d - dt.timedelta(days=days) if (d - dt.date.min).days >= days else dt.date.min
@@ -233,20 +231,21 @@ class PatientOutcome:
 
 
 def _outcome(ep: Episode, p: _Prepared) -> PatientOutcome:
-    """Reduce one patient to what the metrics count."""
+    """Reduce one patient to what the metrics count, from the series the facts read."""
     as_of, start = p.as_of, p.start
     active = ep.status in p.active
-    past = [a for a in ep.assessments if a.date <= as_of]
-    scored = scored_assessments(ep.model_copy(update={"assessments": past}), p.lib)
+    view = EpisodeView(ep, as_of, p.lib)
     series: dict[str, list[ScoredAssessment]] = {}
-    for sa in sorted(scored, key=lambda s: (s.date, s.index)):
-        series.setdefault(sa.assessment.measure, []).append(sa)
+    for m in view.administered:
+        s = view.series(m)
+        if s is not None:
+            series[m] = [a for a in s.admins if s.is_valid(a)]
     return PatientOutcome(
         status=ep.status,
         care_manager=ep.care_manager,
         active=active,
         contacted=active and any(start <= c.date <= as_of for c in ep.contacts),
-        follow_up=active and any(start <= a.date <= as_of for m in p.tracked for a in _valid(series.get(m, []))[1:]),
+        follow_up=active and any(start <= a.date <= as_of for m in p.tracked for a in series.get(m, [])[1:]),
         improvement=tuple(
             _improvement(series, spec, share, below, lo) if active else None
             for spec, share, below, lo, _notes in p.improvement
@@ -258,24 +257,21 @@ def _outcome(ep: Episode, p: _Prepared) -> PatientOutcome:
 def _improvement(
     series: dict[str, list[ScoredAssessment]], spec: _Improvement, share: float | None, below: int | None, lo: int
 ) -> tuple[bool, bool, int | None] | None:
-    valid = _valid(series.get(spec.measure, []))
-    if len(valid) < 2 or valid[0].score.total < spec.baseline_at_least:  # type: ignore[union-attr,operator]
+    valid = series.get(spec.measure, [])  # valid administrations, in date order
+    if len(valid) < 2 or total_of(valid[0]) < spec.baseline_at_least:
         return None
-    base = valid[0].score.total - lo  # type: ignore[union-attr,operator]
-    latest = valid[-1].score.total - lo  # type: ignore[union-attr,operator]
-    improved = share is not None and base > 0 and latest <= (1 - share) * base
-    remitted = below is not None and valid[-1].score.total < below  # type: ignore[union-attr,operator]
+    base, latest = total_of(valid[0]), total_of(valid[-1])
+    improved = share is not None and responded(latest, base, share, lo)
+    remitted = below is not None and latest < below
     days = None
-    if share is not None and base > 0:
-        for a in valid[1:]:
-            if a.score.total - lo <= (1 - share) * base:  # type: ignore[union-attr,operator]
-                days = (a.date - valid[0].date).days
-                break
+    if share is not None:
+        first = next((a for a in valid[1:] if responded(total_of(a), base, share, lo)), None)
+        days = None if first is None else (first.date - valid[0].date).days
     return improved, remitted, days
 
 
 def _cms159(series: dict[str, list[ScoredAssessment]], as_of: dt.date, spec: _Cms159) -> bool | None:
-    valid = sorted(_valid([a for m in spec.measures for a in series.get(m, [])]), key=lambda a: (a.date, a.index))
+    valid = sorted([a for m in spec.measures for a in series.get(m, [])], key=lambda a: (a.date, a.index))
     index = next((a for a in valid if a.score.total > spec.index_above), None)  # type: ignore[union-attr,operator]
     if index is None:
         return None

@@ -15,7 +15,14 @@ from .series import MeasureSeries, total_of
 from .spec import Fact
 from .view import EpisodeView
 
-__all__ = ["measure_facts"]
+__all__ = ["measure_facts", "responded", "run_weeks"]
+
+
+def responded(total: Any, baseline: Any, share: float, lo: Any) -> bool:
+    """Whether ``total`` is a response to ``baseline``: at least ``share`` below it, both
+    measured from the scale's floor ``lo`` (a baseline at the floor cannot fall by a share of
+    itself). The response facts and the caseload metrics use this one definition."""
+    return baseline - lo > 0 and total - lo <= (1 - share) * (baseline - lo)
 
 
 def measure_facts(defn: MeasureDefinition) -> Iterator[Fact]:
@@ -57,14 +64,15 @@ def measure_facts(defn: MeasureDefinition) -> Iterator[Fact]:
             minimum=0,
         )
     if response is not None:
-        keep = 1 - (response.min_reduction or 0)
+        share = response.min_reduction
+        assert share is not None
         yield measure_fact(
             defn,
             "response_weeks",
             "integer",
             "whole weeks the current run of follow-up administrations meeting the "
             "response definition has lasted; 0 when the latest is not a response",
-            run_weeks(lambda t, b: b - lo > 0 and t - lo <= keep * (b - lo)),
+            run_weeks(lambda t, b: responded(t, b, share, lo)),
             unit="weeks",
             minimum=0,
         )
@@ -85,10 +93,10 @@ def _response(share: float, lo: Any) -> SeriesFn:
     def response(s: MeasureSeries, v: EpisodeView) -> Any:
         if not s.has_follow_up:
             return None
-        b, latest = total_of(s.baseline) - lo, total_of(s.latest) - lo
-        if b <= 0:
+        baseline = total_of(s.baseline)
+        if baseline - lo <= 0:
             return None  # a baseline at the floor cannot fall by a share of itself
-        return latest <= (1 - share) * b
+        return responded(total_of(s.latest), baseline, share, lo)
 
     return response
 
