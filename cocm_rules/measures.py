@@ -16,7 +16,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from ._log import get_logger
 from ._text import join, suggest
@@ -324,16 +324,6 @@ class Example(StrictModel):
     source: str | None = None
 
 
-class _Derived(dict[str, Any]):
-    """What is computed from a definition and kept with it (its scorer...). Not part of the
-    definition's value: two equal definitions stay equal whatever each has computed."""
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Derived)
-
-    __hash__ = None
-
-
 class MeasureDefinition(StrictModel):
     """A validated measure definition (one ``measures/*.yaml`` file)."""
 
@@ -371,15 +361,21 @@ class MeasureDefinition(StrictModel):
 
     # -- conveniences -------------------------------------------------------------------
 
-    _derived: _Derived = PrivateAttr(default_factory=lambda: _Derived())
+    @cached_property
+    def derived(self) -> dict[str, Any]:
+        """What is computed from this definition and kept with it (its scorer, the strategies'
+        item tables...), by key. Not part of the definition's value: equal definitions stay
+        equal whatever each has computed (pydantic compares fields only)."""
+        return {}
 
     def cached(self, key: str, build: Callable[[], Any]) -> Any:
-        """``build()``, computed once and kept by this definition under ``key`` (its scorer, the
-        strategies' item tables...): derived state lives as long as the definition does."""
+        """``build()``, computed once and kept in :attr:`derived` under ``key``: derived state
+        lives as long as the definition does."""
+        derived = self.derived
         try:
-            return self._derived[key]
+            return derived[key]
         except KeyError:
-            value = self._derived[key] = build()
+            value = derived[key] = build()
             return value
 
     def item(self, item_id: str) -> Item:
@@ -883,7 +879,9 @@ class MeasureLibrary(Mapping[str, MeasureDefinition]):
         #: The measure ids, exactly as the definitions spell them.
         self.ids: frozenset[str] = frozenset(self._defs)
         self._names: dict[str, str] = {}
-        self._cache: dict[str, Any] = {}
+        #: What is computed from this library and kept with it (its fact catalog, the FHIR code
+        #: index...), by key; see :meth:`cached`.
+        self.derived: dict[str, Any] = {}
         clashes = []
         for defn in self._defs.values():
             for path, name in defn.names():
@@ -905,9 +903,9 @@ class MeasureLibrary(Mapping[str, MeasureDefinition]):
         """``build()``, computed once and kept by this library under ``key``: what is derived
         from a library (its fact catalog, the scorers...) lives as long as the library does."""
         try:
-            return self._cache[key]
+            return self.derived[key]
         except KeyError:
-            value = self._cache[key] = build()
+            value = self.derived[key] = build()
             return value
 
     def resolve(self, name: Any) -> str | None:

@@ -953,7 +953,11 @@ def scorer_for(defn: MeasureDefinition) -> Scorer:
     >>> scorer.score([0, 0, 0, 0, 0, 0, 0, 0, 1], {}).flags
     ['suicide_risk']
     """
-    return defn.cached("scoring.scorer", lambda: Scorer(defn))
+    derived = defn.derived  # a hot path: no closure, one dict lookup once prepared
+    scorer = derived.get("scoring.scorer")
+    if scorer is None:
+        scorer = derived["scoring.scorer"] = Scorer(defn)
+    return scorer
 
 
 def score(

@@ -83,18 +83,18 @@ def safety_missing(s: MeasureSeries) -> bool | None:
 
 
 def _flagging(library: MeasureLibrary) -> dict[str, tuple[str, ...]]:
-    """Measures by the flags they can raise (safety_item_missing: measures with safety items)."""
-
-    def build() -> dict[str, tuple[str, ...]]:
+    """Measures by the flags they can raise (safety_item_missing: measures with safety items),
+    kept by the library."""
+    table: dict[str, tuple[str, ...]] | None = library.derived.get("facts.flagging")
+    if table is None:
         out: dict[str, list[str]] = {}
         for defn in library.values():
             for flag in defn.flags:
                 out.setdefault(flag.name, []).append(defn.id)
             if defn.safety_items:
                 out.setdefault(SAFETY_ITEM_MISSING, []).append(defn.id)
-        return {k: tuple(v) for k, v in out.items()}
-
-    return library.cached("facts.flagging", build)
+        table = library.derived["facts.flagging"] = {k: tuple(v) for k, v in out.items()}
+    return table
 
 
 def any_measure_flag(view: EpisodeView, flag: str) -> bool:
