@@ -226,6 +226,7 @@ def _check(defs: MetricDefinitions, doc: Document) -> list[Problem]:
     }
     problems += _check_values(doc, ("contact_kinds", "value"), kinds, with_patient, why)
     problems += _check_values(doc, ("smi", "programs", "value"), defs.smi.programs.value, PROGRAMS)
+    problems += _check_measures(defs, doc)
     ids = [r.id for r in defs.caseload_size.ranges]
     for i, rid in enumerate(ids):
         if rid in ids[:i]:
@@ -240,6 +241,39 @@ def _check(defs: MetricDefinitions, doc: Document) -> list[Problem]:
                 suggestion=suggest(mix, ids),
             )
         )
+    return problems
+
+
+def _check_measures(defs: MetricDefinitions, doc: Document) -> list[Problem]:
+    """Measure ids and items against the bundled measures."""
+    lib = load_measures()
+    known = sorted(lib.ids)
+    named: list[tuple[tuple[str | int, ...], str]] = [
+        *((("tracked_measures", "value", i), m) for i, m in enumerate(defs.tracked_measures.value)),
+        *((("improvement", i, "measure"), x.measure) for i, x in enumerate(defs.improvement)),
+        *((("cms159", "measures", i), m) for i, m in enumerate(defs.cms159.measures)),
+        *((("smi", "targets", i, "measure"), t.measure) for i, t in enumerate(defs.smi.targets)),
+    ]
+    problems = [
+        doc.problem(path, f"{show(m)} is not a measure id", allowed=join(known), suggestion=suggest(m, known))
+        for path, m in named
+        if m not in lib.ids
+    ]
+    for i, t in enumerate(defs.smi.targets):
+        defn = lib.get(t.measure)
+        if defn is None or t.items is None:
+            continue  # an unknown measure is reported above
+        items = [it.id for it in defn.items]
+        for j, item in enumerate(t.items):
+            if item not in items:
+                problems.append(
+                    doc.problem(
+                        ("smi", "targets", i, "items", j),
+                        f"{show(item)} is not an item of {t.measure}",
+                        allowed=join(items),
+                        suggestion=suggest(item, items),
+                    )
+                )
     return problems
 
 
@@ -510,7 +544,10 @@ class _Prepared:
         elif t.total_at_most is not None:
             rule = f"total <= {t.total_at_most}"
         elif t.items is not None:
-            rule = f"{_words(t.items, 'and')} each <= {t.items_at_most}"
+            every = set(t.items) == {i.id for i in defn.items}
+            rule = (
+                f"every item <= {t.items_at_most}" if every else f"{_words(t.items, 'and')} each <= {t.items_at_most}"
+            )
         else:
             rule = f"latest total no {'lower' if better else 'higher'} than the baseline"
             measured = f"a valid baseline {name} and a later one"

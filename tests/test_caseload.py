@@ -609,7 +609,7 @@ SMI_CASELOAD = [
             ras("2026-06-01", 72),
         ],
     ),
-    # S3: edges at target: ASRM 5, BPRS 31, all psychosis domains 2 (mania 4 is not one of them);
+    # S3: edges at target: ASRM 5, BPRS 40, every psychosis domain 2 or less;
     #     a single WHODAS (no follow-up) and no RAS: not measured on those two. An earlier ASRM
     #     of 9 does not count (the latest does).
     smi(
@@ -618,19 +618,20 @@ SMI_CASELOAD = [
         [
             asrm("2026-01-10", 9),
             asrm("2026-06-01", 5),
-            bprs("2026-06-01", 31),
-            dims("2026-06-01", 2, 2, mania=4),
+            bprs("2026-06-01", 40),
+            dims("2026-06-01", 2, 2, mania=2),
             whodas("2026-06-01", 20),
         ],
     ),
-    # S4: edges not at target: ASRM 6, BPRS 32; WHODAS and RAS unchanged (at target); no
-    #     psychosis dimensions (not measured).
+    # S4: edges not at target: ASRM 6, BPRS 41; WHODAS and RAS unchanged (at target); a
+    #     psychosis dimension rating with mania 3 (moderate): not at target.
     smi(
         "S4",
         "active_treatment",
         [
             asrm("2026-06-01", 6),
-            bprs("2026-06-01", 32),
+            bprs("2026-06-01", 41),
+            dims("2026-06-01", 0, 0, mania=3),
             whodas("2026-01-10", 30),
             whodas("2026-06-01", 30),
             ras("2026-01-10", 60),
@@ -645,16 +646,16 @@ SMI_CASELOAD = [
 
 def test_smi_share_at_target_per_measure() -> None:
     """Active SMI-program patients S1-S4 (not the discharged S5, not the cocm S6). ASRM < 6:
-    S1, S3 of 4. BPRS <= 31: S1, S3 of 4. Psychosis domains I-V <= 2: S1, S3 of S1-S3 (S4
-    not measured). WHODAS-12 no higher than baseline: S1, S4 of S1, S2, S4 (S3 has no
-    follow-up). RAS-R no lower than baseline: S1, S4 of S1, S2, S4 (S3 has none)."""
+    S1, S3 of 4. BPRS < 41: S1, S3 of 4. Every psychosis domain <= 2: S1, S3 of 4. WHODAS-12
+    no higher than baseline: S1, S4 of S1, S2, S4 (S3 has no follow-up). RAS-R no lower than
+    baseline: S1, S4 of S1, S2, S4 (S3 has none)."""
     m = caseload_metrics(SMI_CASELOAD, AS_OF).smi
 
     assert (["smi"], 4) == (m.programs, m.patients)
     assert [
         ("asrm", 2, 4, 0),
         ("bprs", 2, 4, 0),
-        ("psychosis_dimensions", 2, 3, 1),
+        ("psychosis_dimensions", 2, 4, 0),
         ("whodas12", 2, 3, 1),
         ("ras", 2, 3, 1),
     ] == [(t.measure, t.at_target.numerator, t.at_target.denominator, t.not_measured) for t in m.targets]
@@ -668,11 +669,8 @@ def test_smi_targets_say_they_are_team_choices() -> None:
 
     assert {"team_choice"} == {t.status for t in targets}
     assert labels["asrm"].startswith("ASRM at target: total < 6 (team_choice: no published target")
-    assert labels["bprs"].startswith("BPRS at target: total <= 31 (team_choice")
-    assert labels["psychosis_dimensions"].startswith(
-        "psychosis dimensions at target: hallucinations, delusions, disorganized speech, abnormal psychomotor "
-        "behavior and negative symptoms each <= 2 (team_choice"
-    )
+    assert labels["bprs"].startswith("BPRS at target: total < 41 (team_choice")
+    assert labels["psychosis_dimensions"].startswith("psychosis dimensions at target: every item <= 2 (team_choice")
     assert labels["whodas12"].startswith("WHODAS 2.0 (12 items) at target: latest total no higher than the baseline")
     assert labels["ras"].endswith("among active SMI-program patients with a valid baseline RAS-R and a later one")
 
@@ -756,6 +754,8 @@ def _definitions_with(tmp_path: Any, old: str, new: str) -> Any:
         ("value: medicaid_behavioral\n", "value: medicaid\n", "'medicaid' (text) is not a range id"),
         ("value: [smi]", "value: [smi, specialty]", "'specialty' (text) is not allowed"),
         ("total_below: 6", "total_below: 6\n      total_at_most: 5", "a target needs exactly one of"),
+        ("        - hallucinations\n", "        - halucinations\n", "'halucinations' (text) is not an item of"),
+        ("  - measure: gad7\n", "  - measure: gad-7x\n", "'gad-7x' (text) is not a measure id"),
     ],
 )
 def test_a_mistake_in_the_definitions_is_located(tmp_path: Any, old: str, new: str, message: str) -> None:

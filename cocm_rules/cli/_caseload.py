@@ -207,9 +207,10 @@ def _metric_rows(m: CaseloadMetrics, size_label: str) -> list[tuple[str, str]]:
     rows.append((m.cms159_remission_12m.label, _rate(m.cms159_remission_12m)))
     rows.append((f"SMI: active patients of the {', '.join(m.smi.programs)} program", str(m.smi.patients)))
     for target in m.smi.targets:
-        value = _rate(target.at_target) if target.at_target.denominator else "none measured"
-        if target.not_measured:
-            value += f"; {target.not_measured} not measured"
+        if not target.at_target.denominator:
+            value = f"none of {target.not_measured} measured" if target.not_measured else "no patients"
+        else:
+            value = _rate(target.at_target) + (f"; {target.not_measured} not measured" if target.not_measured else "")
         rows.append((target.at_target.label, value))
     return rows
 
