@@ -536,9 +536,12 @@ def caseload(
     index: str = "record",
     line: str = "line",
     per_care_manager: bool = True,
+    care_manager_fte: Mapping[str, float] | None = None,
+    payer_mix: str | None = None,
 ) -> CaseloadMetrics:
     """The caseload metrics of ``df``, equal to :func:`~cocm_rules.caseload.caseload_metrics`
-    on the same records.
+    on the same records (``care_manager_fte`` and ``payer_mix`` as there: they are used on the
+    driver only).
 
     Each record is reduced on the executors to its
     :class:`~cocm_rules.caseload.PatientOutcome` (a few flags and numbers); a patient sent
@@ -552,7 +555,9 @@ def caseload(
 
     from . import _spark_worker as worker
 
-    counter = CaseloadCounter(as_of, per_care_manager=per_care_manager)  # checks as_of
+    counter = CaseloadCounter(  # checks as_of, the FTEs and the payer mix before any job runs
+        as_of, per_care_manager=per_care_manager, care_manager_fte=care_manager_fte, payer_mix=payer_mix
+    )
     prepared = _Prepared(df, column, index, line)
     task = worker.Task(as_of=as_of, episode=prepared.kind)
     reduced = prepared.df.mapInArrow(functools.partial(worker.caseload_batches, task), _ddl(worker.CASELOAD_SCHEMA))
@@ -579,4 +584,5 @@ def _outcome(text: str) -> PatientOutcome:
     fields = [f.name for f in dataclasses.fields(PatientOutcome)]
     data = dict(zip(fields, values, strict=True))
     data["improvement"] = tuple(tuple(i) if i is not None else None for i in data["improvement"])
+    data["smi"] = tuple(data["smi"]) if data["smi"] is not None else None
     return PatientOutcome(**data)

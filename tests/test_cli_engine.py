@@ -200,6 +200,97 @@ def test_caseload_metrics_json() -> None:
     assert {"cm1", "cm2", "cm3"} == set(metrics["per_care_manager"])
 
 
+def _fte_caseload(tmp_path: Path) -> str:
+    """Three active patients of cm1 and one of cm2, as JSON Lines."""
+    lines = [
+        json.dumps(
+            {
+                "patient_id": f"p{i}",
+                "program": "cocm",
+                "enrollment_date": "2026-10-01",
+                "status": "active_treatment",
+                "care_manager": "cm1" if i < 3 else "cm2",
+            }
+        )
+        for i in range(4)
+    ]
+    path = tmp_path / "fte.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def test_caseload_compares_each_care_manager_with_the_payer_mix_range(tmp_path: Path) -> None:
+    """--fte and --payer-mix set the caseload size check (issue 12, item 15): cm1 at 0.05 FTE
+    of ~90-120 per FTE is 4.5-6, so 3 patients are below; cm2 has no FTE given (1.0 assumed,
+    said in the JSON and the table)."""
+    path = _fte_caseload(tmp_path)
+    args = ("caseload", path, "--as-of", AS_OF, "--fte", "cm1=0.05", "--payer-mix", "commercial_behavioral")
+
+    as_json = json.loads(invoke(*args, "--json").stdout)
+    table = invoke(*args).stdout
+
+    cm1, cm2 = (as_json["per_care_manager"][cm]["caseload_size_target"] for cm in ("cm1", "cm2"))
+    assert (3, 0.05, 4.5, 6.0, "below", False) == (
+        cm1["caseload_size"],
+        cm1["fte"],
+        cm1["low"],
+        cm1["high"],
+        cm1["position"],
+        cm1["fte_assumed"],
+    )
+    assert (1, 1.0, True) == (cm2["caseload_size"], cm2["fte"], cm2["fte_assumed"])
+    assert "3: below 4.5-6 (0.05 FTE)" in table
+    assert "1: below 90-120 (1.0 FTE assumed: none given)" in table
+
+
+def _first_column(table: str) -> list[str]:
+    """The cells of a rich table's first column (a cell wrapped on several lines joined)."""
+    cells: list[str] = []
+    current: list[str] = []
+    for line in table.splitlines():
+        if line.startswith(("├", "└")) and current:
+            cells.append(" ".join(current))
+            current = []
+        elif line.startswith("│"):
+            part = line[1:].split("│")[0].strip()
+            if part:
+                current.append(part)
+    return cells
+
+
+def test_caseload_table_labels_each_metric_with_its_definition() -> None:
+    """The table's first column states each metric's definition, e.g. the two improvement
+    definitions side by side, contacts with the patient, the episode cohort, an SMI target."""
+    labels = _first_column(invoke("caseload", CASELOAD, "--as-of", AS_OF).stdout)
+
+    for start in (
+        "PHQ-9 >= 50% improvement at the latest (baseline >= 10",
+        "PHQ-9 < 10 or >= 50% improvement at the latest (baseline >= 10",
+        "active patients with a contact with the patient (initial assessment, follow up,",
+        "episode cohort: patients enrolled in the 365 days up to as_of",
+        "ASRM at target: total < 6 (team_choice: no published target)",
+    ):
+        assert 1 == sum(label.startswith(start) for label in labels), start
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (("--fte", "cm1"), "--fte takes a care manager id and an FTE"),
+        (("--fte", "cm1=2"), "the FTE of care manager 'cm1' must be a number above 0 and at most 1"),
+        (("--fte", "cm1=0.5", "--fte", "cm1=0.4"), "care manager 'cm1' is given twice"),
+        (("--payer-mix", "medicaid"), "unknown payer mix"),
+    ],
+)
+def test_caseload_refuses_a_wrong_fte_or_payer_mix(tmp_path: Path, option: tuple[str, ...], message: str) -> None:
+    """A malformed or out-of-range FTE, a care manager given twice or an unknown payer mix:
+    one line on stderr, exit 2, nothing on stdout."""
+    result = invoke("caseload", _fte_caseload(tmp_path), "--as-of", AS_OF, *option)
+
+    assert (2, "") == (result.exit_code, result.stdout)
+    assert message in result.stderr
+
+
 def test_synth_is_deterministic_and_writes_files(tmp_path: Path) -> None:
     """The same seed gives the same lines; -o writes a file."""
     first = invoke("synth", "--patients", "3", "--seed", "5").stdout

@@ -261,7 +261,8 @@ def test_review_list_equals_the_local_one(spark: Any, engine: Engine, bad_file: 
 
 def test_caseload_metrics_equal_the_local_ones(spark: Any, bad_file: Path, tmp_path: Path) -> None:
     """The caseload metrics from Spark equal caseload_metrics on the same records (per care
-    manager too), on the example caseload, a file with bad lines and 3,000 synthetic patients."""
+    manager too), on the example caseload, a file with bad lines and 3,000 synthetic patients,
+    and with the care managers' FTEs and a payer mix (a care manager with an FTE and no patients)."""
     synthetic = tmp_path / "synthetic.jsonl"
     write_caseload(synthetic, 3000, seed=7, as_of=AS_OF)
     for path in (CASELOAD, bad_file, synthetic):
@@ -269,6 +270,9 @@ def test_caseload_metrics_equal_the_local_ones(spark: Any, bad_file: Path, tmp_p
         actual = cs.caseload(cs.read_jsonl(spark, str(path)), AS_OF)
         assert expected.model_dump_json() == actual.model_dump_json()
         assert expected == actual
+    sizes = {"care_manager_fte": {"cm1": 0.5, "cm9": 1.0}, "payer_mix": "commercial_behavioral"}
+    expected = caseload_metrics(read_records(CASELOAD, lines_as_text=True), AS_OF, **sizes)
+    assert expected == cs.caseload(cs.read_jsonl(spark, str(CASELOAD)), AS_OF, **sizes)
 
 
 def test_the_first_entries_rank_suicide_risk_first_whatever_the_priorities(spark: Any) -> None:

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..batch import read_records
-from ..caseload import CaseloadMetrics, Rate, caseload_metrics
+from ..caseload import CaseloadMetrics, CaseloadSizeCheck, Rate, caseload_metrics
 from ..errors import InvalidInput
 from ..review import ROW_FACTS, ReviewList, review_list
 from ..synth import write_caseload
@@ -168,27 +168,70 @@ def _rate(r: Rate | None) -> str:
     return f"{r.percent}% ({r.numerator}/{r.denominator})" if r.denominator else "no patients"
 
 
-def _metric_rows(m: CaseloadMetrics) -> list[tuple[str, str]]:
+def _size(check: CaseloadSizeCheck | None) -> str:
+    if check is None:
+        return "per care manager"
+    fte = f"{check.fte} FTE" + (" assumed: none given" if check.fte_assumed else "")
+    return f"{check.caseload_size}: {check.position} {_num(check.low)}-{_num(check.high)} ({fte})"
+
+
+def _size_label(m: CaseloadMetrics) -> str:
+    """The caseload size row's label: the guidance and payer mix the care managers are compared with."""
+    check = next((per.caseload_size_target for per in m.per_care_manager.values() if per.caseload_size_target), None)
+    return check.label if check is not None else "caseload size against the AIMS Center guidance (per care manager)"
+
+
+def _metric_rows(m: CaseloadMetrics, size_label: str) -> list[tuple[str, str]]:
+    """(label, value) of every metric; each label states the metric's definition."""
     rows = [
         ("patients (records evaluated)", str(m.records)),
-        ("active caseload", str(m.caseload_size)),
         ("by status", ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in m.by_status.items())),
-        (f"contacted since {m.period_start}", _rate(m.contacted)),
-        (f"follow-up measure since {m.period_start}", _rate(m.follow_up_measure)),
+        ("by program", ", ".join(f"{k} {v}" for k, v in m.by_program.items())),
+        (m.caseload_size_label, str(m.caseload_size)),
+        (size_label, _size(m.caseload_size_target)),
+        (m.contacted.label, _rate(m.contacted)),
+        (m.follow_up_measure.label, _rate(m.follow_up_measure)),
+        (m.cohort.label, str(m.cohort.patients)),
     ]
     for imp in m.improvement:
-        name = imp.measure.upper().replace("PHQ9", "PHQ-9").replace("GAD7", "GAD-7")
-        note = " (definition unconfirmed)" if imp.unconfirmed else ""
         rows += [
-            (f"{name} >= 50% improvement (baseline >= {imp.baseline_at_least}){note}", _rate(imp.improved_50)),
-            (f"{name} remission{note}", _rate(imp.remission)),
-            (
-                f"{name} median weeks to response",
-                "" if imp.median_weeks_to_response is None else str(imp.median_weeks_to_response),
-            ),
+            (f"{imp.label}: without a follow-up yet", str(imp.without_follow_up)),
+            (imp.improved_50.label, _rate(imp.improved_50)),
         ]
-    rows.append(("CMS159-style remission at 12 months", _rate(m.cms159_remission_12m)))
+        if imp.significantly_improved is not None:
+            rows.append((imp.significantly_improved.label, _rate(imp.significantly_improved)))
+        if imp.remission is not None:
+            rows.append((imp.remission.label, _rate(imp.remission)))
+        weeks = imp.median_weeks_to_response
+        rows.append((imp.median_weeks_to_response_label, "" if weeks is None else str(weeks)))
+    rows.append((m.cms159_remission_12m.label, _rate(m.cms159_remission_12m)))
+    rows.append((f"SMI: active patients of the {', '.join(m.smi.programs)} program", str(m.smi.patients)))
+    for target in m.smi.targets:
+        if not target.at_target.denominator:
+            value = f"none of {target.not_measured} measured" if target.not_measured else "no patients"
+        else:
+            value = _rate(target.at_target) + (f"; {target.not_measured} not measured" if target.not_measured else "")
+        rows.append((target.at_target.label, value))
     return rows
+
+
+def _fte(values: list[str] | None) -> dict[str, float]:
+    """``--fte CM=FTE`` options as a mapping (the library checks the range)."""
+    out: dict[str, float] = {}
+    for text in values or []:
+        cm, sep, number = text.rpartition("=")
+        try:
+            fte = float(number)
+        except ValueError:
+            fte = None
+        if not sep or not cm or fte is None:
+            raise InvalidInput(
+                "--fte takes a care manager id and an FTE", field="--fte", value=text, allowed="CM=FTE, e.g. cm1=0.5"
+            )
+        if cm in out:
+            raise InvalidInput(f"care manager {cm!r} is given twice", field="--fte", value=text)
+        out[cm] = fte
+    return out
 
 
 @app.command("caseload")
@@ -196,27 +239,50 @@ def caseload_command(
     caseload: CaseloadArg,
     as_of: AsOfOpt,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    fte: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fte",
+            metavar="CM=FTE",
+            help="A care manager's FTE (above 0, at most 1), e.g. --fte cm1=0.5; repeat per care manager. "
+            "Without one a care manager is compared as 1.0 FTE (the output says so).",
+        ),
+    ] = None,
+    payer_mix: Annotated[
+        str | None,
+        typer.Option(
+            "--payer-mix",
+            help="The row of the AIMS caseload size guidance the team uses: commercial_behavioral (~90-120 per "
+            "FTE), commercial_behavioral_medical (~80-100), medicaid_behavioral (~60-80, the default) or "
+            "medicaid_behavioral_medical (~50-75).",
+        ),
+    ] = None,
 ) -> None:
-    """Caseload metrics: size, contacts and follow-up measures in the last 30 days, 50%
-    improvement, remission, median weeks to response and a CMS159-style 12-month remission,
-    overall and per care manager (definitions and sources: metrics/caseload.yaml).
+    """Caseload metrics, overall and per care manager, each labelled with its definition: the
+    active caseload and its size per care manager against the AIMS Center guidance; contacts
+    with the patient and follow-up measures in the last 30 days; in the episode cohort
+    (enrolled in the last 365 days, followed to discharge) 50% improvement, PHQ-9 < 10 or 50%
+    improvement, remission and median weeks to response; a CMS159-style 12-month remission;
+    and the share of SMI patients at target on each SMI measure (definitions and sources:
+    metrics/caseload.yaml).
 
     The caseload is read as a stream (memory does not grow with it). A patient counts once:
     a later record with the same patient_id is an error record naming the first. Records
     that could not be evaluated are in the output (a table after the metrics, 'errors' in
     --json) and the exit status is then 3.
 
-    Example: cocm-rules caseload examples/caseload.jsonl --as-of 2026-11-20
+    Example: cocm-rules caseload examples/caseload.jsonl --as-of 2026-11-20 --fte cm1=0.5
     """
-    m = caseload_metrics(_records(caseload), as_of_date(as_of))
+    m = caseload_metrics(_records(caseload), as_of_date(as_of), care_manager_fte=_fte(fte), payer_mix=payer_mix)
     if as_json:
         typer.echo(m.model_dump_json(indent=2))
         where = "listed under 'errors' in the JSON"
     else:
         managers = list(m.per_care_manager)
-        table = Table("metric", "all", *managers, title=f"Caseload metrics as of {m.as_of}")
-        per = [_metric_rows(m.per_care_manager[cm]) for cm in managers]
-        for i, (label, value) in enumerate(_metric_rows(m)):
+        table = Table("metric", "all", *managers, title=f"Caseload metrics as of {m.as_of}", show_lines=True)
+        size_label = _size_label(m)
+        per = [_metric_rows(m.per_care_manager[cm], size_label) for cm in managers]
+        for i, (label, value) in enumerate(_metric_rows(m, size_label)):
             table.add_row(Text(label), Text(value), *(Text(p[i][1]) for p in per))
         out = console()
         out.print(table)
