@@ -29,6 +29,21 @@ def _lt(v: Any, x: Any) -> bool:
     return v is not None and v < x
 
 
+def _ready_to_complete(f: dict[str, Any]) -> bool:
+    """Every target significant at baseline met for 8 weeks on a score at most 30 days old
+    (PHQ-9 and GAD-7 below 5; a PCL-5 from 33 or more now below 33), at least one of PHQ-9 and
+    GAD-7 significant."""
+    phq9 = _ge(f["phq9.baseline"], 10)
+    gad7 = _ge(f["gad7.baseline"], 10)
+    pcl5 = _ge(f["pcl5.baseline"], 33)
+    return (
+        (phq9 or gad7)
+        and (not phq9 or (_ge(f["phq9.remission_weeks"], 8) and _le(f["phq9.days_since_latest"], 30)))
+        and (not gad7 or (_ge(f["gad7.remission_weeks"], 8) and _le(f["gad7.days_since_latest"], 30)))
+        and (not pcl5 or (_lt(f["pcl5.latest"], 33) and _le(f["pcl5.days_since_latest"], 30)))
+    )
+
+
 def rules(f: dict[str, Any]) -> list[str]:
     """Rule ids that fire for the facts ``f`` (every needed fact present, None if missing)."""
     out: list[str] = []
@@ -53,52 +68,83 @@ def rules(f: dict[str, Any]) -> list[str]:
         add("suicide-phqa-risk")
     if f["safety_item_missing"] is True or f["safety_missing_reason"] is not None:
         add("suicide-risk-unknown")
-    # depression
+
+    # depression (a score older than 30 days is overdue, not "not improving"; a consultant review
+    # in the last 28 days holds the prompt back unless the score rose 5+ points since)
+    def recent(measure: str) -> bool:
+        return _le(f[f"{measure}.days_since_latest"], 30)
+
+    def due_for_review(measure: str, worse: float) -> bool:
+        return not_reviewed_28 or _ge(f[f"{measure}.change_since_consultant_review"], worse)
+
     if (
         active
         and _ge(f["phq9.baseline"], 10)
         and _ge(weeks, 10)
         and _lt(f["phq9.pct_reduction"], 0.5)
-        and not_reviewed_28
+        and recent("phq9")
+        and due_for_review("phq9", 5)
     ):
         add("t2t-phq9-not-improving")
     if open_ and _ge(f["phq9.change_from_previous"], 5):
         add("t2t-phq9-worsening")
-    if active and f["phq9.response"] is True and f["phq9.remission"] is not True:
+    if (
+        active
+        and _ge(f["phq9.baseline"], 10)
+        and _ge(f["phq9.pct_reduction"], 0.5)
+        and f["phq9.remission"] is not True
+        and recent("phq9")
+    ):
         add("t2t-phq9-response-without-remission")
     if (
         active
         and _ge(f["phq9.baseline"], 10)
         and f["phq9.remission"] is True
+        and recent("phq9")
         and f["has_relapse_prevention_plan"] is not True
     ):
         add("t2t-phq9-remission-plan")
     if active and _gt(f["phq9.days_since_latest"], 30):
         add("t2t-phq9-overdue")
-    # anxiety
+    # anxiety (worsening: 4 points, Toussaint 2020)
     if (
         active
         and _ge(f["gad7.baseline"], 10)
         and _ge(weeks, 10)
         and _lt(f["gad7.pct_reduction"], 0.5)
-        and not_reviewed_28
+        and recent("gad7")
+        and due_for_review("gad7", 4)
     ):
         add("t2t-gad7-not-improving")
-    if open_ and _ge(f["gad7.change_from_previous"], 5):
+    if open_ and _ge(f["gad7.change_from_previous"], 4):
         add("t2t-gad7-worsening")
-    if active and f["gad7.response"] is True and f["gad7.remission"] is not True:
+    if (
+        active
+        and _ge(f["gad7.baseline"], 10)
+        and _ge(f["gad7.pct_reduction"], 0.5)
+        and f["gad7.remission"] is not True
+        and recent("gad7")
+    ):
         add("t2t-gad7-response-without-remission")
     if (
         active
         and _ge(f["gad7.baseline"], 10)
         and f["gad7.remission"] is True
+        and recent("gad7")
         and f["has_relapse_prevention_plan"] is not True
     ):
         add("t2t-gad7-remission-plan")
     if active and _gt(f["gad7.days_since_latest"], 30):
         add("t2t-gad7-overdue")
     # PTSD
-    if active and _ge(f["pcl5.baseline"], 33) and _ge(weeks, 10) and _gt(f["pcl5.change"], -10) and not_reviewed_28:
+    if (
+        active
+        and _ge(f["pcl5.baseline"], 33)
+        and _ge(weeks, 10)
+        and _gt(f["pcl5.change"], -10)
+        and recent("pcl5")
+        and due_for_review("pcl5", 5)
+    ):
         add("t2t-pcl5-not-improving")
     if open_ and _ge(f["pcl5.change_from_previous"], 5):
         add("t2t-pcl5-worsening")
@@ -128,8 +174,8 @@ def rules(f: dict[str, Any]) -> list[str]:
         and _ge(weeks, 8)
         and consult is None
         and (
-            (_ge(f["phq9.baseline"], 10) and _lt(f["phq9.pct_reduction"], 0.5))
-            or (_ge(f["gad7.baseline"], 10) and _lt(f["gad7.pct_reduction"], 0.5))
+            (_ge(f["phq9.baseline"], 10) and _lt(f["phq9.pct_reduction"], 0.5) and recent("phq9"))
+            or (_ge(f["gad7.baseline"], 10) and _lt(f["gad7.pct_reduction"], 0.5) and recent("gad7"))
         )
     ):
         add("consult-non-responder-never-reviewed")
@@ -143,10 +189,16 @@ def rules(f: dict[str, Any]) -> list[str]:
         and (_ge(f["phq9.remission_weeks"], 8) or _ge(f["phq9.response_weeks"], 8))
     ):
         add("rpp-sustained-without-plan")
+    if active and f["has_relapse_prevention_plan"] is True and _ready_to_complete(f):
+        add("rpp-ready-to-complete")
     if status == PLAN and (last is None or last > 31):
         add("rpp-check-in-due")
     if status == PLAN and _ge(f["phq9.latest"], 10):
         add("rpp-symptoms-returning")
+    if status == PLAN and _ge(f["gad7.latest"], 10):
+        add("rpp-gad7-symptoms-returning")
+    if status == PLAN and _ge(f["pcl5.latest"], 33):
+        add("rpp-pcl5-symptoms-returning")
     # serious mental illness
     if open_:
         if f["asrm.positive_screen"] is True:

@@ -37,6 +37,25 @@ def test_handwritten_rules_agree_with_the_engine_on_a_synthetic_caseload() -> No
     assert fired > 400  # the caseload really exercises the rules
 
 
+def test_handwritten_rules_agree_with_every_embedded_case() -> None:
+    """Every embedded test case of the bundled rulesets (facts or a whole episode) gives the same
+    rules of its ruleset from the hand-written function as it expects: rules that the synthetic
+    caseload never fires (graduation, GAD-7 and PCL-5 relapse) are mirrored too."""
+    engine = Engine.load()
+    disagreements = []
+    for rs in engine.rulesets.rulesets:
+        own = {r.rule_id for r in rs.rules}
+        for case in rs.tests:
+            if case.episode is not None:
+                facts = engine.facts(case.episode, case.as_of)
+            else:
+                facts = {name: (case.facts or {}).get(name) for name in engine.needed}
+            fired = sorted(r for r in handwritten.rules(facts) if r in own)
+            if sorted(case.expect) != fired:
+                disagreements.append((rs.name, case.name, sorted(case.expect), fired))
+    assert [] == disagreements
+
+
 def test_the_speed_benchmarks_run_and_report_every_figure() -> None:
     """The benchmark's speed sections run on a few patients and report each figure (the
     figures themselves are not asserted: timings do not belong in the unit tests)."""

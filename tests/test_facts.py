@@ -1295,3 +1295,63 @@ def test_an_episode_built_with_aliases_gives_the_facts_of_its_ids() -> None:
     f = facts(built, SERIES_AS_OF)
 
     assert (9, 0, None) == (f["phq9.latest"], f["measures_latest_invalid"], f["measures_latest_invalid_names"])
+
+
+# -- how the score moved since the psychiatric consultant's last review (issue 12, item 1) --------
+
+PHQ9_11 = [2, 2, 2, 1, 1, 1, 1, 1, 0]  # 2*3 + 1*5 = 11; item 9 = 0
+PHQ9_16 = [3, 3, 2, 2, 2, 2, 1, 1, 0]  # 3*2 + 2*4 + 1*2 = 16; item 9 = 0
+
+
+def _reviewed(*contacts: tuple[str, str]) -> dict[str, Any]:
+    """PHQ-9 20 (01-05), 11 (02-02), 16 (02-16), with the given (date, kind) contacts."""
+    return _episode(
+        assessments=[
+            _a("phq9", "2026-01-05", PHQ9_20),
+            _a("phq9", "2026-02-02", PHQ9_11),
+            _a("phq9", "2026-02-16", PHQ9_16),
+        ],
+        contacts=[{"date": d, "kind": kind} for d, kind in contacts],
+    )
+
+
+def test_change_since_consultant_review_compares_with_the_score_known_then():
+    """Reviewed on 02-08: the PHQ-9 known then is 11 (02-02); the latest is 16: +5 points."""
+    f = facts(_reviewed(("2026-02-08", "case_review")), D("2026-02-20"))
+
+    assert 5 == f["phq9.change_since_consultant_review"]
+
+
+def test_a_score_on_the_day_of_the_review_was_known_at_it():
+    """A PHQ-9 dated the day of the review counts as known at the review: nothing new since, 0."""
+    f = facts(_reviewed(("2026-02-16", "psychiatric_consultation")), D("2026-02-20"))
+
+    assert 0 == f["phq9.change_since_consultant_review"]
+
+
+def test_change_since_consultant_review_takes_the_last_review_of_either_kind():
+    """A consultation on 01-20 and a case review on 02-10: the later one (score known: 11) counts."""
+    f = facts(_reviewed(("2026-01-20", "psychiatric_consultation"), ("2026-02-10", "case_review")), D("2026-02-20"))
+
+    assert 5 == f["phq9.change_since_consultant_review"]
+
+
+def test_change_since_consultant_review_is_missing_without_a_review_or_a_score_by_then():
+    """Never reviewed: missing. Reviewed before the first PHQ-9: nothing known then, missing. A
+    review after as_of does not count (missing)."""
+    never = facts(_reviewed(("2026-01-05", "initial_assessment")), D("2026-02-20"))
+    early = facts(_reviewed(("2026-01-02", "case_review")), D("2026-02-20"))
+    later = facts(_reviewed(("2026-02-25", "case_review")), D("2026-02-20"))
+
+    assert [None, None, None] == [x["phq9.change_since_consultant_review"] for x in (never, early, later)]
+
+
+def test_change_since_consultant_review_skips_an_invalid_score():
+    """An administration that cannot be scored (an item out of range) on the review day is not
+    the score known at the review: the valid one before it is (11 on 02-02)."""
+    episode = _reviewed(("2026-02-08", "case_review"))
+    episode["assessments"].append(_a("phq9", "2026-02-08", [9, 9, 9, 9, 9, 9, 9, 9, 0]))
+
+    f = facts(episode, D("2026-02-20"))
+
+    assert 5 == f["phq9.change_since_consultant_review"]

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from cocm_rules import CocmRulesError, DefinitionError, Problem, RulesetError
-from cocm_rules.rules import Ruleset, bundled_rulesets_path, load_ruleset, load_rulesets
+from cocm_rules import CocmRulesError, DefinitionError, Engine, Problem, RulesetError
+from cocm_rules.rules import Ruleset, RulesetSet, bundled_rulesets_path, load_ruleset, load_rulesets
 from cocm_rules.rules.ir import And, Cmp, In, MessagePart, Not, Or, Present
 from cocm_rules.rules.language import TestCaseSpec as CaseSpec
 
@@ -490,6 +490,36 @@ CASES: list[tuple[str, int, int, str | None, str, str | None, str | None]] = [
         None,
     ),
     (
+        "title_names_a_fact.yaml",
+        10,
+        21,
+        R1,
+        "placeholder {phq9.latest} in a title: a title names the rule the same way for every patient, so only "
+        "a parameter may fill it; put phq9.latest in the message",
+        None,
+        None,
+    ),
+    (
+        "title_writes_out_a_parameter.yaml",
+        17,
+        32,
+        R1,
+        "'10 weeks' in the title is the value of parameter 'review_after_weeks', which this rule's condition "
+        "uses: write {review_after_weeks} weeks so the title follows the parameter when your team changes it",
+        "{review_after_weeks} weeks",
+        None,
+    ),
+    (
+        "message_writes_out_a_parameter.yaml",
+        25,
+        42,
+        R1,
+        "'50%' in the message is the value of parameter 'response_reduction', which this rule's condition "
+        "uses: write {response_reduction:.0%} so the message follows the parameter when your team changes it",
+        "{response_reduction:.0%}",
+        None,
+    ),
+    (
         "duplicate_yaml_key.yaml",
         13,
         5,
@@ -631,6 +661,68 @@ def test_duplicate_rule_id_across_files() -> None:
     assert "rule 'r1'" == p.context
     expected = f"rule id 'r1' is also used in {folder / 'first.yaml'}; rule ids are unique across a set"
     assert expected == p.message
+
+
+def test_a_parameter_with_two_values_across_files() -> None:
+    """Each file loads alone; together, 'measure_overdue_days' at 21 days in the second file and
+    30 in the first is refused: one name, one threshold across the set (issue 12, item 2)."""
+    folder = BROKEN / "parameter_differs_across_files"
+    for f in sorted(folder.glob("*.yaml")):
+        assert 1 == len(load_ruleset(f).rules)
+    (p,) = problems_of(folder)
+    assert (f"{folder / 'second.yaml'}:10:12", "parameter 'measure_overdue_days'") == (p.location, p.context)
+    expected = (
+        f"21 days here but 30 days in {folder / 'first.yaml'} (ruleset 'first-file'): a parameter's name is one "
+        "threshold in every ruleset loaded together; give both the same value and unit, or give this one a name "
+        "of its own if it is a different threshold"
+    )
+    assert expected == p.message
+
+
+def test_a_parameter_with_the_same_value_in_two_files_loads(tmp_path: Path) -> None:
+    """The same name with the same value and unit (``day`` spelt differently) is one threshold: it loads."""
+    folder = BROKEN / "parameter_differs_across_files"
+    second = (
+        (folder / "second.yaml")
+        .read_text(encoding="utf-8")
+        .replace("value: 21\n    unit: days", "value: 30\n    unit: day")
+    )
+    assert "unit: day\n" in second
+    (tmp_path / "second.yaml").write_text(second, encoding="utf-8")
+    assert 2 == len(load_rulesets([folder / "first.yaml", tmp_path / "second.yaml"]).rulesets)
+
+
+def test_a_parameter_with_another_unit_across_files_is_refused(tmp_path: Path) -> None:
+    """30 days in one file and 30 weeks in another are two thresholds under one name."""
+    folder = BROKEN / "parameter_differs_across_files"
+    text = (folder / "first.yaml").read_text(encoding="utf-8")
+    other = text.replace("ruleset: first-file", "ruleset: other").replace("id: r1", "id: r3")
+    other = other.replace("unit: days", "unit: weeks").replace("phq9.days_since_latest >", "weeks_in_treatment >")
+    (tmp_path / "other.yaml").write_text(other, encoding="utf-8")
+    (p,) = problems_of(folder / "first.yaml", tmp_path / "other.yaml")
+    assert p.message.startswith(f"30 weeks here but 30 days in {folder / 'first.yaml'}")
+
+
+def test_extended_refuses_a_parameter_with_another_value() -> None:
+    """``extended`` checks parameters across both sets as loading them together does."""
+    folder = BROKEN / "parameter_differs_across_files"
+    first = load_rulesets(folder / "first.yaml")
+    with pytest.raises(RulesetError) as info:
+        first.extended(load_rulesets(folder / "second.yaml", library=first.library))
+    assert ["parameter 'measure_overdue_days'"] == [p.context for p in info.value.problems]
+
+
+def test_the_bundled_rulesets_share_response_definitions() -> None:
+    """The PHQ-9 and GAD-7 response reductions are each one parameter name in every bundled
+    ruleset that uses them (depression and psychiatric consultation; anxiety and psychiatric
+    consultation), so the loader keeps them equal."""
+    owners: dict[str, set[str]] = {}
+    for rs in load_rulesets().rulesets:
+        for name in rs.parameters:
+            owners.setdefault(name, set()).add(rs.name)
+    assert {"depression-treatment-to-target", "psychiatric-consultation"} == owners["phq9_response_reduction"]
+    assert {"anxiety-treatment-to-target", "psychiatric-consultation"} == owners["gad7_response_reduction"]
+    assert "response_reduction" not in owners
 
 
 def test_duplicate_ruleset_name_across_files() -> None:
@@ -1132,6 +1224,114 @@ def test_rule_ir_carries_the_then_fields(t2t: Ruleset) -> None:
     )
     assert expected == actual
     assert ("phq9.baseline", "weeks_in_treatment", "phq9.pct_reduction") == rule.facts
+
+
+# -- titles follow their parameters; numbers that copy a parameter are refused (issue 12, item 2) --
+
+_ONE_RULE = """\
+ruleset: one-rule
+version: "1"
+effective: 2026-12-01
+owner: Test suite
+description: One rule with parameters.
+
+parameters:
+  review_after_weeks:
+    value: 10
+    unit: weeks
+    source: Test suite
+  response_reduction:
+    value: 0.5
+    source: Test suite
+  loss_window_days:
+    value: 90
+    unit: days
+    source: Test suite
+
+rules:
+  - id: r1
+    title: {title}
+    source: Test suite
+    when: weeks_in_treatment >= review_after_weeks and phq9.pct_reduction < response_reduction
+    then:
+      category: treatment_to_target
+      severity: high
+      priority: 70
+      action: psychiatric_case_review
+      message: "{message} ({{loss_window_days}})"
+"""
+
+
+def _one_rule(title: str, message: str = "PHQ-9 {phq9.latest}.") -> RulesetSet:
+    return load_rulesets(text=_ONE_RULE.format(title=title, message=message))
+
+
+def test_a_title_shows_the_parameter_it_names() -> None:
+    """``{review_after_weeks}`` in a title is filled in when the ruleset loads, with its format,
+    so every alert's title says the value the rule really uses."""
+    rule = _one_rule("Under {response_reduction:.0%} after {review_after_weeks} weeks").rulesets[0].rules[0]
+    assert "Under 50% after 10 weeks" == rule.title
+
+
+def test_a_title_follows_a_changed_parameter() -> None:
+    """Change the parameter, and the title (and the message) change with it: 0.4 and 12 weeks."""
+    text = _ONE_RULE.format(
+        title="Under {response_reduction:.0%} after {review_after_weeks} weeks",
+        message="Less than {response_reduction:.0%} better",
+    )
+    text = text.replace("value: 10", "value: 12").replace("value: 0.5", "value: 0.4")
+    engine = Engine(load_rulesets(text=text), safety_floor=False)
+    (alert,) = engine.evaluate_facts({"weeks_in_treatment": 12, "phq9.pct_reduction": 0.1}, dt.date(2026, 12, 1))
+    assert ("Under 40% after 12 weeks", "Less than 40% better (90)") == (alert.title, alert.message)
+
+
+def test_a_parameter_named_only_in_a_title_is_used() -> None:
+    """A parameter that appears only in a title counts as used (it is not refused as unused)."""
+    text = _ONE_RULE.format(title="After {loss_window_days} days", message="x").replace(" ({loss_window_days})", "")
+    assert "After 90 days" == load_rulesets(text=text).rulesets[0].rules[0].title
+
+
+def test_a_title_with_a_stray_brace_says_title() -> None:
+    """A stray brace in a title is reported as the title's, at the title."""
+    (problem,) = text_problems(_ONE_RULE.format(title="After review_after_weeks} weeks", message="x"))
+    assert (
+        "<string>:22:12",
+        "the title has a stray brace (Single '}' encountered in format string); write {{ or }} for a literal brace",
+    ) == (problem.location, problem.message)
+
+
+@pytest.mark.parametrize(
+    ("title", "message"),
+    [
+        ("PHQ-9 not improving", "PHQ-9 is 10; the usual review is at 10-12 weeks."),  # a range, and no unit
+        ("No admissions in 90 days", "PHQ-9 {phq9.latest}."),  # 90 days is a parameter the condition does not use
+        ("PCL-5 and GAD-7", "A 5-point and 7 point rise."),  # numbers in names, and no parameter of 5 or 7 points
+        ("Less than {response_reduction:.0%}", "{phq9.pct_reduction:.0%} lower after {weeks_in_treatment} weeks"),
+        ("After 11 weeks", "Half (0.5) is not written as a percentage."),
+    ],
+)
+def test_numbers_that_do_not_copy_a_used_parameter_are_allowed(title: str, message: str) -> None:
+    """Only a number written with the unit (or as a percentage) of a parameter the rule's
+    condition uses, and equal to its value, is refused: ranges, measure names, other numbers
+    and other parameters' values are not."""
+    assert 1 == len(_one_rule(title, message).rulesets[0].rules)
+
+
+@pytest.mark.parametrize(
+    ("title", "message", "found"),
+    [
+        ("After 10 weeks", "x", "'10 weeks' in the title"),
+        ("After a 10-week course", "x", "'10-week' in the title"),
+        ("x", "Under 50 % better", "'50 %' in the message"),
+        ("x", "A review at 10 Weeks", "'10 Weeks' in the message"),
+        ("x", "Less than 50.0% better", "'50.0%' in the message"),
+    ],
+)
+def test_numbers_that_copy_a_used_parameter_are_refused(title: str, message: str, found: str) -> None:
+    """A parameter's value written out with its unit, hyphenated, in capitals, or as a
+    percentage with a space or decimals, is found."""
+    (problem,) = text_problems(_ONE_RULE.format(title=title, message=message))
+    assert found == problem.message.split(" is the value")[0]
 
 
 def test_message_is_split_into_text_and_placeholders(t2t: Ruleset) -> None:

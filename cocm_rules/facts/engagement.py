@@ -11,7 +11,7 @@ from typing import Any
 from ..episode import PROGRAMS, STATUSES, Contact
 from .rows import ViewFn, episode_fact
 from .spec import Fact
-from .view import PATIENT_CONTACTS, EpisodeView
+from .view import CONSULTANT_REVIEWS, PATIENT_CONTACTS, EpisodeView
 
 __all__ = ["EPISODE_FACTS"]
 
@@ -136,7 +136,7 @@ EPISODE_FACTS = (
         "days_since_consultant_review",
         "integer",
         "days since the patient was last discussed with the psychiatric consultant (consultation or case review)",
-        lambda v: v.days(v.last_contact("psychiatric_consultation", "case_review")),
+        lambda v: v.days(v.last_contact(*CONSULTANT_REVIEWS)),
         unit="days",
         minimum=0,
     ),

@@ -185,6 +185,13 @@ class MeasureSeries:
         """The valid administration before the latest valid one."""
         return self._from_end(1)
 
+    def latest_by(self, day: dt.date) -> ScoredAssessment | None:
+        """The latest valid administration dated on or before ``day`` (None if there is none)."""
+        for k in range(len(self.entries) - 1, -1, -1):
+            if self.entries[k][1].date <= day and self.is_valid(sa := self.at(k)):
+                return sa
+        return None
+
     @lazy
     def has_follow_up(self) -> bool:
         """At least two valid administrations (a baseline and a later one)."""

@@ -1,4 +1,5 @@
-"""Treatment-target facts: response, remission, how long each has lasted, reliable change.
+"""Treatment-target facts: response, remission, how long each has lasted, reliable change, and
+how the score moved since the psychiatric consultant last discussed the patient.
 
 Every number comes from the measure file's ``targets`` (with its source and status, which the
 fact's meaning repeats): a measure without a response definition has no ``response`` fact.
@@ -12,8 +13,8 @@ from typing import Any
 from ..measures import MeasureDefinition
 from .rows import SeriesFn, measure_fact
 from .series import MeasureSeries, total_of
-from .spec import Fact
-from .view import EpisodeView
+from .spec import Fact, round_fact
+from .view import CONSULTANT_REVIEWS, EpisodeView
 
 __all__ = ["measure_facts", "responded", "run_weeks"]
 
@@ -87,6 +88,20 @@ def measure_facts(defn: MeasureDefinition) -> Iterator[Fact]:
                 f"{target.source}, {target.status})",
                 _improved(target.points, higher_is_better=targets.higher_is == "better"),
             )
+    if defn.total is not None:
+        yield measure_fact(
+            defn,
+            "change_since_consultant_review",
+            "number",
+            "latest total minus the total known at the psychiatric consultant's last review (the latest "
+            "valid administration dated on or before the last consultation or case review), in points "
+            "(positive when the score rose since); 0 when nothing was measured after the review; missing "
+            "when the patient was never reviewed or nothing was measured by then",
+            _since_review,
+            unit="points",
+            minimum=-(defn.total.range[1] - defn.total.range[0]),
+            maximum=defn.total.range[1] - defn.total.range[0],
+        )
 
 
 def _response(share: float, lo: Any) -> SeriesFn:
@@ -122,6 +137,14 @@ def run_weeks(ok: Callable[[Any, Any], bool]) -> SeriesFn:
         return 0 if start is None else (latest.date - start).days // 7
 
     return weeks
+
+
+def _since_review(s: MeasureSeries, v: EpisodeView) -> Any:
+    review = v.last_contact(*CONSULTANT_REVIEWS)
+    known = None if review is None else s.latest_by(review)
+    if known is None:
+        return None
+    return round_fact(total_of(s.latest) - total_of(known))
 
 
 def _improved(points: int, *, higher_is_better: bool) -> SeriesFn:

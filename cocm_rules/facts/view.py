@@ -20,10 +20,12 @@ from ..measures import MeasureLibrary
 from .series import MeasureSeries, ScoredAssessment
 from .spec import lazy
 
-__all__ = ["PATIENT_CONTACTS", "EpisodeView"]
+__all__ = ["CONSULTANT_REVIEWS", "PATIENT_CONTACTS", "EpisodeView"]
 
 #: Contact kinds that involve the patient (a case review is the team and consultant only).
 PATIENT_CONTACTS = ("initial_assessment", "follow_up", "psychiatric_consultation", "other")
+#: Contact kinds in which the psychiatric consultant discussed the patient.
+CONSULTANT_REVIEWS = ("psychiatric_consultation", "case_review")
 
 _date = attrgetter("date")
 

@@ -1,29 +1,47 @@
 """A rule's message template: text and ``{placeholders}`` naming facts or parameters, each
-with an optional format (``{phq9.pct_reduction:.0%}``) checked against what it will show."""
+with an optional format (``{phq9.pct_reduction:.0%}``) checked against what it will show; its
+title, which may name parameters (``Not improving after {review_after_weeks} weeks``) and is
+filled in when the ruleset loads; and the check that neither writes out, as a number, the value
+of a parameter the rule's condition uses (``50%`` where ``{response_reduction:.0%}`` belongs),
+which would go stale when the parameter changes."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import string
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._text import suggest
 from ..facts import FactSpec
+from . import language as L
 from ._header import normal_unit
 from ._report import FileReport
 from .ir import MessagePart
 
-__all__ = ["message_parts"]
+__all__ = ["literal_parameters", "message_parts", "title_text"]
+
+#: A number written with a unit (``10 weeks``, ``28-day``, ``5 points``) or as a percentage
+#: (``50%``); not a number that is part of a name (``PHQ-9``, ``G2214``) or a range's end (``10-12``).
+_WRITTEN = re.compile(
+    r"(?<![\w.\-])(?P<number>\d+(?:\.\d+)?)"
+    r"(?:(?P<percent>\s?%)|[\s-](?P<unit>weeks?|days?|points?|minutes?|months?|hours?)\b)",
+    re.IGNORECASE,
+)
 
 
-def message_parts(report: FileReport, text: str, path: tuple[Any, ...], lead: int = 0) -> tuple[MessagePart, ...]:
-    """Split a message into text and placeholders; ``lead`` is where ``text`` starts in the YAML value."""
+def message_parts(
+    report: FileReport, text: str, path: tuple[Any, ...], lead: int = 0, what: str = "message"
+) -> tuple[MessagePart, ...]:
+    """Split a message (or a title: ``what``) into text and placeholders; ``lead`` is where
+    ``text`` starts in the YAML value."""
     parts: list[MessagePart] = []
     pos = 0
     try:
         parsed = list(string.Formatter().parse(text))
     except ValueError as e:
-        report.bad(path, f"the message has a stray brace ({e}); write {{{{ or }}}} for a literal brace")
+        report.bad(path, f"the {what} has a stray brace ({e}); write {{{{ or }}}} for a literal brace")
         return ()
     for literal, name, spec, conversion in parsed:
         if literal:
@@ -110,3 +128,90 @@ def _sample(spec: FactSpec) -> Any:
     return {"number": 0.5, "integer": 1, "boolean": True, "date": dt.date(2026, 1, 1)}.get(
         spec.type, (spec.allowed or ("text",))[0]
     )
+
+
+def title_text(report: FileReport, title: str, path: tuple[Any, ...]) -> tuple[str, set[str]]:
+    """A rule's title with its parameter placeholders filled in, and the parameters it names.
+
+    A title names the rule the same way for every patient, so a placeholder in it must be a
+    parameter (filled in now, from the ruleset); a fact is refused (it belongs in the message).
+    """
+    text = " ".join(title.split())
+    lead = len(title) - len(title.lstrip())
+    out: list[str] = []
+    used: set[str] = set()
+    for part in message_parts(report, text, path, lead, "title"):
+        if part.name is None:
+            out.append(part.text)
+        elif not part.is_param:
+            report.bad(
+                path,
+                f"placeholder {{{part.name}}} in a title: a title names the rule the same way for every "
+                f"patient, so only a parameter may fill it; put {part.name} in the message",
+                offset=lead + text.find("{" + part.name),
+            )
+        else:
+            used.add(part.name)
+            out.append(_shown(report.params[part.name].value, part.spec))
+    return "".join(out), used
+
+
+def _shown(value: Any, spec: str) -> str:
+    """A parameter's value as a title shows it (as an alert's message would)."""
+    if spec:
+        return format(value, spec)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def literal_parameters(
+    report: FileReport, text: str, path: tuple[Any, ...], lead: int, used: Iterable[str], where: str
+) -> None:
+    """Report each number in ``text`` (a title or message, outside its placeholders) that writes
+    out the value of a parameter the rule's condition uses (``used``): ``50%`` for a fraction of
+    0.5, ``10 weeks`` for 10 weeks. Written out, it would stay when the parameter changes."""
+    params = {name: report.params[name] for name in used if name in report.params}
+    if not params:
+        return
+    spans = _placeholder_spans(text)
+    for m in _WRITTEN.finditer(text):
+        if any(a <= m.start() < b for a, b in spans):
+            continue
+        number = float(m.group("number"))
+        unit = "fraction" if m.group("percent") else normal_unit(m.group("unit"))
+        value = number / 100 if unit == "fraction" else number
+        for name in _matching(params, value, unit):
+            fmt = f"{{{name}:.0%}}" if unit == "fraction" else f"{{{name}}} {normal_unit(m.group('unit'))}"
+            report.bad(
+                path,
+                f"{m.group(0).strip()!r} in the {where} is the value of parameter {name!r}, which this rule's "
+                f"condition uses: write {fmt} so the {where} follows the parameter when your team changes it",
+                offset=lead + m.start(),
+                suggestion=fmt,
+            )
+
+
+def _matching(params: Mapping[str, L.ParameterSpec], value: float, unit: str) -> list[str]:
+    """Parameters whose value is ``value`` in ``unit`` (a fraction without a unit counts as a fraction)."""
+    out = []
+    for name, p in params.items():
+        v = p.value
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            continue
+        p_unit = normal_unit(p.unit) if p.unit else ("fraction" if isinstance(v, float) and 0 < v < 1 else None)
+        if p_unit == unit and abs(v - value) < 1e-9:
+            out.append(name)
+    return out
+
+
+def _placeholder_spans(text: str) -> list[tuple[int, int]]:
+    """Where each ``{placeholder}`` is in ``text`` (start, end)."""
+    spans = []
+    for m in re.finditer(r"\{[^{}]*\}", text):
+        spans.append((m.start(), m.end()))
+    return spans

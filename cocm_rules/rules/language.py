@@ -92,7 +92,10 @@ class RuleSpec(StrictModel):
     """One rule as written in YAML."""
 
     id: str = Field(min_length=1)
-    title: str = Field(min_length=1)
+    title: str = Field(
+        min_length=1,
+        description="the rule's name in every alert; may name parameters: after {review_after_weeks} weeks",
+    )
     description: str | None = None
     source: str = Field(min_length=1)
     when: Any

@@ -32,9 +32,9 @@ from ..facts import catalog
 from ..measures import MeasureLibrary, data_dir, load_measures
 from . import language as L
 from ._contradictions import never_true
-from ._header import RULE_ID, SNAKE, check_header, check_unused
+from ._header import RULE_ID, SNAKE, check_header, check_unused, normal_unit
 from ._lowering import ConditionLowering
-from ._messages import message_parts
+from ._messages import literal_parameters, message_parts, title_text
 from ._report import FileReport, describe
 from ._test_cases import check_test_cases
 from .ir import And, MessagePart, Node, ProgramIR, RuleIR, facts_of
@@ -122,7 +122,8 @@ def _lower_rules(report: FileReport, rule_specs: list[tuple[int, L.RuleSpec]], n
         path = ("rules", i)
         _check_codes(report, raw, path, seen)
         cond, msg, params = _lower_rule(report, raw, path)
-        used.update(params)
+        title, in_title = _title(report, raw, path, params)
+        used.update(params, in_title)
         used.update(p.name for p in msg if p.is_param and p.name)
         rule = specs.get(i)
         if cond is None or rule is None:
@@ -133,7 +134,7 @@ def _lower_rules(report: FileReport, rule_specs: list[tuple[int, L.RuleSpec]], n
                 rule_id=rule.id,
                 ruleset=name,
                 ruleset_version=version,
-                title=rule.title,
+                title=title,
                 category=rule.then.category,
                 severity=rule.then.severity,
                 priority=rule.then.priority,
@@ -189,12 +190,25 @@ def _lower_rule(
         if reason is not None:
             report.bad((*path, "when"), f"this condition can never be true: {reason}")
     message = _then(raw).get("message")
-    msg = (
-        message_parts(report, message.strip(), (*path, "then", "message"), len(message) - len(message.lstrip()))
-        if isinstance(message, str)
-        else ()
-    )
+    msg: tuple[MessagePart, ...] = ()
+    if isinstance(message, str):
+        lead = len(message) - len(message.lstrip())
+        msg = message_parts(report, message.strip(), (*path, "then", "message"), lead)
+        literal_parameters(report, message.strip(), (*path, "then", "message"), lead, lowering.used, "message")
     return cond, msg, lowering.used
+
+
+def _title(
+    report: FileReport, raw: dict[str, Any], path: tuple[Any, ...], params: dict[str, Any]
+) -> tuple[str, set[str]]:
+    """A rule's title with its parameters filled in, and the parameters it names; a number in it
+    that writes out a parameter of the condition (``params``) is reported."""
+    title = raw.get("title")
+    if not isinstance(title, str):
+        return "", set()
+    lead = len(title) - len(title.lstrip())
+    literal_parameters(report, title.strip(), (*path, "title"), lead, params, "title")
+    return title_text(report, title, (*path, "title"))
 
 
 def _parse(doc: Document, library: MeasureLibrary, text: bytes) -> tuple[Ruleset | None, list[Problem]]:
@@ -329,8 +343,9 @@ def load_rulesets(
 
 
 def _not_unique(loaded: Sequence[Ruleset]) -> list[Problem]:
-    """Rule ids and ruleset names used twice across a set."""
-    problems: list[Problem] = []
+    """Rule ids and ruleset names used twice across a set, and parameters of one name with
+    different values."""
+    problems: list[Problem] = _disagreeing_parameters(loaded)
     owner: dict[str, Ruleset] = {}
     names: dict[str, Ruleset] = {}
     for rs in loaded:
@@ -351,6 +366,50 @@ def _not_unique(loaded: Sequence[Ruleset]) -> list[Problem]:
                 )
             owner.setdefault(rule.rule_id, rs)
     return problems
+
+
+def _disagreeing_parameters(loaded: Sequence[Ruleset]) -> list[Problem]:
+    """Parameters of the same name with different values (or units) in rulesets loaded together.
+
+    A parameter's name means one threshold across the set: ``phq9_response_reduction`` in the
+    depression and the psychiatric consultation rulesets is one definition of a PHQ-9 response,
+    and a team that changes it in one file and not the other would get two meanings at once.
+    """
+    problems: list[Problem] = []
+    first: dict[str, tuple[Ruleset, L.ParameterSpec]] = {}
+    for rs in loaded:
+        for name, p in rs.parameters.items():
+            if name not in first:
+                first[name] = (rs, p)
+                continue
+            other_rs, other = first[name]
+            if _same_value(p, other):
+                continue
+            problems.append(
+                rs.document.problem(
+                    ("parameters", name, "value"),
+                    f"{_with_unit(p)} here but {_with_unit(other)} in {other_rs.file} (ruleset "
+                    f"{other_rs.name!r}): a parameter's name is one threshold in every ruleset loaded "
+                    "together; give both the same value and unit, or give this one a name of its own if it is "
+                    "a different threshold",
+                    context=f"parameter {name!r}",
+                )
+            )
+    return problems
+
+
+def _same_value(a: L.ParameterSpec, b: L.ParameterSpec) -> bool:
+    unit_a = normal_unit(a.unit) if a.unit else None
+    unit_b = normal_unit(b.unit) if b.unit else None
+    return (isinstance(a.value, bool), a.value, unit_a) == (isinstance(b.value, bool), b.value, unit_b)
+
+
+def _with_unit(p: L.ParameterSpec) -> str:
+    """A parameter's value as an error shows it: ``30 days``, ``0.5 (50%)``."""
+    value = p.value.isoformat() if isinstance(p.value, dt.date) else str(p.value)
+    if p.unit and normal_unit(p.unit) == "fraction" and isinstance(p.value, int | float):
+        return f"{value} ({p.value:.0%})"
+    return f"{value} {p.unit}" if p.unit else value
 
 
 def _outranking(loaded: Sequence[Ruleset]) -> list[Problem]:
