@@ -621,7 +621,7 @@ def alerts_to_bundle(
             issue = _detected_issue(alert, patient, _uid(seed, "DetectedIssue"))
             resources.append(issue)
             reasons.append(issue["id"])
-        roles = list(alert.recipients)
+        roles: list[str] = list(alert.recipients)
         if alert.action in consultant and "psychiatric_consultant" not in roles:
             roles.append("psychiatric_consultant")
         resources.append(_task(alert, patient, _uid(seed, "Task"), reasons, roles))

@@ -88,7 +88,7 @@ class ThenSpec(StrictModel):
     action_text: str | None = Field(None, description="the recommended action in words")
     recipients: list[Recipient] | None = Field(
         None,
-        min_length=1,
+        json_schema_extra={"minItems": 1},  # an empty list is refused by the loader, with its own message
         description="who the alert is for (care_manager, psychiatric_consultant, pcp), the one expected to act "
         "first; without it, the default of the rule's category and action (docs/rulesets.md, 'Who an alert is for')",
     )

@@ -181,7 +181,15 @@ def _check_codes(report: FileReport, raw: dict[str, Any], path: tuple[Any, ...],
 
 
 def _check_recipients(report: FileReport, recipients: Any, path: tuple[Any, ...]) -> None:
-    """A recipient listed twice is a mistake (which one was meant to come first?)."""
+    """An empty list (an alert for nobody) and a recipient listed twice (which one was meant to
+    come first?) are mistakes."""
+    if recipients == []:
+        report.bad(
+            path,
+            "recipients is empty: list who the alert is for, or leave the key out for the default of the "
+            "rule's category and action",
+            allowed=", ".join(RECIPIENTS),
+        )
     if isinstance(recipients, list):
         for k, name in enumerate(recipients):
             if isinstance(name, str) and recipients.index(name) < k:
