@@ -106,6 +106,36 @@ def rules(f: dict[str, Any]) -> list[str]:
         add("t2t-phq9-remission-plan")
     if active and _gt(f["phq9.days_since_latest"], 30):
         add("t2t-phq9-overdue")
+    # adolescent depression (PHQ-A)
+    phqa_days = f["phqa.days_since_latest"]
+    if (
+        active
+        and _ge(f["phqa.baseline"], 10)
+        and _ge(weeks, 10)
+        and _lt(f["phqa.pct_reduction"], 0.5)
+        and _le(phqa_days, 30)
+        and due_for_review("phqa", 5)
+    ):
+        add("t2t-phqa-not-improving")
+    if open_ and _ge(f["phqa.change_from_previous"], 5):
+        add("t2t-phqa-worsening")
+    if (
+        active
+        and f["phqa.response"] is True
+        and f["phqa.remission"] is not True
+        and _le(phqa_days, 30)
+    ):
+        add("t2t-phqa-response-without-remission")
+    if (
+        active
+        and _ge(f["phqa.baseline"], 10)
+        and f["phqa.remission"] is True
+        and _le(phqa_days, 30)
+        and f["has_relapse_prevention_plan"] is not True
+    ):
+        add("t2t-phqa-remission-plan")
+    if active and _gt(phqa_days, 30):
+        add("t2t-phqa-overdue")
     # anxiety (worsening: 4 points, Toussaint 2020)
     if (
         active
@@ -219,6 +249,16 @@ def rules(f: dict[str, Any]) -> list[str]:
             add("smi-employment-lost")
         if _le(f["days_since_education_lost"], 90):
             add("smi-education-lost")
+    # co-occurring conditions
+    if open_:
+        if f["phq2.positive_screen"] is True and f["phq2.followed_by_full_instrument"] is not True:
+            add("comorbid-phq2-positive-no-full-instrument")
+        if f["gad2.positive_screen"] is True and f["gad2.followed_by_full_instrument"] is not True:
+            add("comorbid-gad2-positive-no-full-instrument")
+        if f["mdq.positive_screen"] is True and f["mdq.consultant_reviewed_since_latest"] is not True:
+            add("comorbid-mdq-positive-bipolar-evaluation")
+        if f["auditc.positive_screen"] is True and _le(f["auditc.days_since_latest"], 365):
+            add("comorbid-auditc-positive-alcohol-intervention")
     # time tracking (information)
     month, minutes = f["cocm_month"], f["minutes_this_month"]
     if open_ and month is not None and minutes is not None:

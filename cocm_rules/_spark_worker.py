@@ -67,6 +67,7 @@ ALERT_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("message", pa.string()),
     ("action", pa.string()),
     ("action_text", pa.string()),
+    ("recipients", pa.list_(pa.string())),
     ("source", pa.string()),
     ("evidence", pa.string()),
     ("parameters", pa.string()),

@@ -5,6 +5,10 @@ other alert, whatever priority or severity a ruleset gives either. Within each g
 highest priority comes first, then the highest severity, then the rule id. A ruleset's
 priority orders alerts *within* those groups; it can never put another alert above a
 suicide-risk one.
+
+Every alert says who it is for (``recipients``: care manager, psychiatric consultant, PCP;
+the first is the one expected to act), as its rule lists them or by the default of its
+category and action (:func:`cocm_rules.vocabulary.default_recipients`), so a host can route it.
 """
 
 from __future__ import annotations
@@ -13,11 +17,11 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ._fast import fast_constructor
 from .rules.ir import MessagePart, RuleIR
-from .vocabulary import SUICIDE_RISK, review_order
+from .vocabulary import SUICIDE_RISK, Recipient, default_recipients, review_order
 
 __all__ = ["SUICIDE_RISK", "Alert", "make_alert", "render_message", "sort_alerts", "sort_key"]
 
@@ -37,14 +41,31 @@ class Alert(BaseModel):
     message: str
     action: str = Field(description="snake_case code of the recommended action")
     action_text: str | None = None
+    recipients: list[Recipient] = Field(
+        min_length=1,
+        description="who the alert is for: care_manager, psychiatric_consultant and/or pcp (primary care "
+        "provider), the one expected to act first; when not given, the default of the category and action",
+    )
     source: str = Field(description="citation the rule is based on")
     evidence: dict[str, Any] = Field(description="the facts the rule's condition read, with their values")
     parameters: dict[str, Any] = Field(default_factory=dict, description="ruleset parameters the rule used")
     as_of: dt.date
     patient_id: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_recipients(cls, data: Any) -> Any:
+        """An alert built without recipients gets the default of its category and action."""
+        if isinstance(data, Mapping) and data.get("recipients") is None:
+            category, action = data.get("category"), data.get("action")
+            if isinstance(category, str) and isinstance(action, str):
+                return {**data, "recipients": list(default_recipients(category, action))}
+        return data
 
-_build = fast_constructor(Alert, dict.fromkeys(Alert.model_fields) | {"evidence": {}, "parameters": {}})
+
+_build = fast_constructor(
+    Alert, dict.fromkeys(Alert.model_fields) | {"evidence": {}, "parameters": {}, "recipients": ["care_manager"]}
+)
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -105,6 +126,7 @@ def make_alert(
             "message": render_message(rule.message, facts, params),
             "action": rule.action,
             "action_text": rule.action_text,
+            "recipients": list(rule.recipients),
             "source": rule.source,
             "evidence": {f: _read(facts, f) for f in rule.facts},
             "parameters": dict(rule.parameters),

@@ -56,6 +56,25 @@ def test_handwritten_rules_agree_with_every_embedded_case() -> None:
     assert [] == disagreements
 
 
+def test_handwritten_rules_agree_with_the_engine_on_every_embedded_test_case() -> None:
+    """The synthetic caseload writes no PHQ-A, PHQ-2, GAD-2 or MDQ, so the rules on them are
+    compared on the bundled rulesets' own test cases (facts, and episodes): there too the
+    hand-written function fires exactly the rules the engine fires."""
+    engine = Engine.load()
+    disagreements = []
+    for ruleset in engine.rulesets.rulesets:
+        for case in ruleset.tests:
+            if case.episode is not None:
+                facts = engine.facts(case.episode, case.as_of or dt.date(2026, 11, 20))
+            else:
+                facts = dict.fromkeys(engine.needed) | dict(case.facts or {})
+            expected = sorted(handwritten.rules(facts))
+            actual = sorted(r.rule_id for r in engine.backend.matches(facts))
+            if expected != actual:
+                disagreements.append((ruleset.name, case.name, expected, actual))
+    assert [] == disagreements
+
+
 def test_the_speed_benchmarks_run_and_report_every_figure() -> None:
     """The benchmark's speed sections run on a few patients and report each figure (the
     figures themselves are not asserted: timings do not belong in the unit tests)."""

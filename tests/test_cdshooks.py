@@ -901,6 +901,7 @@ def test_config_file_loads_with_relative_jwks_file(tmp_path: Path, keys: Keys, e
             "give exactly one of jwks (inline), jwks_file or jwks_url",
         ),
         ("service_url: https://cds.example.org\ncard_categories: [suicide]\n", "unknown alert category 'suicide'"),
+        ("service_url: https://cds.example.org\ncard_recipients: [pcpp]\n", "did you mean 'pcp'?"),
         ("service_url: https://cds.example.org\nas_of: soon\n", "expected 'today' or a date"),
     ],
 )
@@ -1526,3 +1527,25 @@ def test_schemathesis_finds_no_server_error_and_no_departure_from_the_document(k
         f"POST /cds-services/{SERVICE_ID}",
         f"POST /cds-services/{SERVICE_ID}/feedback",
     ] == labels
+
+
+def test_a_card_says_who_each_alert_is_for(keys: Keys) -> None:
+    """Each alert in a card's detail says who it is for, by the recipients' names, in order."""
+    alert = _alert("Not improving", "treatment_to_target", "high").model_copy(
+        update={"action": "psychiatric_case_review", "recipients": ["psychiatric_consultant", "care_manager", "pcp"]}
+    )
+    [card] = cards_for([alert], config(keys), as_of=AS_OF, version="0")
+    assert "*For:* Psychiatric consultant, Behavioral health care manager, Primary care provider" in card["detail"]
+
+
+def test_card_recipients_keeps_the_alerts_for_those_roles_and_every_suicide_risk_alert(keys: Keys) -> None:
+    """``card_recipients: [pcp]`` (a service a PCP's EHR calls) keeps the alerts addressed to
+    the PCP and drops the others; a suicide-risk alert is kept whoever it is addressed to."""
+    for_pcp = _alert("For the PCP", "treatment_to_target", "high").model_copy(update={"recipients": ["pcp"]})
+    for_cm = _alert("For the care manager", "engagement", "moderate")
+    for_cm = for_cm.model_copy(update={"recipients": ["care_manager"]})
+    suicide = _alert("Item 9", "suicide_risk", "high").model_copy(update={"recipients": ["care_manager"]})
+    cards = cards_for([for_pcp, for_cm, suicide], config(keys, card_recipients=["pcp"]), as_of=AS_OF, version="0")
+    assert ["Suicide risk: Item 9", "Treatment to target: For the PCP"] == [c["summary"] for c in cards]
+    every = cards_for([for_pcp, for_cm, suicide], config(keys), as_of=AS_OF, version="0")
+    assert 3 == len(every)

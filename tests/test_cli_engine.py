@@ -442,3 +442,13 @@ def test_help_documents_exit_status_3_and_patients_sent_twice() -> None:
         text = " ".join(invoke(command, "--help").stdout.split())
         assert "exit status is then 3" in text
         assert "later record with the same patient_id is an error record" in text
+
+
+def test_evaluate_table_says_who_each_alert_is_for() -> None:
+    """--table has a "for" column: the example patient's not-improving alert is for the
+    psychiatric consultant, the care manager and the PCP."""
+    result = invoke("evaluate", EPISODE, "--as-of", AS_OF, "--table")
+    assert 0 == result.exit_code, result.output
+    header = next(line for line in result.stdout.splitlines() if "priority" in line)
+    assert header.rstrip(" ┃").endswith("for")
+    assert "psychiatric consultant, care manager, PCP" in result.stdout

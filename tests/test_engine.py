@@ -167,6 +167,7 @@ def test_alert_fields(engine: Engine) -> None:
         "message": "PHQ-9 12 after 25 weeks (baseline 20, reduction 40%); review after 10 weeks.",
         "action": "psychiatric_case_review",
         "action_text": "Discuss at the next psychiatric case review",
+        "recipients": ["psychiatric_consultant", "care_manager", "pcp"],
         "source": "AIMS Center CoCM implementation guide",
         "evidence": {"phq9.baseline": 20, "weeks_in_treatment": 25, "phq9.pct_reduction": 0.4},
         "parameters": {"review_after_weeks": 10, "response_drop": 0.5},

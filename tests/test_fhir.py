@@ -1408,3 +1408,34 @@ def test_a_phq9_response_with_only_total_and_item9_is_treated_to_target() -> Non
     alerts = Engine.load().evaluate(episode, dt.date(2026, 11, 6))
     assert "t2t-phq9-not-improving" in _rules(alerts)
     assert "suicide_risk" not in {a.category for a in alerts}
+
+
+def test_a_task_names_every_recipient_of_its_alert() -> None:
+    """Task.performerType lists the alert's recipients in its order (the first is the one
+    expected to act): a PHQ-9 not improving goes to the consultant, the care manager and the
+    PCP; the Task's notes say who it is for. Valid R4B."""
+    alerts = [_alert("treatment_to_target", "psychiatric_case_review"), _alert("engagement", "contact_patient")]
+    resources = [e["resource"] for e in fhir.alerts_to_bundle(alerts, "Patient/p1")["entry"]]
+    tasks = [r for r in resources if r["resourceType"] == "Task"]
+    roles = [[c["coding"][0]["code"] for c in t["performerType"]] for t in tasks]
+    assert [["psychiatric_consultant", "care_manager", "pcp"], ["care_manager"]] == roles
+    assert "Primary care provider" == tasks[0]["performerType"][2]["text"]
+    assert {"text": "For: Psychiatric consultant, Behavioral health care manager, Primary care provider"} in tasks[0][
+        "note"
+    ]
+    r4b_valid(fhir.alerts_to_bundle(alerts, "Patient/p1"))
+
+
+def test_consultant_actions_add_the_consultant_to_a_task() -> None:
+    """A host routing by action can add the psychiatric consultant to the Tasks of those
+    actions, after the alert's own recipients (never twice)."""
+    alerts = [
+        _alert("engagement", "contact_patient", recipients=["care_manager"]),
+        _alert("treatment_to_target", "psychiatric_case_review"),
+    ]
+    bundle = fhir.alerts_to_bundle(
+        alerts, "Patient/p1", consultant_actions=["contact_patient", "psychiatric_case_review"]
+    )
+    tasks = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Task"]
+    roles = [[c["coding"][0]["code"] for c in t["performerType"]] for t in tasks]
+    assert [["care_manager", "psychiatric_consultant"], ["psychiatric_consultant", "care_manager", "pcp"]] == roles

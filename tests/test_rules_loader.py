@@ -73,7 +73,7 @@ CASES: list[tuple[str, int, int, str | None, str, str | None, str | None]] = [
         R1,
         "unknown key 'severty'",
         "severity",
-        "category, severity, priority, action, message, action_text",
+        "category, severity, priority, action, message, action_text, recipients",
     ),
     (
         "unknown_top_level_key.yaml",
@@ -420,7 +420,7 @@ CASES: list[tuple[str, int, int, str | None, str, str | None, str | None]] = [
         # STYLE.md: "did you mean" whenever a close match exists.
         "suicide_risk",
         "treatment_to_target, suicide_risk, review_priority, engagement, relapse_prevention, billing, smi, "
-        "data_quality",
+        "comorbidity, data_quality",
     ),
     (
         "unknown_severity.yaml",

@@ -116,5 +116,7 @@ def test_the_round_trip_keeps_every_case_passing(tmp_path: Path) -> None:
     for f, doc in DOCS.items():
         (tmp_path / f.name).write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
     rulesets = load_rulesets(tmp_path, library=LIBRARY)
-    assert {dt.date(2026, 12, 1)} == {rs.effective for rs in rulesets.rulesets}
+    original = load_rulesets(FILES, library=LIBRARY)
+    assert {rs.name: rs.effective for rs in original.rulesets} == {rs.name: rs.effective for rs in rulesets.rulesets}
+    assert all(isinstance(rs.effective, dt.date) for rs in rulesets.rulesets)
     assert [] == [r.name for r in run_tests(rulesets) if not r.passed]

@@ -11,7 +11,9 @@ no ``null``, ``""``, ``[]`` or ``{}``).
 Mapping (documented in ``docs/cds-hooks.md``): one card per alert category, the
 ``suicide_risk`` card first, then in the engine's review order; the indicator is
 ``critical`` for the suicide_risk category or any alert of severity critical, ``warning`` for
-high or moderate severity, ``info`` otherwise. The engine already decided everything
+high or moderate severity, ``info`` otherwise. Each alert's detail says who it is for (its
+recipients); ``card_recipients`` in the configuration keeps only the alerts addressed to one
+of the listed roles (suicide-risk alerts are always kept). The engine already decided everything
 clinical (which alerts, their severity, priority, message and action); this module only
 lays it out.
 """
@@ -25,7 +27,7 @@ from typing import Any
 
 from ..alerts import Alert, sort_alerts
 from ..fhir import CATEGORY_SYSTEM
-from ..vocabulary import SUICIDE_RISK
+from ..vocabulary import RECIPIENT_LABELS, SUICIDE_RISK
 from ._config import ServiceConfig
 
 __all__ = [
@@ -53,6 +55,7 @@ CATEGORY_LABELS: dict[str, str] = {
     "relapse_prevention": "Relapse prevention",
     "billing": "Time tracking and billing",
     "smi": "Serious mental illness",
+    "comorbidity": "Co-occurring conditions",
     "data_quality": "Data quality",
 }
 _MD_ESCAPES = str.maketrans(
@@ -102,6 +105,7 @@ def _detail(alerts: Sequence[Alert], as_of: dt.date, version: str) -> str:
                     f"**{_md(a.title)}** ({a.severity}, priority {a.priority})",
                     _md(a.message),
                     f"*Recommended action:* {_md(action)}",
+                    f"*For:* {_md(', '.join(RECIPIENT_LABELS.get(r, r) for r in a.recipients))}",
                     f"*Rule* `{a.rule_id}` ({_md(a.ruleset)} {_md(a.ruleset_version)}). *Source:* {_md(a.source)}",
                 ]
             )
@@ -124,12 +128,21 @@ def _links(config: ServiceConfig, category: str) -> list[dict[str, str]]:
     return [{"label": link.label, "url": link.url, "type": "absolute"} for link in links]
 
 
+def _shown(alert: Alert, config: ServiceConfig) -> bool:
+    """Whether the configuration shows this alert: its category is one shown, and it is
+    addressed to one of ``card_recipients`` (a suicide-risk alert, to anyone)."""
+    if config.card_categories is not None and alert.category not in config.card_categories:
+        return False
+    wanted = config.card_recipients
+    return wanted is None or alert.category == SUICIDE_RISK or any(r in wanted for r in alert.recipients)
+
+
 def cards_for(alerts: Sequence[Alert], config: ServiceConfig, *, as_of: dt.date, version: str) -> list[dict[str, Any]]:
     """One card per alert category, in review order (suicide risk first, whatever the
     priorities: :func:`~cocm_rules.alerts.sort_alerts`)."""
     groups: dict[str, list[Alert]] = {}
     for a in sort_alerts(alerts):  # the one review order (vocabulary), so groups follow it
-        if config.card_categories is None or a.category in config.card_categories:
+        if _shown(a, config):
             groups.setdefault(a.category, []).append(a)
     cards = []
     for category in groups:

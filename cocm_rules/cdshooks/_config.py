@@ -23,6 +23,7 @@ from .._yaml import Document, YamlError, load_file, load_text
 from ..episode import CONTACT_KINDS, STATUSES
 from ..errors import DefinitionError, Problem
 from ..rules.language import CATEGORIES
+from ..vocabulary import Recipient
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
@@ -281,6 +282,12 @@ class ServiceConfig(StrictModel):
         True, description="serve the OpenAPI document of the endpoints at /openapi.json (no token needed)"
     )
     card_categories: list[str] | None = Field(None, description="alert categories shown as cards; default: all")
+    card_recipients: list[Recipient] | None = Field(
+        None,
+        min_length=1,
+        description="show only alerts addressed to one of these (care_manager, psychiatric_consultant, pcp), "
+        "e.g. [pcp] for the service a PCP's EHR calls; suicide-risk alerts are always shown; default: all",
+    )
     card_links: dict[str, list[CardLink]] = Field(
         default_factory=dict, description="category (or '*') -> links added to its cards"
     )

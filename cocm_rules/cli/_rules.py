@@ -303,6 +303,10 @@ def evaluate(
     finish_batch(counts["results"] + counts["errors"], counts["errors"], first, "their error records are in the output")
 
 
+#: Who an alert is for, as the table's "for" column says it.
+_FOR = {"care_manager": "care manager", "psychiatric_consultant": "psychiatric consultant", "pcp": "PCP"}
+
+
 def _alerts_table(results: Any, day: dt.date) -> None:
     out = console()
     view = Table(
@@ -313,6 +317,7 @@ def _alerts_table(results: Any, day: dt.date) -> None:
         "alert",
         "message",
         "action",
+        "for",
         title=f"Alerts as of {day}",
         show_lines=True,
     )
@@ -333,6 +338,7 @@ def _alerts_table(results: Any, day: dt.date) -> None:
                 Text(a.title),
                 Text(a.message),
                 Text(a.action_text or a.action),
+                Text(", ".join(_FOR.get(r, r) for r in a.recipients)),
             )
     out.print(view)
     if errors:

@@ -22,6 +22,7 @@ Layout (where a new fact goes)::
     targets.py     measure: response, remission, run lengths, reliable    } families
     safety.py      measure + episode: flags, safety items, fail-closed    }
     items.py       measure: results, subscores, item levels               }
+    screens.py     measure: full instrument and consultant after a screen }
     engagement.py  episode: enrollment, contacts, time, plan, recommendations
     quality.py     episode: invalid, mismatched, set aside, last measured
     smi.py         episode: SMI outcome events and statuses

@@ -16,7 +16,7 @@ from .._text import suggest
 from ..episode import Episode, parse_episode
 from ..errors import InvalidInput
 from ..measures import MeasureDefinition, MeasureLibrary, load_measures
-from . import engagement, items, quality, safety, smi, targets, totals
+from . import engagement, items, quality, safety, screens, smi, targets, totals
 from .spec import Fact, FactSpec
 from .view import EpisodeView
 
@@ -37,6 +37,7 @@ MEASURE_FAMILIES: tuple[Callable[[MeasureDefinition], Iterator[Fact]], ...] = (
     targets.measure_facts,
     safety.measure_facts,
     items.measure_facts,
+    screens.measure_facts,
 )
 
 

@@ -16,7 +16,7 @@ from ..alerts import Alert
 from ..errors import BackendUnavailable, InvalidInput
 from ..measures import NOT_CONFIRMED, Code, MeasureDefinition, MeasureLibrary, load_measures
 from ..scoring import Score
-from ..vocabulary import SUICIDE_RISK
+from ..vocabulary import RECIPIENT_LABELS, SUICIDE_RISK
 from ._common import (
     ACTION_SYSTEM,
     BAND_SYSTEM,
@@ -44,9 +44,13 @@ _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:cocm-rules")
 TASK_PRIORITY = {"info": "routine", "low": "routine", "moderate": "urgent", "high": "asap", "critical": "stat"}
 #: Alert severity -> DetectedIssue.severity (high | moderate | low).
 ISSUE_SEVERITY = {"info": "low", "low": "low", "moderate": "moderate", "high": "high", "critical": "high"}
-#: Actions done with (or by) the psychiatric consultant; every other action is the care manager's.
+#: Actions done with (or by) the psychiatric consultant. Alerts route themselves (their
+#: ``recipients``, which send these actions to the consultant by default); pass this set, or
+#: your own, as ``alerts_to_bundle(consultant_actions=...)`` to add the consultant to every
+#: Task of these actions whatever a rule lists.
 CONSULTANT_ACTIONS = frozenset({"psychiatric_case_review"})
-ROLE_LABELS = {"care_manager": "Behavioral health care manager", "psychiatric_consultant": "Psychiatric consultant"}
+#: Display names of the team roles in Task.performerType (``urn:cocm-rules:role``).
+ROLE_LABELS = RECIPIENT_LABELS
 #: C-SSRS triage levels that RiskAssessment.prediction.qualitativeRisk can carry (risk-probability codes).
 RISK_LEVELS = {"low": "Low likelihood", "moderate": "Moderate likelihood", "high": "High likelihood"}
 
@@ -483,6 +487,7 @@ def _alert_notes(alert: Alert) -> list[dict[str, str]]:
             "text": f"Rule {alert.rule_id} ({alert.ruleset} {alert.ruleset_version}), as of {alert.as_of.isoformat()}; "
             f"category {alert.category}, severity {alert.severity}, priority {alert.priority}"
         },
+        {"text": f"For: {', '.join(ROLE_LABELS.get(r, r) for r in alert.recipients)}"},
         {"text": f"Source: {alert.source}"},
     ]
     if alert.evidence:
@@ -550,7 +555,12 @@ def _detected_issue(alert: Alert, patient: dict[str, str], rid: str) -> dict[str
     return issue
 
 
-def _task(alert: Alert, patient: dict[str, str], rid: str, reasons: list[str], role: str) -> dict[str, Any]:
+def _role(role: str) -> dict[str, Any]:
+    label = ROLE_LABELS.get(role, role)
+    return {"coding": [{"system": ROLE_SYSTEM, "code": role, "display": label}], "text": label}
+
+
+def _task(alert: Alert, patient: dict[str, str], rid: str, reasons: list[str], roles: list[str]) -> dict[str, Any]:
     action: dict[str, Any] = {"system": ACTION_SYSTEM, "code": alert.action}
     if alert.action_text:
         action["display"] = alert.action_text
@@ -566,9 +576,7 @@ def _task(alert: Alert, patient: dict[str, str], rid: str, reasons: list[str], r
         "for": patient,
         "authoredOn": alert.as_of.isoformat(),
         "reasonCode": _rule_code(alert, alert.title),
-        "performerType": [
-            {"coding": [{"system": ROLE_SYSTEM, "code": role, "display": ROLE_LABELS[role]}], "text": ROLE_LABELS[role]}
-        ],
+        "performerType": [_role(role) for role in roles],
         "note": _alert_notes(alert),
     }
     if reasons:
@@ -581,12 +589,15 @@ def alerts_to_bundle(
     patient_ref: str,
     *,
     bundle_type: Literal["collection", "transaction"] = "collection",
-    consultant_actions: Iterable[str] = CONSULTANT_ACTIONS,
+    consultant_actions: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Alerts as FHIR resources a registry can store, in one Bundle (validated, R4B models).
 
-    Every alert gives a ``Task`` (its recommended action, for the care manager, or for the
-    psychiatric consultant when the action is in ``consultant_actions``). A ``suicide_risk``
+    Every alert gives a ``Task``: its recommended action, with one ``performerType`` per
+    recipient of the alert, in its order (the first is the one expected to act; code system
+    ``urn:cocm-rules:role``: ``care_manager``, ``psychiatric_consultant``, ``pcp``), and the
+    psychiatric consultant added when the action is in ``consultant_actions`` (e.g.
+    :data:`CONSULTANT_ACTIONS`, for a host that routes by action). A ``suicide_risk``
     alert also gives a ``Flag`` (category safety) and a ``RiskAssessment`` (qualitativeRisk
     only when the alert's evidence holds a C-SSRS triage level); a ``treatment_to_target``
     alert gives a ``DetectedIssue``. The Task's reasonReference points to the Flag or
@@ -610,8 +621,10 @@ def alerts_to_bundle(
             issue = _detected_issue(alert, patient, _uid(seed, "DetectedIssue"))
             resources.append(issue)
             reasons.append(issue["id"])
-        role = "psychiatric_consultant" if alert.action in consultant else "care_manager"
-        resources.append(_task(alert, patient, _uid(seed, "Task"), reasons, role))
+        roles: list[str] = list(alert.recipients)
+        if alert.action in consultant and "psychiatric_consultant" not in roles:
+            roles.append("psychiatric_consultant")
+        resources.append(_task(alert, patient, _uid(seed, "Task"), reasons, roles))
     bundle = _bundle(resources, bundle_type)
     validate(bundle)
     return bundle

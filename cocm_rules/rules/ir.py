@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+from ..vocabulary import default_recipients
+
 __all__ = [
     "And",
     "Cmp",
@@ -127,6 +129,13 @@ class RuleIR:
     condition: Node
     facts: tuple[str, ...]  # facts the condition reads, in first-use order
     parameters: dict[str, Any] = field(default_factory=dict)  # parameters the rule used, with values
+    #: who its alerts are for, the one expected to act first; empty means the default of the
+    #: category and action (:func:`~cocm_rules.vocabulary.default_recipients`), filled in here
+    recipients: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.recipients:
+            object.__setattr__(self, "recipients", default_recipients(self.category, self.action))
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ __all__ = [
     "ruleset_json_schema",
 ]
 
-from ..vocabulary import CATEGORIES, SEVERITIES, SUICIDE_RISK, Category, Severity
+from ..vocabulary import CATEGORIES, SEVERITIES, SUICIDE_RISK, Category, Recipient, Severity
 
 # -- the YAML envelope ------------------------------------------------------------------------
 
@@ -86,6 +86,12 @@ class ThenSpec(StrictModel):
     action: str = Field(min_length=1, description="snake_case code of the recommended action")
     message: str = Field(min_length=1)
     action_text: str | None = Field(None, description="the recommended action in words")
+    recipients: list[Recipient] | None = Field(
+        None,
+        json_schema_extra={"minItems": 1},  # an empty list is refused by the loader, with its own message
+        description="who the alert is for (care_manager, psychiatric_consultant, pcp), the one expected to act "
+        "first; without it, the default of the rule's category and action (docs/rulesets.md, 'Who an alert is for')",
+    )
 
 
 class RuleSpec(StrictModel):

@@ -30,6 +30,7 @@ from .._yaml import Document, YamlError, load_bytes, load_text, read_bytes
 from ..errors import Problem, RulesetError
 from ..facts import catalog
 from ..measures import MeasureLibrary, data_dir, load_measures
+from ..vocabulary import RECIPIENTS
 from . import language as L
 from ._contradictions import never_true
 from ._header import RULE_ID, SNAKE, check_header, check_unused, normal_unit
@@ -145,6 +146,7 @@ def _lower_rules(report: FileReport, rule_specs: list[tuple[int, L.RuleSpec]], n
                 condition=cond,
                 facts=tuple(facts_of(cond)),
                 parameters=params,
+                recipients=tuple(rule.then.recipients or ()),
             )
         )
     if complete:
@@ -158,7 +160,8 @@ def _then(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_codes(report: FileReport, raw: dict[str, Any], path: tuple[Any, ...], seen: dict[str, int]) -> None:
-    """A rule's id (well formed, not reused in the file) and its action code (snake_case)."""
+    """A rule's id (well formed, not reused in the file), its action code (snake_case) and its
+    recipients (each listed once)."""
     rid = raw.get("id")
     if isinstance(rid, str):
         if not RULE_ID.match(rid):
@@ -175,6 +178,23 @@ def _check_codes(report: FileReport, raw: dict[str, Any], path: tuple[Any, ...],
             (*path, "then", "action"),
             f"action {action!r} must be a snake_case code, e.g. psychiatric_case_review (put words in action_text)",
         )
+    _check_recipients(report, _then(raw).get("recipients"), (*path, "then", "recipients"))
+
+
+def _check_recipients(report: FileReport, recipients: Any, path: tuple[Any, ...]) -> None:
+    """An empty list (an alert for nobody) and a recipient listed twice (which one was meant to
+    come first?) are mistakes."""
+    if recipients == []:
+        report.bad(
+            path,
+            "recipients is empty: list who the alert is for, or leave the key out for the default of the "
+            "rule's category and action",
+            allowed=", ".join(RECIPIENTS),
+        )
+    if isinstance(recipients, list):
+        for k, name in enumerate(recipients):
+            if isinstance(name, str) and recipients.index(name) < k:
+                report.bad((*path, k), f"recipient {name!r} is listed twice", allowed=", ".join(RECIPIENTS))
 
 
 def _lower_rule(
