@@ -29,6 +29,44 @@ def _lt(v: Any, x: Any) -> bool:
     return v is not None and v < x
 
 
+def _time_tracking(f: dict[str, Any], add: Any) -> None:
+    """The time-tracking rules for an open CoCM episode."""
+    month, minutes, units = f["cocm_month"], f["bhcm_minutes_this_month"], f["cocm_99494_units_this_month"]
+    assessed, consent, bhi = (
+        f["has_initial_assessment"] is True,
+        f["has_consent"] is True,
+        f["general_bhi_billed_this_month"],
+    )
+    if _gt(f["minutes_without_role_this_month"], 0):
+        add("billing-minutes-without-role")
+    if bhi is True and _gt(minutes, 0):
+        add("billing-general-bhi-same-month")
+    if assessed and not consent and _gt(f["minutes_this_month"], 0):
+        add("billing-consent-not-recorded")
+    if not (assessed and consent) or bhi is True or minutes is None:
+        return
+    if _gt(units, 4):
+        add("billing-add-on-above-payer-cap")
+    if month == 1:
+        if minutes < 16:
+            add("billing-month1-below-minimum")
+        elif minutes < 36:
+            add("billing-month1-g2214")
+        elif units == 0:
+            add("billing-month1-99492")
+        elif _ge(units, 1):
+            add("billing-month1-add-on")
+    elif _ge(month, 2):
+        if minutes < 16:
+            add("billing-later-below-minimum")
+        elif minutes < 31:
+            add("billing-later-g2214")
+        elif units == 0:
+            add("billing-later-99493")
+        elif _ge(units, 1):
+            add("billing-later-add-on")
+
+
 def rules(f: dict[str, Any]) -> list[str]:
     """Rule ids that fire for the facts ``f`` (every needed fact present, None if missing)."""
     out: list[str] = []
@@ -167,27 +205,9 @@ def rules(f: dict[str, Any]) -> list[str]:
             add("smi-employment-lost")
         if _le(f["days_since_education_lost"], 90):
             add("smi-education-lost")
-    # time tracking (information)
-    month, minutes = f["cocm_month"], f["minutes_this_month"]
-    if open_ and month is not None and minutes is not None:
-        if month == 1:
-            if minutes < 16:
-                add("billing-month1-below-minimum")
-            elif minutes < 36:
-                add("billing-month1-g2214")
-            elif minutes < 86:
-                add("billing-month1-99492")
-            else:
-                add("billing-month1-add-on")
-        elif month >= 2:
-            if minutes < 16:
-                add("billing-later-below-minimum")
-            elif minutes < 31:
-                add("billing-later-g2214")
-            elif minutes < 76:
-                add("billing-later-99493")
-            else:
-                add("billing-later-add-on")
+    # time tracking (information): CoCM programs only, after the initial assessment, with consent
+    if open_ and f["program"] == "cocm":
+        _time_tracking(f, add)
     # data quality
     if _ge(f["measures_total_mismatch"], 1):
         add("dq-total-mismatch")

@@ -310,14 +310,26 @@ def test_archetype_variety_within_the_caseload() -> None:
 
 def test_default_rules_are_exercised() -> None:
     """Evaluated with the default rulesets, a caseload fires every rule except the adolescent
-    PHQ-A rule (no PHQ-A is generated) and dq-set-aside (records set aside come from a reader
-    that could not use them, such as the FHIR reader; the generator writes none); the other
-    data-quality rules need the deliberate errors."""
+    PHQ-A rule (no PHQ-A is generated), dq-set-aside (records set aside come from a reader
+    that could not use them, such as the FHIR reader; the generator writes none) and the
+    billing rules for data the generator always writes complete or never reaches: every
+    contact has a role and every assessed patient a consent date, no 99484 is billed, no month
+    reaches five 99494 units, and an initial assessment (30-60 minutes) leaves no first month
+    below the G2214 minimum. The other data-quality rules need the deliberate errors."""
     engine = Engine.load()
     fired = {a.rule_id for r in _caseload(clean=False, n=1000) for a in engine.evaluate(r, AS_OF)}
     rule_ids = {rule.rule_id for rule in engine.rulesets.program.rules}
+    not_generated = {
+        "suicide-phqa-risk",
+        "dq-set-aside",
+        "billing-minutes-without-role",
+        "billing-consent-not-recorded",
+        "billing-general-bhi-same-month",
+        "billing-add-on-above-payer-cap",
+        "billing-month1-below-minimum",
+    }
 
-    assert {"suicide-phqa-risk", "dq-set-aside"} == rule_ids - fired
+    assert not_generated == rule_ids - fired
 
 
 # -- item answers ------------------------------------------------------------------------------
