@@ -256,9 +256,9 @@ class BilledService(_Model):
 
 
 #: What a set-aside record was: a whole administration (unscored: a safety screen among them
-#: fails closed), a contact, a relapse prevention plan, or one value inside a record that was
-#: otherwise used (a reported total beside its items, a contact's minutes).
-SET_ASIDE_KINDS = ("assessment", "contact", "relapse_prevention_plan", "value")
+#: fails closed), a contact, a relapse prevention plan, a consent, or one value inside a record
+#: that was otherwise used (a reported total beside its items, a contact's minutes).
+SET_ASIDE_KINDS = ("assessment", "contact", "relapse_prevention_plan", "consent", "value")
 
 
 class SetAside(_Model):
@@ -267,7 +267,7 @@ class SetAside(_Model):
     ``set_aside_count`` fact (a data-quality alert), and an administration set aside whose
     measure has safety items, or is not known, means suicide risk cannot be ruled out."""
 
-    kind: Literal["assessment", "contact", "relapse_prevention_plan", "value"]
+    kind: Literal["assessment", "contact", "relapse_prevention_plan", "consent", "value"]
     reason: str = Field(min_length=1, description="why it could not be used, for the team correcting the record")
     date: Date | None = Field(None, description="its date, when one could be read")
     measure: str | None = Field(None, description="for an assessment: the measure, when it could be recognized")
