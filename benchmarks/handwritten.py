@@ -44,6 +44,44 @@ def _ready_to_complete(f: dict[str, Any]) -> bool:
     )
 
 
+def _time_tracking(f: dict[str, Any], add: Any) -> None:
+    """The time-tracking rules for an open CoCM episode."""
+    month, minutes, units = f["cocm_month"], f["bhcm_minutes_this_month"], f["cocm_99494_units_this_month"]
+    assessed, consent, bhi = (
+        f["has_initial_assessment"] is True,
+        f["has_consent"] is True,
+        f["general_bhi_billed_this_month"],
+    )
+    if _gt(f["minutes_without_role_this_month"], 0):
+        add("billing-minutes-without-role")
+    if bhi is True and _gt(minutes, 0):
+        add("billing-general-bhi-same-month")
+    if assessed and not consent and _gt(f["minutes_this_month"], 0):
+        add("billing-consent-not-recorded")
+    if not (assessed and consent) or bhi is True or minutes is None:
+        return
+    if _gt(units, 4):
+        add("billing-add-on-above-payer-cap")
+    if month == 1:
+        if minutes < 16:
+            add("billing-month1-below-minimum")
+        elif minutes < 36:
+            add("billing-month1-g2214")
+        elif units == 0:
+            add("billing-month1-99492")
+        elif _ge(units, 1):
+            add("billing-month1-add-on")
+    elif _ge(month, 2):
+        if minutes < 16:
+            add("billing-later-below-minimum")
+        elif minutes < 31:
+            add("billing-later-g2214")
+        elif units == 0:
+            add("billing-later-99493")
+        elif _ge(units, 1):
+            add("billing-later-add-on")
+
+
 def rules(f: dict[str, Any]) -> list[str]:
     """Rule ids that fire for the facts ``f`` (every needed fact present, None if missing)."""
     out: list[str] = []
@@ -119,12 +157,7 @@ def rules(f: dict[str, Any]) -> list[str]:
         add("t2t-phqa-not-improving")
     if open_ and _ge(f["phqa.change_from_previous"], 5):
         add("t2t-phqa-worsening")
-    if (
-        active
-        and f["phqa.response"] is True
-        and f["phqa.remission"] is not True
-        and _le(phqa_days, 30)
-    ):
+    if active and f["phqa.response"] is True and f["phqa.remission"] is not True and _le(phqa_days, 30):
         add("t2t-phqa-response-without-remission")
     if (
         active
@@ -259,27 +292,9 @@ def rules(f: dict[str, Any]) -> list[str]:
             add("comorbid-mdq-positive-bipolar-evaluation")
         if f["auditc.positive_screen"] is True and _le(f["auditc.days_since_latest"], 365):
             add("comorbid-auditc-positive-alcohol-intervention")
-    # time tracking (information)
-    month, minutes = f["cocm_month"], f["minutes_this_month"]
-    if open_ and month is not None and minutes is not None:
-        if month == 1:
-            if minutes < 16:
-                add("billing-month1-below-minimum")
-            elif minutes < 36:
-                add("billing-month1-g2214")
-            elif minutes < 86:
-                add("billing-month1-99492")
-            else:
-                add("billing-month1-add-on")
-        elif month >= 2:
-            if minutes < 16:
-                add("billing-later-below-minimum")
-            elif minutes < 31:
-                add("billing-later-g2214")
-            elif minutes < 76:
-                add("billing-later-99493")
-            else:
-                add("billing-later-add-on")
+    # time tracking (information): CoCM programs only, after the initial assessment, with consent
+    if open_ and f["program"] == "cocm":
+        _time_tracking(f, add)
     # data quality
     if _ge(f["measures_total_mismatch"], 1):
         add("dq-total-mismatch")

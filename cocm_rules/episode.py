@@ -38,9 +38,11 @@ from .errors import InvalidInput
 from .measures import MeasureLibrary, load_measures
 
 __all__ = [
+    "CONTACT_ROLES",
     "PROGRAMS",
     "STATUSES",
     "Assessment",
+    "BilledService",
     "Contact",
     "Episode",
     "Recommendation",
@@ -56,6 +58,9 @@ PROGRAMS = ("cocm", "smi")
 STATUSES = ("active_treatment", "relapse_prevention_plan", "discharged", "inactive")
 CONTACT_KINDS = ("initial_assessment", "follow_up", "psychiatric_consultation", "case_review", "other")
 CONTACT_MODES = ("in_person", "phone", "video", "secure_message", "other")
+#: Whose time a contact's minutes are: the behavioral health care manager, the psychiatric
+#: consultant, the treating (billing) practitioner (usually the PCP), or anyone else.
+CONTACT_ROLES = ("care_manager", "psychiatric_consultant", "pcp", "other")
 HOUSING = ("stable", "unstable", "homeless")
 EMPLOYMENT = ("employed", "unemployed", "not_in_labor_force")
 EDUCATION = ("enrolled", "not_enrolled")
@@ -175,13 +180,28 @@ class Assessment(_Model):
 
 class Contact(_Model):
     """A care contact: the initial assessment, a follow-up, a psychiatric consultation, a
-    systematic case review, or other care-manager activity, with the minutes spent."""
+    systematic case review, or other care-manager activity, with the minutes spent and whose
+    minutes they are (``role``).
+
+    The CoCM codes count behavioral health care manager time only: the billing facts count
+    the minutes of contacts whose role is ``care_manager``. A contact without a role counts
+    in ``minutes_this_month`` (all care-team time) but not toward the codes, and the
+    time-tracking rules ask for the role (never overbill). For a meeting of several team
+    members (the care manager's case review with the consultant), record the care manager's
+    minutes with role ``care_manager``: the consultant's time is not what the codes count.
+    """
 
     date: Date
     kind: Literal["initial_assessment", "follow_up", "psychiatric_consultation", "case_review", "other"]
     minutes: int | None = Field(None, ge=0, le=24 * 60, description="minutes of care-team time")
     mode: Literal["in_person", "phone", "video", "secure_message", "other"] | None = None
     care_manager: str | None = None
+    role: Literal["care_manager", "psychiatric_consultant", "pcp", "other"] | None = Field(
+        None,
+        description="whose time the minutes are: care_manager (the behavioral health care manager), "
+        "psychiatric_consultant, pcp (the treating practitioner) or other; only care_manager minutes count "
+        "toward the CoCM codes, and minutes without a role are not counted",
+    )
 
 
 class Recommendation(_Model):
@@ -214,10 +234,31 @@ class SmiEvent(_Model):
         return self
 
 
+_SERVICE_CODE = re.compile(r"[0-9A-Z]{5}")
+
+
+def _service_code(value: str) -> str:
+    if _SERVICE_CODE.fullmatch(value) is None:
+        raise ValueError(f"a CPT or HCPCS code is 5 digits or capital letters, e.g. '99484' (got {show(value)})")
+    return value
+
+
+class BilledService(_Model):
+    """A service the practice has billed for the patient (a claim line): its CPT/HCPCS code
+    and date of service. The time-tracking rules read general behavioral health integration
+    (99484), which is not billed in the same calendar month as the CoCM codes; other codes
+    are kept and not read today."""
+
+    code: Annotated[str, AfterValidator(_service_code)] = Field(
+        description="CPT or HCPCS code, e.g. '99484'", json_schema_extra={"pattern": "^[0-9A-Z]{5}$"}
+    )
+    date: Date = Field(description="date of service (its calendar month is the service month)")
+
+
 #: What a set-aside record was: a whole administration (unscored: a safety screen among them
-#: fails closed), a contact, a relapse prevention plan, or one value inside a record that was
-#: otherwise used (a reported total beside its items, a contact's minutes).
-SET_ASIDE_KINDS = ("assessment", "contact", "relapse_prevention_plan", "value")
+#: fails closed), a contact, a relapse prevention plan, a consent, or one value inside a record
+#: that was otherwise used (a reported total beside its items, a contact's minutes).
+SET_ASIDE_KINDS = ("assessment", "contact", "relapse_prevention_plan", "consent", "value")
 
 
 class SetAside(_Model):
@@ -226,7 +267,7 @@ class SetAside(_Model):
     ``set_aside_count`` fact (a data-quality alert), and an administration set aside whose
     measure has safety items, or is not known, means suicide risk cannot be ruled out."""
 
-    kind: Literal["assessment", "contact", "relapse_prevention_plan", "value"]
+    kind: Literal["assessment", "contact", "relapse_prevention_plan", "consent", "value"]
     reason: str = Field(min_length=1, description="why it could not be used, for the team correcting the record")
     date: Date | None = Field(None, description="its date, when one could be read")
     measure: str | None = Field(None, description="for an assessment: the measure, when it could be recognized")
@@ -248,6 +289,14 @@ class Episode(_Model):
     contacts: list[Contact] = Field(default_factory=list)
     recommendations: list[Recommendation] = Field(default_factory=list)
     relapse_prevention_plan_date: Date | None = None
+    consent_date: Date | None = Field(
+        None,
+        description="date the patient's consent to Collaborative Care was obtained and documented (verbal or "
+        "written); the CoCM codes are not prompted without it",
+    )
+    billed_services: list[BilledService] = Field(
+        default_factory=list, description="services billed for the patient (code and date of service)"
+    )
     smi_events: list[SmiEvent] = Field(default_factory=list)
     set_aside: list[SetAside] = Field(
         default_factory=list, description="records the host or a reader could not use as sent, and why"

@@ -83,9 +83,12 @@ EPISODE_DDL = (
     "sex string, "
     "assessments array<struct<measure: string, date: string, answers: array<bigint>, total: double, "
     "context: map<string, string>, id: string>>, "
-    "contacts array<struct<date: string, kind: string, minutes: bigint, mode: string, care_manager: string>>, "
+    "contacts array<struct<date: string, kind: string, minutes: bigint, mode: string, care_manager: string, "
+    "role: string>>, "
     "recommendations array<struct<date: string, status: string, resolved_date: string>>, "
     "relapse_prevention_plan_date string, "
+    "consent_date string, "
+    "billed_services array<struct<code: string, date: string>>, "
     "smi_events array<struct<date: string, kind: string, status: string>>, "
     "set_aside array<struct<kind: string, reason: string, date: string, measure: string, source: string>>"
 )

@@ -267,6 +267,16 @@ MINUTES = {
     "case_review": (15, 25),
     "other": (15, 30),
 }
+#: Whose time each kind of contact records: the care manager's (a case review records the care
+#: manager's minutes), except a psychiatric consultation (the consultant's). Consent to
+#: Collaborative Care is recorded on the day of the initial assessment.
+CONTACT_ROLES = {
+    "initial_assessment": "care_manager",
+    "follow_up": "care_manager",
+    "psychiatric_consultation": "psychiatric_consultant",
+    "case_review": "care_manager",
+    "other": "care_manager",
+}
 #: Share of women (used as the AUDIT-C scoring context).
 FEMALE_SHARE = 0.62
 #: Share of patients with an AUDIT-C at the initial assessment (CoCM, SMI).
@@ -557,7 +567,8 @@ class _Patient:
             mode = _weighted(rng, _CARE_MANAGER_MODES)
         spent = _randint(rng, *(minutes or MINUTES[kind]))
         self.seq += 1
-        self.contacts.append((day, self.seq, {"date": day, "kind": kind, "minutes": spent, "mode": mode}))
+        contact = {"date": day, "kind": kind, "minutes": spent, "mode": mode, "role": CONTACT_ROLES[kind]}
+        self.contacts.append((day, self.seq, contact))
 
     def care_contacts(self, days: list[int]) -> None:
         """The initial assessment, the follow-ups and occasional other care-manager contacts."""
@@ -744,6 +755,9 @@ class _Patient:
                 del c["mode"]
             contacts.append(c)
         rec["contacts"] = contacts
+        assessed = [c["date"] for c in contacts if c["kind"] == "initial_assessment"]
+        if assessed:
+            rec["consent_date"] = assessed[0]
         if self.recommendations:
             for r in self.recommendations:
                 r["date"] = iso(r["date"])

@@ -381,7 +381,9 @@ def test_an_impossible_item9_answer_fails_closed_and_logs_no_values(client: Test
         response = call(client, keys, body)
     cards = _summaries(response)
     assert ("critical", "Suicide risk: Suicide risk cannot be ruled out") == cards[0]
-    assert ("warning", "Data quality: An administration could not be scored") in cards
+    # (+1 more: the request's Encounters carry no participant role, so their minutes are not
+    # counted toward the CoCM codes and the time-tracking rules ask for the role; issue 12)
+    assert ("warning", "Data quality: An administration could not be scored (+1 more)") in cards
     notes = response.json()["cards"][-1]
     assert ("info", "Some of this patient's FHIR data was not used as sent (1)") == cards[-1]
     assert "QuestionnaireResponse/phq9-week13 item\\[8\\].answer\\[0\\]" in notes["detail"]
@@ -924,12 +926,33 @@ def test_the_documented_configuration_is_valid() -> None:
 
 @pytest.mark.parametrize(
     "fhir",
-    [{"item_map": {"Q1": "phq9.item99"}}, {"contact_kinds": {"visit|x": "chat"}}],
+    [
+        {"item_map": {"Q1": "phq9.item99"}},
+        {"contact_kinds": {"visit|x": "chat"}},
+        {"contact_roles": {"visit|x": "nurse"}},
+    ],
 )
 def test_fhir_settings_that_read_episode_refuses_stop_the_start(keys: Keys, engine: Engine, fhir: Any) -> None:
     """A bad `fhir` setting fails at start-up (with read_episode's reason), not on every call."""
     with pytest.raises(ServiceConfigError, match="fhir"):
         create_app(config(keys, fhir=fhir), engine=engine)
+
+
+def test_the_contact_roles_setting_says_whose_time_an_encounter_is(keys: Keys, engine: Engine) -> None:
+    """Issue 12: with `fhir.contact_roles` mapping the EHR's participant type, the Encounters'
+    minutes are the care manager's; without it the data-quality card asks for the roles."""
+    body = request_fixture()
+    for entry in body["prefetch"]["encounters"]["entry"]:
+        entry["resource"]["participant"] = [
+            {"type": [{"coding": [{"system": "https://ehr.example.org/role", "code": "BHCM"}]}]}
+        ]
+    roles = {"contact_roles": {"https://ehr.example.org/role|BHCM": "care_manager"}}
+
+    with_roles = _summaries(call(client_for(config(keys, fhir=roles), engine), keys, body))
+    without = _summaries(call(client_for(config(keys), engine), keys, body))
+
+    assert [] == [c for c in with_roles if c[1].startswith("Data quality")]
+    assert [("info", "Data quality: Minutes without a role")] == [c for c in without if c[1].startswith("Data quality")]
 
 
 def test_a_service_without_trusted_clients_does_not_start(engine: Engine) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from cocm_rules import Episode, InvalidInput, episode_json_schema, parse_episode
-from cocm_rules.episode import Assessment, Contact, Recommendation, SmiEvent
+from cocm_rules.episode import Assessment, BilledService, Contact, Recommendation, SmiEvent
 
 RICH = Path(__file__).parent / "fixtures" / "episodes" / "rich.json"
 
@@ -61,6 +61,13 @@ def test_full_episode_parses_from_a_mapping():
     assert dt.date(2026, 1, 20) == episode.recommendations[1].resolved_date
     assert dt.date(2026, 2, 23) == episode.relapse_prevention_plan_date
     assert ("housing", "unstable") == (episode.smi_events[3].kind, episode.smi_events[3].status)
+    assert ["care_manager", "care_manager", "psychiatric_consultant", "care_manager", None, None] == [
+        c.role for c in episode.contacts
+    ]
+    assert dt.date(2025, 12, 1) == episode.consent_date
+    assert [("99492", dt.date(2025, 12, 31)), ("99484", dt.date(2026, 2, 27))] == [
+        (b.code, b.date) for b in episode.billed_services
+    ]
 
 
 def test_full_episode_parses_from_json_text_and_bytes():
@@ -87,14 +94,17 @@ def test_date_objects_are_accepted():
 
 
 def test_optional_lists_default_to_empty():
-    """A minimal record has no assessments, contacts, recommendations, plan or SMI events."""
+    """A minimal record has no assessments, contacts, recommendations, plan, consent, billed
+    services or SMI events."""
     episode = parse_episode(_base())
 
-    assert ([], [], [], None, []) == (
+    assert ([], [], [], None, None, [], []) == (
         episode.assessments,
         episode.contacts,
         episode.recommendations,
         episode.relapse_prevention_plan_date,
+        episode.consent_date,
+        episode.billed_services,
         episode.smi_events,
     )
 
@@ -175,6 +185,30 @@ BAD_RECORDS = [
         "contacts[0].minutes",
         ["-5", "greater than or equal to 0"],
         id="negative-minutes",
+    ),
+    pytest.param(
+        _base(contacts=[{"date": "2026-01-05", "kind": "follow_up", "minutes": 20, "role": "care manager"}]),
+        "contacts[0].role",
+        ["'care manager'", "care_manager, psychiatric_consultant, pcp, other", "did you mean 'care_manager'?"],
+        id="unknown-contact-role",
+    ),
+    pytest.param(
+        _base(consent_date="yes"),
+        "consent_date",
+        ["'yes'", "YYYY-MM-DD"],
+        id="consent-date-not-a-date",
+    ),
+    pytest.param(
+        _base(billed_services=[{"code": "99484", "date": "2026-01-31"}, {"code": "994", "date": "2026-01-31"}]),
+        "billed_services[1].code",
+        ["'994' (text)", "CPT or HCPCS code", "5 digits or capital letters"],
+        id="billed-code-not-a-cpt-code",
+    ),
+    pytest.param(
+        _base(billed_services=[{"code": "99484"}]),
+        "billed_services[0].date",
+        ["is required"],
+        id="billed-service-without-a-date",
     ),
     pytest.param(
         _base(assessments=[{"measure": "phq9", "date": "2026-01-05"}]),
@@ -363,7 +397,7 @@ def test_json_schema_lists_every_episode_property():
     schema = episode_json_schema()
 
     assert set(Episode.model_fields) == set(schema["properties"])
-    for model in (Assessment, Contact, Recommendation, SmiEvent):
+    for model in (Assessment, BilledService, Contact, Recommendation, SmiEvent):
         assert set(model.model_fields) == set(schema["$defs"][model.__name__]["properties"])
 
 
@@ -379,6 +413,9 @@ def test_json_schema_closed_vocabularies_match_the_model():
     assert ["initial_assessment", "follow_up", "psychiatric_consultation", "case_review", "other"] == schema["$defs"][
         "Contact"
     ]["properties"]["kind"]["enum"]
+    assert ["care_manager", "psychiatric_consultant", "pcp", "other"] == schema["$defs"]["Contact"]["properties"][
+        "role"
+    ]["anyOf"][0]["enum"]
 
 
 @pytest.mark.parametrize(

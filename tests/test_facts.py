@@ -811,6 +811,113 @@ def test_cocm_month(as_of, month):
     assert month == f["cocm_month"]
 
 
+# -- billing: care-manager minutes, 99494 units, consent, 99484 ------------------------------------
+
+BILLING_AS_OF = D("2026-02-10")
+BILLING = _episode(
+    enrollment_date="2026-01-05",
+    consent_date="2026-01-05",
+    contacts=[
+        {"date": "2026-01-05", "kind": "initial_assessment", "minutes": 50, "role": "care_manager"},  # January
+        {"date": "2026-02-02", "kind": "follow_up", "minutes": 30, "role": "care_manager"},
+        {"date": "2026-02-03", "kind": "case_review", "minutes": 40, "role": "psychiatric_consultant"},
+        {"date": "2026-02-04", "kind": "follow_up", "minutes": 20, "role": "pcp"},
+        {"date": "2026-02-05", "kind": "other", "minutes": 10, "role": "other"},
+        {"date": "2026-02-06", "kind": "follow_up", "minutes": 15},  # no role
+        {"date": "2026-02-07", "kind": "case_review", "minutes": 12, "role": "care_manager"},
+        {"date": "2026-02-08", "kind": "other", "role": "care_manager"},  # no minutes recorded
+        {"date": "2026-02-11", "kind": "follow_up", "minutes": 45, "role": "care_manager"},  # after as_of
+    ],
+)
+
+
+def test_bhcm_minutes_count_only_the_care_manager_role():
+    """The CoCM codes count behavioral health care manager time: in February up to as_of the
+    care manager's 30 + 12 = 42 minutes; the consultant's 40, the PCP's 20, other 10 and the 15
+    without a role are not counted; minutes_this_month still counts all 127."""
+    f = facts(BILLING, BILLING_AS_OF)
+
+    assert 42 == f["bhcm_minutes_this_month"]
+    assert 15 == f["minutes_without_role_this_month"]
+    assert 30 + 40 + 20 + 10 + 15 + 12 == f["minutes_this_month"]
+
+
+def _care_manager_minutes(first: str, day: str, minutes: int) -> dict[str, Any]:
+    """An episode whose first contact is on ``first`` and whose care manager spends ``minutes``
+    on ``day`` (the initial assessment, when the two are the same day)."""
+    contacts = [{"date": first, "kind": "initial_assessment", "minutes": 0, "role": "care_manager"}]
+    contacts.append({"date": day, "kind": "follow_up", "minutes": minutes, "role": "care_manager"})
+    return _episode(enrollment_date="2025-12-01", contacts=contacts)
+
+
+@pytest.mark.parametrize(
+    ("first", "minutes", "units"),
+    [
+        # First CoCM month: 99492 covers the first 70 minutes; a 99494 unit of 30 minutes counts from 16.
+        ("2026-02-01", 85, 0),  # 15 beyond 70
+        ("2026-02-01", 86, 1),  # 16 beyond 70
+        ("2026-02-01", 115, 1),  # 30 + 15
+        ("2026-02-01", 116, 2),  # 30 + 16
+        ("2026-02-01", 146, 3),  # 60 + 16
+        # A later month: 99493 covers the first 60 minutes.
+        ("2025-12-15", 75, 0),  # 15 beyond 60
+        ("2025-12-15", 76, 1),
+        ("2025-12-15", 106, 2),  # 30 + 16
+        ("2025-12-15", 196, 5),  # 120 + 16: above a cap of four is the ruleset's business
+        ("2025-12-15", 0, 0),
+    ],
+)
+def test_cocm_99494_units_this_month(first, minutes, units):
+    """Units of the add-on 99494: each 30 care-manager minutes beyond the base code's 70 (first
+    CoCM month) or 60 minutes, a unit counting from 16 minutes (more than half)."""
+    f = facts(_care_manager_minutes(first, "2026-02-09", minutes), BILLING_AS_OF)
+
+    assert (minutes, units) == (f["bhcm_minutes_this_month"], f["cocm_99494_units_this_month"])
+
+
+def test_cocm_99494_units_without_contacts_is_missing():
+    """No contact: no CoCM month, so no 99494 units (missing), and no minutes."""
+    f = facts(_episode(), BILLING_AS_OF)
+
+    assert (None, 0, 0) == (
+        f["cocm_99494_units_this_month"],
+        f["bhcm_minutes_this_month"],
+        f["minutes_without_role_this_month"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("consent_date", "has_consent", "date"),
+    [(None, False, None), ("2026-02-10", True, D("2026-02-10")), ("2026-02-11", False, None)],
+)
+def test_consent_counts_from_its_date(consent_date, has_consent, date):
+    """Consent recorded on or before as_of counts (the same day too); one dated after as_of
+    does not exist yet."""
+    record = _episode() if consent_date is None else _episode(consent_date=consent_date)
+    f = facts(record, BILLING_AS_OF)
+
+    assert (has_consent, date) == (f["has_consent"], f["consent_date"])
+
+
+@pytest.mark.parametrize(
+    ("billed", "expected"),
+    [
+        ([], False),
+        ([{"code": "99484", "date": "2026-02-01"}], True),  # this month, before as_of
+        ([{"code": "99484", "date": "2026-02-10"}], True),  # on as_of
+        ([{"code": "99484", "date": "2026-01-31"}], False),  # last month
+        ([{"code": "99484", "date": "2026-02-11"}], False),  # after as_of
+        ([{"code": "99484", "date": "2025-02-05"}], False),  # the same month a year before
+        ([{"code": "99493", "date": "2026-02-05"}], False),  # a CoCM code
+    ],
+)
+def test_general_bhi_billed_this_month(billed, expected):
+    """A 99484 with a date of service in the calendar month of as_of, on or before as_of."""
+    f = facts(_episode(billed_services=billed), BILLING_AS_OF)
+
+    assert expected is f["general_bhi_billed_this_month"]
+
+
 def test_relapse_prevention_plan_dated_after_as_of_does_not_count():
     """A plan dated 2026-02-20 does not exist yet as of 2026-02-10."""
     f = facts(OPS, OPS_AS_OF)

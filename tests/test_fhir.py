@@ -716,6 +716,137 @@ def test_a_resource_about_another_patient_is_refused() -> None:
         fhir.read_episode(b)
 
 
+# -- contact roles and consent (issue 12: the CoCM codes count care-manager time) --------------------
+
+ROLE = "urn:cocm-rules:role"
+PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+CONSENT_CATEGORY = {"coding": [{"system": "urn:cocm-rules:consent", "code": "collaborative_care"}]}
+
+
+def _participants(b: dict[str, Any], enc_id: str, *codings: tuple[str, str]) -> None:
+    """Give Encounter ``enc_id`` one participant per (system, code) type."""
+    enc = next(e["resource"] for e in b["entry"] if e["resource"].get("id") == enc_id)
+    enc["participant"] = [
+        {"type": [{"coding": [{"system": system, "code": code}]}], "individual": {"reference": f"Practitioner/{code}"}}
+        for system, code in codings
+    ]
+
+
+def _consent(rid: str, status: str = "active", **fields: Any) -> dict[str, Any]:
+    consent = {
+        "resourceType": "Consent",
+        "id": rid,
+        "status": status,
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "treatment"}]},
+        "category": [CONSENT_CATEGORY],
+        "patient": {"reference": "Patient/p-fhir-1"},
+    }
+    return consent | fields
+
+
+def test_encounter_participant_types_give_the_contact_role() -> None:
+    """A participant type in urn:cocm-rules:role, or one the host maps (contact_roles), says
+    whose time the Encounter's minutes are; a participant type that maps to no role (ATND) is
+    left alone: the contact has no role (its minutes are then not counted toward the codes)."""
+    b = copy.deepcopy(load("patient-bundle.json"))
+    _participants(b, "enc-1", (ROLE, "care_manager"))
+    _participants(b, "enc-2", (PARTICIPATION, "CON"))
+    _participants(b, "enc-3", (PARTICIPATION, "ATND"))
+
+    assert ["care_manager", None, None] == [c.role for c in fhir.read_episode(b).contacts]
+    ep = fhir.read_episode(b, contact_roles={f"{PARTICIPATION}|CON": "psychiatric_consultant"})
+    assert ["care_manager", "psychiatric_consultant", None] == [c.role for c in ep.contacts]
+
+
+def test_participants_with_two_roles_leave_the_role_unset_with_a_note() -> None:
+    """An Encounter whose participants map to two roles (the care manager and the consultant)
+    does not say whose time its minutes are: the role stays unset (not counted toward the
+    CoCM codes) and a note says why; the contact and its minutes are kept."""
+    b = copy.deepcopy(load("patient-bundle.json"))
+    _participants(b, "enc-1", (ROLE, "care_manager"), (ROLE, "psychiatric_consultant"))
+
+    reading = fhir.read_patient(b)
+
+    assert (None, 60) == (reading.episode.contacts[0].role, reading.episode.contacts[0].minutes)
+    [note] = [n for n in reading.notes if n.resource == "Encounter/enc-1"]
+    assert ("participant", None) == (note.path, note.set_aside)
+    assert "more than one role (care_manager, psychiatric_consultant)" in note.reason
+
+
+def test_a_collaborative_care_consent_gives_the_consent_date() -> None:
+    """The earliest active Consent of category urn:cocm-rules:consent|collaborative_care (or a
+    host's consent_codes) gives the consent date, as written (dateTime; R5 date). A withdrawn
+    (inactive) or draft one does not count."""
+    b = copy.deepcopy(load("patient-bundle.json"))
+    host = {"coding": [{"system": "https://ehr.example.org/consent", "code": "cocm"}]}
+    b["entry"] += [
+        {"resource": _consent("c-withdrawn", "inactive", dateTime="2026-07-01")},
+        {"resource": _consent("c-draft", "draft", dateTime="2026-07-15")},
+        {"resource": _consent("c-1", dateTime="2026-08-03T09:05:00-05:00")},
+        {"resource": _consent("c-renewed", dateTime="2026-10-01")},
+    ]
+    assert dt.date(2026, 8, 3) == fhir.read_episode(b).consent_date
+
+    r5 = copy.deepcopy(load("patient-bundle.json"))
+    r5["entry"].append({"resource": _consent("c-r5", category=[host], date="2026-08-04")})
+    r5["entry"][-1]["resource"]["subject"] = r5["entry"][-1]["resource"].pop("patient")
+    ep = fhir.read_episode(r5, consent_codes=["https://ehr.example.org/consent|cocm"])
+    assert dt.date(2026, 8, 4) == ep.consent_date
+    assert None is fhir.read_episode(load("patient-bundle.json")).consent_date
+
+
+def test_a_consent_of_another_category_is_not_guessed() -> None:
+    """A Consent the reader does not recognize (a privacy consent) is unrecognized: an error
+    unless unrecognized='skip', as for a CarePlan; it is never taken for consent to CoCM."""
+    b = copy.deepcopy(load("patient-bundle.json"))
+    privacy = {"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}
+    b["entry"].append({"resource": _consent("c-privacy", category=[privacy], dateTime="2026-08-03")})
+
+    with pytest.raises(InvalidInput, match="Consent/c-privacy category: not a consent to Collaborative Care"):
+        fhir.read_episode(b)
+    assert None is fhir.read_episode(b, unrecognized="skip").consent_date
+
+
+def test_a_consent_without_a_date_is_set_aside() -> None:
+    """A consent to CoCM without a readable date is not counted: it is set aside (a
+    data-quality alert) and the time-tracking rules ask for the consent."""
+    b = copy.deepcopy(load("patient-bundle.json"))
+    b["entry"].append({"resource": _consent("c-undated")})
+
+    reading = fhir.read_patient(b)
+
+    assert None is reading.episode.consent_date
+    [aside] = reading.episode.set_aside
+    assert ("consent", "Consent/c-undated dateTime") == (aside.kind, aside.source)
+    alerts = {a.rule_id for a in Engine.load().evaluate(reading.episode, as_of=dt.date(2026, 11, 6))}
+    assert {"dq-set-aside", "billing-minutes-without-role"} <= alerts
+
+
+def test_a_consent_about_another_patient_is_refused() -> None:
+    """A Consent is read for the Bundle's patient only."""
+    b = copy.deepcopy(load("patient-bundle.json"))
+    b["entry"].append({"resource": _consent("c-other", patient={"reference": "Patient/someone-else"})})
+    with pytest.raises(InvalidInput, match="refers to another patient"):
+        fhir.read_episode(b)
+
+
+def test_care_plan_and_consent_codes_may_be_given_as_generators() -> None:
+    """The reader keeps its settings: codes given as a generator are read once and used."""
+    b = copy.deepcopy(load("patient-bundle.json"))
+    plan = next(e["resource"] for e in b["entry"] if e["resource"]["resourceType"] == "CarePlan")
+    plan["category"] = [{"coding": [{"system": "https://ehr.example.org/care-plan", "code": "rpp"}]}]
+    host = {"coding": [{"system": "https://ehr.example.org/consent", "code": "cocm"}]}
+    b["entry"].append({"resource": _consent("c-1", category=[host], dateTime="2026-08-03")})
+
+    reader = fhir.FhirReader(
+        care_plan_codes=(c for c in ["https://ehr.example.org/care-plan|rpp"]),
+        consent_codes=(c for c in ["https://ehr.example.org/consent|cocm"]),
+    )
+    ep = reader.read_episode(b)
+
+    assert (dt.date(2026, 10, 20), dt.date(2026, 8, 3)) == (ep.relapse_prevention_plan_date, ep.consent_date)
+
+
 # -- the reader's settings, checked once (issue 15) ---------------------------------------------------
 @pytest.mark.parametrize(
     ("settings", "field"),
@@ -723,6 +854,7 @@ def test_a_resource_about_another_patient_is_refused() -> None:
         ({"status_map": {"planned": "enrolled"}}, "status_map['planned']"),
         ({"contact_kinds": {"visit|x": "chat"}}, "contact_kinds['visit|x']"),
         ({"default_contact_kind": "chat"}, "default_contact_kind"),
+        ({"contact_roles": {"x|nurse": "nurse"}}, "contact_roles['x|nurse']"),
         ({"item_map": {"Q1": "phq9.item99"}}, "item_map['Q1']"),
         ({"unrecognized": "ignore"}, "unrecognized"),
         ({"definitions": [{"resourceType": "Patient", "id": "x"}]}, "resourceType"),

@@ -313,9 +313,12 @@ def test_default_rules_are_exercised() -> None:
     PHQ-A rules (no PHQ-A is generated), the co-morbidity rules on screens the generator does
     not write (PHQ-2, GAD-2, MDQ; its AUDIT-C does fire its rule), dq-set-aside (records set
     aside come from a reader that could not use them, such as the FHIR reader; the generator
-    writes none) and the GAD-7 and PCL-5 relapse rules (only the PHQ-9 archetype reaches relapse
-    prevention status; their embedded cases test them); the other data-quality rules need the
-    deliberate errors."""
+    writes none), the GAD-7 and PCL-5 relapse rules (only the PHQ-9 archetype reaches relapse
+    prevention status; their embedded cases test them) and the billing rules for data the
+    generator always writes complete or never reaches: every contact has a role and every
+    assessed patient a consent date, no 99484 is billed, no month reaches five 99494 units, and
+    an initial assessment (30-60 minutes) leaves no first month below the G2214 minimum. The
+    other data-quality rules need the deliberate errors."""
     engine = Engine.load()
     fired = {a.rule_id for r in _caseload(clean=False, n=1000) for a in engine.evaluate(r, AS_OF)}
     rule_ids = {rule.rule_id for rule in engine.rulesets.program.rules}
@@ -331,7 +334,16 @@ def test_default_rules_are_exercised() -> None:
         "comorbid-mdq-positive-bipolar-evaluation",
     }
 
-    never = {"dq-set-aside", "rpp-gad7-symptoms-returning", "rpp-pcl5-symptoms-returning"}
+    never = {
+        "dq-set-aside",
+        "rpp-gad7-symptoms-returning",
+        "rpp-pcl5-symptoms-returning",
+        "billing-minutes-without-role",
+        "billing-consent-not-recorded",
+        "billing-general-bhi-same-month",
+        "billing-add-on-above-payer-cap",
+        "billing-month1-below-minimum",
+    }
     assert not_generated | never == rule_ids - fired
 
 

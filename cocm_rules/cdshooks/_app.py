@@ -275,6 +275,7 @@ class _Service:
                 contact_kinds=fhir.contact_kinds,
                 default_contact_kind=fhir.default_contact_kind,
                 care_plan_codes=fhir.care_plan_codes,
+                contact_roles=fhir.contact_roles,
                 unrecognized=fhir.unrecognized,
             )
         except InvalidInput as e:

@@ -183,6 +183,9 @@ class FhirReadingConfig(StrictModel):
     contact_kinds: dict[str, str] | None = None
     default_contact_kind: str | None = None
     care_plan_codes: list[str] = Field(default_factory=list)
+    contact_roles: dict[str, str] | None = Field(
+        None, description="Encounter participant types 'system|code' -> contact role (whose time the minutes are)"
+    )
     item_map: dict[str, str] | None = None
     definitions: list[str] = Field(default_factory=list, description="JSON files: Questionnaires, ValueSets, ...")
     episode_of_care_type: str | None = Field(

@@ -24,6 +24,7 @@ Layout (where a new fact goes)::
     items.py       measure: results, subscores, item levels               }
     screens.py     measure: full instrument and consultant after a screen }
     engagement.py  episode: enrollment, contacts, time, plan, recommendations
+    billing.py     episode: care-manager minutes, 99494 units, consent, 99484 billed
     quality.py     episode: invalid, mismatched, set aside, last measured
     smi.py         episode: SMI outcome events and statuses
     catalog.py     FactCatalog, catalog(), derive_facts(), catalog_markdown()

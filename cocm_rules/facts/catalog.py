@@ -16,7 +16,7 @@ from .._text import suggest
 from ..episode import Episode, parse_episode
 from ..errors import InvalidInput
 from ..measures import MeasureDefinition, MeasureLibrary, load_measures
-from . import engagement, items, quality, safety, screens, smi, targets, totals
+from . import billing, engagement, items, quality, safety, screens, smi, targets, totals
 from .spec import Fact, FactSpec
 from .view import EpisodeView
 
@@ -27,6 +27,7 @@ FactFn = Callable[[EpisodeView], Any]
 #: Episode fact tables, in catalog order.
 EPISODE_FAMILIES: tuple[tuple[Fact, ...], ...] = (
     engagement.EPISODE_FACTS,
+    billing.EPISODE_FACTS,
     safety.EPISODE_FACTS,
     quality.EPISODE_FACTS,
     smi.EPISODE_FACTS,

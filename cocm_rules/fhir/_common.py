@@ -37,6 +37,7 @@ ROLE_SYSTEM = "urn:cocm-rules:role"  # "care_manager", "psychiatric_consultant"
 PROGRAM_SYSTEM = "urn:cocm-rules:program"  # EpisodeOfCare.type: "cocm" or "smi"
 CONTACT_KIND_SYSTEM = "urn:cocm-rules:contact-kind"  # Encounter.type: "follow_up", ...
 CARE_PLAN_SYSTEM = "urn:cocm-rules:care-plan"  # CarePlan.category: "relapse_prevention_plan"
+CONSENT_SYSTEM = "urn:cocm-rules:consent"  # Consent.category: "collaborative_care"
 STATUS_EXTENSION = "urn:cocm-rules:source-status"  # on a Coding: "secondary" / "unconfirmed"
 
 _LOINC_CODE = re.compile(r"\d{1,8}-\d")

@@ -1,5 +1,6 @@
-"""A patient Bundle (Patient, EpisodeOfCare, Encounters, CarePlan, responses, Observations)
-read into an :class:`~cocm_rules.Episode`. The mapping tables are in ``docs/fhir.md``."""
+"""A patient Bundle (Patient, EpisodeOfCare, Encounters, CarePlan, Consent, responses,
+Observations) read into an :class:`~cocm_rules.Episode`. The mapping tables are in
+``docs/fhir.md``."""
 
 from __future__ import annotations
 
@@ -11,12 +12,23 @@ from types import MappingProxyType
 from typing import Any
 
 from .._text import join
-from ..episode import CONTACT_KINDS, CONTACT_MODES, PROGRAMS, STATUSES, Contact, Episode, parse_episode
+from ..episode import (
+    CONTACT_KINDS,
+    CONTACT_MODES,
+    CONTACT_ROLES,
+    PROGRAMS,
+    STATUSES,
+    Contact,
+    Episode,
+    parse_episode,
+)
 from ..errors import InvalidInput
 from ._common import (
     CARE_PLAN_SYSTEM,
+    CONSENT_SYSTEM,
     CONTACT_KIND_SYSTEM,
     PROGRAM_SYSTEM,
+    ROLE_SYSTEM,
     UCUM,
     Where,
     as_list,
@@ -58,12 +70,14 @@ def _code_keys(coding: Mapping[str, Any]) -> list[str]:
 
 @dataclass(frozen=True)
 class EpisodeSettings:
-    """How a Bundle's EpisodeOfCare, Encounters and CarePlans are read (checked once)."""
+    """How a Bundle's EpisodeOfCare, Encounters, CarePlans and Consents are read (checked once)."""
 
     status_map: Mapping[str, str]
     kinds: Mapping[str, str]  # "system|code" or "code" -> contact kind
     default_kind: str | None
     plan_codes: frozenset[str]
+    roles: Mapping[str, str] = field(default_factory=dict)  # "system|code" or "code" -> contact role
+    consent_codes: frozenset[str] = frozenset({f"{CONSENT_SYSTEM}|collaborative_care"})
 
     @classmethod
     def of(
@@ -72,9 +86,11 @@ class EpisodeSettings:
         contact_kinds: Mapping[str, str] | None,
         default_contact_kind: str | None,
         care_plan_codes: Iterable[str],
+        contact_roles: Mapping[str, str] | None = None,
+        consent_codes: Iterable[str] = (),
     ) -> EpisodeSettings:
-        """The settings from a reader's keywords; a value that is no registry status or
-        contact kind raises :class:`~cocm_rules.InvalidInput` naming the key."""
+        """The settings from a reader's keywords; a value that is no registry status, contact
+        kind or contact role raises :class:`~cocm_rules.InvalidInput` naming the key."""
         statuses = dict(DEFAULT_STATUS_MAP if status_map is None else status_map)
         for k, v in statuses.items():
             if v not in STATUSES:
@@ -102,7 +118,25 @@ class EpisodeSettings:
                 allowed=join(CONTACT_KINDS),
             )
         plan_codes = frozenset({f"{CARE_PLAN_SYSTEM}|relapse_prevention_plan", *care_plan_codes})
-        return cls(MappingProxyType(statuses), MappingProxyType(kinds), default_contact_kind, plan_codes)
+        roles = {f"{ROLE_SYSTEM}|{r}": r for r in CONTACT_ROLES}
+        for key, role in (contact_roles or {}).items():
+            if role not in CONTACT_ROLES:
+                raise InvalidInput(
+                    "contact_roles values must be contact roles",
+                    field=f"contact_roles[{key!r}]",
+                    value=role,
+                    allowed=join(CONTACT_ROLES),
+                )
+            roles[key] = role
+        consents = frozenset({f"{CONSENT_SYSTEM}|collaborative_care", *consent_codes})
+        return cls(
+            MappingProxyType(statuses),
+            MappingProxyType(kinds),
+            default_contact_kind,
+            plan_codes,
+            MappingProxyType(roles),
+            consents,
+        )
 
 
 class EpisodeReader:
@@ -126,6 +160,8 @@ class EpisodeReader:
         self.kinds = settings.kinds
         self.default_kind = settings.default_kind
         self.plan_codes = settings.plan_codes
+        self.roles = settings.roles
+        self.consent_codes = settings.consent_codes
         self.entries: list[tuple[int, Mapping[str, Any], str | None]] = []
         for n, e in enumerate(as_list(bundle.get("entry"), self.where, "entry")):
             if not isinstance(e, Mapping) or not isinstance(e.get("resource"), Mapping):
@@ -280,8 +316,36 @@ class EpisodeReader:
                 contact["minutes"] = minutes
             if mode is not None:
                 contact["mode"] = mode
+            role = self.role(enc, w, label, day)
+            if role is not None:
+                contact["role"] = role
             out.append(contact)
         return out
+
+    def role(self, enc: Mapping[str, Any], w: Where, label: str, day: dt.date) -> str | None:
+        """The contact role from ``participant.type`` (``urn:cocm-rules:role`` codes or the
+        host's ``contact_roles``). Participants mapping to two roles leave it unset, with a
+        note: whose time the Encounter's minutes are is not known, so they are not counted
+        toward the CoCM codes. Participant types that map to no role are left alone."""
+        roles: set[str] = set()
+        for k, p in enumerate(as_list(enc.get("participant"), w, "participant")):
+            if not isinstance(p, Mapping):
+                raise w.error(f"participant[{k}]", "a participant must be an object", value=p)
+            for j, cc in enumerate(as_list(p.get("type"), w, f"participant[{k}].type")):
+                for c in codings(cc, w, f"participant[{k}].type[{j}]"):
+                    roles.update(self.roles[key] for key in _code_keys(c) if key in self.roles)
+        if len(roles) > 1:
+            self.notes.append(
+                Note(
+                    label,
+                    "participant",
+                    f"role left unset: the participants map to more than one role ({join(sorted(roles))}), so "
+                    "whose time the minutes are is not known; they are not counted toward the CoCM codes",
+                    date=day,
+                )
+            )
+            return None
+        return roles.pop() if roles else None
 
     @staticmethod
     def minutes(enc: Mapping[str, Any], period: Mapping[str, Any], w: Where, ppath: str) -> int | None:
@@ -372,6 +436,42 @@ class EpisodeReader:
                     )
                 )
         return max(dates) if dates else None
+
+    # -- Consent ----------------------------------------------------------------------------------
+    def consent(self, keys: set[str]) -> dt.date | None:
+        """The date of the patient's consent to Collaborative Care: the earliest active Consent
+        whose category is ``urn:cocm-rules:consent|collaborative_care`` (or one of
+        ``consent_codes``), dated by ``dateTime`` (R5 ``date``). Consents in another status
+        (draft, proposed, rejected, inactive: withdrawn, entered-in-error) do not count; one
+        without a readable date is set aside; one of another category is unrecognized."""
+        dates = []
+        for n, consent, _ in self.of_type("Consent"):
+            label = resource_label(consent, n)
+            w = Where(label)
+            subject = "patient" if consent.get("patient") is not None else "subject"
+            self.check_subject(reference_of(consent.get(subject), w, subject), label, subject, keys)
+            codes = [
+                key
+                for k, cc in enumerate(as_list(consent.get("category"), w, "category"))
+                for c in codings(cc, w, f"category[{k}]")
+                for key in _code_keys(c)
+            ]
+            if not set(codes) & self.consent_codes:
+                self.unrecognized.append(
+                    Note(label, "category", "not a consent to Collaborative Care (pass consent_codes=)")
+                )
+                continue
+            if consent.get("status") != "active":
+                continue
+            path = "dateTime" if consent.get("dateTime") is not None else "date"
+            try:
+                if consent.get(path) is None:
+                    raise w.error("dateTime", "a consent needs dateTime (R5: date), the day it was given")
+                dates.append(to_date(consent[path], w, path))
+            except InvalidInput as e:
+                reason = f"not counted as consent to Collaborative Care: {_reason(e)}"
+                self.notes.append(Note(label, e.field, reason, set_aside="consent"))
+        return min(dates) if dates else None
 
 
 def _set_aside(note: Note) -> dict[str, Any]:
@@ -493,6 +593,9 @@ def patient_reading(
     plan_date = reader.relapse_prevention_plan(keys)
     if plan_date is not None:
         record["relapse_prevention_plan_date"] = plan_date.isoformat()
+    consent_date = reader.consent(keys)
+    if consent_date is not None:
+        record["consent_date"] = consent_date.isoformat()
     set_aside = [_set_aside(n) for n in (*reading.invalid, *reader.notes) if n.set_aside is not None]
     if set_aside:
         record["set_aside"] = set_aside

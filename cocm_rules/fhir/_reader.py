@@ -67,6 +67,8 @@ class ReaderSettings(TypedDict, total=False):
     contact_kinds: Mapping[str, str] | None
     default_contact_kind: str | None
     care_plan_codes: Iterable[str]
+    contact_roles: Mapping[str, str] | None
+    consent_codes: Iterable[str]
     unrecognized: Unrecognized
 
 
@@ -99,7 +101,11 @@ class FhirReader:
     - ``default_contact_kind``: the kind of an Encounter no type maps (default: none, the
       Encounter is unrecognized);
     - ``care_plan_codes``: CarePlan categories (``"system|code"``) that are a relapse
-      prevention plan, besides ``urn:cocm-rules:care-plan|relapse_prevention_plan``.
+      prevention plan, besides ``urn:cocm-rules:care-plan|relapse_prevention_plan``;
+    - ``contact_roles``: Encounter participant type ``"system|code"`` (or ``"code"``) ->
+      contact role (whose time the minutes are), besides the ``urn:cocm-rules:role`` codes;
+    - ``consent_codes``: Consent categories (``"system|code"``) that are consent to
+      Collaborative Care, besides ``urn:cocm-rules:consent|collaborative_care``.
 
     Raises :class:`~cocm_rules.InvalidInput` for a setting that cannot be used, naming it.
     """
@@ -112,6 +118,8 @@ class FhirReader:
     contact_kinds: Mapping[str, str] | None = None
     default_contact_kind: str | None = None
     care_plan_codes: Iterable[str] = ()
+    contact_roles: Mapping[str, str] | None = None
+    consent_codes: Iterable[str] = ()
     unrecognized: Unrecognized = "error"
     _lib: MeasureLibrary = field(init=False, repr=False)
     _defs: Definitions = field(init=False, repr=False)
@@ -129,6 +137,8 @@ class FhirReader:
             "definitions": tuple(self.definitions),
             "measures": None if self.measures is None else tuple(self.measures),
             "care_plan_codes": tuple(self.care_plan_codes),
+            "consent_codes": tuple(self.consent_codes),
+            "contact_roles": _frozen(self.contact_roles),
             "item_map": _frozen(self.item_map),
             "status_map": _frozen(self.status_map),
             "contact_kinds": _frozen(self.contact_kinds),
@@ -140,7 +150,12 @@ class FhirReader:
             "_targets": MappingProxyType(item_targets(code_index(lib), settings["item_map"])),
             "_measures": measure_ids(lib, settings["measures"]),
             "_episode": EpisodeSettings.of(
-                settings["status_map"], settings["contact_kinds"], self.default_contact_kind, self.care_plan_codes
+                settings["status_map"],
+                settings["contact_kinds"],
+                self.default_contact_kind,
+                settings["care_plan_codes"],
+                settings["contact_roles"],
+                settings["consent_codes"],
             ),
         }
         for name, value in settings.items():
@@ -240,10 +255,13 @@ class FhirReader:
         no silent defaults, and a value that contradicts the Bundle is an error. Encounters
         become contacts (kind from ``type`` via ``contact_kinds`` or the
         ``urn:cocm-rules:contact-kind`` system; minutes from ``length`` or the period; mode
-        from ``class``); a CarePlan with category
+        from ``class``; role from ``participant.type`` via ``contact_roles`` or the
+        ``urn:cocm-rules:role`` system); a CarePlan with category
         ``urn:cocm-rules:care-plan|relapse_prevention_plan`` (or one of ``care_plan_codes``)
-        gives the relapse prevention plan date. Responses and Observations become
-        assessments as in :meth:`read_assessments`.
+        gives the relapse prevention plan date, and an active Consent with category
+        ``urn:cocm-rules:consent|collaborative_care`` (or one of ``consent_codes``) the
+        consent date. Responses and Observations become assessments as in
+        :meth:`read_assessments`.
 
         One impossible value keeps the patient: its administration is scored as invalid, or
         its contact is set aside (see :meth:`read_patient`, which also lists what was not
