@@ -161,6 +161,26 @@ def test_an_unconfirmed_target_is_marked_on_the_chart(
     assert ["GAD-7 response and remission targets UNCONFIRMED"] == texts
 
 
+def test_no_toolbar_covers_the_unconfirmed_note(browser: tuple[Any, list[dict[str, Any]]]) -> None:
+    """plotly's toolbar sits top right, where the unconfirmed-target note is: no chart shows
+    a toolbar that overlaps one of its notes (the screenshot showed it did)."""
+    driver, _console = browser
+    overlaps = driver.execute_script(
+        """
+        const hit = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+        const out = [];
+        for (const box of document.querySelectorAll('.chart')) {
+          const notes = Array.from(box.querySelectorAll('.annotation-text')).map(e => e.getBoundingClientRect());
+          const bars = Array.from(box.querySelectorAll('.modebar-group'))
+            .filter(e => getComputedStyle(e).display !== 'none').map(e => e.getBoundingClientRect());
+          if (notes.some(n => bars.some(b => b.width && b.height && hit(n, b)))) out.push(box.id);
+        }
+        return out;
+        """
+    )
+    assert [] == overlaps
+
+
 def test_a_hostile_patient_id_is_shown_as_text(
     report: CaseloadReport, browser: tuple[Any, list[dict[str, Any]]]
 ) -> None:
