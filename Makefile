@@ -1,7 +1,8 @@
 # cocm_rules: set-up commands. Needs only Python >= 3.11 (with venv and pip), a C compiler and make.
 #
 #   make demo   install into .venv if needed, then run the bundled example caseload through the CLI:
-#               scores, a patient's alerts, the psychiatric review list and the caseload metrics
+#               scores, a patient's alerts, the psychiatric review list, the caseload metrics, and
+#               last the caseload report as one HTML file (build/report.html: open it in a browser)
 #   make test   install into .venv if needed, then lint (ruff, incl. the complexity limit; mypy) and
 #               run the test suite (pytest; it also checks the import contract with lint-imports)
 #
@@ -25,7 +26,7 @@ DEMO_DATE := 2026-11-20
 .PHONY: help demo test bench venv lint clean distclean
 
 help:
-	@echo "make demo   the bundled example caseload: scores, alerts, review list, caseload metrics"
+	@echo "make demo   the bundled example caseload: scores, alerts, review list, caseload metrics, HTML report"
 	@echo "make test   lint (ruff check, ruff format --check, mypy) and run the tests (pytest, lint-imports)"
 	@echo "both create .venv and install cocm-rules[all,test] into it on first use"
 
@@ -59,6 +60,8 @@ demo: $(STAMP)
 	@$(CLI) review examples/caseload.jsonl --as-of $(DEMO_DATE) --limit 12
 	@echo; echo '$$ cocm-rules caseload examples/caseload.jsonl --as-of $(DEMO_DATE)'
 	@$(CLI) caseload examples/caseload.jsonl --as-of $(DEMO_DATE)
+	@echo; echo '$$ cocm-rules report examples/caseload.jsonl --as-of $(DEMO_DATE) --out build/report.html'
+	@$(CLI) report examples/caseload.jsonl --as-of $(DEMO_DATE) --out build/report.html
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -13,13 +13,14 @@ Commands::
     cocm-rules evaluate CASELOAD --as-of DATE     alerts for every patient (JSON Lines)
     cocm-rules review CASELOAD --as-of DATE       the psychiatric consultant's review list
     cocm-rules caseload CASELOAD --as-of DATE     caseload metrics, overall and per care manager
+    cocm-rules report CASELOAD --as-of DATE --out FILE.html   the caseload report (extra 'report')
     cocm-rules synth --patients N --seed S        a synthetic caseload
     cocm-rules serve [--host --port --config]     the CDS Hooks service (extra 'service')
 
 Exit status: 0 on success; 1 when ``validate`` or ``test`` finds a problem; 2 on invalid
 input or an invalid definition, with one line ``error: ...`` on stderr and no traceback (usage
-errors, such as an unknown option, also exit 2); 3 when ``evaluate``, ``review`` or
-``caseload`` wrote all of its output but some records could not be evaluated (their error
+errors, such as an unknown option, also exit 2); 3 when ``evaluate``, ``review``,
+``caseload`` or ``report`` wrote all of its output but some records could not be evaluated (their error
 records are in the output; stderr says how many and where they are in the input). Any other
 failure is a defect and shows a traceback.
 
@@ -30,7 +31,7 @@ evaluated). stderr and the log events name the record, its line and the field, n
 
 This package is the only place that imports typer and rich (``_app`` holds the
 application, its error path and what the commands share; the commands live in
-``_measures``, ``_rules``, ``_caseload`` and ``_service``). The command line is a *host* of the
+``_measures``, ``_rules``, ``_caseload``, ``_report`` and ``_service``). The command line is a *host* of the
 library, so it configures structlog (the library never does): events go to stderr, level
 WARNING, ``-v`` for INFO and ``-vv`` for DEBUG; stdout carries only the command's output, so
 ``--json`` output can be piped. Answers are never logged.
@@ -47,7 +48,7 @@ presentation layer.
 from __future__ import annotations
 
 # The commands register themselves on ``app`` when their modules are imported.
-from . import _caseload, _measures, _rules, _service  # noqa: F401
+from . import _caseload, _measures, _report, _rules, _service  # noqa: F401
 from ._app import (
     EXIT_INVALID,
     EXIT_RECORDS_FAILED,
