@@ -309,15 +309,19 @@ def test_archetype_variety_within_the_caseload() -> None:
 
 
 def test_default_rules_are_exercised() -> None:
-    """Evaluated with the default rulesets, a caseload fires every rule except the adolescent
-    PHQ-A rule (no PHQ-A is generated) and dq-set-aside (records set aside come from a reader
-    that could not use them, such as the FHIR reader; the generator writes none); the other
-    data-quality rules need the deliberate errors."""
+    """Evaluated with the default rulesets, a caseload with medical outcomes (``medical=True``)
+    fires every rule except the adolescent PHQ-A rule (no PHQ-A is generated), dq-set-aside
+    (records set aside come from a reader that could not use them, such as the FHIR reader;
+    the generator writes none), the SMI rules on the BPRS and the MDQ (not generated) and the
+    persistent mania rule (a manic patient's ASRM is positive at the latest administration
+    only); the other data-quality rules need the deliberate errors."""
     engine = Engine.load()
-    fired = {a.rule_id for r in _caseload(clean=False, n=1000) for a in engine.evaluate(r, AS_OF)}
+    records = generate(1000, seed=SEED, as_of=AS_OF, clean=False, medical=True)
+    fired = {a.rule_id for r in records for a in engine.evaluate(r, AS_OF)}
     rule_ids = {rule.rule_id for rule in engine.rulesets.program.rules}
+    not_generated = {"smi-bprs-not-at-target", "smi-bprs-overdue", "smi-bprs-worsening", "smi-mdq-positive"}
 
-    assert {"suicide-phqa-risk", "dq-set-aside"} == rule_ids - fired
+    assert {"suicide-phqa-risk", "dq-set-aside", "smi-mania-persistent", *not_generated} == rule_ids - fired
 
 
 # -- item answers ------------------------------------------------------------------------------
