@@ -282,6 +282,17 @@ def rules(f: dict[str, Any]) -> list[str]:
             add("smi-employment-lost")
         if _le(f["days_since_education_lost"], 90):
             add("smi-education-lost")
+        _smi_targets(f, add, not_reviewed_28)
+        _smi_medical(f, add)
+    if active:
+        for fact, days, rule in (
+            ("bprs.days_since_latest", 30, "smi-bprs-overdue"),
+            ("psychosis_dimensions.days_since_latest", 30, "smi-psychosis-dimensions-overdue"),
+            ("whodas12.days_since_latest", 90, "smi-whodas-overdue"),
+            ("ras.days_since_latest", 90, "smi-ras-overdue"),
+        ):
+            if _gt(f[fact], days):
+                add(rule)
     # co-occurring conditions
     if open_:
         if f["phq2.positive_screen"] is True and f["phq2.followed_by_full_instrument"] is not True:
@@ -303,3 +314,66 @@ def rules(f: dict[str, Any]) -> list[str]:
     if _ge(f["set_aside_count"], 1) and f["set_aside_reasons"] is not None:
         add("dq-set-aside")
     return out
+
+
+def _smi_targets(f: dict[str, Any], add: Any, not_reviewed_28: bool) -> None:
+    """Serious mental illness: symptoms not at target, worsening BPRS, MDQ (open statuses)."""
+    if _ge(f["psychosis_dimensions.weeks_at_or_above_moderate"], 12) and not_reviewed_28:
+        add("smi-psychosis-persistent")
+    if _ge(f["weeks_in_treatment"], 12) and _ge(f["bprs.latest"], 41) and not_reviewed_28:
+        add("smi-bprs-not-at-target")
+    if _ge(f["bprs.pct_change_from_previous"], 0.25) and _ge(f["bprs.latest"], 31):
+        add("smi-bprs-worsening")
+    if f["asrm.positive_screen"] is True and _ge(f["asrm.positive_screen_weeks"], 4) and not_reviewed_28:
+        add("smi-mania-persistent")
+
+
+def _check_due(f: dict[str, Any], check: str, interval: int) -> bool:
+    """The ADA/APA schedule of a blood pressure, glucose or lipid check (on an antipsychotic)."""
+    weeks, since_start = f["weeks_on_antipsychotic"], f[f"{check}_check_days_from_antipsychotic_start"]
+    if _lt(weeks, 12) and (since_start is None or since_start < -30):
+        return True
+    if _ge(weeks, 12) and (since_start is None or since_start < 70):
+        return True
+    return _gt(f[f"days_since_{check}_check"], interval)
+
+
+def _recent(f: dict[str, Any], days: str) -> bool:
+    return _le(f[days], 365)
+
+
+def _smi_medical(f: dict[str, Any], add: Any) -> None:
+    """Medical outcomes: metabolic monitoring on an antipsychotic, and values out of range (open statuses)."""
+    if f["on_antipsychotic"] is True:
+        weeks, weighed = f["weeks_on_antipsychotic"], f["days_since_weight_check"]
+        if (_le(weeks, 12) and (weighed is None or weighed > 28)) or (
+            _gt(weeks, 12) and (weighed is None or weighed > 91)
+        ):
+            add("smi-med-weight-check-due")
+        for check, interval in (("bp", 365), ("glucose", 365), ("lipid", 1826)):
+            if _check_due(f, check, interval):
+                add(f"smi-med-{check}-check-due")
+        if _ge(f["weight_pct_gain_on_antipsychotic"], 0.05):
+            add("smi-med-weight-gain")
+    if _ge(f["bmi_latest_kg_m2"], 30) and _recent(f, "days_since_bmi"):
+        add("smi-med-obesity")
+    systolic = f["systolic_bp_latest_mm_hg"] if _recent(f, "days_since_systolic_bp") else None
+    diastolic = f["diastolic_bp_latest_mm_hg"] if _recent(f, "days_since_diastolic_bp") else None
+    severe = _gt(systolic, 180) or _gt(diastolic, 120)
+    if severe:
+        add("smi-med-bp-severe")
+    elif _ge(systolic, 140) or _ge(diastolic, 90):
+        add("smi-med-bp-stage2")
+    for value, days, cut, rule in (
+        ("hba1c_latest_percent", "days_since_hba1c", 6.5, "smi-med-hba1c-diabetes-range"),
+        ("fasting_glucose_latest_mg_dl", "days_since_fasting_glucose", 126, "smi-med-fasting-glucose-diabetes-range"),
+        ("glucose_latest_mg_dl", "days_since_glucose", 200, "smi-med-random-glucose-high"),
+        ("ldl_latest_mg_dl", "days_since_ldl", 190, "smi-med-ldl-very-high"),
+        ("triglycerides_latest_mg_dl", "days_since_triglycerides", 500, "smi-med-triglycerides-very-high"),
+    ):
+        if _ge(f[value], cut) and _recent(f, days):
+            add(rule)
+    if f["smoking_status"] in ("current_every_day", "current_some_days", "current") and _recent(
+        f, "days_since_smoking_status"
+    ):
+        add("smi-med-current-smoker")

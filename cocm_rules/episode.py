@@ -14,6 +14,7 @@ the field, so a batch can yield an error record instead of dropping the patient.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -34,17 +35,23 @@ from . import _json
 from ._dates import DATE_ONLY_PATTERN, DATE_TIME_PATTERN, calendar_date
 from ._json import NESTED_TOO_DEEPLY
 from ._text import show, suggest
+from ._units import UNITS
 from .errors import InvalidInput
 from .measures import MeasureLibrary, load_measures
 
 __all__ = [
     "CONTACT_ROLES",
+    "MEDICATION_KINDS",
+    "OBSERVATION_KINDS",
     "PROGRAMS",
+    "SMOKING_STATUSES",
     "STATUSES",
     "Assessment",
     "BilledService",
     "Contact",
     "Episode",
+    "Medication",
+    "Observation",
     "Recommendation",
     "SetAside",
     "SmiEvent",
@@ -64,6 +71,14 @@ CONTACT_ROLES = ("care_manager", "psychiatric_consultant", "pcp", "other")
 HOUSING = ("stable", "unstable", "homeless")
 EMPLOYMENT = ("employed", "unemployed", "not_in_labor_force")
 EDUCATION = ("enrolled", "not_enrolled")
+#: Kinds of medical observation: vital signs and laboratory results (a number in one of the
+#: UCUM units of :data:`cocm_rules._units.UNITS`) and the tobacco smoking status (a word).
+OBSERVATION_KINDS = (*UNITS, "smoking_status")
+#: Tobacco smoking statuses (US Core smoking status, grouped: heavy and light smokers are
+#: ``current``, as is a smoker whose frequency is not known).
+SMOKING_STATUSES = ("current_every_day", "current_some_days", "current", "former", "never", "unknown")
+#: Classes of medication an episode may list: only what a rule needs (metabolic monitoring).
+MEDICATION_KINDS = ("antipsychotic",)
 
 
 def _iso_date(value: Any) -> Any:
@@ -213,7 +228,8 @@ class Recommendation(_Model):
 
 
 class SmiEvent(_Model):
-    """An outcome event in a serious-mental-illness program (SMI Adviser's domains)."""
+    """An outcome event in a serious-mental-illness program: a psychiatric hospitalization, an
+    emergency department visit, or a change of housing, employment or education status."""
 
     date: Date
     kind: Literal["hospitalization", "ed_visit", "housing", "employment", "education"]
@@ -256,9 +272,10 @@ class BilledService(_Model):
 
 
 #: What a set-aside record was: a whole administration (unscored: a safety screen among them
-#: fails closed), a contact, a relapse prevention plan, a consent, or one value inside a record
-#: that was otherwise used (a reported total beside its items, a contact's minutes).
-SET_ASIDE_KINDS = ("assessment", "contact", "relapse_prevention_plan", "consent", "value")
+#: fails closed), a contact, a relapse prevention plan, a consent, one value inside a record
+#: that was otherwise used (a reported total beside its items, a contact's minutes), or a
+#: medical observation (a vital sign or laboratory result without a usable date, value or unit).
+SET_ASIDE_KINDS = ("assessment", "contact", "relapse_prevention_plan", "consent", "value", "observation")
 
 
 class SetAside(_Model):
@@ -267,11 +284,102 @@ class SetAside(_Model):
     ``set_aside_count`` fact (a data-quality alert), and an administration set aside whose
     measure has safety items, or is not known, means suicide risk cannot be ruled out."""
 
-    kind: Literal["assessment", "contact", "relapse_prevention_plan", "consent", "value"]
+    kind: Literal["assessment", "contact", "relapse_prevention_plan", "consent", "value", "observation"]
     reason: str = Field(min_length=1, description="why it could not be used, for the team correcting the record")
     date: Date | None = Field(None, description="its date, when one could be read")
     measure: str | None = Field(None, description="for an assessment: the measure, when it could be recognized")
     source: str | None = Field(None, description="where it came from, e.g. 'Encounter/enc-4'")
+
+
+ObservationKind = Literal[
+    "body_weight",
+    "bmi",
+    "systolic_bp",
+    "diastolic_bp",
+    "hba1c",
+    "glucose",
+    "fasting_glucose",
+    "ldl",
+    "total_cholesterol",
+    "hdl",
+    "triglycerides",
+    "smoking_status",
+]
+
+
+def _finite(value: float) -> bool:
+    """Whether ``value`` is a finite number (an integer too large for a float is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+class Observation(_Model):
+    """A vital sign, a laboratory result or the tobacco smoking status: the medical outcomes
+    Collaborative Care for serious mental illness tracks beside the mental-health measures.
+
+    A number comes with its UCUM unit as sent (``kg``, ``[lb_av]``, ``mg/dL``, ``mmol/L``,
+    ``%``, ...); the facts convert it to one unit per kind, and a unit that is not listed for
+    the kind is refused, never guessed. The smoking status is a word (``status``), with no
+    value or unit.
+    """
+
+    date: Date = Field(description="date measured or recorded (YYYY-MM-DD, or a date-time: its date as written)")
+    kind: ObservationKind = Field(
+        description="body_weight, bmi, systolic_bp, diastolic_bp, hba1c, glucose (random or unspecified), "
+        "fasting_glucose, ldl, total_cholesterol, hdl, triglycerides, or smoking_status"
+    )
+    value: int | float | None = Field(None, description="the number (not for smoking_status): finite and above 0")
+    unit: str | None = Field(
+        None,
+        description="UCUM unit of the value: body_weight kg, g or [lb_av]; bmi kg/m2; blood pressure mm[Hg]; "
+        "hba1c % or mmol/mol; glucose and lipids mg/dL or mmol/L (L or l)",
+    )
+    status: Literal["current_every_day", "current_some_days", "current", "former", "never", "unknown"] | None = Field(
+        None, description="for smoking_status only: " + ", ".join(SMOKING_STATUSES)
+    )
+    id: str | None = Field(None, description="the host's id for this observation")
+
+    @model_validator(mode="after")
+    def _fits(self) -> Observation:
+        if self.kind == "smoking_status":
+            if self.status is None or self.value is not None or self.unit is not None:
+                raise ValueError(
+                    "a smoking_status observation needs a status ("
+                    + ", ".join(SMOKING_STATUSES)
+                    + ") and has no value or unit"
+                )
+            return self
+        if self.status is not None:
+            raise ValueError(f"a {self.kind} observation has a value and a unit, not a status")
+        if self.value is None or not _finite(self.value) or self.value <= 0:
+            raise ValueError(
+                f"a {self.kind} observation needs a value: a finite number above 0 (got {show(self.value)})"
+            )
+        units = UNITS[self.kind]
+        if self.unit not in units:
+            raise ValueError(
+                f"the unit {show(self.unit)} is not accepted for {self.kind}; allowed (UCUM): {', '.join(units)}"
+            )
+        return self
+
+
+class Medication(_Model):
+    """A medication the patient takes, by class, with its dates: only what a rule needs. An
+    antipsychotic starts the metabolic monitoring schedule (ADA/APA consensus, 2004); starting
+    another one (a switch) starts it again."""
+
+    kind: Literal["antipsychotic"] = Field(description="the medication class: antipsychotic")
+    start_date: Date = Field(description="date started")
+    stop_date: Date | None = Field(None, description="date stopped; none while it is taken")
+    name: str | None = Field(None, description="the drug, for people reading the record (no rule reads it)")
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Medication:
+        if self.stop_date is not None and self.stop_date < self.start_date:
+            raise ValueError(f"stop_date {self.stop_date} is before start_date {self.start_date}")
+        return self
 
 
 class Episode(_Model):
@@ -298,6 +406,12 @@ class Episode(_Model):
         default_factory=list, description="services billed for the patient (code and date of service)"
     )
     smi_events: list[SmiEvent] = Field(default_factory=list)
+    observations: list[Observation] = Field(
+        default_factory=list, description="vital signs, laboratory results and the tobacco smoking status"
+    )
+    medications: list[Medication] = Field(
+        default_factory=list, description="medications by class (antipsychotics), for metabolic monitoring"
+    )
     set_aside: list[SetAside] = Field(
         default_factory=list, description="records the host or a reader could not use as sent, and why"
     )

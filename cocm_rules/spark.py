@@ -90,6 +90,8 @@ EPISODE_DDL = (
     "consent_date string, "
     "billed_services array<struct<code: string, date: string>>, "
     "smi_events array<struct<date: string, kind: string, status: string>>, "
+    "observations array<struct<date: string, kind: string, value: double, unit: string, status: string, id: string>>, "
+    "medications array<struct<kind: string, start_date: string, stop_date: string, name: string>>, "
     "set_aside array<struct<kind: string, reason: string, date: string, measure: string, source: string>>"
 )
 

@@ -28,10 +28,13 @@ has (an episode record has no field for it).
 
 **Everything here is synthetic.** The shares, timings and score trajectories below are
 choices of this generator, named as module constants, meant to give plausible data that
-exercise the facts and the default rulesets (all but the adolescent PHQ-A rule: no PHQ-A is
-generated). None of them is a clinical fact or cut-off. Where a course must meet a clinical
-definition (a response, a remission), the definition is read from the measure's ``targets``
-in ``measures/*.yaml``, and item counts and answer ranges from its items and scales.
+exercise the facts and the default rulesets (all but the adolescent PHQ-A rule and the SMI
+rules on the BPRS, the MDQ and persistent mania: no PHQ-A, BPRS or MDQ is generated, and a
+manic patient's ASRM is positive at the latest administration only). Medical outcomes of SMI
+patients (antipsychotics, vital signs, labs, smoking) come with ``medical=True``. None of
+them is a clinical fact or cut-off. Where a course must meet a clinical definition (a
+response, a remission), the definition is read from the measure's ``targets`` in
+``measures/*.yaml``, and item counts and answer ranges from its items and scales.
 
 Item answers are internally consistent: each administration gets a target total, spread over
 the items within each item's allowed range, so the scorer recomputes exactly that total.
@@ -310,6 +313,19 @@ TOTAL_MISMATCH_SHARE = 0.004
 INVALID_ANSWER_SHARE = 0.002
 #: The out-of-range answer written when an invalid answer is injected (no bundled scale has it).
 INVALID_ANSWER = 7
+#: Medical outcomes of SMI patients (``medical=True``): share on an antipsychotic; share of
+#: those who start it during the episode (the others have taken it for 1-8 years); share of
+#: those on one who gain 5-12% of their weight; shares of labs sent in mmol/L and of BP
+#: readings in the severe range; tobacco smoking statuses with their shares.
+MEDICAL_ANTIPSYCHOTIC_SHARE = 0.75
+MEDICAL_NEW_START_SHARE = 0.4
+MEDICAL_WEIGHT_GAIN_SHARE = 0.35
+MEDICAL_SI_UNITS_SHARE = 0.15
+MEDICAL_SEVERE_BP_SHARE = 0.04
+#: Share of SMI patients weighed, and share whose blood pressure is taken, only at the initial
+#: assessment (so some checks fall due).
+MEDICAL_CHECK_MISSED_SHARE = 0.15
+MEDICAL_SMOKING = (("current_every_day", 0.45), ("current_some_days", 0.1), ("former", 0.2), ("never", 0.25))
 
 _SEED_PREFIX = "cocm_rules.synth"
 _INV_PHI = (math.sqrt(5) - 1) / 2  # golden-ratio step of the archetype sequence
@@ -507,6 +523,9 @@ class _Patient:
         self.contacts: list[tuple[int, int, dict[str, Any]]] = []
         self.recommendations: list[dict[str, Any]] = []
         self.events: list[tuple[int, int, dict[str, Any]]] = []
+        self.observations: list[tuple[int, int, dict[str, Any]]] = []
+        self.medications: list[dict[str, Any]] = []
+        self.k = k
         self.plan_day: int | None = None
         self.profiles: dict[str, list[float]] = {}
         rng = self.rng
@@ -772,7 +791,27 @@ class _Patient:
                 e["date"] = iso(e["date"])
                 events.append(e)
             rec["smi_events"] = events
+        if self.observations:
+            observations = []
+            for _day, _seq, o in sorted(self.observations, key=lambda e: (e[0], e[1])):
+                o["date"] = iso(o["date"])
+                observations.append(o)
+            rec["observations"] = observations
+        if self.medications:
+            for m in self.medications:
+                m["start_date"] = iso(m["start_date"])
+            rec["medications"] = self.medications
         return rec
+
+    def observe(self, day: int, kind: str, value: float | None = None, unit: str | None = None, **extra: Any) -> None:
+        """A medical observation on ``day`` (a value and its UCUM unit, or a smoking status)."""
+        o: dict[str, Any] = {"date": day, "kind": kind}
+        if value is not None:
+            o["value"] = value
+            o["unit"] = unit
+        o.update(extra)
+        self.seq += 1
+        self.observations.append((day, self.seq, o))
 
 
 # -- score trajectories --------------------------------------------------------------------------
@@ -1017,6 +1056,8 @@ def _smi(p: _Patient) -> dict[str, Any]:
         p.auditc(days[0])
     p.reviews("consult" if rng.random() < 0.3 else "nonresponse")
     _outcome_events(p, features)
+    if p.gen.medical:
+        _medical(p, days)
     return p.finish("active_treatment")
 
 
@@ -1124,6 +1165,90 @@ def _status_changes(p: _Patient, features: set[str], housing: str) -> None:
         )
 
 
+# -- medical outcomes (``medical=True``) -----------------------------------------------------------
+
+
+def _medical(p: _Patient, days: list[int]) -> None:
+    """Medications and medical observations of an SMI patient, from a random stream of their
+    own (the rest of the record is the same with or without them)."""
+    rng = _rng(p.gen.seed, p.k, "medical")
+    start = None
+    if rng.random() < MEDICAL_ANTIPSYCHOTIC_SHARE:
+        if rng.random() < MEDICAL_NEW_START_SHARE:
+            start = days[0] + _randint(rng, 0, 14)
+        else:
+            start = p.enroll - _randint(rng, 365, 8 * 365)
+        start = min(start, p.today)
+        p.medications.append({"kind": "antipsychotic", "start_date": start})
+    _weights(p, rng, days, start)
+    _vitals(p, rng, days)
+    _labs(p, rng, days, start)
+    p.observe(days[0], "smoking_status", status=_weighted(rng, MEDICAL_SMOKING))
+
+
+def _weights(p: _Patient, rng: random.Random, days: list[int], start: int | None) -> None:
+    """Body weight at the initial assessment and about half the contacts (the latest always),
+    with a BMI beside the first and the latest; a gain of 5-12% by the latest for some on an
+    antipsychotic."""
+    height = _uniform(rng, 1.55, 1.9)
+    base = _uniform(rng, 55, 110)
+    gain = _uniform(rng, 0.05, 0.12) if start is not None and rng.random() < MEDICAL_WEIGHT_GAIN_SHARE else 0.0
+    if rng.random() < MEDICAL_CHECK_MISSED_SHARE:
+        weighed = [days[0]]
+    else:
+        weighed = [d for i, d in enumerate(days) if i in (0, len(days) - 1) or rng.random() < 0.5]
+    span = max(1, weighed[-1] - weighed[0])
+    for i, d in enumerate(weighed):
+        kg = base * (1 + gain * (d - weighed[0]) / span) + _uniform(rng, -0.8, 0.8)
+        if rng.random() < 0.2:
+            p.observe(d, "body_weight", round(kg / 0.45359237, 1), "[lb_av]")
+        else:
+            p.observe(d, "body_weight", round(kg, 1), "kg")
+        if i in (0, len(weighed) - 1):
+            p.observe(d, "bmi", round(kg / height**2, 1), "kg/m2")
+
+
+def _vitals(p: _Patient, rng: random.Random, days: list[int]) -> None:
+    """Blood pressure at the initial assessment and (most) the latest contact; a few severe."""
+    taken = [days[0]] if rng.random() < MEDICAL_CHECK_MISSED_SHARE else sorted({days[0], days[-1]})
+    for d in taken:
+        if rng.random() < MEDICAL_SEVERE_BP_SHARE:
+            systolic, diastolic = _randint(rng, 182, 195), _randint(rng, 100, 125)
+        else:
+            systolic, diastolic = _randint(rng, 104, 148), _randint(rng, 62, 94)
+        p.observe(d, "systolic_bp", systolic, "mm[Hg]")
+        p.observe(d, "diastolic_bp", diastolic, "mm[Hg]")
+
+
+def _lab(p: _Patient, rng: random.Random, day: int, kind: str, mg_dl: float, factor: float) -> None:
+    if rng.random() < MEDICAL_SI_UNITS_SHARE:
+        p.observe(day, kind, round(mg_dl / factor, 1), "mmol/L")
+    else:
+        p.observe(day, kind, round(mg_dl), "mg/dL")
+
+
+def _labs(p: _Patient, rng: random.Random, days: list[int], start: int | None) -> None:
+    """Fasting glucose or HbA1c and a lipid panel at the initial assessment (most patients)
+    and, for half of those who start an antipsychotic, about 12 weeks later."""
+    lab_days = [days[0]] if rng.random() < 0.85 else []
+    if start is not None and start >= days[0] and rng.random() < 0.5:
+        later = [d for d in days if d - start >= 70]
+        if later:
+            lab_days.append(later[0])
+    for d in lab_days:
+        u = rng.random()
+        if u < 0.6:
+            _lab(p, rng, d, "fasting_glucose", _uniform(rng, 78, 140), 18.016)
+        elif u < 0.75:
+            _lab(p, rng, d, "glucose", _uniform(rng, 85, 240), 18.016)
+        else:
+            p.observe(d, "hba1c", round(_uniform(rng, 4.8, 7.6), 1), "%")
+        _lab(p, rng, d, "ldl", _uniform(rng, 60, 205), 38.67)
+        _lab(p, rng, d, "hdl", _uniform(rng, 28, 75), 38.67)
+        _lab(p, rng, d, "total_cholesterol", _uniform(rng, 130, 290), 38.67)
+        _lab(p, rng, d, "triglycerides", _uniform(rng, 60, 620), 88.57)
+
+
 # -- the generator ---------------------------------------------------------------------------------
 
 
@@ -1138,8 +1263,10 @@ class _Generator:
         reported_totals: bool,
         total_mismatches: bool,
         invalid_answers: bool,
+        medical: bool = False,
     ) -> None:
         self.seed = seed
+        self.medical = medical
         self.today = as_of.toordinal()
         self.smi_share = smi_share
         self.care_managers = care_managers
@@ -1175,6 +1302,7 @@ def generate(
     total_mismatches: bool = True,
     invalid_answers: bool = True,
     clean: bool = False,
+    medical: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Yield ``patients`` synthetic episode records, lazily, one patient at a time.
 
@@ -1187,7 +1315,10 @@ def generate(
     ``reported_totals`` adds a host-reported total equal to the item sum to a small share of
     administrations; ``total_mismatches`` a (rarer) total that disagrees with the items;
     ``invalid_answers`` a (rarer) answer out of the item's range. ``clean=True`` turns the
-    two deliberate errors off whatever their flags say.
+    two deliberate errors off whatever their flags say. ``medical=True`` gives SMI patients
+    medical outcomes: an antipsychotic for most, body weight, BMI, blood pressure, glucose or
+    HbA1c, lipids (some in mmol/L or lb) and the smoking status, with some values out of range
+    (the :data:`MEDICAL_ANTIPSYCHOTIC_SHARE` constants); the rest of each record is unchanged.
 
     Arguments are checked at once; :class:`~cocm_rules.InvalidInput` names a bad one.
     """
@@ -1201,6 +1332,7 @@ def generate(
         ("total_mismatches", total_mismatches),
         ("invalid_answers", invalid_answers),
         ("clean", clean),
+        ("medical", medical),
     ):
         if not isinstance(flag, bool):
             raise InvalidInput(f"{name} must be true or false", field=name, value=flag)
@@ -1213,6 +1345,7 @@ def generate(
         reported_totals=reported_totals,
         total_mismatches=total_mismatches and not clean,
         invalid_answers=invalid_answers and not clean,
+        medical=medical,
     )
     return gen.run(patients)
 
@@ -1229,6 +1362,7 @@ def write_caseload(
     total_mismatches: bool = True,
     invalid_answers: bool = True,
     clean: bool = False,
+    medical: bool = False,
 ) -> int:
     """Write a generated caseload and return the number of records written.
 
@@ -1248,6 +1382,7 @@ def write_caseload(
         total_mismatches=total_mismatches,
         invalid_answers=invalid_answers,
         clean=clean,
+        medical=medical,
     )
     if not isinstance(path, str | Path):
         n = _write(records, path, as_list=False)

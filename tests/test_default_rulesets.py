@@ -13,9 +13,9 @@ RULES = [(rs, rule) for rs in RULESETS.rulesets for rule in rs.rules]
 
 
 def test_the_default_set() -> None:
-    """Twelve rulesets (with the adolescent and co-morbidity ones), each rule a different id,
-    using every alert category."""
-    assert 12 == len(RULESETS.rulesets)
+    """Thirteen rulesets (with the adolescent, co-morbidity and SMI medical ones), each rule a
+    different id, using every alert category."""
+    assert 13 == len(RULESETS.rulesets)
     ids = [rule.rule_id for _, rule in RULES]
     assert len(ids) == len(set(ids))
     assert set(CATEGORIES) == {rule.category for _, rule in RULES}

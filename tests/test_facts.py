@@ -1064,7 +1064,13 @@ def test_smi_events_after_as_of_are_ignored():
 
 TYPES = {"number", "integer", "boolean", "date", "text"}
 #: Text facts that are free text on purpose (ids), so they have no list of allowed values.
-FREE_TEXT = {"care_manager", "safety_missing_reason", "measures_latest_invalid_names", "set_aside_reasons"}
+FREE_TEXT = {
+    "care_manager",
+    "safety_missing_reason",
+    "measures_latest_invalid_names",
+    "set_aside_reasons",
+    *(f"psychosis_dimensions.items_at_or_above_{level}" for level in ("equivocal", "mild", "moderate", "severe")),
+}
 
 
 def test_every_spec_is_complete():
@@ -1167,8 +1173,8 @@ def test_fact_values_have_their_declared_type(as_of):
 
 def test_the_rich_episode_computes_most_facts():
     """As of 2026-03-02 nearly every fact of the rich episode is known, so the type loop above
-    checks real values: the missing ones are only optional items, skipped C-SSRS questions, and
-    total_mismatch where no total was reported."""
+    checks real values: the missing ones are only optional items, skipped C-SSRS questions,
+    total_mismatch where no total was reported, and lists that are empty (no domain severe)."""
     values = facts(_rich(), D("2026-03-02"))
 
     missing = {name for name, value in values.items() if value is None}
@@ -1182,6 +1188,7 @@ def test_the_rich_episode_computes_most_facts():
         "safety_missing_reason",  # present only when something is missing or invalid
         "measures_latest_invalid_names",
         "set_aside_reasons",  # present only when a record was set aside
+        "psychosis_dimensions.items_at_or_above_severe",  # present only when a domain is rated severe
     }
     assert set() == {name for name in missing if name not in allowed and not name.endswith(".total_mismatch")}
     assert False is values["phq9.total_mismatch"]

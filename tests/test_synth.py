@@ -309,10 +309,12 @@ def test_archetype_variety_within_the_caseload() -> None:
 
 
 def test_default_rules_are_exercised() -> None:
-    """Evaluated with the default rulesets, a caseload fires every rule except the adolescent
-    PHQ-A rules (no PHQ-A is generated), the co-morbidity rules on screens the generator does
-    not write (PHQ-2, GAD-2, MDQ; its AUDIT-C does fire its rule), dq-set-aside (records set
-    aside come from a reader that could not use them, such as the FHIR reader; the generator
+    """Evaluated with the default rulesets, a caseload with medical outcomes (``medical=True``)
+    fires every rule except the adolescent PHQ-A rules (no PHQ-A is generated), the co-morbidity
+    rules on screens the generator does not write (PHQ-2, GAD-2, MDQ; its AUDIT-C does fire its
+    rule), the SMI rules on the BPRS and the MDQ (not generated) and the persistent mania rule (a
+    manic patient's ASRM is positive at the latest administration only), dq-set-aside (records
+    set aside come from a reader that could not use them, such as the FHIR reader; the generator
     writes none), the GAD-7 and PCL-5 relapse rules (only the PHQ-9 archetype reaches relapse
     prevention status; their embedded cases test them) and the billing rules for data the
     generator always writes complete or never reaches: every contact has a role and every
@@ -320,7 +322,8 @@ def test_default_rules_are_exercised() -> None:
     an initial assessment (30-60 minutes) leaves no first month below the G2214 minimum. The
     other data-quality rules need the deliberate errors."""
     engine = Engine.load()
-    fired = {a.rule_id for r in _caseload(clean=False, n=1000) for a in engine.evaluate(r, AS_OF)}
+    records = generate(1000, seed=SEED, as_of=AS_OF, clean=False, medical=True)
+    fired = {a.rule_id for r in records for a in engine.evaluate(r, AS_OF)}
     rule_ids = {rule.rule_id for rule in engine.rulesets.program.rules}
     not_generated = {
         "suicide-phqa-risk",
@@ -332,6 +335,9 @@ def test_default_rules_are_exercised() -> None:
         "comorbid-phq2-positive-no-full-instrument",
         "comorbid-gad2-positive-no-full-instrument",
         "comorbid-mdq-positive-bipolar-evaluation",
+        "smi-bprs-not-at-target",
+        "smi-bprs-overdue",
+        "smi-bprs-worsening",
     }
 
     never = {
@@ -343,6 +349,7 @@ def test_default_rules_are_exercised() -> None:
         "billing-general-bhi-same-month",
         "billing-add-on-above-payer-cap",
         "billing-month1-below-minimum",
+        "smi-mania-persistent",
     }
     assert not_generated | never == rule_ids - fired
 

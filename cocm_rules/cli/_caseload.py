@@ -305,12 +305,18 @@ def synth(
     clean: Annotated[bool, typer.Option("--clean", help="No deliberate data errors (wrong totals, bad answers).")] = (
         False
     ),
+    medical: Annotated[
+        bool,
+        typer.Option("--medical", help="Give SMI patients antipsychotics, vital signs, labs and a smoking status."),
+    ] = False,
 ) -> None:
     """Generate a synthetic caseload (responders, non-responders, drop-outs, suicide-item
     positives, SMI patients, ...) as JSON Lines.
 
     Example: cocm-rules synth --patients 500 --seed 7 -o caseload.jsonl
     """
-    n = write_caseload(sys.stdout if out is None else out, patients, seed=seed, as_of=as_of_date(as_of), clean=clean)
+    n = write_caseload(
+        sys.stdout if out is None else out, patients, seed=seed, as_of=as_of_date(as_of), clean=clean, medical=medical
+    )
     if out is not None:
         typer.echo(f"{n} patients written to {out}", err=True)

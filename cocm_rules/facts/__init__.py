@@ -23,10 +23,12 @@ Layout (where a new fact goes)::
     safety.py      measure + episode: flags, safety items, fail-closed    }
     items.py       measure: results, subscores, item levels               }
     screens.py     measure: full instrument and consultant after a screen }
+    course.py      measure: how long a screen or item level lasted; review }
     engagement.py  episode: enrollment, contacts, time, plan, recommendations
     billing.py     episode: care-manager minutes, 99494 units, consent, 99484 billed
     quality.py     episode: invalid, mismatched, set aside, last measured
     smi.py         episode: SMI outcome events and statuses
+    medical.py     episode: vital signs, labs, smoking, antipsychotic monitoring
     catalog.py     FactCatalog, catalog(), derive_facts(), catalog_markdown()
 
 A new fact is one row in the table of its family (a new family is a module with a table,

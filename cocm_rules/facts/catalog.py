@@ -1,8 +1,8 @@
 """The fact catalog: every fact a ruleset may use, built from the fact families' tables.
 
-Episode families (engagement, safety, data quality, SMI) give fixed rows; measure families
-(totals, targets, safety, items) give rows per measure of the library, so a measure file
-brings its facts with it. The catalog of a library is built once and kept by the library.
+Episode families (engagement, safety, data quality, SMI, medical) give fixed rows; measure
+families (totals, targets, safety, items, course) give rows per measure of the library, so a
+measure file brings its facts with it. The catalog of a library is built once and kept by the library.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from .._text import suggest
 from ..episode import Episode, parse_episode
 from ..errors import InvalidInput
 from ..measures import MeasureDefinition, MeasureLibrary, load_measures
-from . import billing, engagement, items, quality, safety, screens, smi, targets, totals
+from . import billing, course, engagement, items, medical, quality, safety, screens, smi, targets, totals
 from .spec import Fact, FactSpec
 from .view import EpisodeView
 
@@ -31,6 +31,7 @@ EPISODE_FAMILIES: tuple[tuple[Fact, ...], ...] = (
     safety.EPISODE_FACTS,
     quality.EPISODE_FACTS,
     smi.EPISODE_FACTS,
+    medical.EPISODE_FACTS,
 )
 #: Measure fact families, in catalog order: each gives the rows of one measure.
 MEASURE_FAMILIES: tuple[Callable[[MeasureDefinition], Iterator[Fact]], ...] = (
@@ -39,6 +40,7 @@ MEASURE_FAMILIES: tuple[Callable[[MeasureDefinition], Iterator[Fact]], ...] = (
     safety.measure_facts,
     items.measure_facts,
     screens.measure_facts,
+    course.measure_facts,
 )
 
 
@@ -156,8 +158,12 @@ def catalog_markdown(library: MeasureLibrary | None = None) -> str:
     groups: dict[str, list[FactSpec]] = {}
     for spec in cat.specs.values():
         groups.setdefault(spec.group, []).append(spec)
-    titles = {"episode": "Episode", "smi": "Serious mental illness outcomes"}
-    order = ["episode", "smi", *sorted(g for g in groups if g not in ("episode", "smi"))]
+    titles = {
+        "episode": "Episode",
+        "smi": "Serious mental illness outcomes",
+        "medical": "Medical outcomes: vital signs, laboratory results, smoking, antipsychotic monitoring",
+    }
+    order = [*titles, *sorted(g for g in groups if g not in titles)]
     for group in order:
         specs = groups.get(group)
         if not specs:

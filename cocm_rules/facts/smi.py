@@ -1,6 +1,6 @@
-"""Episode facts of serious-mental-illness outcomes (SMI Adviser's domains): psychiatric
-hospitalizations and emergency visits, and housing, employment and education status and
-how long since a good status was lost."""
+"""Episode facts of serious-mental-illness outcomes: psychiatric hospitalizations and
+emergency visits, and housing, employment and education status and how long since a good
+status was lost."""
 
 from __future__ import annotations
 

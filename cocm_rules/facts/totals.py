@@ -141,6 +141,16 @@ def _totals(defn: MeasureDefinition) -> Iterator[Fact]:
     floor_note = f" (measured from the lowest possible total, {lo})" if lo else ""
     yield measure_fact(
         defn,
+        "pct_change_from_previous",
+        "number",
+        f"(latest - previous) / previous{floor_note}, a fraction: 0.25 when the score rose by a quarter; "
+        "missing without a previous administration or with a previous one at the floor",
+        _pct_from_previous(lo),
+        unit="fraction",
+        maximum=None,
+    )
+    yield measure_fact(
+        defn,
         "pct_change",
         "number",
         f"(latest - baseline) / baseline{floor_note}, a fraction: -0.5 when the score "
@@ -171,6 +181,18 @@ def _change_from_previous(s: MeasureSeries, v: EpisodeView) -> Any:
     if s.previous is None:
         return None
     return round_fact(total_of(s.latest) - total_of(s.previous))
+
+
+def _pct_from_previous(lo: Any) -> Callable[[MeasureSeries, EpisodeView], Any]:
+    def pct(s: MeasureSeries, v: EpisodeView) -> Any:
+        if s.previous is None:
+            return None
+        b = total_of(s.previous) - lo
+        if b == 0:
+            return None
+        return round_fact((total_of(s.latest) - total_of(s.previous)) / b)
+
+    return pct
 
 
 def _pct(sign: int, lo: Any) -> Callable[[MeasureSeries, EpisodeView], Any]:

@@ -41,6 +41,10 @@ Reading rules (``docs/fhir.md`` has the tables and examples):
 - Totals (valueInteger, valueDecimal, valueQuantity or a numeric valueString) are never
   trusted: with items present they are compared (``Score.total_agrees``); alone they are scored
   as a total only (a PHQ-9 total alone is flagged ``safety_item_missing``).
+- Vital signs, laboratory results and the smoking status (LOINC 29463-7, 39156-5, 85354-9,
+  8480-6, 8462-4, 4548-4, 2345-7, 1558-6, 13457-7, 18262-6, 2093-3, 2085-9, 2571-8, 72166-2)
+  are not measures: :func:`read_episode` reads them into the episode's ``observations`` with
+  their UCUM units as sent, and sets aside (never guesses) one it cannot use.
 - Unknown questionnaires and codes are reported (``FhirReading.unrecognized``; an error in
   :func:`read_scores` and :func:`read_episode` unless ``unrecognized="skip"``), never guessed.
   Malformed resources raise :class:`~cocm_rules.InvalidInput` naming the resource and the

@@ -8,6 +8,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from .._dates import DateProblem, calendar_date
@@ -39,6 +40,30 @@ CONTACT_KIND_SYSTEM = "urn:cocm-rules:contact-kind"  # Encounter.type: "follow_u
 CARE_PLAN_SYSTEM = "urn:cocm-rules:care-plan"  # CarePlan.category: "relapse_prevention_plan"
 CONSENT_SYSTEM = "urn:cocm-rules:consent"  # Consent.category: "collaborative_care"
 STATUS_EXTENSION = "urn:cocm-rules:source-status"  # on a Coding: "secondary" / "unconfirmed"
+
+#: LOINC code -> kind of medical observation (vital signs, laboratory results, smoking status),
+#: read into the episode's observations. docs/fhir.md gives where each code was checked.
+MEDICAL_CODES: Mapping[str, str] = MappingProxyType(
+    {
+        "29463-7": "body_weight",
+        "39156-5": "bmi",
+        "8480-6": "systolic_bp",
+        "8462-4": "diastolic_bp",
+        "4548-4": "hba1c",
+        "2345-7": "glucose",
+        "1558-6": "fasting_glucose",
+        "13457-7": "ldl",  # LDL cholesterol, calculated
+        "18262-6": "ldl",  # LDL cholesterol, direct assay
+        "2093-3": "total_cholesterol",
+        "2085-9": "hdl",
+        "2571-8": "triglycerides",
+        "72166-2": "smoking_status",
+    }
+)
+#: The blood pressure panel (systolic and diastolic as components: FHIR vital signs, US Core).
+BP_PANEL = "85354-9"
+#: The vital signs panel: its members are read one by one; the panel itself holds no value.
+VITAL_SIGNS_PANEL = "85353-1"
 
 _LOINC_CODE = re.compile(r"\d{1,8}-\d")
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -213,3 +238,22 @@ def weight_extension(element: Any) -> float | None:
 def check_id(value: str) -> bool:
     """A FHIR logical id (``[A-Za-z0-9\\-.]{1,64}``)."""
     return _ID.fullmatch(value) is not None
+
+
+def loinc_codes(concept_holder: Mapping[str, Any], where: Where) -> list[str]:
+    """The LOINC codes (system LOINC or none) of an element's ``code``."""
+    return [
+        c["code"]
+        for c in codings(concept_holder.get("code"), where, "code")
+        if c.get("system") in (LOINC, None) and isinstance(c.get("code"), str)
+    ]
+
+
+def is_medical(obs: Mapping[str, Any]) -> bool:
+    """Whether an Observation is a vital sign, laboratory result or smoking status (or a panel
+    of them), read into the episode's observations rather than as a measure."""
+    try:
+        codes = loinc_codes(obs, Where(resource_label(obs)))
+    except InvalidInput:
+        return False  # a malformed code is the assessment reader's to report
+    return any(c in MEDICAL_CODES or c in (BP_PANEL, VITAL_SIGNS_PANEL) for c in codes)

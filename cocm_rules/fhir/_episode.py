@@ -1,6 +1,6 @@
 """A patient Bundle (Patient, EpisodeOfCare, Encounters, CarePlan, Consent, responses,
-Observations) read into an :class:`~cocm_rules.Episode`. The mapping tables are in
-``docs/fhir.md``."""
+Observations, vital signs and laboratory results) read into an :class:`~cocm_rules.Episode`.
+The mapping tables are in ``docs/fhir.md``."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ from ._common import (
     to_date,
     to_datetime,
 )
+from ._medical import read_medical
 from ._read import FhirReading, Note, Unrecognized
 
 #: EpisodeOfCare.status -> registry status. planned, waitlist and cancelled have no registry
@@ -590,6 +591,11 @@ def patient_reading(
         record["sex"] = sex
     record["assessments"] = assessments
     record["contacts"] = reader.contacts(keys)
+    medical = read_medical(reader.entries, lambda ref, label, path: reader.check_subject(ref, label, path, keys))
+    if medical.observations:
+        record["observations"] = medical.observations
+    reader.notes.extend(medical.notes)
+    reading.skipped.extend(medical.skipped)
     plan_date = reader.relapse_prevention_plan(keys)
     if plan_date is not None:
         record["relapse_prevention_plan_date"] = plan_date.isoformat()

@@ -32,6 +32,7 @@ from ._common import (
     as_list,
     codings,
     is_loinc_code,
+    is_medical,
     join_path,
     listed,
     number,
@@ -46,6 +47,8 @@ from ._terms import CodeIndex, Definitions, QItem, Target, code_index
 
 DEFINITION_TYPES = frozenset({"Questionnaire", "ValueSet", "CodeSystem"})
 EPISODE_TYPES = frozenset({"Patient", "EpisodeOfCare", "Encounter", "CarePlan"})
+#: Why a vital sign, laboratory result or smoking status is not read as a measure.
+MEDICAL_NOTE = "a vital sign, laboratory result or smoking status: not a measure (read_episode reads it)"
 
 
 @dataclass(frozen=True)
@@ -278,6 +281,8 @@ class AssessmentReader:
             self._bundle(resource, where)
         elif rtype == "QuestionnaireResponse":
             self._qr(resource, where)
+        elif rtype == "Observation" and is_medical(resource):
+            self.out.skipped.append(Note(where.label, None, MEDICAL_NOTE))
         elif rtype == "Observation":
             self._observation(resource, where)
         else:
@@ -297,6 +302,8 @@ class AssessmentReader:
             rtype = r["resourceType"]
             if rtype == "QuestionnaireResponse":
                 self._qr(r, Where(label))
+            elif rtype == "Observation" and is_medical(r):
+                self.out.skipped.append(Note(label, None, MEDICAL_NOTE))
             elif rtype == "Observation":
                 before = len(self.out.assessments)
                 self._bundled_observation(r, label, members, qr_keys)
@@ -338,10 +345,11 @@ class AssessmentReader:
 
     def _panel_members(self, resources: list[tuple[int, Mapping[str, Any], str]]) -> dict[int, str]:
         """Observations of the Bundle that a panel Observation lists in ``hasMember`` (by
-        ``id()``), with the panel's label: they are read as part of the panel."""
+        ``id()``), with the panel's label: they are read as part of the panel. A vital signs
+        panel is no measure's panel: its members are read on their own."""
         members: dict[int, str] = {}
         for _, r, label in resources:
-            if r.get("resourceType") == "Observation":
+            if r.get("resourceType") == "Observation" and not is_medical(r):
                 for ref_obj in listed(r.get("hasMember")):
                     ref = ref_obj.get("reference") if isinstance(ref_obj, Mapping) else None
                     member = self._find_obs(ref) if isinstance(ref, str) else None
