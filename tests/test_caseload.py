@@ -693,6 +693,27 @@ def test_smi_targets_follow_the_measure_cut_point() -> None:
     assert load_measures().get_measure("asrm").parameters["cut_point"].value == asrm_target.total_below
 
 
+def test_smi_targets_are_the_smi_rulesets_not_at_target_thresholds() -> None:
+    """The BPRS and psychosis-dimension targets of the metrics are the SMI ruleset's alert
+    thresholds (at target = the alert would not fire): BPRS below bprs_moderately_ill, every
+    domain below "moderate" (the level the persistent-psychosis rule reads)."""
+    from cocm_rules import load_measures, load_rulesets
+
+    targets = {t.measure: t for t in load_metric_definitions().smi.targets}
+    (smi,) = [rs for rs in load_rulesets().rulesets if rs.name == "serious-mental-illness"]
+    rule = next(r for r in smi.rules if r.rule_id == "smi-psychosis-persistent")
+    levels = {
+        v.label: v.value
+        for sc in load_measures().get_measure("psychosis_dimensions").scales.values()
+        for v in sc.values
+    }
+
+    assert smi.parameters["bprs_moderately_ill"].value == targets["bprs"].total_below
+    assert "psychosis_dimensions.weeks_at_or_above_moderate" in rule.facts
+    (moderate,) = [value for label, value in levels.items() if "moderate" in label.lower()]
+    assert moderate - 1 == targets["psychosis_dimensions"].items_at_most
+
+
 # -- every label states its definition; the definitions are checked -------------------------------
 
 
