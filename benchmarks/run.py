@@ -15,6 +15,14 @@ Measures, in ONE run, on ONE core (the process pins itself to CPU 0 where it can
 5. caseload memory: peak RSS of ``caseload_metrics`` streaming 20,000 patients in a fresh
    subprocess, sampled along the way (it must stay flat). ``--rss-million`` runs only this
    figure, on 1,000,000 patients (about 20 minutes on one core).
+6. ``--jobs 2`` vs ``--jobs 1``: ``cocm-rules evaluate`` and ``caseload`` on the same synthetic
+   caseload file, in subprocesses allowed on every core (not pinned), interleaved repeats; the
+   outputs are checked equal byte for byte (target: >= 1.8x on 2 cores);
+7. the CDS Hooks service under load (``benchmarks/service_load.py``): the real service in a
+   subprocess on loopback with a real JWT configuration, driven at concurrency 1, 8, 32 and 64
+   for a fixed number of calls each; requests/s, p50 and p99 per level, with 1 worker and with
+   one worker per core (target: p99 < 100 ms at 32 concurrent), and where one call's time goes.
+   ``--only jobs,service`` runs only figures 6 and 7.
 
 Ratios compare interleaved repeats of both sides (the median of each), so machine noise hits
 both alike. The prepared inputs are moved out of the garbage collector's reach (``gc.freeze``)
@@ -54,7 +62,15 @@ def _quiet() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
+_AFFINITY: set[int] | None = None  # the CPUs this process could use before _pin()
+
+
 def _pin() -> str:
+    global _AFFINITY
+    try:
+        _AFFINITY = set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        _AFFINITY = None
     try:
         os.sched_setaffinity(0, {0})
         return "pinned to CPU 0"
@@ -371,6 +387,106 @@ def _print_caseload_memory(m: dict[str, Any]) -> None:
     )
 
 
+def _unpinned() -> None:
+    """In a subprocess about to start: every CPU the benchmark could use before pinning itself."""
+    if _AFFINITY is not None:
+        os.sched_setaffinity(0, _AFFINITY)
+
+
+def bench_jobs(patients: int, repeats: int, work: Path) -> dict[str, Any]:
+    """``cocm-rules evaluate|caseload --jobs 2`` vs ``--jobs 1`` on one caseload file."""
+    import hashlib
+
+    from cocm_rules.synth import generate
+
+    path = work / "caseload.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for record in generate(patients, seed=SEED, as_of=AS_OF):
+            f.write(json.dumps(record) + "\n")
+    env = {**os.environ, "NO_COLOR": "1"}
+    out: dict[str, Any] = {"patients": patients, "cpus_allowed": len(_AFFINITY) if _AFFINITY else os.cpu_count()}
+    for command in (["evaluate"], ["caseload", "--json"]):
+        digests: dict[int, set[str]] = {1: set(), 2: set()}
+
+        def run(jobs: int, command: list[str] = command, digests: dict[int, set[str]] = digests) -> None:
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "cocm_rules",
+                    *command,
+                    str(path),
+                    "--as-of",
+                    AS_OF.isoformat(),
+                    "--jobs",
+                    f"{jobs}",
+                ],
+                capture_output=True,
+                env=env,
+                preexec_fn=_unpinned,
+            )
+            if proc.returncode not in (0, 3):
+                raise SystemExit(f"cocm-rules {command[0]} --jobs {jobs} failed: {proc.stderr.decode()[-2000:]}")
+            digests[jobs].add(hashlib.sha256(proc.stdout).hexdigest())
+
+        one, two = _interleaved(lambda: run(1), lambda: run(2), repeats=repeats)
+        same = len(digests[1] | digests[2]) == 1
+        if not same:
+            raise SystemExit(f"cocm-rules {command[0]}: --jobs 2 wrote other bytes than --jobs 1")
+        out[command[0]] = {
+            "jobs_1_s": round(one, 2),
+            "jobs_2_s": round(two, 2),
+            "speedup": round(one / two, 2),
+            "jobs_1_patients_per_s": round(patients / one),
+            "jobs_2_patients_per_s": round(patients / two),
+            "same_output": same,
+        }
+    return out
+
+
+def bench_service(requests: int, levels: Sequence[int]) -> dict[str, Any]:
+    """The service under load (service_load.load), with 1 worker and one per core, in
+    subprocesses on every core; and the stages of one call, in this process (one core)."""
+    import service_load
+
+    cores = len(_AFFINITY) if _AFFINITY else (os.cpu_count() or 1)
+    out: dict[str, Any] = {"stages_median_us": service_load.stages()}
+    mine = os.sched_getaffinity(0) if _AFFINITY is not None else None
+    try:
+        if _AFFINITY is not None:
+            os.sched_setaffinity(0, _AFFINITY)  # the client too: it shares the machine as a real one would not
+        out["runs"] = [
+            service_load.load(requests=requests, levels=levels, workers=workers) for workers in sorted({1, cores})
+        ]
+    finally:
+        if mine is not None:
+            os.sched_setaffinity(0, mine)
+    return out
+
+
+def _print_jobs(r: dict[str, Any]) -> None:
+    for command in ("evaluate", "caseload"):
+        c = r[command]
+        print(
+            f"6. {command}, {r['patients']:,} patients: --jobs 2 {c['jobs_2_s']} s vs --jobs 1 {c['jobs_1_s']} s "
+            f"-> {c['speedup']}x (target >= 1.8 on 2 cores; {c['jobs_2_patients_per_s']:,} vs "
+            f"{c['jobs_1_patients_per_s']:,} patients/s); the same bytes: {c['same_output']}",
+            flush=True,
+        )
+
+
+def _print_service(r: dict[str, Any]) -> None:
+    import service_load
+
+    stages = ", ".join(f"{k} {v}" for k, v in r["stages_median_us"].items())
+    print(f"7. CDS Hooks service: one call's stages (median us, one process): {stages}", flush=True)
+    for run in r["runs"]:
+        print(
+            f"   --workers {run['workers']} ({run['requests_per_level']} calls per level; target p99 < 100 ms at 32):"
+        )
+        service_load.print_load(run)
+
+
 def bench_memory(patients: int) -> list[dict[str, Any]]:
     out = []
     for backend in ("compiled", "durable"):
@@ -394,6 +510,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rss-million", action="store_true", help="only the caseload RSS figure, on 1,000,000 patients (~20 min)"
     )
+    parser.add_argument("--jobs-patients", type=int, default=50_000, help="patients for the --jobs figure")
+    parser.add_argument("--service-requests", type=int, default=1000, help="calls per concurrency level")
+    parser.add_argument("--only", help="comma-separated figures to run: jobs, service (default: every figure)")
     parser.add_argument("--memory-child", choices=("compiled", "durable"), help=argparse.SUPPRESS)
     parser.add_argument("--caseload-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -414,6 +533,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.quick:
         args.patients, args.repeats, args.memory_patients, args.caseload_patients = 500, 2, 5000, 1000
+        args.jobs_patients, args.service_requests = 1000, 100
+    only = set(args.only.split(",")) if args.only else None
+    if only is not None:
+        return _only(only, args)
 
     from cocm_rules import Engine
 
@@ -478,10 +601,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     results["caseload_memory"] = cm = bench_caseload_memory(args.caseload_patients)
     _print_caseload_memory(cm)
+    _parallel_figures(results, args, {"jobs", "service"})
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"results: {out / 'latest.json'}")
+    return 0
+
+
+def _parallel_figures(results: dict[str, Any], args: argparse.Namespace, which: set[str]) -> None:
+    import tempfile
+
+    if "jobs" in which:
+        with tempfile.TemporaryDirectory(prefix="cocm-bench-") as work:
+            results["jobs"] = r = bench_jobs(args.jobs_patients, min(args.repeats, 3), Path(work))
+        _print_jobs(r)
+    if "service" in which:
+        results["service"] = r = bench_service(args.service_requests, (1, 8, 32, 64))
+        _print_service(r)
+
+
+def _only(which: set[str], args: argparse.Namespace) -> int:
+    unknown = which - {"jobs", "service"}
+    if unknown:
+        raise SystemExit(f"--only: unknown figures {sorted(unknown)}; choose from jobs, service")
+    results: dict[str, Any] = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count()}}
+    _parallel_figures(results, args, which)
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    (out / "parallel-latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"results: {out / 'parallel-latest.json'}")
     return 0
 
 

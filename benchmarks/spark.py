@@ -3,7 +3,8 @@
 For each caseload size (default 100,000 and 1,000,000 synthetic patients, ``cocm_rules.synth``,
 seed 2026, as of 2026-11-20; written once to a JSON Lines file and reused) and each runner:
 
-- ``one process``: ``cocm-rules evaluate FILE --as-of DATE > OUT`` (the CLI, one core);
+- ``one process``: ``cocm-rules evaluate FILE --as-of DATE --jobs 1 > OUT`` (the CLI, one core);
+- ``--jobs N``: the same with ``--jobs N`` (N worker processes, one per Spark core);
 - ``spark local[N]``: ``cocm_rules.spark``: ``read_jsonl`` -> ``evaluate`` -> ``write_text``
   (part files in input order) on a local Spark session with N cores (default 2);
 
@@ -12,7 +13,7 @@ resident memory of the whole process tree (the runner, and for Spark the JVM and
 workers: the sum of their RSS, sampled every 0.1 s) and checks that the outputs are identical,
 byte for byte. Results go to stdout and ``benchmarks/results/spark-latest.json``.
 
-To compare another runner (e.g. ``cocm-rules evaluate --jobs 2`` once it exists), add an
+To compare another runner, add an
 entry to :data:`RUNNERS`: a name and a function giving the command line.
 """
 
@@ -113,7 +114,12 @@ def sha256_of(paths: Sequence[Path]) -> str:
 
 def one_process(caseload: Path, out: Path, cores: int) -> list[str]:
     """The CLI in one process, JSON Lines to ``out`` (the benchmark redirects stdout)."""
-    return [sys.executable, "-m", "cocm_rules", "evaluate", str(caseload), "--as-of", AS_OF.isoformat()]
+    return [sys.executable, "-m", "cocm_rules", "evaluate", str(caseload), "--as-of", AS_OF.isoformat(), "--jobs", "1"]
+
+
+def jobs_n(caseload: Path, out: Path, cores: int) -> list[str]:
+    """The CLI on ``cores`` worker processes (``--jobs``), JSON Lines to ``out`` (stdout)."""
+    return [*one_process(caseload, out, cores)[:-1], str(cores)]
 
 
 def spark_local(caseload: Path, out: Path, cores: int) -> list[str]:
@@ -125,6 +131,7 @@ def spark_local(caseload: Path, out: Path, cores: int) -> list[str]:
 #: otherwise the command writes the output path itself (a file, or a folder of part files).
 RUNNERS: dict[str, tuple[Callable[[Path, Path, int], list[str]], bool]] = {
     "one process": (one_process, True),
+    "--jobs N": (jobs_n, True),
     "spark local[N]": (spark_local, False),
 }
 

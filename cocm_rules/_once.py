@@ -25,10 +25,29 @@ from typing import Any
 from .episode import Episode
 from .records import RecordError, iter_records, refuse_one_record
 
-__all__ = ["episodes_once", "repeated_patient"]
+__all__ = ["FirstRecords", "episodes_once", "repeated_patient"]
 
 _LINE_BITS = 40  # lines up to 2**40 - 1; 0 = no line known
 _LINE_MASK = (1 << _LINE_BITS) - 1
+
+
+class FirstRecords:
+    """The first valid record of each patient id, seen in input order: the rule of
+    :func:`episodes_once` for a host that reads the episodes elsewhere (e.g. in worker
+    processes, :mod:`cocm_rules.parallel`) and learns their patient ids in input order."""
+
+    __slots__ = ("_first",)
+
+    def __init__(self) -> None:
+        self._first: dict[str, int] = {}
+
+    def repeated(self, index: int, line: int | None, patient_id: str) -> RecordError | None:
+        """None if record ``index`` (at ``line``) is the first valid record of ``patient_id``;
+        otherwise its error record naming the first one. Call it in input order."""
+        where = self._first.setdefault(patient_id, index << _LINE_BITS | (line or 0))
+        if where >> _LINE_BITS == index:
+            return None
+        return repeated_patient(index, line, patient_id, where >> _LINE_BITS, where & _LINE_MASK or None)
 
 
 def episodes_once(records: Iterable[Any]) -> Iterator[tuple[int, int | None, Episode | RecordError]]:
@@ -38,20 +57,12 @@ def episodes_once(records: Iterable[Any]) -> Iterator[tuple[int, int | None, Epi
     Raises TypeError for one record or a path in place of an iterable of records.
     """
     refuse_one_record(records)
-    first: dict[str, int] = {}
+    first = FirstRecords()
     for index, line, item in iter_records(records):
         if isinstance(item, RecordError):
             yield index, line, item
             continue
-        where = first.setdefault(item.patient_id, index << _LINE_BITS | (line or 0))
-        if where >> _LINE_BITS == index:
-            yield index, line, item
-            continue
-        yield (
-            index,
-            line,
-            repeated_patient(index, line, item.patient_id, where >> _LINE_BITS, where & _LINE_MASK or None),
-        )
+        yield index, line, first.repeated(index, line, item.patient_id) or item
 
 
 def repeated_patient(

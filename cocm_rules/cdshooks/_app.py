@@ -39,14 +39,15 @@ import datetime as dt
 import re
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from .._json import loads as strict_json
@@ -260,6 +261,20 @@ class _Service:
                 ) from e
         self._engine_lock = threading.Lock() if engine.backend_name == "durable" else None
         self.reader = self._fhir_reader()
+        self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def off_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in a thread, off the event loop, at most ``server.threads`` at once:
+        the other calls wait their turn in arrival order. The work is mostly Python (one GIL),
+        so many threads at once would only slow every call down and make the slowest far
+        slower; the event loop stays free to accept and read requests."""
+        loop = asyncio.get_running_loop()
+        limiter = self._limiters.get(loop)
+        if limiter is None:
+            limiter = self._limiters[loop] = anyio.CapacityLimiter(self.config.server.threads)
+        return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
 
     def _fhir_reader(self) -> FhirReader:
         """The FHIR reader of every call, with the `fhir` settings: one it refuses stops the
@@ -528,7 +543,7 @@ async def _gate(
     if _declared_too_large(request, limit):
         log.warning("cdshooks.request_too_large", endpoint=endpoint, limit=limit)
         return _error(413, "payload_too_large", too_large)
-    caller = await run_in_threadpool(service.authenticate, request, audiences, endpoint)
+    caller = await service.off_loop(service.authenticate, request, audiences, endpoint)
     if isinstance(caller, Response):
         return caller
     try:
@@ -541,7 +556,7 @@ async def _gate(
         response = _error(408, "request_timeout", f"the request body did not arrive within {body_timeout:g} s")
         response.headers["Connection"] = "close"
         return response
-    return await run_in_threadpool(handler, body, caller)
+    return await service.off_loop(handler, body, caller)
 
 
 def create_app(
@@ -595,7 +610,7 @@ def create_app(
     @app.get("/cds-services")
     async def discovery(request: Request) -> Response:
         if config.auth.require_for_discovery or insecure_dev:
-            denied = await run_in_threadpool(service.authenticate, request, [config.discovery_url], "discovery")
+            denied = await service.off_loop(service.authenticate, request, [config.discovery_url], "discovery")
             if isinstance(denied, Response):
                 return denied
         return JSONResponse(service.discovery())

@@ -245,6 +245,15 @@ class ServerConfig(StrictModel):
     max_concurrency: int | None = Field(
         None, ge=1, description="connections and requests at once; beyond it, 503 (default: no limit)"
     )
+    threads: int = Field(
+        2,
+        ge=1,
+        le=256,
+        description=(
+            "calls worked on at once per worker process, off the event loop; the others wait in order "
+            "(raise it when calls fetch from a FHIR server: they wait on the network)"
+        ),
+    )
 
 
 class CardLink(StrictModel):

@@ -9,6 +9,12 @@ request without ever sending a token cannot hold a connection; the body has its 
 in the app. uvicorn's access log is off: it writes each request's query string, which may
 carry a patient id; the app logs method, path, status and duration instead
 (``cdshooks.http_request``).
+
+``workers`` > 1 (``cocm-rules serve --workers N``) runs N worker processes behind one socket
+(uvicorn's supervisor): each loads the configuration and the rulesets itself
+(:func:`worker_app`), and they share one replay cache (:mod:`._replay`), so a token's jti is
+accepted once whichever worker it reaches. A Python process evaluates on one core at a time;
+the workers use every core.
 """
 
 from __future__ import annotations
@@ -16,8 +22,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,13 +35,18 @@ from typing import Any
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.supervisors import Multiprocess
 
 from .._log import get_logger, host_logging_configured
 from ..errors import CocmRulesError, InvalidInput
 from ._app import create_app
 from ._config import ServerConfig, ServiceConfig, is_loopback_host, load_config
+from ._replay import SharedReplayCache
 
-__all__ = ["build_app", "main_serve", "serve", "uvicorn_config"]
+__all__ = ["build_app", "main_serve", "serve", "uvicorn_config", "worker_app"]
+
+#: The environment variable through which :func:`serve` tells its worker processes what to run.
+WORKER_ENV = "COCM_RULES_CDS_WORKER"
 
 log = get_logger(__name__)
 
@@ -74,12 +89,27 @@ class _HeaderTimeout(H11Protocol):
             self.transport.close()
 
 
-def uvicorn_config(app: Any, host: str, port: int, server: ServerConfig, *, log_level: str = "info") -> uvicorn.Config:
+class _WorkerHeaderTimeout(_HeaderTimeout):
+    """The protocol of :func:`serve`'s worker processes (importable by name, as they need);
+    :func:`worker_app` sets its ``header_timeout`` from the configuration."""
+
+
+def uvicorn_config(
+    app: Any, host: str, port: int, server: ServerConfig, *, log_level: str = "info", workers: int = 1
+) -> uvicorn.Config:
     """The uvicorn configuration :func:`serve` runs ``app`` with: the ``server`` limits, no
-    access log (the app writes its own, without query strings), no ``Server`` header."""
-    protocol = type("HeaderTimeoutH11Protocol", (_HeaderTimeout,), {"header_timeout": server.header_timeout_seconds})
+    access log (the app writes its own, without query strings), no ``Server`` header. With
+    ``workers`` > 1, ``app`` is the import string of :func:`worker_app`."""
+    if workers > 1:
+        protocol: type[_HeaderTimeout] = _WorkerHeaderTimeout
+    else:
+        protocol = type(
+            "HeaderTimeoutH11Protocol", (_HeaderTimeout,), {"header_timeout": server.header_timeout_seconds}
+        )
     return uvicorn.Config(
         app,
+        factory=workers > 1,
+        workers=workers,
         host=host,
         port=port,
         log_level=log_level,
@@ -121,23 +151,85 @@ def serve(
     insecure_dev: bool = False,
     *,
     log_level: str = "info",
+    workers: int = 1,
 ) -> None:
     """Run the CDS Hooks service with uvicorn until interrupted.
 
     ``config_path`` is the YAML configuration (required unless ``insecure_dev``). Behind a
     TLS-terminating proxy, ``service_url`` in the configuration is the public https URL.
     ``insecure_dev`` disables JWT verification (loudly) and is refused on a non-loopback host.
+    ``workers`` > 1 runs that many worker processes (see the module docstring).
     Raises :class:`~cocm_rules.InvalidInput` for bad arguments and
     :class:`~cocm_rules.cdshooks.ServiceConfigError` for a bad configuration.
     """
-    app = build_app(host, port, config_path, insecure_dev)
+    if not isinstance(workers, int) or isinstance(workers, bool):
+        raise TypeError(f"workers must be an int, not {type(workers).__name__}")
+    if workers < 1:
+        raise InvalidInput("there must be at least one worker", field="workers", value=workers, allowed="1 or more")
+    app = build_app(host, port, config_path, insecure_dev)  # every check, here, before any worker starts
     server = app.state.cds.config.server  # type: ignore[attr-defined]
-    log.info("cdshooks.serving", host=host, port=port, insecure_dev=insecure_dev)
+    log.info("cdshooks.serving", host=host, port=port, insecure_dev=insecure_dev, workers=workers)
+    if workers > 1:
+        del app
+        _serve_workers(host, port, config_path, insecure_dev, server, log_level, workers)
+        return
     running = uvicorn.Server(uvicorn_config(app, host, port, server, log_level=log_level))
     with contextlib.suppress(KeyboardInterrupt):  # an interrupted server stops, as with uvicorn.run
         running.run()
     if not running.started:
         sys.exit(3)  # as uvicorn.run: the server could not start (e.g. the port is taken)
+
+
+def _serve_workers(
+    host: str,
+    port: int,
+    config_path: str | Path | None,
+    insecure_dev: bool,
+    server: ServerConfig,
+    log_level: str,
+    workers: int,
+) -> None:
+    """Run ``workers`` processes of :func:`worker_app` behind one socket until interrupted,
+    with their shared replay cache in a private temporary directory, removed at the end."""
+    private = tempfile.mkdtemp(prefix="cocm-rules-serve-")  # mode 0700
+    replay = str(Path(private) / "replay.sqlite3")
+    SharedReplayCache.create(replay)
+    spec = {
+        "host": host,
+        "port": port,
+        "config": None if config_path is None else str(Path(config_path).resolve()),
+        "insecure_dev": insecure_dev,
+        "replay": replay,
+        "log_level": log_level,
+        "log_to_stderr": bool(logging.getLogger().handlers),  # as this process logs (spawned: not inherited)
+    }
+    os.environ[WORKER_ENV] = json.dumps(spec)  # the spawned workers inherit it
+    try:
+        config = uvicorn_config(f"{__name__}:worker_app", host, port, server, log_level=log_level, workers=workers)
+        with contextlib.suppress(KeyboardInterrupt):
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+    finally:
+        os.environ.pop(WORKER_ENV, None)
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def worker_app() -> Any:
+    """The app of one worker process of ``serve(workers=N)`` (uvicorn calls it in the worker):
+    the configuration and rulesets loaded here, the shared replay cache, the header timeout."""
+    spec = json.loads(os.environ[WORKER_ENV])
+    if spec["log_to_stderr"] and not host_logging_configured():
+        _log_to_stderr(spec["log_level"])
+    app: Any = build_app(spec["host"], spec["port"], spec["config"], spec["insecure_dev"])
+    service = app.state.cds
+    _WorkerHeaderTimeout.header_timeout = service.config.server.header_timeout_seconds
+    if service.verifier is not None:
+        service.verifier.replay = SharedReplayCache(spec["replay"], service.config.auth.jti_cache_size, service.clock)
+    log.info("cdshooks.worker_ready", worker_pid=os.getpid())
+    return app
+
+
+def _log_to_stderr(level: str) -> None:
+    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -153,19 +245,20 @@ def _parser() -> argparse.ArgumentParser:
         help="turn JWT verification off, for a local trial on a loopback address only",
     )
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes (default 1; one per core uses every core)"
+    )
     return parser
 
 
 def main_serve(argv: Sequence[str] | None = None) -> int:
-    """``cocm-rules serve [--host] [--port] [--config] [--insecure-dev]``: returns the exit
+    """``cocm-rules serve [--host] [--port] [--config] [--insecure-dev] [--workers]``: returns the exit
     status (2 with a one-line reason on stderr for bad arguments or configuration)."""
     args = _parser().parse_args(argv)
     if not host_logging_configured():  # run as a program, the service is its own host: log to stderr
-        logging.basicConfig(
-            level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
-        )
+        _log_to_stderr(args.log_level)
     try:
-        serve(args.host, args.port, args.config, args.insecure_dev, log_level=args.log_level)
+        serve(args.host, args.port, args.config, args.insecure_dev, log_level=args.log_level, workers=args.workers)
     except CocmRulesError as e:
         sys.stderr.write(f"cocm-rules serve: {e}\n")
         return 2

@@ -12,13 +12,14 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from .. import parallel
 from ..batch import read_records
-from ..caseload import CaseloadMetrics, CaseloadSizeCheck, Rate, caseload_metrics
+from ..caseload import CaseloadMetrics, CaseloadSizeCheck, Rate
 from ..errors import InvalidInput
-from ..review import ROW_FACTS, ReviewList, review_list
+from ..review import ROW_FACTS, ReviewList
 from ..synth import write_caseload
 from ._app import CATEGORY_STYLE, app, console, finish_batch, record_errors_table
-from ._rules import AsOfOpt, BackendOpt, RulesetsOpt, as_of_date, load_engine
+from ._rules import AsOfOpt, BackendOpt, JobsOpt, RulesetsOpt, as_of_date, load_engine
 
 CaseloadArg = Annotated[Path, typer.Argument(metavar="CASELOAD", help="Episodes: .json, .jsonl, or - for stdin.")]
 
@@ -135,6 +136,7 @@ def review(
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="Show the first N patients.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the review list as JSON.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print the review list as CSV.")] = False,
+    jobs: JobsOpt = None,
 ) -> None:
     """The patients the psychiatric consultant should review, ranked, with their reasons and
     registry row (suicide risk first, then not-improving and worsening patients).
@@ -142,13 +144,14 @@ def review(
     A patient is listed once: a later record with the same patient_id is an error record
     naming the first. Records that could not be evaluated are in the output (a table after
     the list, 'errors' in --json, rows with an empty rank at the end of --csv) and the exit
-    status is then 3.
+    status is then 3. --jobs N: worker processes (default: one per core); the same list.
 
     Example: cocm-rules review examples/caseload.jsonl --as-of 2026-11-20
     """
     if as_json and as_csv:
         raise InvalidInput("choose one of --json and --csv", field="--csv")
-    result = review_list(load_engine(rulesets, backend), _records(caseload), as_of_date(as_of), limit=limit)
+    engine = load_engine(rulesets, backend)
+    result = parallel.review_list(engine, _records(caseload), as_of_date(as_of), limit=limit, jobs=jobs)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         where = "listed under 'errors' in the JSON"
@@ -257,6 +260,7 @@ def caseload_command(
             "medicaid_behavioral_medical (~50-75).",
         ),
     ] = None,
+    jobs: JobsOpt = None,
 ) -> None:
     """Caseload metrics, overall and per care manager, each labelled with its definition: the
     active caseload and its size per care manager against the AIMS Center guidance; contacts
@@ -269,11 +273,14 @@ def caseload_command(
     The caseload is read as a stream (memory does not grow with it). A patient counts once:
     a later record with the same patient_id is an error record naming the first. Records
     that could not be evaluated are in the output (a table after the metrics, 'errors' in
-    --json) and the exit status is then 3.
+    --json) and the exit status is then 3. --jobs N: worker processes (default: one per
+    core); the same metrics.
 
     Example: cocm-rules caseload examples/caseload.jsonl --as-of 2026-11-20 --fte cm1=0.5
     """
-    m = caseload_metrics(_records(caseload), as_of_date(as_of), care_manager_fte=_fte(fte), payer_mix=payer_mix)
+    m = parallel.caseload_metrics(
+        _records(caseload), as_of_date(as_of), jobs=jobs, care_manager_fte=_fte(fte), payer_mix=payer_mix
+    )
     if as_json:
         typer.echo(m.model_dump_json(indent=2))
         where = "listed under 'errors' in the JSON"

@@ -21,11 +21,16 @@ def serve(
         bool,
         typer.Option("--insecure-dev", help="Accept requests without verifying the client's JWT (local trials only)."),
     ] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=1, help="Worker processes (one per core uses every core).")
+    ] = 1,
 ) -> None:
     """Run the CDS Hooks 2.0 service (patient-view) until interrupted. See docs/cds-hooks.md.
 
-    Example: cocm-rules serve --config cds.yaml --port 8080
+    --workers N runs N worker processes behind the one port; they share the replay cache.
+
+    Example: cocm-rules serve --config cds.yaml --port 8080 --workers 2
     """
     from ..cdshooks import serve as run  # raises BackendUnavailable with the install hint
 
-    run(host, port, config, insecure_dev)
+    run(host, port, config, insecure_dev, workers=workers)
