@@ -178,7 +178,8 @@ def _shown(value: Any) -> str:
     return json.dumps(value) if isinstance(value, str) else str(value)
 
 
-def _pick_episode(path: Path, patient: str | None) -> Any:
+def pick_episode(path: Path, patient: str | None) -> Any:
+    """The one record of ``path``, or the record of ``patient`` in it (InvalidInput otherwise)."""
     records = list(read_records(path))
     if patient is None:
         if len(records) != 1:
@@ -220,7 +221,7 @@ def facts_command(
         return
     if episode is None or as_of is None:
         raise InvalidInput("give an EPISODE file and --as-of (or --catalog)", field="EPISODE")
-    record = _pick_episode(episode, patient)
+    record = pick_episode(episode, patient)
     values = build_facts(record, as_of_date(as_of))
     if as_json:
         typer.echo(json.dumps(values, indent=2, default=str))
