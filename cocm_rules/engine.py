@@ -31,13 +31,23 @@ from .facts import DECIMALS, EpisodeView, FactCatalog, FactSpec, catalog, descri
 from .measures import MeasureLibrary
 from .records import PatientResult, RecordError, iter_episodes, make_result
 from .rules.compiled import CompiledBackend
+from .rules.coverage import Coverage, coverage
 from .rules.ir import ProgramIR, RuleIR
 from .rules.loader import RulesetSet, load_rulesets
 from .rules.safety import check_safety_floor
 from .rules.testing import CaseResult, run_cases
 from .rules.trace import Explanation, explain_rule
 
-__all__ = ["BACKENDS", "Engine", "PatientResult", "RecordError", "check_as_of", "iter_episodes", "run_tests"]
+__all__ = [
+    "BACKENDS",
+    "Engine",
+    "PatientResult",
+    "RecordError",
+    "check_as_of",
+    "iter_episodes",
+    "run_tests",
+    "ruleset_coverage",
+]
 
 log = get_logger(__name__)
 
@@ -314,3 +324,11 @@ def run_tests(rulesets: RulesetSet, *, backend: str = "compiled") -> list[CaseRe
     floor is checked by loading, not here: ``cocm-rules test`` runs both)."""
     engine = Engine(rulesets, backend=backend, safety_floor=False, skip_reason="embedded tests")
     return run_cases(engine)
+
+
+def ruleset_coverage(rulesets: RulesetSet) -> Coverage:
+    """What the embedded test cases of every ruleset in the set exercise: for each rule, the
+    cases that fire it, its near misses and the parts of its condition driven true and false
+    (see :mod:`cocm_rules.rules.coverage`; traced on the IR, so the same for every backend)."""
+    engine = Engine(rulesets, safety_floor=False, skip_reason="embedded test coverage")
+    return coverage(engine)
