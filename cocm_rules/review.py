@@ -26,7 +26,17 @@ from .errors import InvalidInput
 from .records import RecordError
 from .vocabulary import REVIEW_CATEGORIES, SEVERITIES, review_order, severity_rank
 
-__all__ = ["REVIEW_CATEGORIES", "ROW_FACTS", "RegistryRow", "ReviewEntry", "ReviewList", "rank_key", "review_list"]
+__all__ = [
+    "REVIEW_CATEGORIES",
+    "REVIEW_MIN_SEVERITY",
+    "ROW_FACTS",
+    "RegistryRow",
+    "ReviewEntry",
+    "ReviewList",
+    "rank_key",
+    "review_list",
+    "review_reasons",
+]
 
 #: Lowest severity of a review alert that puts a patient on the list.
 REVIEW_MIN_SEVERITY = "moderate"
@@ -119,6 +129,16 @@ class ReviewList(BaseModel):
 
 def _is_review(alert: Alert, categories: tuple[str, ...], min_rank: int) -> bool:
     return alert.category in categories and severity_rank(alert.severity) >= min_rank
+
+
+def review_reasons(
+    alerts: Iterable[Alert],
+    categories: Iterable[str] = REVIEW_CATEGORIES,
+    min_severity: str = REVIEW_MIN_SEVERITY,
+) -> list[Alert]:
+    """The alerts that put a patient on the review list, in review order (empty: not listed)."""
+    cats, min_rank = tuple(categories), severity_rank(min_severity)
+    return sort_alerts(a for a in alerts if _is_review(a, cats, min_rank))
 
 
 def rank_key(reasons: list[Alert], patient_id: str) -> tuple[bool, int, int, int, str]:

@@ -82,10 +82,11 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def node_text(node: Node) -> str:
-    """One part of a condition as the ruleset language writes it (``all of 3 parts`` for a group)."""
+def node_text(node: Node, *, names: bool = False) -> str:
+    """One part of a condition as the ruleset language writes it (``all of 3 parts`` for a
+    group); with ``names``, a threshold taken from a parameter is written as its name."""
     if isinstance(node, Cmp):
-        return f"{node.fact} {node.op} {_shown(node.value)}"
+        return f"{node.fact} {node.op} {node.param if names and node.param else _shown(node.value)}"
     if isinstance(node, In):
         return f"{node.fact} in [{', '.join(_shown(v) for v in node.values)}]"
     if isinstance(node, Missing):
@@ -98,17 +99,20 @@ def node_text(node: Node) -> str:
     return f"{word} of {len(node.items)} parts"
 
 
-def condition_text(node: Node) -> str:
-    """A whole condition in one line (``all``/``any`` written out with ``and``/``or``)."""
+def condition_text(node: Node, *, names: bool = False) -> str:
+    """A whole condition in one line (``all``/``any`` written out with ``and``/``or``); with
+    ``names``, thresholds taken from parameters are written as the parameters' names."""
     if isinstance(node, Not):
-        return f"not ({condition_text(node.item)})"
+        return f"not ({condition_text(node.item, names=names)})"
     if isinstance(node, And | Or):
         joiner = " and " if isinstance(node, And) else " or "
         return joiner.join(
-            f"({condition_text(x)})" if isinstance(x, And | Or) and len(x.items) > 1 else condition_text(x)
+            f"({condition_text(x, names=names)})"
+            if isinstance(x, And | Or) and len(x.items) > 1
+            else condition_text(x, names=names)
             for x in node.items
         )
-    return node_text(node)
+    return node_text(node, names=names)
 
 
 def steps(node: Node, path: str = "") -> Iterator[tuple[str, Node]]:
