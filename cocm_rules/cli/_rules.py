@@ -25,6 +25,7 @@ from ..errors import InvalidInput, Problem, RulesetError, SafetyFloorError
 from ..facts import catalog, catalog_markdown, describe_allowed
 from ..facts import derive_facts as build_facts
 from ..measures import MeasureDefinition
+from ..profile import RulesProfile, profile_rules
 from ..rules import load_rulesets
 from ..rules.coverage import Coverage
 from ..rules.language import ruleset_json_schema
@@ -315,6 +316,10 @@ def evaluate(
     rulesets: RulesetsOpt = None,
     backend: BackendOpt = "compiled",
     table: Annotated[bool, typer.Option("--table", help="Show the alerts as a table instead of JSON Lines.")] = False,
+    profile: Annotated[
+        bool,
+        typer.Option("--profile-rules", help="Instead of the alerts, time each rule over the batch (costliest first)."),
+    ] = False,
 ) -> None:
     """Evaluate every patient of a caseload: one JSON line per input record on stdout, a
     result with its alerts or an error record (a record is never dropped). Each record is
@@ -328,6 +333,9 @@ def evaluate(
     day = as_of_date(as_of)
     engine = load_engine(rulesets, backend)
     source = "-" if str(caseload) == "-" else caseload
+    if profile:
+        _profile_table(profile_rules(engine, read_records(source, lines_as_text=True), day))
+        return
     if table:
         _alerts_table(engine.evaluate_many(read_records(source, lines_as_text=True), day), day)
         return
@@ -352,6 +360,34 @@ def evaluate(
         err=True,
     )
     finish_batch(counts["results"] + counts["errors"], counts["errors"], first, "their error records are in the output")
+
+
+def _profile_table(result: RulesProfile) -> None:
+    """Per-rule times, costliest first (milliseconds over the batch)."""
+    view = Table(
+        "rule",
+        "ruleset",
+        "total ms",
+        "condition ms",
+        "facts ms",
+        "fired",
+        "facts read",
+        title=f"Rule costs over {result.patients} patients as of {result.as_of} (times vary between runs)",
+    )
+    for t in result.rules:
+        view.add_row(
+            Text(t.rule_id),
+            Text(t.ruleset),
+            f"{t.seconds * 1000:.2f}",
+            f"{t.condition_seconds * 1000:.2f}",
+            f"{t.facts_seconds * 1000:.2f}",
+            str(t.fired),
+            Text(", ".join(t.facts)),
+        )
+    out = console()
+    out.print(view)
+    if result.records_with_errors:
+        out.print(Text(f"{result.records_with_errors} records could not be evaluated and are not counted."))
 
 
 #: Who an alert is for, as the table's "for" column says it.
