@@ -172,7 +172,6 @@ def review_list(
     cats = tuple(categories)
     if min_severity not in SEVERITIES:
         raise InvalidInput("unknown severity", field="min_severity", value=min_severity, allowed=", ".join(SEVERITIES))
-    min_rank = severity_rank(min_severity)
     candidates: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     errors: list[RecordError] = []
     evaluated = 0
@@ -183,7 +182,7 @@ def review_list(
         ep = item
         alerts, facts = engine.assess(ep, as_of, ROW_FACTS.values())
         evaluated += 1
-        reasons = sort_alerts(a for a in alerts if _is_review(a, cats, min_rank))
+        reasons = review_reasons(alerts, cats, min_severity)
         if not reasons:
             continue
         others = [a for a in alerts if a not in reasons]
