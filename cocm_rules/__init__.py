@@ -12,7 +12,7 @@ an explicit date, and evaluate YAML rulesets into explained alerts::
 """
 
 from .alerts import Alert
-from .engine import Engine, run_tests
+from .engine import Engine, ruleset_coverage, run_tests
 from .episode import Episode, episode_json_schema, parse_episode
 from .errors import (
     BackendUnavailable,
@@ -62,6 +62,7 @@ __all__ = [
     "load_measures",
     "load_rulesets",
     "parse_episode",
+    "ruleset_coverage",
     "run_tests",
     "score",
 ]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ._log import get_logger
+from ._text import suggest
 from .alerts import Alert, make_alert, sort_alerts
 from .episode import Episode, loggable_field, parse_episode
 from .errors import InvalidInput
@@ -30,12 +31,23 @@ from .facts import DECIMALS, EpisodeView, FactCatalog, FactSpec, catalog, descri
 from .measures import MeasureLibrary
 from .records import PatientResult, RecordError, iter_episodes, make_result
 from .rules.compiled import CompiledBackend
-from .rules.ir import ProgramIR
+from .rules.coverage import Coverage, coverage
+from .rules.ir import ProgramIR, RuleIR
 from .rules.loader import RulesetSet, load_rulesets
 from .rules.safety import check_safety_floor
 from .rules.testing import CaseResult, run_cases
+from .rules.trace import Explanation, explain_rule
 
-__all__ = ["BACKENDS", "Engine", "PatientResult", "RecordError", "check_as_of", "iter_episodes", "run_tests"]
+__all__ = [
+    "BACKENDS",
+    "Engine",
+    "PatientResult",
+    "RecordError",
+    "check_as_of",
+    "iter_episodes",
+    "run_tests",
+    "ruleset_coverage",
+]
 
 log = get_logger(__name__)
 
@@ -193,6 +205,30 @@ class Engine:
         alerts = [make_alert(r, facts, as_of, patient_id, self._rule_params[r.rule_id]) for r in rules]
         return sort_alerts(alerts) if len(alerts) > 1 else alerts
 
+    def explain(self, episode: Episode | Mapping[str, Any], as_of: dt.date, rule_id: str) -> Explanation:
+        """Why rule ``rule_id`` fires or does not for ``episode`` as of ``as_of``: each part of its
+        condition with the fact's value (or missing), the comparison, the threshold (and the
+        parameter it came from) and the result. Works as well for a rule that did not fire.
+
+        Raises :class:`~cocm_rules.InvalidInput` for an unknown rule id or an invalid episode.
+        """
+        rule = self.rule(rule_id)
+        ep = parse_episode(episode, library=self.library)
+        check_as_of(as_of)
+        facts = _LazyFacts(EpisodeView(ep, as_of, self.library), self.catalog.fns)
+        return explain_rule(rule, facts, as_of, ep.patient_id)
+
+    def rule(self, rule_id: str) -> RuleIR:
+        """The loaded rule ``rule_id``; :class:`~cocm_rules.InvalidInput` (with "did you mean")
+        when no loaded ruleset has it."""
+        for rule in self.program.rules:
+            if rule.rule_id == rule_id:
+                return rule
+        ids = [r.rule_id for r in self.program.rules]
+        raise InvalidInput(
+            "no loaded ruleset has this rule", field="rule", value=rule_id, suggestion=suggest(rule_id, ids)
+        )
+
     def evaluate_many(
         self, records: Iterable[Mapping[str, Any] | str | bytes | Episode], as_of: dt.date
     ) -> Iterator[PatientResult | RecordError]:
@@ -288,3 +324,11 @@ def run_tests(rulesets: RulesetSet, *, backend: str = "compiled") -> list[CaseRe
     floor is checked by loading, not here: ``cocm-rules test`` runs both)."""
     engine = Engine(rulesets, backend=backend, safety_floor=False, skip_reason="embedded tests")
     return run_cases(engine)
+
+
+def ruleset_coverage(rulesets: RulesetSet) -> Coverage:
+    """What the embedded test cases of every ruleset in the set exercise: for each rule, the
+    cases that fire it, its near misses and the parts of its condition driven true and false
+    (see :mod:`cocm_rules.rules.coverage`; traced on the IR, so the same for every backend)."""
+    engine = Engine(rulesets, safety_floor=False, skip_reason="embedded test coverage")
+    return coverage(engine)

@@ -26,7 +26,17 @@ from .errors import InvalidInput
 from .records import RecordError
 from .vocabulary import REVIEW_CATEGORIES, SEVERITIES, review_order, severity_rank
 
-__all__ = ["REVIEW_CATEGORIES", "ROW_FACTS", "RegistryRow", "ReviewEntry", "ReviewList", "rank_key", "review_list"]
+__all__ = [
+    "REVIEW_CATEGORIES",
+    "REVIEW_MIN_SEVERITY",
+    "ROW_FACTS",
+    "RegistryRow",
+    "ReviewEntry",
+    "ReviewList",
+    "rank_key",
+    "review_list",
+    "review_reasons",
+]
 
 #: Lowest severity of a review alert that puts a patient on the list.
 REVIEW_MIN_SEVERITY = "moderate"
@@ -121,6 +131,16 @@ def _is_review(alert: Alert, categories: tuple[str, ...], min_rank: int) -> bool
     return alert.category in categories and severity_rank(alert.severity) >= min_rank
 
 
+def review_reasons(
+    alerts: Iterable[Alert],
+    categories: Iterable[str] = REVIEW_CATEGORIES,
+    min_severity: str = REVIEW_MIN_SEVERITY,
+) -> list[Alert]:
+    """The alerts that put a patient on the review list, in review order (empty: not listed)."""
+    cats, min_rank = tuple(categories), severity_rank(min_severity)
+    return sort_alerts(a for a in alerts if _is_review(a, cats, min_rank))
+
+
 def rank_key(reasons: list[Alert], patient_id: str) -> tuple[bool, int, int, int, str]:
     """Where a patient with these review ``reasons`` (in review order, as on a
     :class:`ReviewEntry`) ranks: the list is sorted by this key, ascending (then by input
@@ -152,7 +172,6 @@ def review_list(
     cats = tuple(categories)
     if min_severity not in SEVERITIES:
         raise InvalidInput("unknown severity", field="min_severity", value=min_severity, allowed=", ".join(SEVERITIES))
-    min_rank = severity_rank(min_severity)
     candidates: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     errors: list[RecordError] = []
     evaluated = 0
@@ -163,7 +182,7 @@ def review_list(
         ep = item
         alerts, facts = engine.assess(ep, as_of, ROW_FACTS.values())
         evaluated += 1
-        reasons = sort_alerts(a for a in alerts if _is_review(a, cats, min_rank))
+        reasons = review_reasons(alerts, cats, min_severity)
         if not reasons:
             continue
         others = [a for a in alerts if a not in reasons]

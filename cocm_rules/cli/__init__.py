@@ -8,9 +8,12 @@ Commands::
     cocm-rules score --fhir FILE [--json]         score FHIR QuestionnaireResponses / Observations
     cocm-rules validate PATHS...                  check rulesets; every mistake as file:line:column
     cocm-rules test PATHS... [--backend]          run the rulesets' embedded tests and the safety floor
+                                                  (--coverage: firing case and near miss per rule)
+    cocm-rules explain FILE --rule ID --as-of DATE why a rule fires or not for one patient
+    cocm-rules diff OLD NEW --caseload F --as-of D what a ruleset change would do (table, --json, --html)
     cocm-rules facts EPISODE --as-of DATE         a patient's facts (or --catalog: every fact)
     cocm-rules schema episode|ruleset|measure     JSON Schema of an input
-    cocm-rules evaluate CASELOAD --as-of DATE     alerts for every patient (JSON Lines)
+    cocm-rules evaluate CASELOAD --as-of DATE     alerts for every patient (JSON Lines; --profile-rules: rule costs)
     cocm-rules review CASELOAD --as-of DATE       the psychiatric consultant's review list
     cocm-rules caseload CASELOAD --as-of DATE     caseload metrics, overall and per care manager
     cocm-rules report CASELOAD --as-of DATE --out FILE.html   the caseload report (extra 'report')
@@ -31,8 +34,8 @@ evaluated). stderr and the log events name the record, its line and the field, n
 
 This package is the only place that imports typer and rich (``_app`` holds the
 application, its error path and what the commands share; the commands live in
-``_measures``, ``_rules``, ``_caseload``, ``_report`` and ``_service``). The command line is a *host* of the
-library, so it configures structlog (the library never does): events go to stderr, level
+``_measures``, ``_rules``, ``_analysis``, ``_caseload``, ``_report`` and ``_service``). The
+command line is a *host* of the library, so it configures structlog (the library never does): events go to stderr, level
 WARNING, ``-v`` for INFO and ``-vv`` for DEBUG; stdout carries only the command's output, so
 ``--json`` output can be piped. Answers are never logged.
 
@@ -48,7 +51,7 @@ presentation layer.
 from __future__ import annotations
 
 # The commands register themselves on ``app`` when their modules are imported.
-from . import _caseload, _measures, _report, _rules, _service  # noqa: F401
+from . import _analysis, _caseload, _measures, _report, _rules, _service  # noqa: F401
 from ._app import (
     EXIT_INVALID,
     EXIT_RECORDS_FAILED,

@@ -20,13 +20,15 @@ from rich.text import Text
 from .. import parallel
 from ..alerts import Alert
 from ..batch import read_records
-from ..engine import BACKENDS, Engine, RecordError, run_tests
+from ..engine import BACKENDS, Engine, RecordError, ruleset_coverage, run_tests
 from ..episode import episode_json_schema
 from ..errors import InvalidInput, Problem, RulesetError, SafetyFloorError
 from ..facts import catalog, catalog_markdown, describe_allowed
 from ..facts import derive_facts as build_facts
 from ..measures import MeasureDefinition
+from ..profile import RulesProfile, profile_rules
 from ..rules import load_rulesets
+from ..rules.coverage import Coverage
 from ..rules.language import ruleset_json_schema
 from ..rules.safety import SAFETY_CASES
 from ..scoring import Score
@@ -134,12 +136,24 @@ def validate(paths: PathsArg = None, no_safety_floor: NoFloorOpt = False) -> Non
 
 @app.command("test")
 def run_ruleset_tests(
-    paths: PathsArg = None, backend: BackendOpt = "compiled", no_safety_floor: NoFloorOpt = False
+    paths: PathsArg = None,
+    backend: BackendOpt = "compiled",
+    no_safety_floor: NoFloorOpt = False,
+    with_coverage: Annotated[
+        bool,
+        typer.Option(
+            "--coverage", help="Also report which rules and condition parts the cases exercise; exit 1 on a gap."
+        ),
+    ] = False,
 ) -> None:
     """Run the test cases embedded in rulesets, and the safety floor.
 
     A failing case shows its file:line:column, which rules fired that should not have, which
     should have fired and did not, and the facts those rules read. Exit status 1 on any failure.
+
+    With --coverage: for each rule, the cases that fire it and its near misses (cases one
+    threshold away from firing it), and the parts of its condition the cases make true and
+    false. A rule without a firing case or without a near miss is a gap (exit status 1).
     """
     try:
         rulesets = load_rulesets(list(paths) if paths else None)
@@ -171,14 +185,51 @@ def run_ruleset_tests(
             floor_ok = False
             _report_problems(error)
             floor_line = "safety floor: FAILED"
+    covered = _print_coverage(ruleset_coverage(rulesets)) if with_coverage else True
     style = "green" if not failed and floor_ok else "bold red"
     out.print(
         Text(
             f"{len(results) - len(failed)} passed, {len(failed)} failed ({backend} backend); {floor_line}", style=style
         )
     )
-    if failed or not floor_ok:
+    if failed or not floor_ok or not covered:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _print_coverage(cov: Coverage) -> bool:
+    """Print the coverage table and its gaps; whether every rule has a firing case and a near miss."""
+    out = console()
+    table = Table("rule", "ruleset", "firing cases", "near misses", "branches", "gaps", title="Test coverage")
+    for r in cov.rules:
+        style = "" if r.complete else "bold red"
+        table.add_row(
+            Text(r.rule_id, style=style),
+            Text(r.ruleset),
+            str(len(r.firing)),
+            str(len(r.near_misses)),
+            f"{r.branches_covered}/{r.branches_total}",
+            Text(", ".join(r.gaps), style=style),
+        )
+    out.print(table)
+    for r in cov.incomplete:
+        out.print(Text(f"GAP {r.location}: rule {r.rule_id}: {' and '.join(r.gaps)}", style="bold red"))
+    for r in cov.rules:
+        for b in r.branches:
+            if not (b.seen_true and b.seen_false):
+                never = "true" if not b.seen_true else "false"
+                where = f"part {b.path}" if b.path else "the whole condition"
+                out.print(Text(f"  {r.rule_id}: no case makes {where} {never}: {b.text}"))
+    for ruleset, case, reason in cov.errors:
+        out.print(Text(f"could not evaluate {ruleset}: {case}: {reason}", style="bold red"))
+    complete = sum(r.complete for r in cov.rules)
+    out.print(
+        Text(
+            f"coverage: {complete} of {len(cov.rules)} rules have a firing case and a near miss; "
+            f"branches {cov.branch_share:.1%}",
+            style="green" if cov.complete else "bold red",
+        )
+    )
+    return cov.complete
 
 
 def _shown(value: Any) -> str:
@@ -189,7 +240,8 @@ def _shown(value: Any) -> str:
     return json.dumps(value) if isinstance(value, str) else str(value)
 
 
-def _pick_episode(path: Path, patient: str | None) -> Any:
+def pick_episode(path: Path, patient: str | None) -> Any:
+    """The one record of ``path``, or the record of ``patient`` in it (InvalidInput otherwise)."""
     records = list(read_records(path))
     if patient is None:
         if len(records) != 1:
@@ -231,7 +283,7 @@ def facts_command(
         return
     if episode is None or as_of is None:
         raise InvalidInput("give an EPISODE file and --as-of (or --catalog)", field="EPISODE")
-    record = _pick_episode(episode, patient)
+    record = pick_episode(episode, patient)
     values = build_facts(record, as_of_date(as_of))
     if as_json:
         typer.echo(json.dumps(values, indent=2, default=str))
@@ -276,6 +328,10 @@ def evaluate(
     backend: BackendOpt = "compiled",
     table: Annotated[bool, typer.Option("--table", help="Show the alerts as a table instead of JSON Lines.")] = False,
     jobs: JobsOpt = None,
+    profile: Annotated[
+        bool,
+        typer.Option("--profile-rules", help="Instead of the alerts, time each rule over the batch (costliest first)."),
+    ] = False,
 ) -> None:
     """Evaluate every patient of a caseload: one JSON line per input record on stdout, a
     result with its alerts or an error record (a record is never dropped). Each record is
@@ -291,7 +347,11 @@ def evaluate(
     """
     day = as_of_date(as_of)
     engine = load_engine(rulesets, backend)
-    records = read_records("-" if str(caseload) == "-" else caseload, lines_as_text=True)
+    source = "-" if str(caseload) == "-" else caseload
+    if profile:
+        _profile_table(profile_rules(engine, read_records(source, lines_as_text=True), day))
+        return
+    records = read_records(source, lines_as_text=True)
     if table:
         _alerts_table(parallel.evaluate_many(engine, records, day, jobs=jobs), day)
         return
@@ -314,6 +374,34 @@ def evaluate(
         err=True,
     )
     finish_batch(counts["results"] + counts["errors"], counts["errors"], first, "their error records are in the output")
+
+
+def _profile_table(result: RulesProfile) -> None:
+    """Per-rule times, costliest first (milliseconds over the batch)."""
+    view = Table(
+        "rule",
+        "ruleset",
+        "total ms",
+        "condition ms",
+        "facts ms",
+        "fired",
+        "facts read",
+        title=f"Rule costs over {result.patients} patients as of {result.as_of} (times vary between runs)",
+    )
+    for t in result.rules:
+        view.add_row(
+            Text(t.rule_id),
+            Text(t.ruleset),
+            f"{t.seconds * 1000:.2f}",
+            f"{t.condition_seconds * 1000:.2f}",
+            f"{t.facts_seconds * 1000:.2f}",
+            str(t.fired),
+            Text(", ".join(t.facts)),
+        )
+    out = console()
+    out.print(view)
+    if result.records_with_errors:
+        out.print(Text(f"{result.records_with_errors} records could not be evaluated and are not counted."))
 
 
 #: Who an alert is for, as the table's "for" column says it.

@@ -153,9 +153,15 @@ class ConditionLowering:
         ok, value = resolve_value(self.report, ast.value, spec, path, self.used)
         if not ok:
             return None
-        node = Cmp(ast.fact, ast.op, value)
+        node = Cmp(ast.fact, ast.op, value, self._param(ast.value))
         self.in_range(node, spec, path, ast.offset)
         return node
+
+    def _param(self, v: L.Literal_ | L.ParamRef) -> str | None:
+        """The parameter a (resolved) value came from, as written (``-name`` when negated)."""
+        if isinstance(v, L.ParamRef) and v.name in self.report.params:
+            return f"-{v.name}" if v.negate else v.name
+        return None
 
     def _in_list(self, ast: L.InList, spec: FactSpec, path: tuple[Any, ...]) -> Node | None:
         """``fact in [...]`` (or ``not in``): not for a yes/no fact."""
@@ -192,7 +198,7 @@ class ConditionLowering:
                 offset=ast.offset,
             )
             return None
-        node = And((Cmp(ast.fact, ">=", low), Cmp(ast.fact, "<=", high)))
+        node = And((Cmp(ast.fact, ">=", low, self._param(ast.low)), Cmp(ast.fact, "<=", high, self._param(ast.high))))
         # 'between 0 and 4' is natural even though '>= 0' alone is always true: only both halves count.
         always = all(self.in_range(n, spec, path, ast.offset, always=False) for n in node.items)  # type: ignore[arg-type]
         if always:

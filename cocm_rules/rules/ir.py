@@ -22,7 +22,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Union
 
 from ..vocabulary import default_recipients
@@ -48,11 +48,16 @@ _NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 
 @dataclass(frozen=True)
 class Cmp:
-    """``fact op value`` with op in ``< <= > >= == !=``."""
+    """``fact op value`` with op in ``< <= > >= == !=``.
+
+    ``param`` names the ruleset parameter the value came from (``-name`` when negated), for
+    explanations only: it takes no part in the meaning, equality or the program's digest.
+    """
 
     fact: str
     op: str
     value: Any
+    param: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -168,7 +173,8 @@ def _default(o: Any) -> Any:
 
 def _plain(o: Any) -> Any:
     if hasattr(o, "__dataclass_fields__"):
-        return {"_": type(o).__name__, **{k: _plain(getattr(o, k)) for k in o.__dataclass_fields__}}
+        kept = [f.name for f in fields(o) if f.compare]  # not Cmp.param: the meaning only
+        return {"_": type(o).__name__, **{k: _plain(getattr(o, k)) for k in kept}}
     if isinstance(o, tuple | list):
         return [_plain(x) for x in o]
     if isinstance(o, dict):
@@ -207,6 +213,6 @@ def nnf(node: Node, negate: bool = False) -> Node:
     if isinstance(node, Present):
         return Missing(node.fact)
     if isinstance(node, Cmp):
-        return Or((Missing(node.fact), Cmp(node.fact, _NEGATE[node.op], node.value)))
+        return Or((Missing(node.fact), Cmp(node.fact, _NEGATE[node.op], node.value, node.param)))
     # not (f in vs): f is missing, or f differs from every value
     return Or((Missing(node.fact), And(tuple(Cmp(node.fact, "!=", v) for v in node.values))))
