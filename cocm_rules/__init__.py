@@ -11,7 +11,7 @@ an explicit date, and evaluate YAML rulesets into explained alerts::
 ['suicide_risk']
 """
 
-from .alerts import Alert
+from .alerts import Acknowledgement, Alert
 from .engine import Engine, run_tests
 from .episode import Episode, episode_json_schema, parse_episode
 from .errors import (
@@ -34,6 +34,7 @@ from .scoring import SAFETY_ITEM_MISSING, Score, score
 __version__ = "0.1.0"
 
 __all__ = [
+    "Acknowledgement",
     "Alert",
     "BackendUnavailable",
     "CocmRulesError",
