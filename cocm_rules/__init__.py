@@ -24,6 +24,7 @@ from .errors import (
     Problem,
     RulesetError,
     SafetyFloorError,
+    StoreError,
 )
 from .facts import FactSpec, catalog, derive_facts
 from .measures import MeasureDefinition, MeasureLibrary, load_measures
@@ -56,6 +57,7 @@ __all__ = [
     "SAFETY_ITEM_MISSING",
     "SafetyFloorError",
     "Score",
+    "StoreError",
     "__version__",
     "catalog",
     "derive_facts",
