@@ -47,7 +47,7 @@ presentation layer.
 from __future__ import annotations
 
 # The commands register themselves on ``app`` when their modules are imported.
-from . import _caseload, _measures, _rules, _service  # noqa: F401
+from . import _caseload, _lifecycle, _measures, _rules, _service  # noqa: F401
 from ._app import (
     EXIT_INVALID,
     EXIT_RECORDS_FAILED,

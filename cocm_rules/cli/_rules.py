@@ -30,6 +30,7 @@ from ..rules.language import ruleset_json_schema
 from ..rules.safety import SAFETY_CASES
 from ..scoring import Score
 from ._app import CATEGORY_STYLE, SHOWN_ON_STDERR, app, console, finish_batch, log, record_errors_table
+from ._lifecycle import StoreOpt, state_text
 
 #: Exit status of ``validate`` / ``test`` when a ruleset is wrong or a test fails.
 EXIT_FAILED = 1
@@ -264,6 +265,7 @@ def evaluate(
     rulesets: RulesetsOpt = None,
     backend: BackendOpt = "compiled",
     table: Annotated[bool, typer.Option("--table", help="Show the alerts as a table instead of JSON Lines.")] = False,
+    store: StoreOpt = None,
 ) -> None:
     """Evaluate every patient of a caseload: one JSON line per input record on stdout, a
     result with its alerts or an error record (a record is never dropped). Each record is
@@ -272,13 +274,36 @@ def evaluate(
     Exit status 3 when some records could not be evaluated: their error records are in the
     output, and stderr says how many and where (record, line, field).
 
+    With --store (a SQLite file or PostgreSQL URL), each alert's state comes from the store's
+    acknowledgements, and the alerts shown are recorded there (for `cocm-rules ack`).
+
     Example: cocm-rules evaluate examples/caseload.jsonl --as-of 2026-11-20 > alerts.jsonl
     """
     day = as_of_date(as_of)
     engine = load_engine(rulesets, backend)
     source = "-" if str(caseload) == "-" else caseload
+    if store is not None:
+        from ..store import AlertStore
+
+        with AlertStore(store) as db:
+            shown: list[Any] = []
+            _evaluate(engine, source, day, table, db.acknowledgements(), shown)
+            db.record_alerts(shown, day)
+        return
+    _evaluate(engine, source, day, table)
+
+
+def _evaluate(
+    engine: Engine, source: Any, day: dt.date, table: bool, acks: Any = None, shown: list[Any] | None = None
+) -> None:
+    def results() -> Any:
+        for r in engine.evaluate_many(read_records(source, lines_as_text=True), day, acks):
+            if shown is not None and not isinstance(r, RecordError):
+                shown.extend(r.alerts)
+            yield r
+
     if table:
-        _alerts_table(engine.evaluate_many(read_records(source, lines_as_text=True), day), day)
+        _alerts_table(results(), day, with_state=acks is not None)
         return
     counts = {"results": 0, "errors": 0, "alerts": 0}
     first: list[RecordError] = []
@@ -294,7 +319,7 @@ def evaluate(
                 counts["alerts"] += len(r.alerts)
             yield r
 
-    write_jsonl(counted(engine.evaluate_many(read_records(source, lines_as_text=True), day)), sys.stdout)
+    write_jsonl(counted(results()), sys.stdout)
     log.info("cli.evaluate", **counts)
     typer.echo(
         f"{counts['results']} patients evaluated, {counts['alerts']} alerts, {counts['errors']} records with errors",
@@ -307,7 +332,7 @@ def evaluate(
 _FOR = {"care_manager": "care manager", "psychiatric_consultant": "psychiatric consultant", "pcp": "PCP"}
 
 
-def _alerts_table(results: Any, day: dt.date) -> None:
+def _alerts_table(results: Any, day: dt.date, *, with_state: bool = False) -> None:
     out = console()
     view = Table(
         "patient",
@@ -318,6 +343,7 @@ def _alerts_table(results: Any, day: dt.date) -> None:
         "message",
         "action",
         "for",
+        *(["state", "alert id"] if with_state else []),
         title=f"Alerts as of {day}",
         show_lines=True,
     )
@@ -339,6 +365,7 @@ def _alerts_table(results: Any, day: dt.date) -> None:
                 Text(a.message),
                 Text(a.action_text or a.action),
                 Text(", ".join(_FOR.get(r, r) for r in a.recipients)),
+                *([Text(state_text(a)), Text(a.alert_id or "")] if with_state else []),
             )
     out.print(view)
     if errors:
