@@ -11,7 +11,7 @@ an explicit date, and evaluate YAML rulesets into explained alerts::
 ['suicide_risk']
 """
 
-from .alerts import Alert
+from .alerts import Acknowledgement, Alert
 from .engine import Engine, ruleset_coverage, run_tests
 from .episode import Episode, episode_json_schema, parse_episode
 from .errors import (
@@ -24,6 +24,7 @@ from .errors import (
     Problem,
     RulesetError,
     SafetyFloorError,
+    StoreError,
 )
 from .facts import FactSpec, catalog, derive_facts
 from .measures import MeasureDefinition, MeasureLibrary, load_measures
@@ -34,6 +35,7 @@ from .scoring import SAFETY_ITEM_MISSING, Score, score
 __version__ = "0.1.0"
 
 __all__ = [
+    "Acknowledgement",
     "Alert",
     "BackendUnavailable",
     "CocmRulesError",
@@ -55,6 +57,7 @@ __all__ = [
     "SAFETY_ITEM_MISSING",
     "SafetyFloorError",
     "Score",
+    "StoreError",
     "__version__",
     "catalog",
     "derive_facts",

@@ -71,6 +71,8 @@ ALERT_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("source", pa.string()),
     ("evidence", pa.string()),
     ("parameters", pa.string()),
+    ("alert_id", pa.string()),
+    ("state", pa.string()),
 )
 
 #: One row per input record: a result with its alerts, or an error record; ``json`` is the

@@ -9,21 +9,75 @@ suicide-risk one.
 Every alert says who it is for (``recipients``: care manager, psychiatric consultant, PCP;
 the first is the one expected to act), as its rule lists them or by the default of its
 category and action (:func:`cocm_rules.vocabulary.default_recipients`), so a host can route it.
+
+Every alert has a stable identity (``alert_id``: the patient, the rule and the evidence it
+stands on; :mod:`cocm_rules.lifecycle`) and a ``state`` given the acknowledgements the caller
+passed in: ``new``, ``acknowledged``, ``snoozed`` (until ``state_until``) or ``refired``.
+An acknowledged or snoozed alert is still in the result: the host chooses what to show.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ._fast import fast_constructor
 from .rules.ir import MessagePart, RuleIR
 from .vocabulary import SUICIDE_RISK, Recipient, default_recipients, review_order
 
-__all__ = ["SUICIDE_RISK", "Alert", "make_alert", "render_message", "sort_alerts", "sort_key"]
+__all__ = [
+    "ALERT_STATES",
+    "SUICIDE_RISK",
+    "Acknowledgement",
+    "Alert",
+    "AlertState",
+    "make_alert",
+    "render_message",
+    "sort_alerts",
+    "sort_key",
+]
+
+#: The state of an alert given the acknowledgements passed in (see :mod:`cocm_rules.lifecycle`).
+AlertState = Literal["new", "acknowledged", "snoozed", "refired"]
+ALERT_STATES: tuple[str, ...] = ("new", "acknowledged", "snoozed", "refired")
+
+
+class Acknowledgement(BaseModel):
+    """A person's acknowledgement (or snooze, with ``until``) of one alert: alert state, never
+    clinical data. An input of :meth:`~cocm_rules.Engine.evaluate`; a store keeps them between
+    runs (:mod:`cocm_rules.store`).
+
+    It holds while the alert's evidence is the same (same ``alert_id``), until ``until`` (a
+    snooze) and at most the ruleset's ``max_snooze_days`` from ``at``. A snooze (with
+    ``until``) also holds over new evidence that is not worse; a suicide-risk alert's never
+    does, and acknowledging one needs a ``reason``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alert_id: str = Field(min_length=1, description="the alert_id acknowledged")
+    patient_id: str = Field(min_length=1, description="the patient id as the host gave it")
+    rule_id: str = Field(min_length=1)
+    by: str = Field(min_length=1, description="who acknowledged it (a user id)")
+    at: dt.date = Field(description="the day it was recorded (it applies to evaluations as of that day or later)")
+    reason: str | None = Field(default=None, description="why (required for a suicide-risk alert)")
+    until: dt.date | None = Field(default=None, description="a snooze: quiet until this day (inclusive)")
+    severity: str | None = Field(default=None, description="severity of the alert acknowledged (to see it worsen)")
+
+    @field_validator("at", "until", mode="before")
+    @classmethod
+    def _date_only(cls, value: Any) -> Any:
+        if isinstance(value, dt.datetime):
+            raise ValueError("a date (YYYY-MM-DD), not a date-time")
+        return value
+
+    @field_validator("reason")
+    @classmethod
+    def _no_blank_reason(cls, value: str | None) -> str | None:
+        return value if value is None or value.strip() else None
 
 
 class Alert(BaseModel):
@@ -51,6 +105,18 @@ class Alert(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict, description="ruleset parameters the rule used")
     as_of: dt.date
     patient_id: str | None = None
+    alert_id: str | None = Field(
+        default=None,
+        description="stable identity: a hash of the patient id, the rule id and the evidence the alert stands on "
+        "(the same across runs and as_of dates while that evidence is the same)",
+    )
+    state: AlertState = Field(default="new", description="new, acknowledged, snoozed or refired")
+    state_until: dt.date | None = Field(
+        default=None, description="the last day an acknowledgement or snooze keeps this alert quiet"
+    )
+    acknowledgement: Acknowledgement | None = Field(
+        default=None, description="the acknowledgement the state comes from (none for a new alert)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -64,7 +130,9 @@ class Alert(BaseModel):
 
 
 _build = fast_constructor(
-    Alert, dict.fromkeys(Alert.model_fields) | {"evidence": {}, "parameters": {}, "recipients": ["care_manager"]}
+    Alert,
+    dict.fromkeys(Alert.model_fields)
+    | {"evidence": {}, "parameters": {}, "recipients": ["care_manager"], "state": "new"},
 )
 
 
@@ -112,8 +180,9 @@ def make_alert(
     as_of: dt.date,
     patient_id: str | None,
     params: Mapping[str, Any],
+    alert_id: str | None = None,
 ) -> Alert:
-    """Build the alert of a rule that fired on ``facts``."""
+    """Build the alert of a rule that fired on ``facts`` (state ``new``)."""
     return _build(
         {
             "rule_id": rule.rule_id,
@@ -132,6 +201,10 @@ def make_alert(
             "parameters": dict(rule.parameters),
             "as_of": as_of,
             "patient_id": patient_id,
+            "alert_id": alert_id,
+            "state": "new",
+            "state_until": None,
+            "acknowledgement": None,
         }
     )
 

@@ -24,10 +24,18 @@ from typing import Any
 
 from ._log import get_logger
 from ._text import suggest
-from .alerts import Alert, make_alert, sort_alerts
+from .alerts import Acknowledgement, Alert, make_alert, sort_alerts
 from .episode import Episode, loggable_field, parse_episode
 from .errors import InvalidInput
 from .facts import DECIMALS, EpisodeView, FactCatalog, FactSpec, catalog, describe_allowed, value_fits
+from .lifecycle import (
+    IdentityPlan,
+    alert_identity,
+    apply_acknowledgements,
+    evidence_identity,
+    identity_plans,
+    parse_acknowledgements,
+)
 from .measures import MeasureLibrary
 from .records import PatientResult, RecordError, iter_episodes, make_result
 from .rules.compiled import CompiledBackend
@@ -88,6 +96,8 @@ class Engine:
             for rs in rulesets.rulesets
             for r in rs.rules
         }
+        caps = {r.rule_id: rs.max_snooze_days for rs in rulesets.rulesets for r in rs.rules}
+        self.identity: dict[str, IdentityPlan] = identity_plans(self.program, self.catalog, self.library, caps)
         self.log_patient_ids = log_patient_ids
         self.safety_floor_checked = False
         if safety_floor:
@@ -141,37 +151,53 @@ class Engine:
         lazy = _LazyFacts(ctx, self.catalog.fns)
         return {name: lazy[name] for name in self.needed}
 
-    def evaluate(self, episode: Episode | Mapping[str, Any], as_of: dt.date) -> list[Alert]:
+    def evaluate(
+        self,
+        episode: Episode | Mapping[str, Any],
+        as_of: dt.date,
+        acknowledgements: Iterable[Acknowledgement | Mapping[str, Any]] | None = None,
+    ) -> list[Alert]:
         """Alerts for one patient as of ``as_of``, highest priority first.
 
-        Raises :class:`~cocm_rules.InvalidInput` for an invalid episode record.
+        Each alert has a stable ``alert_id`` and a ``state`` given ``acknowledgements`` (those
+        of other patients, or recorded after ``as_of``, are ignored): acknowledged and snoozed
+        alerts stay in the list, with their state (see :mod:`cocm_rules.lifecycle`).
+
+        Raises :class:`~cocm_rules.InvalidInput` for an invalid episode record or acknowledgement.
         """
         ep = parse_episode(episode, library=self.library)
-        return self._evaluate(ep, as_of)
+        acks = parse_acknowledgements(acknowledgements)
+        return self._evaluate(ep, as_of, [k for k in acks if k.patient_id == ep.patient_id])
 
-    def _evaluate(self, ep: Episode, as_of: dt.date) -> list[Alert]:
+    def _evaluate(self, ep: Episode, as_of: dt.date, acks: list[Acknowledgement] | None = None) -> list[Alert]:
         check_as_of(as_of)
         # Facts are computed as the rules read them: a rule that fails on its first comparison
         # never needs the rest (about half the facts, on the example caseload).
         facts = _LazyFacts(EpisodeView(ep, as_of, self.library), self.catalog.fns)
-        return self._alerts(facts, as_of, ep.patient_id)
+        return self._alerts(facts, as_of, ep.patient_id, acks)
 
     def assess(
-        self, episode: Episode | Mapping[str, Any], as_of: dt.date, extra_facts: Iterable[str] = ()
+        self,
+        episode: Episode | Mapping[str, Any],
+        as_of: dt.date,
+        extra_facts: Iterable[str] = (),
+        acknowledgements: Iterable[Acknowledgement | Mapping[str, Any]] | None = None,
     ) -> tuple[list[Alert], dict[str, Any]]:
         """Alerts and facts from one pass over the episode: the facts the rules read plus
-        ``extra_facts`` (e.g. the registry columns of the review list)."""
+        ``extra_facts`` (e.g. the registry columns of the review list); the alerts' states
+        as :meth:`evaluate` gives them."""
         ep = parse_episode(episode, library=self.library)
+        acks = [k for k in parse_acknowledgements(acknowledgements) if k.patient_id == ep.patient_id]
         check_as_of(as_of)
-        ctx = EpisodeView(ep, as_of, self.library)
-        facts = self._facts(ctx)
+        lazy = _LazyFacts(EpisodeView(ep, as_of, self.library), self.catalog.fns)
+        facts = {name: lazy[name] for name in self.needed}
         fns = self.catalog.fns
         for name in extra_facts:
             if name not in facts:
                 if name not in fns:
                     raise InvalidInput("unknown fact", field=name, suggestion=self.catalog.suggest(name))
-                facts[name] = fns[name](ctx)
-        return self._alerts(facts, as_of, ep.patient_id), facts
+                facts[name] = lazy[name]
+        return self._alerts(lazy, as_of, ep.patient_id, acks), facts
 
     def evaluate_facts(self, facts: Mapping[str, Any], as_of: dt.date, patient_id: str | None = None) -> list[Alert]:
         """Alerts for a prepared set of facts (facts not given are missing).
@@ -198,11 +224,30 @@ class Engine:
                 full[name] = value
         return self._alerts(full, as_of, patient_id)
 
-    def _alerts(self, facts: Mapping[str, Any], as_of: dt.date, patient_id: str | None) -> list[Alert]:
+    def _alerts(
+        self,
+        facts: Mapping[str, Any],
+        as_of: dt.date,
+        patient_id: str | None,
+        acks: list[Acknowledgement] | None = None,
+    ) -> list[Alert]:
         rules = self.backend.matches(facts)
         if not rules:
             return []
-        alerts = [make_alert(r, facts, as_of, patient_id, self._rule_params[r.rule_id]) for r in rules]
+        read = facts.__getitem__ if isinstance(facts, _LazyFacts) else facts.get
+        alerts = [
+            make_alert(
+                r,
+                facts,
+                as_of,
+                patient_id,
+                self._rule_params[r.rule_id],
+                alert_identity(patient_id, r.rule_id, evidence_identity(self.identity[r.rule_id], read, as_of)),
+            )
+            for r in rules
+        ]
+        if acks:
+            alerts = apply_acknowledgements(alerts, acks, self.identity, as_of, read)
         return sort_alerts(alerts) if len(alerts) > 1 else alerts
 
     def explain(self, episode: Episode | Mapping[str, Any], as_of: dt.date, rule_id: str) -> Explanation:
@@ -229,14 +274,27 @@ class Engine:
             "no loaded ruleset has this rule", field="rule", value=rule_id, suggestion=suggest(rule_id, ids)
         )
 
+    def evidence_identity(self, alert: Alert, episode: Episode | Mapping[str, Any]) -> dict[str, Any]:
+        """The evidence identity an alert's ``alert_id`` is a hash of (for explaining it)."""
+        ep = parse_episode(episode, library=self.library)
+        facts = _LazyFacts(EpisodeView(ep, alert.as_of, self.library), self.catalog.fns)
+        return evidence_identity(self.identity[alert.rule_id], facts.__getitem__, alert.as_of)
+
     def evaluate_many(
-        self, records: Iterable[Mapping[str, Any] | str | bytes | Episode], as_of: dt.date
+        self,
+        records: Iterable[Mapping[str, Any] | str | bytes | Episode],
+        as_of: dt.date,
+        acknowledgements: Iterable[Acknowledgement | Mapping[str, Any]] | None = None,
     ) -> Iterator[PatientResult | RecordError]:
         """Evaluate a stream of records lazily: each record yields a result or an error record.
 
-        Memory stays flat in the number of patients: one record is held at a time.
+        Memory stays flat in the number of patients: one record is held at a time (and the
+        ``acknowledgements``, grouped by patient id, which set the alerts' states).
         """
         check_as_of(as_of)
+        by_patient: dict[str, list[Acknowledgement]] = {}
+        for ack in parse_acknowledgements(acknowledgements):
+            by_patient.setdefault(ack.patient_id, []).append(ack)
         started = time.perf_counter()
         counts: Counter[str] = Counter()
         tally = {"results": 0, "errors": 0}
@@ -254,7 +312,7 @@ class Engine:
                     )
                     yield item
                     continue
-                alerts = self._evaluate(item, as_of)
+                alerts = self._evaluate(item, as_of, by_patient.get(item.patient_id))
                 tally["results"] += 1
                 for a in alerts:
                     counts[a.category] += 1

@@ -13,6 +13,7 @@ derive from the matching built-in so callers can catch either::
     ├── BackendUnavailable (ImportError)   an optional part (durable-rules, FHIR, service) is
     │                                      not installed; the message has the install hint
     ├── EngineError (RuntimeError)         a backend failed while evaluating (a defect)
+    ├── StoreError (RuntimeError)          the alert-state store (SQLite, PostgreSQL) failed
     └── cdshooks.AuthError                 a call to the CDS Hooks service is not authenticated
 
 The two ``cdshooks`` errors live in :mod:`cocm_rules.cdshooks` (the ``service`` extra) and
@@ -41,6 +42,7 @@ __all__ = [
     "Problem",
     "RulesetError",
     "SafetyFloorError",
+    "StoreError",
 ]
 
 
@@ -213,3 +215,12 @@ class BackendUnavailable(CocmRulesError, ImportError):
 
 class EngineError(CocmRulesError, RuntimeError):
     """Raised when a rule backend fails while evaluating; this is a defect, never a data error."""
+
+
+class StoreError(CocmRulesError, RuntimeError):
+    """Raised when the alert-state store (:mod:`cocm_rules.store`) cannot be opened, migrated,
+    read or written: the message names the store (its URL without any password) and why."""
+
+    def __init__(self, message: str, *, store: str | None = None) -> None:
+        self.store = store
+        super().__init__(f"{store}: {message}" if store else message)

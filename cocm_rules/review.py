@@ -9,6 +9,10 @@ Each entry carries its reasons (the alerts, like the FLAGS column of the AIMS re
 the registry row: status, first and last PHQ-9 / GAD-7 / PCL-5 with dates, initial assessment,
 last follow-up, last psychiatric consultation and case review, relapse prevention plan date,
 sessions, weeks since the initial assessment and minutes this month.
+
+Given acknowledgements (e.g. from :mod:`cocm_rules.store`), each reason carries its state
+(new, acknowledged, snoozed until a day, refired): an acknowledged or snoozed reason is still
+listed and still ranks, so a host or the consultant sees what is new and what is back.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._once import episodes_once
-from .alerts import Alert, sort_alerts
+from .alerts import Acknowledgement, Alert, sort_alerts
 from .engine import Engine
 from .errors import InvalidInput
+from .lifecycle import parse_acknowledgements
 from .records import RecordError
 from .vocabulary import REVIEW_CATEGORIES, SEVERITIES, review_order, severity_rank
 
@@ -159,8 +164,12 @@ def review_list(
     categories: Iterable[str] = REVIEW_CATEGORIES,
     min_severity: str = REVIEW_MIN_SEVERITY,
     limit: int | None = None,
+    acknowledgements: Iterable[Any] | None = None,
 ) -> ReviewList:
     """Rank the patients the psychiatric consultant should review as of ``as_of``.
+
+    ``acknowledgements`` (those of the store, say) set each reason's ``state``; an acknowledged
+    or snoozed reason is still listed and ranks as before.
 
     Every record is evaluated; a record that cannot be is returned in ``errors``, never
     dropped. A patient is listed once: a later record with a ``patient_id`` already seen is
@@ -172,6 +181,9 @@ def review_list(
     cats = tuple(categories)
     if min_severity not in SEVERITIES:
         raise InvalidInput("unknown severity", field="min_severity", value=min_severity, allowed=", ".join(SEVERITIES))
+    by_patient: dict[str, list[Acknowledgement]] = {}
+    for ack in parse_acknowledgements(acknowledgements):
+        by_patient.setdefault(ack.patient_id, []).append(ack)
     candidates: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     errors: list[RecordError] = []
     evaluated = 0
@@ -180,7 +192,7 @@ def review_list(
             errors.append(item)
             continue
         ep = item
-        alerts, facts = engine.assess(ep, as_of, ROW_FACTS.values())
+        alerts, facts = engine.assess(ep, as_of, ROW_FACTS.values(), by_patient.get(ep.patient_id))
         evaluated += 1
         reasons = review_reasons(alerts, cats, min_severity)
         if not reasons:

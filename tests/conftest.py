@@ -12,7 +12,10 @@ Choose one with the ``HYPOTHESIS_PROFILE`` environment variable (default ``dev``
 from __future__ import annotations
 
 import os
+import shutil
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import structlog
@@ -46,3 +49,53 @@ def restore_structlog() -> Iterator[None]:
 def each_backend(request: pytest.FixtureRequest) -> str:
     """The name of each rule backend in turn."""
     return str(request.param)
+
+
+# -- the alert-state store on both databases ----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server's URL: COCM_TEST_POSTGRES_URL (``.ci/run`` starts one), else a
+    throwaway cluster started here with the distribution's binaries (never skipped: without
+    PostgreSQL the tests that need it fail, saying how to install it)."""
+    url = os.environ.get("COCM_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    import sys
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).parent.parent / "tools"))
+    import postgres_cluster
+
+    directory = tempfile.mkdtemp(prefix="cocm-pg-")  # under /tmp: the server user can reach it
+    try:
+        yield postgres_cluster.start(directory)
+    finally:
+        postgres_cluster.stop(directory)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store on each database in turn: a SQLite file path, or a new database on
+    the PostgreSQL server (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "alerts.db")
+        return
+    import sqlalchemy as sa
+
+    from cocm_rules.store import store_url
+
+    server = sa.engine.make_url(store_url(request.getfixturevalue("postgres_server")))
+    name = f"cocm_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

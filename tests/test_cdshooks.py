@@ -1572,3 +1572,37 @@ def test_card_recipients_keeps_the_alerts_for_those_roles_and_every_suicide_risk
     assert ["Suicide risk: Item 9", "Treatment to target: For the PCP"] == [c["summary"] for c in cards]
     every = cards_for([for_pcp, for_cm, suicide], config(keys), as_of=AS_OF, version="0")
     assert 3 == len(every)
+
+
+# -- the alert lifecycle: stable card uuids, feedback recorded in the store ------------------------
+def test_card_uuids_are_stable_and_feedback_acknowledges(keys: Keys, engine: Engine, store_target: str) -> None:
+    """With a store, the same patient gives the same card uuids on every call; feedback
+    'overridden' with a reason is recorded and acknowledges the card's alerts, whose card is
+    then not shown again (the other cards are)."""
+    from cocm_rules.store import AlertStore
+
+    client = client_for(config(keys, store=store_target), engine)
+    first = call(client, keys, request_fixture()).json()["cards"]
+    second = call(client, keys, request_fixture()).json()["cards"]
+    assert [c["uuid"] for c in first] == [c["uuid"] for c in second]
+    assert len(first) >= 2, [c["summary"] for c in first]
+    card = first[-1]
+    item = {
+        "card": card["uuid"],
+        "outcome": "overridden",
+        "overrideReason": {
+            "reason": {"code": "already-addressed", "system": "https://example.com/o", "display": "Done"}
+        },
+        "outcomeTimestamp": f"{AS_OF.isoformat()}T10:05:31Z",
+    }
+    response = client.post(
+        f"/cds-services/{SERVICE_ID}/feedback", json={"feedback": [item]}, headers=bearer(token(keys, aud=FEEDBACK_URL))
+    )
+    assert 200 == response.status_code
+    with AlertStore(store_target) as store:
+        assert ["overridden"] == [f.outcome for f in store.feedback(card["uuid"])]
+        acks = store.acknowledgements()
+        assert acks
+        assert {"Done"} == {a.reason for a in acks}
+    third = call(client, keys, request_fixture()).json()["cards"]
+    assert [c["uuid"] for c in first[:-1]] == [c["uuid"] for c in third]

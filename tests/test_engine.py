@@ -14,6 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from cocm_rules import Alert, BackendUnavailable, Engine, InvalidInput, PatientResult, RecordError, SafetyFloorError
+from cocm_rules.lifecycle import alert_identity
 from cocm_rules.rules import bundled_rulesets_path, load_rulesets
 
 T2T = Path(__file__).parent / "fixtures" / "rulesets_ok" / "treat_to_target.yaml"
@@ -173,6 +174,11 @@ def test_alert_fields(engine: Engine) -> None:
         "parameters": {"review_after_weeks": 10, "response_drop": 0.5},
         "as_of": AS_OF,
         "patient_id": "p-42",
+        # identity: the patient, the rule and the phq9 administration (not given here: null)
+        "alert_id": alert_identity("p-42", "fx-not-improving", {"phq9.last_administered_date": None}),
+        "state": "new",
+        "state_until": None,
+        "acknowledgement": None,
     }
     assert expected == alert.model_dump()
 

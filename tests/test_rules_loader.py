@@ -82,7 +82,7 @@ CASES: list[tuple[str, int, int, str | None, str, str | None, str | None]] = [
         None,
         "unknown key 'reviewed_by'",
         None,
-        "ruleset, title, version, effective, owner, description, parameters, rules, tests",
+        "ruleset, title, version, effective, owner, description, parameters, max_snooze_days, rules, tests",
     ),
     ("condition_unknown_key.yaml", 13, 7, R1, "unknown key 'alll' in a condition", "all", "all, any, not"),
     (

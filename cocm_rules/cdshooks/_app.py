@@ -261,6 +261,11 @@ class _Service:
                 ) from e
         self._engine_lock = threading.Lock() if engine.backend_name == "durable" else None
         self.reader = self._fhir_reader()
+        self.store = None
+        if config.store is not None:
+            from ..store import AlertStore  # BackendUnavailable with the install hint
+
+            self.store = AlertStore(config.store)
         self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
             weakref.WeakKeyDictionary()
         )
@@ -386,7 +391,7 @@ class _Service:
             reading: PatientReading = _guarded(self.reader.read_patient, bundle)
             episode = reading.episode or self._with_defaults(reading)
             if episode is not None:
-                alerts = self._evaluate(episode, as_of)
+                alerts = self._evaluate(episode, as_of, self._acks(episode.patient_id))
             else:  # not enrolled: the core says which rules still run (cocm_rules.unenrolled)
                 alerts = safety_alerts(lambda ep: self._evaluate(ep, as_of), reading, as_of)
                 if not alerts and not _measured(reading):  # no card for every chart opened
@@ -396,11 +401,15 @@ class _Service:
             card = data_error_card(str(e), self.config, version=__version__)
             more = {"cards": 1, "reason": "data_error", "error_field": e.field, "measure": e.measure}
             return 200, {"cards": [card]}, more
-        cards = cards_for(alerts, self.config, as_of=as_of, version=__version__)
-        extra: dict[str, Any] = {}
+        quiet = [a for a in alerts if a.state in ("acknowledged", "snoozed")]
+        shown = [a for a in alerts if a not in quiet]
+        cards = cards_for(shown, self.config, as_of=as_of, version=__version__)
+        if self.store is not None:
+            self._record(shown, cards, as_of)
+        extra: dict[str, Any] = {"quiet": len(quiet)} if quiet else {}
         if episode is None:
             cards.append(not_enrolled_card(_why_not_enrolled(reading), self.config, version=__version__))
-            extra = {"reason": "not_enrolled", "missing": list(reading.missing)}
+            extra.update(reason="not_enrolled", missing=list(reading.missing))
         if reading.notes:
             cards.append(notes_card(reading.notes, self.config, version=__version__))
         return (
@@ -431,11 +440,22 @@ class _Service:
             return None
         return reading.episode_with(**fill)
 
-    def _evaluate(self, episode: Any, as_of: dt.date) -> list[Any]:
+    def _evaluate(self, episode: Any, as_of: dt.date, acks: list[Any] | None = None) -> list[Any]:
         if self._engine_lock is None:
-            return self.engine.evaluate(episode, as_of)
+            return self.engine.evaluate(episode, as_of, acks)
         with self._engine_lock:  # the durable backend is not known to be thread-safe
-            return self.engine.evaluate(episode, as_of)
+            return self.engine.evaluate(episode, as_of, acks)
+
+    def _acks(self, patient_id: str) -> list[Any] | None:
+        """The store's acknowledgements of this patient (None without a store)."""
+        return None if self.store is None else self.store.acknowledgements([patient_id])
+
+    def _record(self, alerts: list[Any], cards: list[dict[str, Any]], as_of: dt.date) -> None:
+        """Record the alerts shown, each with the uuid of its card (cards are one per category)."""
+        assert self.store is not None
+        by_category = {c["source"].get("topic", {}).get("code"): c["uuid"] for c in cards}
+        uuids = {a.alert_id: by_category[a.category] for a in alerts if a.category in by_category and a.alert_id}
+        self.store.record_alerts([a for a in alerts if a.alert_id in uuids], as_of, uuids)
 
     # -- feedback -------------------------------------------------------------------------------
     def feedback(self, body: bytes, caller: Caller | None) -> Response:
@@ -462,7 +482,29 @@ class _Service:
             override_reasons=sum(1 for f in req.feedback if f.overrideReason and f.overrideReason.reason),
             user_comments=sum(1 for f in req.feedback if f.overrideReason and f.overrideReason.userComment),
         )
+        if self.store is not None:
+            by = f"cds-hooks:{caller.iss}" if caller and caller.iss else "cds-hooks"
+            for f in req.feedback:
+                self.store.record_feedback(_card_feedback(f), by=by)
         return Response(status_code=200, headers=_NO_STORE)
+
+
+def _card_feedback(f: _Feedback) -> Any:
+    """One feedback item as the store keeps it (CDS Hooks 2.0: card uuid, outcome, override
+    reason, outcome timestamp)."""
+    from ..store import CardFeedback
+
+    reason = f.overrideReason
+    coding = reason.reason if reason is not None else None
+    return CardFeedback(
+        service_id=SERVICE_ID,
+        card_uuid=f.card.removeprefix("urn:uuid:"),
+        outcome=f.outcome,
+        outcome_timestamp=dt.datetime.fromisoformat(f.outcomeTimestamp),
+        override_reason_code=coding.code if coding is not None else None,
+        override_reason_display=coding.display if coding is not None else None,
+        override_comment=reason.userComment if reason is not None else None,
+    )
 
 
 def _hook_request(body: bytes, event: dict[str, Any]) -> tuple[_HookRequest, str]:

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..alerts import Alert, sort_alerts
 from ..fhir import CATEGORY_SYSTEM
+from ..lifecycle import card_uuid
 from ..vocabulary import RECIPIENT_LABELS, SUICIDE_RISK
 from ._config import ServiceConfig
 
@@ -148,8 +149,10 @@ def cards_for(alerts: Sequence[Alert], config: ServiceConfig, *, as_of: dt.date,
     for category in groups:
         group = groups[category]
         rulesets = list(dict.fromkeys(f"{a.ruleset} {a.ruleset_version}" for a in group))
+        ids = [a.alert_id for a in group if a.alert_id is not None]
         card: dict[str, Any] = {
-            "uuid": str(uuid.uuid4()),
+            # stable: derived from the alerts' identities, so feedback can be matched to them
+            "uuid": card_uuid(ids) if len(ids) == len(group) else str(uuid.uuid4()),
             "summary": _summary(category, group),
             "indicator": indicator_for(group),
             "detail": _detail(group, as_of, version),

@@ -281,6 +281,12 @@ class ServiceConfig(StrictModel):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     rulesets: list[str] | None = Field(None, description="ruleset files or folders; default: the bundled set")
     backend: Literal["compiled", "durable"] = "compiled"
+    store: str | None = Field(
+        None,
+        description="alert-state store (needs the 'store' extra): a SQLite file path or a PostgreSQL URL "
+        "(postgresql://user@host/db). With it, cards have stable uuids, feedback is recorded, an overridden "
+        "card acknowledges its alerts and acknowledged or snoozed alerts are not shown again",
+    )
     as_of: Annotated[Literal["today"] | dt.date, BeforeValidator(_date_or_today)] = Field(
         "today", description="'today' (in `timezone`, read when each call arrives) or a fixed date"
     )

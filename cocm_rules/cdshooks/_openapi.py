@@ -135,7 +135,11 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["summary", "indicator", "source"],
         "properties": {
-            "uuid": {"type": "string"},
+            "uuid": {
+                "type": "string",
+                "description": "stable across calls while the card's alerts are the same (derived from their "
+                "alert ids): send it back in feedback",
+            },
             "summary": {"type": "string", "maxLength": 139, "description": "under 140 characters"},
             "detail": {"type": "string", "description": "GitHub Flavored Markdown"},
             "indicator": {"type": "string", "enum": ["info", "warning", "critical"]},
@@ -278,7 +282,8 @@ def openapi_document(config: ServiceConfig, *, version: str, insecure_dev: bool 
             f"{service}/feedback": {
                 "post": {
                     "operationId": "feedback",
-                    "summary": "CDS Hooks Feedback (logged as counts)",
+                    "summary": "CDS Hooks Feedback: logged as counts; recorded in the alert-state store when one is "
+                    "configured (an overridden card acknowledges its alerts, with the override reason)",
                     "security": token,
                     "requestBody": feedback_body,
                     "responses": {

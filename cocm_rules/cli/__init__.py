@@ -51,7 +51,7 @@ presentation layer.
 from __future__ import annotations
 
 # The commands register themselves on ``app`` when their modules are imported.
-from . import _analysis, _caseload, _measures, _report, _rules, _service  # noqa: F401
+from . import _analysis, _caseload, _lifecycle, _measures, _report, _rules, _service  # noqa: F401
 from ._app import (
     EXIT_INVALID,
     EXIT_RECORDS_FAILED,

@@ -16,9 +16,10 @@ from .. import parallel
 from ..batch import read_records
 from ..caseload import CaseloadMetrics, CaseloadSizeCheck, Rate
 from ..errors import InvalidInput
-from ..review import ROW_FACTS, ReviewList
+from ..review import ROW_FACTS, ReviewList, review_list
 from ..synth import write_caseload
 from ._app import CATEGORY_STYLE, app, console, finish_batch, record_errors_table
+from ._lifecycle import StoreOpt, state_text
 from ._rules import AsOfOpt, BackendOpt, JobsOpt, RulesetsOpt, as_of_date, load_engine
 
 CaseloadArg = Annotated[Path, typer.Argument(metavar="CASELOAD", help="Episodes: .json, .jsonl, or - for stdin.")]
@@ -45,7 +46,7 @@ def _d(v: Any) -> str:
     return v.isoformat() if isinstance(v, dt.date) else ""
 
 
-def _render_review(result: ReviewList) -> None:
+def _render_review(result: ReviewList, *, with_state: bool = False) -> None:
     out = console()
     table = Table(
         "#",
@@ -71,6 +72,8 @@ def _render_review(result: ReviewList) -> None:
             if i:
                 reasons.append("\n")
             reasons.append(a.title, style=CATEGORY_STYLE.get(a.category, ""))
+            if with_state:
+                reasons.append(f" [{state_text(a)}; {a.alert_id}]", style="dim" if a.state != "refired" else "bold")
         row = e.row
         consultant = max((d for d in (row.last_psych_consult_date, row.last_case_review_date) if d), default=None)
         table.add_row(
@@ -137,6 +140,7 @@ def review(
     as_json: Annotated[bool, typer.Option("--json", help="Print the review list as JSON.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print the review list as CSV.")] = False,
     jobs: JobsOpt = None,
+    store: StoreOpt = None,
 ) -> None:
     """The patients the psychiatric consultant should review, ranked, with their reasons and
     registry row (suicide risk first, then not-improving and worsening patients).
@@ -146,12 +150,22 @@ def review(
     the list, 'errors' in --json, rows with an empty rank at the end of --csv) and the exit
     status is then 3. --jobs N: worker processes (default: one per core); the same list.
 
+    With --store, each reason shows its state (new, acknowledged, snoozed until, refired) from
+    the store's acknowledgements, and the alerts listed are recorded (for `cocm-rules ack`).
+
     Example: cocm-rules review examples/caseload.jsonl --as-of 2026-11-20
     """
     if as_json and as_csv:
         raise InvalidInput("choose one of --json and --csv", field="--csv")
-    engine = load_engine(rulesets, backend)
-    result = parallel.review_list(engine, _records(caseload), as_of_date(as_of), limit=limit, jobs=jobs)
+    engine, day = load_engine(rulesets, backend), as_of_date(as_of)
+    if store is not None:  # acknowledgements are read and alerts recorded here: one process
+        from ..store import AlertStore
+
+        with AlertStore(store) as db:
+            result = review_list(engine, _records(caseload), day, limit=limit, acknowledgements=db.acknowledgements())
+            db.record_alerts([a for e in result.entries for a in (*e.reasons, *e.other_alerts)], day)
+    else:
+        result = parallel.review_list(engine, _records(caseload), day, limit=limit, jobs=jobs)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         where = "listed under 'errors' in the JSON"
@@ -159,7 +173,7 @@ def review(
         _review_csv(result)
         where = "rows with an empty rank at the end of the CSV"
     else:
-        _render_review(result)
+        _render_review(result, with_state=store is not None)
         where = "listed after the review list"
     errors = result.errors
     finish_batch(result.patients_evaluated + len(errors), len(errors), errors, where)

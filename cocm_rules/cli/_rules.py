@@ -19,7 +19,7 @@ from rich.text import Text
 
 from .. import parallel
 from ..alerts import Alert
-from ..batch import read_records
+from ..batch import read_records, write_jsonl
 from ..engine import BACKENDS, Engine, RecordError, ruleset_coverage, run_tests
 from ..episode import episode_json_schema
 from ..errors import InvalidInput, Problem, RulesetError, SafetyFloorError
@@ -33,6 +33,7 @@ from ..rules.language import ruleset_json_schema
 from ..rules.safety import SAFETY_CASES
 from ..scoring import Score
 from ._app import CATEGORY_STYLE, SHOWN_ON_STDERR, app, console, finish_batch, log, record_errors_table
+from ._lifecycle import StoreOpt, state_text
 
 #: Exit status of ``validate`` / ``test`` when a ruleset is wrong or a test fails.
 EXIT_FAILED = 1
@@ -332,6 +333,7 @@ def evaluate(
         bool,
         typer.Option("--profile-rules", help="Instead of the alerts, time each rule over the batch (costliest first)."),
     ] = False,
+    store: StoreOpt = None,
 ) -> None:
     """Evaluate every patient of a caseload: one JSON line per input record on stdout, a
     result with its alerts or an error record (a record is never dropped). Each record is
@@ -343,6 +345,9 @@ def evaluate(
     The records are evaluated in --jobs worker processes (default: one per core); the output
     is the same, in input order, whatever the number.
 
+    With --store (a SQLite file or PostgreSQL URL), each alert's state comes from the store's
+    acknowledgements, and the alerts shown are recorded there (for `cocm-rules ack`).
+
     Example: cocm-rules evaluate examples/caseload.jsonl --as-of 2026-11-20 > alerts.jsonl
     """
     day = as_of_date(as_of)
@@ -350,6 +355,14 @@ def evaluate(
     source = "-" if str(caseload) == "-" else caseload
     if profile:
         _profile_table(profile_rules(engine, read_records(source, lines_as_text=True), day))
+        return
+    if store is not None:  # acknowledgements are read and alerts recorded here: one process
+        from ..store import AlertStore
+
+        with AlertStore(store) as db:
+            shown: list[Any] = []
+            _evaluate(engine, source, day, table, db.acknowledgements(), shown)
+            db.record_alerts(shown, day)
         return
     records = read_records(source, lines_as_text=True)
     if table:
@@ -368,12 +381,47 @@ def evaluate(
             counts["alerts"] += line.alerts
         out.write(line.text)
         out.write("\n")
+    _evaluated(counts, first)
+
+
+def _evaluated(counts: dict[str, int], first: list[RecordError]) -> None:
+    """Log and tell how the batch went; exit 3 when records failed."""
     log.info("cli.evaluate", **counts)
     typer.echo(
         f"{counts['results']} patients evaluated, {counts['alerts']} alerts, {counts['errors']} records with errors",
         err=True,
     )
     finish_batch(counts["results"] + counts["errors"], counts["errors"], first, "their error records are in the output")
+
+
+def _evaluate(
+    engine: Engine, source: Any, day: dt.date, table: bool, acks: Any = None, shown: list[Any] | None = None
+) -> None:
+    def results() -> Any:
+        for r in engine.evaluate_many(read_records(source, lines_as_text=True), day, acks):
+            if shown is not None and not isinstance(r, RecordError):
+                shown.extend(r.alerts)
+            yield r
+
+    if table:
+        _alerts_table(results(), day, with_state=acks is not None)
+        return
+    counts = {"results": 0, "errors": 0, "alerts": 0}
+    first: list[RecordError] = []
+
+    def counted(results: Any) -> Any:
+        for r in results:
+            if isinstance(r, RecordError):
+                counts["errors"] += 1
+                if len(first) < SHOWN_ON_STDERR:
+                    first.append(r)
+            else:
+                counts["results"] += 1
+                counts["alerts"] += len(r.alerts)
+            yield r
+
+    write_jsonl(counted(results()), sys.stdout)
+    _evaluated(counts, first)
 
 
 def _profile_table(result: RulesProfile) -> None:
@@ -408,7 +456,7 @@ def _profile_table(result: RulesProfile) -> None:
 _FOR = {"care_manager": "care manager", "psychiatric_consultant": "psychiatric consultant", "pcp": "PCP"}
 
 
-def _alerts_table(results: Any, day: dt.date) -> None:
+def _alerts_table(results: Any, day: dt.date, *, with_state: bool = False) -> None:
     out = console()
     view = Table(
         "patient",
@@ -419,6 +467,7 @@ def _alerts_table(results: Any, day: dt.date) -> None:
         "message",
         "action",
         "for",
+        *(["state", "alert id"] if with_state else []),
         title=f"Alerts as of {day}",
         show_lines=True,
     )
@@ -440,6 +489,7 @@ def _alerts_table(results: Any, day: dt.date) -> None:
                 Text(a.message),
                 Text(a.action_text or a.action),
                 Text(", ".join(_FOR.get(r, r) for r in a.recipients)),
+                *([Text(state_text(a)), Text(a.alert_id or "")] if with_state else []),
             )
     out.print(view)
     if errors:

@@ -34,6 +34,12 @@ class FiredAlert(Protocol):
     @property
     def priority(self) -> int: ...
 
+    @property
+    def alert_id(self) -> str | None: ...
+
+    @property
+    def state(self) -> str: ...
+
 
 class Matcher(Protocol):
     """A rule backend: the rules whose conditions hold on a set of facts."""
@@ -55,8 +61,9 @@ class Evaluator(Protocol):
         """The facts the rules read, for ``episode`` as of ``as_of``."""
         ...
 
-    def evaluate(self, episode: Any, as_of: dt.date) -> Sequence[FiredAlert]:
-        """The alerts of ``episode`` as of ``as_of``, in review order."""
+    def evaluate(self, episode: Any, as_of: dt.date, acknowledgements: Any = None) -> Sequence[FiredAlert]:
+        """The alerts of ``episode`` as of ``as_of``, in review order, with their states given
+        ``acknowledgements`` (mappings of :class:`~cocm_rules.Acknowledgement` fields)."""
         ...
 
     def evaluate_facts(self, facts: Mapping[str, Any], as_of: dt.date) -> Sequence[FiredAlert]:

@@ -52,6 +52,7 @@ __all__ = [
     "ParameterSpec",
     "RuleSpec",
     "RulesetSpec",
+    "SnoozeLimitSpec",
     "TestCaseSpec",
     "ThenSpec",
     "Truthy",
@@ -75,6 +76,17 @@ class ParameterSpec(StrictModel):
     )
     description: str | None = None
     unit: str | None = None
+
+
+class SnoozeLimitSpec(StrictModel):
+    """The longest an acknowledgement (or snooze) of a ruleset's alerts holds, in days from the
+    day it was recorded: ``max_snooze_days`` in the ruleset's header (a team's choice, sourced)."""
+
+    value: int = Field(ge=1, description="days")
+    source: str = Field(min_length=1)
+    status: Literal["confirmed", "secondary", "unconfirmed", "team_choice"] | None = None
+    description: str | None = None
+    unit: Literal["days"] = "days"
 
 
 class ThenSpec(StrictModel):
@@ -128,6 +140,11 @@ class RulesetSpec(StrictModel):
     owner: str = Field(min_length=1)
     description: str = Field(min_length=1)
     parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
+    max_snooze_days: SnoozeLimitSpec | None = Field(
+        None,
+        description="the longest an acknowledgement or snooze of this ruleset's alerts holds (days from the day "
+        "it was recorded); without it, only the acknowledgement's own end date limits it",
+    )
     rules: list[dict[str, Any]] = Field(min_length=1, description="each validated as a RuleSpec")
     tests: list[dict[str, Any]] = Field(default_factory=list, description="each validated as a TestCaseSpec")
 

@@ -61,6 +61,8 @@ class Ruleset:
     file: str
     sha256: str
     document: Document
+    #: the longest an acknowledgement of this ruleset's alerts holds, in days (None: no cap)
+    max_snooze_days: int | None = None
 
     def where(self, path: tuple[Any, ...]) -> str:
         """``file:line:column`` of a path in the ruleset file (for test reports)."""
@@ -275,6 +277,7 @@ def _parse(doc: Document, library: MeasureLibrary, text: bytes) -> tuple[Ruleset
         file=doc.file,
         sha256=hashlib.sha256(text).hexdigest(),
         document=doc,
+        max_snooze_days=header.max_snooze_days.value if header.max_snooze_days else None,
     )
     return rs, []
 

@@ -24,6 +24,13 @@ all "no", no screen at all), again in every program and status and with every fa
 suicide rules read that is not safety data changed one at a time. Without this, a catch-all
 rule filed as ``suicide_risk`` (``status is present``) would pass the floor on its own, with
 every real suicide rule deleted, and put every patient in the suicide-risk group.
+
+Acknowledgements are part of the floor too (:mod:`cocm_rules.lifecycle`): for each case, every
+alert is acknowledged and snoozed for a year, with a reason. On the same evidence the
+suicide_risk alert must still be in the result, first (acknowledged alerts are never dropped);
+on a new administration of the same screen a week later, with the same answers, it must be
+back at once (state ``new`` or ``refired``): an acknowledgement never outlasts the evidence it
+acknowledged.
 """
 
 from __future__ import annotations
@@ -192,7 +199,9 @@ def check_safety_floor(engine: Evaluator) -> None:
                             label = f"{case.name}, with {name} {'missing' if value is None else f'= {value}'}"
                             failures.setdefault(label, []).append(where)
     wrongly_filed, negatives, negative_variations = _fires_on_negative_screens(engine, values)
-    if failures or demoted or wrongly_filed:
+    # A rule filed as suicide_risk that is not about suicide risk is reported as such, alone.
+    hidden = {} if wrongly_filed else _hidden_by_acknowledgement(engine)
+    if failures or demoted or wrongly_filed or hidden:
         files = ", ".join(
             rs.file for rs in engine.rulesets.rulesets if any(r.category == SUICIDE_RISK for r in rs.rules)
         )
@@ -209,13 +218,17 @@ def check_safety_floor(engine: Evaluator) -> None:
             )
             for name, where in demoted.items()
         ]
+        problems += [Problem(f"acknowledgements: {why}, for: {name}", file=files) for name, why in hidden.items()]
         problems += _wrongly_filed_problems(engine, wrongly_filed)
+        refused = len(failures) + len(demoted) + len(hidden)
         log.error(
             "engine.safety_floor_failed",
-            cases=len(failures) + len(demoted),
+            cases=refused,
             **({"rules_firing_on_negative_screens": len(wrongly_filed)} if wrongly_filed else {}),
         )
-        raise SafetyFloorError(problems, summary=_summary(len(failures) + len(demoted), len(wrongly_filed)))
+        raise SafetyFloorError(
+            problems, summary=_summary(len(failures) + len(demoted) + len(hidden), len(wrongly_filed))
+        )
     log.info(
         "engine.safety_floor_passed",
         cases=cases,
@@ -223,6 +236,52 @@ def check_safety_floor(engine: Evaluator) -> None:
         negative_cases=negatives,
         negative_variations=negative_variations,
     )
+
+
+#: How long the safety floor's acknowledgements snooze an alert, and when the screen is repeated.
+_SNOOZE = dt.timedelta(days=365)
+_REPEATED = dt.timedelta(days=7)
+
+
+def _hidden_by_acknowledgement(engine: Evaluator) -> dict[str, str]:
+    """Cases whose suicide_risk alert an acknowledgement hides: dropped from the result on the
+    same evidence, or not back (new or refired) on a new administration of the screen."""
+    found: dict[str, str] = {}
+    program, status = PROGRAMS[0], STATUSES[0]
+    for case in SAFETY_CASES:
+        if case.measure is None:
+            continue
+        episode = safety_episode(case, program, status)
+        alerts = engine.evaluate(episode, AS_OF)
+        if not alerts or alerts[0].category != SUICIDE_RISK:
+            continue  # not escalated at all: reported as such
+        acks = [
+            {
+                "alert_id": a.alert_id,
+                "patient_id": episode["patient_id"],
+                "rule_id": a.rule_id,
+                "by": "safety-floor",
+                "at": AS_OF,
+                "reason": "safety floor check",
+                "until": AS_OF + _SNOOZE,
+                "severity": a.severity,
+            }
+            for a in alerts
+        ]
+        same = engine.evaluate(episode, AS_OF, acks)
+        if not same or same[0].category != SUICIDE_RISK:
+            found[case.name] = "an acknowledged suicide_risk alert is no longer first in the result"
+            continue
+        later = AS_OF + _REPEATED
+        repeat = {**episode["assessments"][0], "date": later.isoformat()}
+        repeated = {**episode, "assessments": [*episode["assessments"], repeat]}
+        again = engine.evaluate(repeated, later, acks)
+        if not any(a.category == SUICIDE_RISK and a.state in ("new", "refired") for a in again):
+            found[case.name] = (
+                "an acknowledgement of the earlier screen still hides the suicide_risk alert after the screen "
+                "was repeated with the same answers"
+            )
+    return found
 
 
 def _summary(cases: int, rules: int) -> str:
