@@ -65,6 +65,8 @@ RECENT_EVENT_DAYS = 60
 #: ODD_ROLE_ONE_IN has any role or none (else the care manager's; the consultant's for a
 #: consultation); one patient in ODD_ONE_IN has no consent recorded, or 99484 billed this month.
 MINUTES = tuple(range(0, 121, 5))
+#: Minutes of a typical follow-up, drawn as often as any of MINUTES.
+TYPICAL_MINUTES = tuple(range(10, 50, 5))
 ODD_ONE_IN = 8
 ODD_ROLE_ONE_IN = 4
 GENERAL_BHI_CODE = "99484"
@@ -375,7 +377,8 @@ def _series(
 
 
 def _contact(draw: DrawFn, day: _dt.date, kind: str) -> dict[str, Any]:
-    c: dict[str, Any] = {"date": _iso(day), "kind": kind, "minutes": draw(st.sampled_from(MINUTES))}
+    minutes = draw(st.one_of(st.sampled_from(TYPICAL_MINUTES), st.sampled_from(MINUTES)))
+    c: dict[str, Any] = {"date": _iso(day), "kind": kind, "minutes": minutes}
     role: str | None = "psychiatric_consultant" if kind == "psychiatric_consultation" else "care_manager"
     if draw(_uniform(0, ODD_ROLE_ONE_IN - 1)) == 0:
         role = draw(st.sampled_from((None, *CONTACT_ROLES)))
