@@ -40,6 +40,10 @@ severity (often 100 and critical) to the bundled rulesets, or to yours::
     def test_every_episode_gets_an_answer(record):
         assert isinstance(engine.evaluate(record, AS_OF), list)
 
+    @given(episodes(safety="positive"))   # steered: the latest PHQ-9's item 9 is 1 or more
+    def test_item9_alerts_first(record):
+        assert engine.evaluate(record, AS_OF)[0].category == "suicide_risk"
+
     @given(episodes(), competing_rulesets())
     def test_suicide_risk_comes_first(record, rulesets):
         alerts = Engine(rulesets, safety_floor=False).evaluate(record, AS_OF)
@@ -67,6 +71,8 @@ try:
     from hypothesis.strategies import DrawFn, SearchStrategy
 except ImportError as e:  # pragma: no cover - exercised in a subprocess by the tests
     raise BackendUnavailable("hypothesis strategies", "test", cause=str(e)) from e
+
+from ._steered import steered_episode, steering  # needs hypothesis: imported after the check above
 
 __all__ = [
     "AS_OF",
@@ -378,23 +384,121 @@ def episodes(
     max_assessments: int = 8,
     max_contacts: int = 8,
     library: MeasureLibrary | None = None,
+    program: str | None = None,
+    status: str | None = None,
+    present: tuple[str, ...] = (),
+    trajectory: str | None = None,
+    safety: str | None = None,
+    shape: str | None = None,
+    weeks_in_treatment: tuple[int, int] | None = None,
+    data_errors: bool = False,
 ) -> SearchStrategy[dict[str, Any]]:
     """Patient episode records that :func:`cocm_rules.parse_episode` accepts.
 
-    Administrations mix complete, incomplete and invalid answers and totals reported alone,
-    some dated after ``as_of`` (which the fact builder must ignore); contacts of every kind,
-    consultant recommendations, a relapse prevention plan and SMI outcome events appear at
-    random. Records are plain dicts with ISO dates, like a host would send.
+    Without steering options: administrations of ``measures`` mix complete, incomplete and
+    invalid answers and totals reported alone, some dated after ``as_of`` (which the fact
+    builder must ignore); contacts of every kind, consultant recommendations, a relapse
+    prevention plan and SMI outcome events appear at random. Records are plain dicts with
+    ISO dates, like a host would send. ``program`` and ``status`` fix those fields.
+
+    Steering options give clinically shaped episodes, so a property reaches the patients it
+    is about without filtering:
+
+    - ``present``: measures the episode tracks (default ``("phq9",)`` once any option below
+      is given). Each gets dated administrations from the initial assessment to the latest
+      follow-up, the contacts (an initial assessment, then a follow-up on each later date)
+      fall on the same days, and ``weeks_in_treatment=(lowest, highest)`` bounds the whole
+      weeks from the initial assessment to ``as_of`` (default 0-52).
+    - ``trajectory``: the course of each present measure's total: ``"improving"`` (reaches
+      the measure's response definition from ``targets`` and holds it; often its remission),
+      ``"not_improving"`` (never reaches a response or the measure's smallest reliable or
+      meaningful change), ``"worsening"`` (the latest rises above the one before by at least
+      that change) or ``"relapse"`` (improves, then the latest loses the response). In the
+      measure's direction: a measure where higher is better improves by rising. Without it
+      each measure draws a trajectory. Answers are spread over the items so that the scorer
+      recomputes the intended totals.
+    - ``safety``: ``"positive"``: on the latest administration of each present measure with
+      safety items, an item a safety flag reads raises it (the latest PHQ-9's item 9 >= 1,
+      a C-SSRS "yes"); ``"negative"``: every safety item answered and negative, and no other
+      administration of a measure with safety items, so no suicide-risk rule can fire.
+    - ``shape``: how the host sends the present measures: ``"items"`` (default),
+      ``"total"`` (a total alone: item-level safety is then unknown and fails closed),
+      ``"total_item9"`` (the total and the safety items, e.g. PHQ-9 total + item 9) or
+      ``"items_total"`` (answers with the total beside them).
+    - ``data_errors=True``: a reported total that disagrees with the answers, an invalid
+      administration or a record set aside (at least one of them).
+
+    Steered episodes also carry contact roles, consent, an occasional 99484 billed this
+    month, recommendations, a relapse prevention plan (always with status
+    ``relapse_prevention_plan``) and, in the SMI program, housing, employment and education
+    statuses with later changes, hospitalizations and ED visits. An unknown option value or
+    a contradiction (``safety`` with ``shape="total"``) raises InvalidInput at once.
     """
     lib = library if library is not None else load_measures()
     for m in measures:
         lib.get_measure(m)
-    return _episode(as_of, tuple(measures), max_assessments, max_contacts, lib)
+    steered = (
+        bool(present) or any(x is not None for x in (trajectory, safety, shape, weeks_in_treatment)) or data_errors
+    )
+    if not steered:
+        checked = steering(
+            lib,
+            program=program,
+            status=status,
+            present=(),
+            trajectory=None,
+            safety=None,
+            shape="items",
+            weeks_in_treatment=None,
+            data_errors=False,
+        )
+        return _episode(as_of, tuple(measures), max_assessments, max_contacts, lib, checked.program, checked.status)
+    steer = steering(
+        lib,
+        program=program,
+        status=status,
+        present=tuple(present),
+        trajectory=trajectory,
+        safety=safety,
+        shape=shape if shape is not None else "items",
+        weeks_in_treatment=weeks_in_treatment,
+        data_errors=data_errors,
+    )
+
+    def noise(draw: DrawFn, m: str, lo: _dt.date, hi: _dt.date, invalid: bool = False) -> dict[str, Any]:
+        return _administration(draw, lib, m, lo, hi, "invalid" if invalid else None)
+
+    return steered_episode(as_of, steer, tuple(measures), max_assessments, max_contacts, lib, noise)
+
+
+def _administration(
+    draw: DrawFn, lib: MeasureLibrary, m: str, lo: _dt.date, hi: _dt.date, kind: str | None = None
+) -> dict[str, Any]:
+    """One unsteered administration of ``m`` dated in [lo, hi]: complete, incomplete or
+    invalid answers, or a total alone."""
+    defn = lib.get_measure(m)
+    if kind is None:
+        kind = draw(st.sampled_from(("complete", "complete", "complete", "missing", "invalid", "total")))
+    a: dict[str, Any] = {"measure": m, "date": draw(st.dates(lo, max(lo, hi))).isoformat()}
+    if kind == "total" and defn.total is not None:
+        a["total"] = draw(st.integers(*defn.total.range))
+    elif kind == "invalid":
+        a["answers"] = draw(answers(m, valid=False, library=lib))
+    else:
+        a["answers"] = draw(answers(m, missing=kind == "missing", library=lib))
+    return a
 
 
 @st.composite
 def _episode(
-    draw: DrawFn, as_of: _dt.date, measures: tuple[str, ...], max_a: int, max_c: int, lib: MeasureLibrary
+    draw: DrawFn,
+    as_of: _dt.date,
+    measures: tuple[str, ...],
+    max_a: int,
+    max_c: int,
+    lib: MeasureLibrary,
+    program: str | None = None,
+    status: str | None = None,
 ) -> dict[str, Any]:
     from .episode import CONTACT_KINDS, EDUCATION, EMPLOYMENT, HOUSING, PROGRAMS, STATUSES
 
@@ -403,19 +507,12 @@ def _episode(
     def day(lo: _dt.date, hi: _dt.date) -> str:
         return draw(st.dates(lo, max(lo, hi))).isoformat()
 
-    assessments = []
-    for _ in range(draw(st.integers(0, max_a))):
-        m = draw(st.sampled_from(measures))
-        defn = lib.get_measure(m)
-        kind = draw(st.sampled_from(("complete", "complete", "complete", "missing", "invalid", "total")))
-        a: dict[str, Any] = {"measure": m, "date": day(start - _dt.timedelta(days=30), as_of + _dt.timedelta(days=10))}
-        if kind == "total" and defn.total is not None:
-            a["total"] = draw(st.integers(*defn.total.range))
-        elif kind == "invalid":
-            a["answers"] = draw(answers(m, valid=False, library=lib))
-        else:
-            a["answers"] = draw(answers(m, missing=kind == "missing", library=lib))
-        assessments.append(a)
+    assessments = [
+        _administration(
+            draw, lib, draw(st.sampled_from(measures)), start - _dt.timedelta(days=30), as_of + _dt.timedelta(days=10)
+        )
+        for _ in range(draw(st.integers(0, max_a)))
+    ]
     contacts = [
         {
             "date": day(start, as_of + _dt.timedelta(days=5)),
@@ -426,9 +523,9 @@ def _episode(
     ]
     record: dict[str, Any] = {
         "patient_id": draw(st.from_regex(r"P[0-9]{1,6}", fullmatch=True)),
-        "program": draw(st.sampled_from(PROGRAMS)),
+        "program": program or draw(st.sampled_from(PROGRAMS)),
         "enrollment_date": start.isoformat(),
-        "status": draw(st.sampled_from(STATUSES)),
+        "status": status or draw(st.sampled_from(STATUSES)),
         "assessments": assessments,
         "contacts": contacts,
     }
