@@ -27,8 +27,9 @@ from .alerts import Alert, make_alert, sort_alerts
 from .episode import Episode, loggable_field, parse_episode
 from .errors import InvalidInput
 from .facts import DECIMALS, EpisodeView, FactCatalog, FactSpec, catalog, describe_allowed, value_fits
+from .light_episode import AnyEpisode
 from .measures import MeasureLibrary
-from .records import PatientResult, RecordError, iter_episodes, make_result
+from .records import PatientResult, RecordError, iter_episodes, iter_light_episodes, make_result
 from .rules.compiled import CompiledBackend
 from .rules.ir import ProgramIR
 from .rules.loader import RulesetSet, load_rulesets
@@ -137,7 +138,7 @@ class Engine:
         ep = parse_episode(episode, library=self.library)
         return self._evaluate(ep, as_of)
 
-    def _evaluate(self, ep: Episode, as_of: dt.date) -> list[Alert]:
+    def _evaluate(self, ep: AnyEpisode, as_of: dt.date) -> list[Alert]:
         check_as_of(as_of)
         # Facts are computed as the rules read them: a rule that fails on its first comparison
         # never needs the rest (about half the facts, on the example caseload).
@@ -205,7 +206,7 @@ class Engine:
         counts: Counter[str] = Counter()
         tally = {"results": 0, "errors": 0}
         try:
-            for index, item in iter_episodes(records, self.library):
+            for index, item in iter_light_episodes(records, self.library):
                 if isinstance(item, RecordError):
                     tally["errors"] += 1
                     pid = item.patient_id
