@@ -155,7 +155,9 @@ def read_light(text: str | bytes, library: MeasureLibrary | None = None) -> Ligh
         # The strict reader's check for repeated keys, as cocm_rules._json.loads makes it (its
         # other checks - NaN, Infinity, lone surrogates, trailing text, invalid UTF-8, numbers
         # beyond float range - msgspec makes as it reads; jiter also refuses very long integers).
-        jiter.from_json(raw, catch_duplicate_keys=True, allow_inf_nan=False, cache_mode="keys")
+        # cache_mode="all": the values are thrown away, and caching strings (patient ids,
+        # measure ids, kinds, dates) made this pass about 0.1x json.loads cheaper than "keys".
+        jiter.from_json(raw, catch_duplicate_keys=True, allow_inf_nan=False, cache_mode="all")
         ep = _decode(raw)
     except _refused:
         return None
