@@ -7,7 +7,8 @@ only setting up (loading the rulesets, generating and serialising the caseload),
 doing the phase's work on the caseload twice; the difference divided by the work done is the
 instructions per patient. Phases: ``full`` is ``Engine.evaluate_many`` (JSON text to
 alerts); ``parse`` the engine's reader alone (``iter_light_episodes``: what ``evaluate_many``
-does to read the texts); ``json`` the standard library's ``json.loads``, for scale;
+does to read the texts; with code from before it, ``iter_episodes``, which it used then:
+run it with that code first on ``PYTHONPATH``); ``json`` the standard library's ``json.loads``, for scale;
 ``handwritten`` the hand-written pipeline (``handwritten.pipeline``). Hash randomisation is
 fixed (``PYTHONHASHSEED=0``) so two runs of the same code agree to within a fraction of a
 percent. Needs valgrind (``apt-get install valgrind``); the
@@ -39,8 +40,12 @@ def _child(phase: str, patients: int, rounds: int) -> None:
     import handwritten
 
     from cocm_rules import Engine
-    from cocm_rules.records import iter_light_episodes
     from cocm_rules.synth import generate
+
+    try:
+        from cocm_rules.records import iter_light_episodes as read
+    except ImportError:  # code from before the light reader (to count "before"): its reader
+        from cocm_rules.records import iter_episodes as read
 
     texts = [json.dumps(r) for r in generate(patients, seed=2026, as_of=AS_OF)]
     engine = Engine.load()
@@ -49,7 +54,7 @@ def _child(phase: str, patients: int, rounds: int) -> None:
             for _ in engine.evaluate_many(texts, AS_OF):
                 pass
         elif phase == "parse":
-            for _ in iter_light_episodes(texts, engine.library):
+            for _ in read(texts, engine.library):
                 pass
         elif phase == "json":
             for t in texts:

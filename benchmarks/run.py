@@ -16,6 +16,9 @@ Measures, in ONE run, on ONE core (the process pins itself to CPU 0 where it can
    subprocess, sampled along the way (it must stay flat). ``--rss-million`` runs only this
    figure, on 1,000,000 patients (about 20 minutes on one core).
 
+``--speed`` runs only 1, 1b, 2 and 2b (the compiled backend's speed; results in
+``benchmarks/results/speed-latest.json``).
+
 Ratios compare interleaved repeats of both sides (the median of each), so machine noise hits
 both alike. The prepared inputs are moved out of the garbage collector's reach (``gc.freeze``)
 so a full collection does not rescan them. Results go to stdout and
@@ -466,6 +469,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the script runs")
     parser.add_argument("--caseload-patients", type=int, default=20_000, help="patients for the caseload RSS figure")
     parser.add_argument(
+        "--speed", action="store_true", help="only the compiled backend's speed figures (1, 1b, 2, 2b; ~3 min)"
+    )
+    parser.add_argument(
         "--rss-million", action="store_true", help="only the caseload RSS figure, on 1,000,000 patients (~20 min)"
     )
     parser.add_argument("--memory-child", choices=("compiled", "durable"), help=argparse.SUPPRESS)
@@ -540,6 +546,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({r['full_path_vs_json_loads']}x)",
         flush=True,
     )
+    if args.speed:
+        return _write(results, "speed-latest.json")
     try:
         engine_d = Engine.load(backend="durable")
     except Exception as e:
@@ -562,10 +570,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     results["caseload_memory"] = cm = bench_caseload_memory(args.caseload_patients)
     _print_caseload_memory(cm)
+    return _write(results, "latest.json")
+
+
+def _write(results: dict[str, Any], name: str) -> int:
     out = HERE / "results"
     out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"results: {out / 'latest.json'}")
+    (out / name).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"results: {out / name}")
     return 0
 
 
