@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import sys
 from pathlib import Path
@@ -112,3 +113,27 @@ def test_the_caseload_memory_figure_runs_and_reports_its_samples() -> None:
     assert (30, 30, 0) == (result["patients"], result["records"], result["errors"])
     assert [3 * i for i in range(1, 11)] == [n for n, _rss in result["rss_samples_mb"]]
     assert result["peak_rss_mb"] > 0
+
+
+def test_the_speed_option_runs_only_the_speed_figures(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``run.py --speed`` reports figures 1, 1b, 2 and 2b and starts neither the durable
+    backend nor the memory subprocesses (it is the quick way to the issue's comparisons)."""
+
+    def not_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("--speed ran a figure it should skip")
+
+    monkeypatch.setattr(run, "HERE", tmp_path)
+    for name in ("bench_durable", "bench_memory", "bench_caseload_memory"):
+        monkeypatch.setattr(run, name, not_run)
+    # not in the test process: the log configuration, the CPU pinning, the frozen heap
+    monkeypatch.setattr(run, "_quiet", lambda: None)
+    monkeypatch.setattr(run, "_pin", lambda: "not pinned")
+
+    try:
+        assert 0 == run.main(["--speed", "--patients", "8", "--repeats", "1"])
+    finally:
+        gc.unfreeze()
+    written = json.loads((tmp_path / "results" / "speed-latest.json").read_text())
+    expected = {"rules_only", "end_to_end_vs_handwritten", "end_to_end_compiled", "strict_json"}
+    assert expected == expected & set(written)
+    assert "durable" not in written
