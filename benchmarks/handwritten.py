@@ -1,12 +1,21 @@
-"""The bundled default rules written by hand as one plain Python function (the benchmark's yardstick).
+"""The benchmark's yardsticks: the bundled rules written by hand in plain Python.
 
-Same meaning as the engine: a comparison with a missing fact (None) is false. The benchmark
-checks that this function and the engine agree on every patient before timing anything.
+:func:`rules` is every bundled rule as one function of prebuilt facts (same meaning as the
+engine: a comparison with a missing fact, None, is false). :func:`pipeline` is the whole way
+from one JSON text line to its alerts: the facts it needs computed here from the parsed JSON,
+then :func:`rules`, then the alerts as plain dicts. The benchmark checks that both agree with
+the engine on every patient before timing anything.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import json as _json
+import re as _re
+from pathlib import Path as _Path
 from typing import Any
+
+import yaml as _yaml
 
 ACTIVE = "active_treatment"
 PLAN = "relapse_prevention_plan"
@@ -377,3 +386,584 @@ def _smi_medical(f: dict[str, Any], add: Any) -> None:
         f, "days_since_smoking_status"
     ):
         add("smi-med-current-smoker")
+
+
+class Unsupported(Exception):
+    """Input the hand-written pipeline does not handle (it never guesses)."""
+
+
+class M:
+    """One measure, by hand: items, allowed answers, the items that make the total, how many
+    may be missing (prorated), the total's range, the safety item and the bands' lower ends."""
+
+    def __init__(
+        self,
+        name: str,
+        label: str,
+        highs: list[int],
+        low: int,
+        required: int,
+        total_items: int,
+        prorate: int,
+        total_range: tuple[int, int] | None,
+        lo: int = 0,
+        bands: tuple[int, ...] = (),
+    ) -> None:
+        self.name, self.label, self.highs, self.low = name, label, highs, low
+        self.n = len(highs)
+        self.required = required  # the first `required` items are required (the rest optional)
+        self.k, self.prorate, self.range, self.lo, self.bands = total_items, prorate, total_range, lo, bands
+
+
+_F3 = [3] * 9
+MEASURES = {
+    "phq9": M("phq9", "PHQ-9", [*_F3, 3], 0, 9, 9, 2, (0, 27), bands=(0, 5, 10, 15, 20)),
+    "gad7": M("gad7", "GAD-7", [3] * 8, 0, 7, 7, 0, (0, 21), bands=(0, 5, 10, 15)),
+    "pcl5": M("pcl5", "PCL-5", [4] * 20, 0, 20, 20, 0, (0, 80)),
+    "asrm": M("asrm", "ASRM", [4] * 5, 0, 5, 5, 1, (0, 20), bands=(0, 6)),
+    "whodas12": M("whodas12", "WHODAS 2.0 12-item", [5] * 12, 1, 12, 12, 0, (12, 60), lo=12),
+    "ras": M("ras", "RAS-R", [5] * 24, 1, 24, 24, 0, (24, 120), lo=24),
+    "auditc": M("auditc", "AUDIT-C", [4] * 3, 0, 3, 3, 0, (0, 12)),
+    "psychosis_dimensions": M("psychosis_dimensions", "CRDPSS", [4] * 8, 0, 8, 0, 0, None),
+    "phqa": M("phqa", "PHQ-A", [*_F3, 1, 3, 1, 1], 0, 9, 9, 0, (0, 27), bands=(0, 5, 10, 15, 20)),
+    "cssrs_screener": M("cssrs_screener", "C-SSRS screener", [1] * 7, 0, 7, 0, 0, None),
+}
+#: Measures the library knows that this yardstick does not score (their presence is Unsupported).
+OTHER_MEASURES = frozenset({"bprs", "gad2", "mdq", "phq2"})
+#: Measures with safety items, in the library's order (the order of safety_missing_reason).
+SAFETY_MEASURES = ("cssrs_screener", "phq9", "phqa")
+PATIENT_KINDS = frozenset({"initial_assessment", "follow_up", "psychiatric_consultation", "other"})
+STATUSES = frozenset({"active_treatment", "relapse_prevention_plan", "discharged", "inactive"})
+
+
+class S:
+    """One scored administration: the date, the answers (None unanswered), the total, whether
+    it is valid, whether a reported total agrees, and the flags that concern safety."""
+
+    __slots__ = ("agrees", "date", "level", "risk", "safety_missing", "total", "urgent", "valid", "vals", "why")
+
+    def __init__(self, date: _dt.date) -> None:
+        self.date = date
+        self.vals: list[Any] | None = None  # None: the answers could not be scored (invalid)
+        self.total: Any = None
+        self.valid = False
+        self.agrees: bool | None = None
+        self.risk: bool | None = False  # suicide_risk flag (None: undetermined)
+        self.urgent: bool | None = False
+        self.level: str | None = None  # C-SSRS level
+        self.safety_missing = False
+        self.why: list[str] = []  # safety items missing (C-SSRS and PHQ-9/PHQ-A)
+
+
+def _date(text: Any) -> _dt.date:
+    if type(text) is not str or len(text) != 10:
+        raise Unsupported(f"date {text!r}")
+    return _dt.date.fromisoformat(text)
+
+
+def _score(m: M, a: dict[str, Any], sex: Any, as_date: _dt.date) -> S:
+    s = S(as_date)
+    answers, reported = a.get("answers"), a.get("total")
+    if type(answers) is not list or a.get("context"):
+        raise Unsupported("answers that are not a list, or a context")
+    n = len(answers)
+    if not m.required <= n <= m.n:
+        return s  # invalid: wrong number of answers
+    low, highs = m.low, m.highs
+    for v, hi in zip(answers, highs, strict=False):
+        if v is not None and (type(v) is not int or not low <= v <= hi):
+            return s
+    if m.name == "auditc" and sex is None:
+        return s  # needs the patient's sex
+    if reported is not None and (type(reported) not in (int, float) or not m.range[0] <= reported <= m.range[1]):  # type: ignore[index]
+        return s
+    vals = answers + [None] * (m.n - n) if n < m.n else answers
+    s.vals = vals
+    if m.name == "cssrs_screener":
+        _cssrs(s, vals)
+        return s
+    k = m.k
+    missing = [i for i in range(m.required) if vals[i] is None]
+    if k:
+        got = vals[:k]
+        absent = got.count(None)
+        if absent == 0:
+            s.total = sum(got)
+        elif absent <= m.prorate:
+            raw = sum(v for v in got if v is not None) * k / (k - absent)
+            s.total = int(raw) if raw.is_integer() else round(raw, 2)
+        if reported is not None:
+            if s.total is None:
+                raise Unsupported("a reported total beside answers that give none")
+            s.agrees = abs(s.total - reported) < 1e-9
+        s.valid = s.total is not None
+    else:
+        s.valid = not missing
+    if m.name == "phq9" or m.name == "phqa":
+        i9 = vals[8]
+        s.safety_missing = i9 is None
+        if s.safety_missing:
+            s.why = ["item9"]
+        risk: bool | None = None if i9 is None else i9 >= 1
+        if m.name == "phqa" and risk is not True and (vals[11] == 1 or vals[12] == 1):
+            risk = True  # serious thoughts in the past month, or an attempt ever (optional items)
+        s.risk = risk
+    return s
+
+
+def _any(*xs: bool | None) -> bool | None:
+    """Three-valued or."""
+    unknown = False
+    for x in xs:
+        if x is True:
+            return True
+        if x is None:
+            unknown = True
+    return None if unknown else False
+
+
+def _cssrs(s: S, v: list[Any]) -> None:
+    """The C-SSRS screener: 3-5 asked after yes to 2, 6b after yes to 6; a question not asked
+    is never a match, one asked and unanswered is unknown."""
+    q1, q2, q3, q4, q5, q6, q6b = v
+    not_asked = object()
+    if q2 == 0:  # an unanswered question that was not asked
+        q3, q4, q5 = (not_asked if x is None else x for x in (q3, q4, q5))
+    if q6 == 0 and q6b is None:
+        q6b = not_asked
+    missing = [name for name, x in (("q1", q1), ("q2", q2), ("q6", q6)) if x is None]
+    if q2 == 1:
+        missing += [name for name, x in (("q3", q3), ("q4", q4), ("q5", q5)) if x is None]
+    if q6 == 1 and q6b is None:
+        missing.append("q6b")
+    order = ("q1", "q2", "q3", "q4", "q5", "q6", "q6b")
+    missing.sort(key=order.index)
+
+    def yes(x: Any) -> bool | None:
+        return None if x is None else (x is not not_asked and x == 1)
+
+    def no(x: Any) -> bool | None:
+        return None if x is None else (x is not not_asked and x == 0)
+
+    s.valid = not missing
+    s.safety_missing = bool(missing)
+    s.why = missing
+    s.risk = _any(yes(q1), yes(q2), yes(q3), yes(q4), yes(q5), yes(q6), yes(q6b))
+    s.urgent = high = _any(yes(q4), yes(q5), yes(q6b))
+    if high is True:
+        s.level = "high"
+        return
+    if high is None:
+        return
+    both = yes(q6), no(q6b)
+    six = False if False in both else None if None in both else True
+    moderate = _any(yes(q3), six)
+    if moderate is not False:
+        s.level = "moderate" if moderate else None
+        return
+    low = _any(yes(q1), yes(q2))
+    s.level = None if low is None else "low" if low else "none"
+
+
+def _round(x: float) -> float:
+    if isinstance(x, int) or x.is_integer():
+        return int(x)
+    return round(x, 4) + 0.0
+
+
+def _concern(m: M, s: S) -> tuple[bool, bool, bool, int, int]:
+    if s.vals is None:
+        return (False, False, True, -1, 0)
+    level = -1
+    if m.name == "cssrs_screener":
+        level = ("none", "low", "moderate", "high").index(s.level) if s.level else -1
+    elif m.bands and s.total is not None:
+        level = sum(1 for b in m.bands if s.total >= b) - 1
+    safety = (s.vals[8] or 0) if m.name in ("phq9", "phqa") else 0
+    if m.name == "phqa":
+        safety += (s.vals[11] or 0) + (s.vals[12] or 0)
+    elif m.name == "cssrs_screener":
+        safety = sum(x or 0 for x in s.vals)
+    return (s.urgent is True, s.risk is True, s.safety_missing, level, safety)
+
+
+def _series(f: dict[str, Any], m: M, scored: list[S], last: S, as_of: _dt.date) -> None:
+    """The facts of one measure from its administrations (in date order, all scored; ``last``
+    is the latest, of most concern among same-day ones)."""
+    name = m.name
+    if name in ("phq9", "cssrs_screener", "phqa", "psychosis_dimensions"):
+        f[f"{name}.last_administered_date"] = last.date
+    valid = [s for s in scored if s.valid]
+    latest = valid[-1] if valid else None
+    if name == "psychosis_dimensions":
+        f["psychosis_dimensions.hallucinations_latest"] = last.vals[0] if last.vals else None
+        f["psychosis_dimensions.delusions_latest"] = last.vals[1] if last.vals else None
+        read = [s.vals for s in scored if s.vals is not None]
+        f["psychosis_dimensions.items_worsened"] = (
+            sum(1 for a, b in zip(read[-1], read[-2], strict=True) if a is not None and b is not None and a > b)
+            if len(read) > 1
+            else None
+        )
+        return
+    if name == "cssrs_screener":
+        f["cssrs_screener.level"] = last.level if last.vals is not None else None
+        return
+    if name in ("phq9", "phqa"):
+        f[f"{name}.item9_latest"] = last.vals[8] if last.vals is not None else None
+        if name == "phqa":
+            f["phqa.suicide_risk"] = last.risk if last.vals is not None else None
+            return
+    if name == "auditc":
+        return
+    if latest is None:
+        return
+    f[f"{name}.latest"] = latest.total
+    f[f"{name}.latest_date"] = latest.date
+    f[f"{name}.days_since_latest"] = (as_of - latest.date).days
+    if name == "asrm":
+        f["asrm.positive_screen"] = last.total >= 6 if last.vals is not None and last.total is not None else None
+        return
+    base = valid[0].total
+    f[f"{name}.baseline"] = base
+    if len(valid) < 2:
+        if name in ("phq9", "gad7"):
+            f[f"{name}.remission"] = latest.total < 5
+            if name == "phq9":
+                f["phq9.remission_weeks"] = f["phq9.response_weeks"] = 0  # a run of one lasts 0 weeks
+        return
+    prev = valid[-2]
+    f[f"{name}.previous"] = prev.total
+    f[f"{name}.previous_date"] = prev.date
+    f[f"{name}.change_from_previous"] = _round(latest.total - prev.total)
+    if name == "pcl5":
+        f["pcl5.change"] = _round(latest.total - base)
+    if name in ("phq9", "gad7"):
+        f[f"{name}.pct_reduction"] = _round((base - latest.total) / base) if base else None
+        f[f"{name}.response"] = latest.total <= 0.5 * base if base > 0 else None
+        f[f"{name}.remission"] = latest.total < 5
+        if name == "phq9":
+            f["phq9.remission_weeks"] = _run(valid, lambda t: t < 5)
+            f["phq9.response_weeks"] = _run(valid, lambda t: base > 0 and t <= 0.5 * base)
+
+
+def _run(valid: list[S], ok: Any) -> int:
+    """Whole weeks the current run of valid administrations meeting ``ok`` has lasted (the
+    baseline itself ends the walk back)."""
+    start = None
+    for s in reversed(valid):
+        if (s is valid[0] and start is not None) or not ok(s.total):
+            break
+        start = s.date
+    return 0 if start is None else (valid[-1].date - start).days // 7
+
+
+def _lost(events: list[tuple[_dt.date, str, Any]], kind: str, good: str, as_of: _dt.date) -> int | None:
+    prev = lost = None
+    for d, k, status in events:
+        if k != kind:
+            continue
+        if prev == good and status != good:
+            lost = d
+        elif status == good:
+            lost = None
+        prev = status
+    return None if lost is None else (as_of - lost).days
+
+
+def _phrase(label: str, ids: list[str], what: str) -> str:
+    names = [i.removeprefix("item") if i.removeprefix("item").isdigit() else i for i in ids]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"{label} item{'s' if len(names) > 1 else ''} {listed} {'were' if len(names) > 1 else 'was'} {what}"
+
+
+ITEM_IDS = {
+    "phq9": [f"item{i}" for i in range(1, 11)],
+    "phqa": [*(f"item{i}" for i in range(1, 10)), "past_year_depressed", "difficulty", "serious", "attempt"],
+    "cssrs_screener": ["q1", "q2", "q3", "q4", "q5", "q6", "q6b"],
+}
+
+
+def _why(m: M, last: S, sent: int) -> str:
+    when = last.date.isoformat()
+    if last.vals is None:
+        return f"the {m.label} of {when} could not be scored (an invalid answer)"
+    ids = ITEM_IDS[m.name]
+    given = set(ids[:sent])
+    parts = [
+        _phrase(m.label, names, what)
+        for names, what in (
+            ([i for i in last.why if i not in given], "not sent"),
+            ([i for i in last.why if i in given], "left unanswered"),
+        )
+        if names
+    ]
+    return f"{'; '.join(parts)} ({when})"
+
+
+#: Every fact the rules and their messages read, missing (None) until computed.
+FACT_NAMES: tuple[str, ...] = ()  # filled in below, from the rulesets
+
+
+def facts(d: dict[str, Any], as_of: _dt.date) -> dict[str, Any]:
+    """The facts of one parsed episode as of ``as_of`` (every name in FACT_NAMES)."""
+    f = dict.fromkeys(FACT_NAMES)
+    status = d["status"]
+    if status not in STATUSES or d.get("set_aside"):
+        raise Unsupported("status or records set aside")
+    f["status"] = status
+    enrolled = _date(d["enrollment_date"])
+    f["enrollment_date"] = enrolled
+    f["days_since_enrollment"] = (as_of - enrolled).days
+    # contacts, in date order
+    contacts = sorted(
+        [(c_date, c["kind"], c.get("minutes")) for c in d.get("contacts", ()) if (c_date := _date(c["date"])) <= as_of],
+        key=lambda c: c[0],
+    )
+    initial = last = review = None
+    follow_ups = minutes = 0
+    month_start = as_of.replace(day=1)
+    for c_date, kind, c_minutes in contacts:
+        if kind == "initial_assessment" and initial is None:
+            initial = c_date
+        if kind in PATIENT_KINDS:
+            last = c_date
+        if kind == "follow_up":
+            follow_ups += 1
+        elif kind == "psychiatric_consultation" or kind == "case_review":
+            review = c_date
+        if c_date >= month_start:
+            minutes += c_minutes or 0
+    f["has_initial_assessment"] = initial is not None
+    if initial is not None:
+        f["days_since_initial_assessment"] = days = (as_of - initial).days
+        f["weeks_in_treatment"] = days // 7
+    if last is not None:
+        f["last_contact_date"] = last
+        f["days_since_last_contact"] = (as_of - last).days
+    f["follow_up_contacts"] = follow_ups
+    if review is not None:
+        f["days_since_consultant_review"] = (as_of - review).days
+    f["minutes_this_month"] = minutes
+    if contacts:
+        first = contacts[0][0]
+        f["cocm_month"] = (as_of.year - first.year) * 12 + as_of.month - first.month + 1
+    plan = d.get("relapse_prevention_plan_date")
+    f["has_relapse_prevention_plan"] = plan is not None and _date(plan) <= as_of
+    pending = []
+    for r in d.get("recommendations", ()):
+        r_date = _date(r["date"])
+        resolved = r.get("resolved_date")
+        if r_date <= as_of and (r["status"] == "pending" or (resolved is not None and _date(resolved) > as_of)):
+            pending.append(r_date)
+    f["pending_recommendations"] = len(pending)
+    if pending:
+        f["days_since_oldest_pending_recommendation"] = (as_of - min(pending)).days
+    _smi(f, d, as_of)
+    _measures(f, d, as_of)
+    f["set_aside_count"] = 0
+    return f
+
+
+def _smi(f: dict[str, Any], d: dict[str, Any], as_of: _dt.date) -> None:
+    events = sorted(
+        [
+            (e_date, e["kind"], e.get("status"))
+            for e in d.get("smi_events", ())
+            if (e_date := _date(e["date"])) <= as_of
+        ],
+        key=lambda e: e[0],
+    )
+    hospital = ed = 0
+    for e_date, kind, status in events:
+        days = (as_of - e_date).days
+        if kind == "hospitalization":
+            hospital += days < 90
+            f["days_since_last_hospitalization"] = days
+        elif kind == "ed_visit":
+            ed += days < 90
+            f["days_since_last_ed_visit"] = days
+        else:
+            f[f"{kind}_status"] = status
+    f["hospitalizations_last_90d"] = hospital
+    f["ed_visits_last_90d"] = ed
+    for kind, good in (("housing", "stable"), ("employment", "employed"), ("education", "enrolled")):
+        f[f"days_since_{kind}_lost"] = _lost(events, kind, good, as_of)
+
+
+def _measures(f: dict[str, Any], d: dict[str, Any], as_of: _dt.date) -> None:
+    by: dict[str, list[tuple[_dt.date, dict[str, Any]]]] = {}
+    for a in d.get("assessments", ()):
+        a_date = _date(a["date"])
+        if a_date <= as_of:
+            by.setdefault(a["measure"], []).append((a_date, a))
+    sex = d.get("sex")
+    invalid = []
+    why: dict[str, str] = {}
+    mismatch = 0
+    newest = None
+    for name, entries in by.items():
+        m = MEASURES.get(name)
+        if m is None:
+            raise Unsupported(f"measure {name!r}")
+        entries.sort(key=lambda e: e[0])
+        scored = [_score(m, a, sex, a_date) for a_date, a in entries]
+        k = len(scored) - 1
+        if k and scored[k - 1].date == scored[k].date:  # same day: the one of most concern counts
+            k = max(
+                reversed([j for j, s in enumerate(scored) if s.date == scored[-1].date]),
+                key=lambda j: _concern(m, scored[j]),
+            )
+        last = scored[k]
+        _series(f, m, scored, last, as_of)
+        if newest is None or entries[-1][0] > newest:
+            newest = entries[-1][0]
+        if last.vals is None:
+            invalid.append(name)
+        elif last.agrees is False:
+            mismatch += 1
+        if name in SAFETY_MEASURES and (last.vals is None or last.safety_missing):
+            answers = entries[k][1].get("answers")
+            why[name] = _why(m, last, len(answers) if isinstance(answers, list) else 0)
+    reasons = [why[name] for name in SAFETY_MEASURES if name in why]
+    f["safety_item_missing"] = bool(reasons)
+    f["safety_missing_reason"] = "; ".join(reasons) or None
+    f["measures_latest_invalid"] = len(invalid)
+    f["measures_latest_invalid_names"] = ", ".join(sorted(invalid)) or None
+    f["measures_total_mismatch"] = mismatch
+    f["days_since_last_assessment"] = None if newest is None else (as_of - newest).days
+
+
+FACT_NAMES = (
+    *("status", "enrollment_date", "days_since_enrollment", "has_initial_assessment", "weeks_in_treatment"),
+    *("days_since_initial_assessment", "last_contact_date", "days_since_last_contact", "follow_up_contacts"),
+    *("days_since_consultant_review", "minutes_this_month", "cocm_month", "has_relapse_prevention_plan"),
+    *("pending_recommendations", "days_since_oldest_pending_recommendation"),
+    *("hospitalizations_last_90d", "ed_visits_last_90d", "days_since_last_hospitalization"),
+    *("days_since_last_ed_visit", "housing_status", "employment_status", "education_status"),
+    *("days_since_housing_lost", "days_since_employment_lost", "days_since_education_lost"),
+    *("safety_item_missing", "safety_missing_reason", "measures_latest_invalid", "measures_latest_invalid_names"),
+    *("measures_total_mismatch", "set_aside_count", "set_aside_reasons", "days_since_last_assessment"),
+    *(f"{m}.{s}" for m in ("phq9", "gad7", "pcl5", "whodas12", "ras") for s in ("latest", "latest_date", "previous")),
+    *(
+        f"{m}.{s}"
+        for m in ("phq9", "gad7", "pcl5", "whodas12", "ras")
+        for s in ("previous_date", "change_from_previous")
+    ),
+    *(f"{m}.{s}" for m in ("phq9", "gad7", "pcl5") for s in ("baseline", "days_since_latest")),
+    *(f"{m}.{s}" for m in ("phq9", "gad7") for s in ("pct_reduction", "response", "remission")),
+    *("phq9.remission_weeks", "phq9.response_weeks", "phq9.item9_latest", "phq9.last_administered_date"),
+    *("pcl5.change", "asrm.latest", "asrm.latest_date", "asrm.positive_screen"),
+    *("cssrs_screener.level", "cssrs_screener.last_administered_date"),
+    *("phqa.item9_latest", "phqa.last_administered_date", "phqa.suicide_risk"),
+    *("psychosis_dimensions.delusions_latest", "psychosis_dimensions.hallucinations_latest"),
+    *("psychosis_dimensions.items_worsened", "psychosis_dimensions.last_administered_date"),
+)
+_FACT_SET = frozenset(FACT_NAMES)
+_NAME = _re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_PLACEHOLDER = _re.compile(r"\{([^{}:]+)(?::([^{}]*))?\}")
+_SEVERITY = {"info": 0, "low": 1, "moderate": 2, "high": 3, "critical": 4}
+
+
+def _names(when: Any) -> list[str]:
+    """The facts a condition reads, in first-use order."""
+    if isinstance(when, str):
+        return [t for t in _NAME.findall(when) if t in _FACT_SET]
+    items = when.values() if isinstance(when, dict) else when
+    return [n for item in items for n in _names(item)]
+
+
+def _load_meta() -> dict[str, dict[str, Any]]:
+    """Each rule's alert as data: read once from rulesets/*.yaml (not per patient)."""
+    meta = {}
+    for path in sorted((_Path(__file__).resolve().parent.parent / "rulesets").glob("*.yaml")):
+        rs = _yaml.safe_load(path.read_text(encoding="utf-8"))
+        params = {k: v["value"] for k, v in (rs.get("parameters") or {}).items()}
+        for rule in rs["rules"]:
+            then = rule["then"]
+            parts: list[tuple[str, str | None, str, bool]] = []  # (text, name, format, is a parameter)
+            text, pos = then["message"], 0
+            for match in _PLACEHOLDER.finditer(text):
+                parts.append((text[pos : match.start()], None, "", False))
+                name = match.group(1).strip()
+                parts.append(("", name, match.group(2) or "", name in params))
+                pos = match.end()
+            parts.append((text[pos:], None, "", False))
+            evidence = list(dict.fromkeys(_names(rule["when"])))
+            meta[rule["id"]] = {
+                "ruleset": rs["ruleset"],
+                "category": then["category"],
+                "severity": then["severity"],
+                "priority": then["priority"],
+                "parts": parts,
+                "params": params,
+                "evidence": evidence,
+                "key": (
+                    then["category"] != "suicide_risk",
+                    -then["priority"],
+                    -_SEVERITY[then["severity"]],
+                    rule["id"],
+                ),
+            }
+    return meta
+
+
+META = _load_meta()
+
+
+def _fmt(value: Any, spec: str) -> str:
+    if value is None:
+        return "unknown"
+    if spec:
+        try:
+            return format(value, spec)
+        except (ValueError, TypeError):
+            return str(value)
+    if value is True or value is False:
+        return "yes" if value else "no"
+    if type(value) is float and value.is_integer():
+        return str(int(value))
+    if type(value) is _dt.date:
+        return value.isoformat()
+    return str(value)
+
+
+def alerts(f: dict[str, Any]) -> list[dict[str, Any]]:
+    """The alerts of the rules that fire on ``f``, as plain dicts, in review order."""
+    out = []
+    for rule_id in rules(f):
+        m = META[rule_id]
+        params = m["params"]
+        text = "".join(
+            t if name is None else _fmt(params.get(name) if is_param else f[name], spec)
+            for t, name, spec, is_param in m["parts"]
+        )
+        out.append(
+            {
+                "rule_id": rule_id,
+                "category": m["category"],
+                "severity": m["severity"],
+                "priority": m["priority"],
+                "message": " ".join(text.split()),
+                "evidence": {n: f[n] for n in m["evidence"]},
+                "_key": m["key"],
+            }
+        )
+    out.sort(key=lambda a: a["_key"])
+    for a in out:
+        del a["_key"]
+    return out
+
+
+def pipeline(line: str, as_of: _dt.date) -> list[dict[str, Any]]:
+    """One JSON text line to its alerts: parse, check and score, facts, rules, alerts."""
+    return alerts(facts(_json.loads(line), as_of))
+
+
+def _rule_ids() -> frozenset[str]:
+    """The rule ids :func:`rules` can fire (read from this module's source: each
+    ``add("...")`` of :func:`rules` and the helpers it calls)."""
+    return frozenset(_re.findall(r'add\("([^"]+)"\)', _Path(__file__).read_text(encoding="utf-8")))
+
+
+#: Every rule this yardstick knows: a bundled rule not in it makes the benchmark stop.
+RULE_IDS = _rule_ids()

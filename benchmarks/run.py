@@ -24,6 +24,9 @@ Measures, in ONE run, on ONE core (the process pins itself to CPU 0 where it can
    one worker per core (target: p99 < 100 ms at 32 concurrent), and where one call's time goes.
    ``--only jobs,service`` runs only figures 6 and 7.
 
+``--speed`` runs only 1, 1b, 2 and 2b (the compiled backend's speed; results in
+``benchmarks/results/speed-latest.json``).
+
 Ratios compare interleaved repeats of both sides (the median of each), so machine noise hits
 both alike. The prepared inputs are moved out of the garbage collector's reach (``gc.freeze``)
 so a full collection does not rescan them. Results go to stdout and
@@ -134,6 +137,69 @@ def bench_rules(engine: Any, facts: Sequence[dict[str, Any]], repeats: int) -> d
     }
 
 
+def check_handwritten_end_to_end(engine: Any, texts: Sequence[str]) -> int:
+    """Stop unless the hand-written pipeline gives, on every patient, the alerts the engine
+    gives (rule ids, categories, severities, priorities, messages and evidence, in review
+    order); name the bundled rules and facts the yardstick does not have yet. The number of
+    alerts compared."""
+    import handwritten
+
+    rule_ids = {r.rule_id for r in engine.program.rules}
+    unknown_rules = sorted(rule_ids - handwritten.RULE_IDS)
+    unknown_facts = sorted(set(engine.needed) - set(handwritten.FACT_NAMES))
+    if unknown_rules or unknown_facts:
+        raise SystemExit(
+            "the hand-written pipeline (benchmarks/handwritten.py) lacks bundled rules "
+            f"{unknown_rules or 'none'} and facts {unknown_facts or 'none'}: add them to it before timing"
+        )
+    keys = ("rule_id", "category", "severity", "priority", "message", "evidence")
+    compared = 0
+    for i, (text, result) in enumerate(zip(texts, engine.evaluate_many(texts, AS_OF), strict=True)):
+        expected = [{k: getattr(a, k) for k in keys} for a in getattr(result, "alerts", ())]
+        actual = handwritten.pipeline(text, AS_OF)
+        if expected != actual:
+            raise SystemExit(
+                f"the hand-written pipeline disagrees with the engine on patient {i}: rule ids "
+                f"{[a['rule_id'] for a in actual]} vs {[a['rule_id'] for a in expected]}"
+                + ("" if [a["rule_id"] for a in actual] != [a["rule_id"] for a in expected] else " (same rules)")
+            )
+        compared += len(expected)
+    return compared
+
+
+def bench_handwritten_end_to_end(engine: Any, texts: Sequence[str], repeats: int) -> dict[str, Any]:
+    """End to end, JSON text -> alerts: the engine (compiled backend, ``evaluate_many``) against
+    the hand-written pipeline of all bundled rules (``handwritten.pipeline``: ``json.loads``,
+    the answers it relies on checked and scored, the facts, the rules, the alerts as dicts),
+    after checking that both give the same alerts on every patient; interleaved repeats."""
+    import handwritten
+
+    alerts = check_handwritten_end_to_end(engine, texts)
+    pipeline = handwritten.pipeline
+    as_of = AS_OF
+
+    def full() -> None:
+        for _ in engine.evaluate_many(texts, as_of):
+            pass
+
+    def hand() -> None:
+        for t in texts:
+            pipeline(t, as_of)
+
+    t_full, t_hand = _interleaved(full, hand, repeats=repeats)
+    n = len(texts)
+    return {
+        "patients": n,
+        "alerts_compared": alerts,
+        "engine_per_s": round(n / t_full),
+        "handwritten_per_s": round(n / t_hand),
+        "engine_us_per_patient": round(t_full * 1e6 / n, 1),
+        "handwritten_us_per_patient": round(t_hand * 1e6 / n, 1),
+        "engine_vs_handwritten": round(t_hand / t_full, 3),
+        "target": ">= 0.5",
+    }
+
+
 def bench_end_to_end(
     engine: Any, texts: Sequence[str], facts: Sequence[dict[str, Any]], repeats: int
 ) -> dict[str, Any]:
@@ -142,17 +208,18 @@ def bench_end_to_end(
     and the rules plus the alerts on the prebuilt ``facts`` of the same patients. What is left
     is building the facts (scoring included); without it, the ceiling would be
     1 / (parse + rules + alerts)."""
-    from cocm_rules.episode import parse_episode
+    from cocm_rules.records import iter_light_episodes
 
     as_of = AS_OF
+    library = engine.library
 
     def full() -> None:
         for _ in engine.evaluate_many(texts, as_of):
             pass
 
-    def parse_only() -> None:
-        for t in texts:
-            parse_episode(t)
+    def parse_only() -> None:  # the engine's own reader, as evaluate_many reads the texts
+        for _ in iter_light_episodes(texts, library):
+            pass
 
     def json_only() -> None:
         for t in texts:
@@ -182,40 +249,50 @@ def bench_end_to_end(
 
 
 def bench_strict_json(texts: Sequence[str], repeats: int) -> dict[str, Any]:
-    """What reading the episode JSON strictly costs: parse + validate through the shipping path
-    (``parse_episode`` of the text: jiter with duplicate-key detection, the check for numbers
-    beyond float range, then validation) against the same parse + validate with jiter's plain
-    parse (the same jiter settings, without duplicate-key detection and range check), each as
-    a ratio to the standard library's ``json.loads`` of the same texts, in the same run."""
-    import jiter
-
+    """What reading the episode JSON strictly costs, each as a ratio to the standard library's
+    ``json.loads`` of the same texts, in the same run: the engine's batch reader
+    (``read_light``: jiter's duplicate-key pass, then one msgspec pass that validates the
+    episode and refuses NaN, lone surrogates and numbers beyond float range); the same msgspec
+    pass without the duplicate-key pass (what that check costs); and the full path
+    (``parse_episode``: the strict reader, then pydantic), which records that are not plainly
+    valid take."""
     from cocm_rules.episode import parse_episode
+    from cocm_rules.light_episode import LightEpisode, read_light
 
-    raw = [t.encode() for t in texts]
+    light = sum(read_light(t) is not None for t in texts)
+    decode = __import__("msgspec").json.Decoder(LightEpisode).decode
 
     def strict() -> None:
         for t in texts:
-            parse_episode(t)
+            read_light(t)
 
     def unchecked() -> None:
-        for b in raw:
-            parse_episode(jiter.from_json(b, allow_inf_nan=False, cache_mode="keys"))
+        for t in texts:
+            decode(t)
+
+    def full_path() -> None:
+        for t in texts:
+            parse_episode(t)
 
     def json_only() -> None:
         for t in texts:
             json.loads(t)
 
-    t_strict, t_unchecked, t_json = _interleaved(strict, unchecked, json_only, repeats=repeats)
+    t_strict, t_unchecked, t_full, t_json = _interleaved(strict, unchecked, full_path, json_only, repeats=repeats)
     n = len(texts)
     us = 1e6 / n
     return {
         "patients": n,
+        "light_path_patients": light,
         "strict_us_per_patient": round(t_strict * us, 1),
         "unchecked_us_per_patient": round(t_unchecked * us, 1),
+        "full_path_us_per_patient": round(t_full * us, 1),
         "json_loads_us_per_patient": round(t_json * us, 1),
         "strict_vs_json_loads": round(t_strict / t_json, 2),
         "unchecked_vs_json_loads": round(t_unchecked / t_json, 2),
+        "full_path_vs_json_loads": round(t_full / t_json, 2),
         "check_cost_vs_json_loads": round((t_strict - t_unchecked) / t_json, 2),
+        "target": "strict <= 1.5x json.loads",
     }
 
 
@@ -508,6 +585,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the script runs")
     parser.add_argument("--caseload-patients", type=int, default=20_000, help="patients for the caseload RSS figure")
     parser.add_argument(
+        "--speed", action="store_true", help="only the compiled backend's speed figures (1, 1b, 2, 2b; ~3 min)"
+    )
+    parser.add_argument(
         "--rss-million", action="store_true", help="only the caseload RSS figure, on 1,000,000 patients (~20 min)"
     )
     parser.add_argument("--jobs-patients", type=int, default=50_000, help="patients for the --jobs figure")
@@ -561,6 +641,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" -> compiled is {r['compiled_vs_handwritten']}x the hand-written speed (target >= 0.5)",
         flush=True,
     )
+    results["end_to_end_vs_handwritten"] = r = bench_handwritten_end_to_end(engine, texts, args.repeats)
+    print(
+        f"1b. end to end (JSON -> alerts), all {len(engine.program.rules)} rules: engine (compiled) "
+        f"{r['engine_per_s']:,}/s ({r['engine_us_per_patient']} us), hand-written pipeline "
+        f"{r['handwritten_per_s']:,}/s ({r['handwritten_us_per_patient']} us), the same {r['alerts_compared']:,} "
+        f"alerts -> the engine is {r['engine_vs_handwritten']}x the hand-written speed (target >= 0.5)",
+        flush=True,
+    )
     results["end_to_end_compiled"] = r = bench_end_to_end(engine, texts, facts, args.repeats)
     print(
         f"2. end to end (JSON -> alerts), compiled: {r['patients_per_s']:,} patients/s "
@@ -573,12 +661,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     results["strict_json"] = r = bench_strict_json(texts, args.repeats)
     print(
-        f"2b. reading the episode JSON strictly (repeated keys, numbers beyond float range): parse+validate "
-        f"{r['strict_us_per_patient']} us/patient ({r['strict_vs_json_loads']}x json.loads) vs "
-        f"{r['unchecked_us_per_patient']} us without the checks ({r['unchecked_vs_json_loads']}x); "
-        f"the checks cost {r['check_cost_vs_json_loads']}x json.loads ({r['json_loads_us_per_patient']} us)",
+        f"2b. reading the episode JSON strictly (the engine's reader, {r['light_path_patients']:,} of "
+        f"{r['patients']:,} on its light path): parse+validate {r['strict_us_per_patient']} us/patient "
+        f"({r['strict_vs_json_loads']}x json.loads, target <= 1.5) vs {r['unchecked_us_per_patient']} us without the "
+        f"duplicate-key pass ({r['unchecked_vs_json_loads']}x): that check costs {r['check_cost_vs_json_loads']}x "
+        f"json.loads ({r['json_loads_us_per_patient']} us); the full pydantic path {r['full_path_us_per_patient']} us "
+        f"({r['full_path_vs_json_loads']}x)",
         flush=True,
     )
+    if args.speed:
+        return _write(results, "speed-latest.json")
     try:
         engine_d = Engine.load(backend="durable")
     except Exception as e:
@@ -602,10 +694,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["caseload_memory"] = cm = bench_caseload_memory(args.caseload_patients)
     _print_caseload_memory(cm)
     _parallel_figures(results, args, {"jobs", "service"})
+    return _write(results, "latest.json")
+
+
+def _write(results: dict[str, Any], name: str) -> int:
     out = HERE / "results"
     out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"results: {out / 'latest.json'}")
+    (out / name).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"results: {out / name}")
     return 0
 
 
@@ -627,11 +723,7 @@ def _only(which: set[str], args: argparse.Namespace) -> int:
         raise SystemExit(f"--only: unknown figures {sorted(unknown)}; choose from jobs, service")
     results: dict[str, Any] = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count()}}
     _parallel_figures(results, args, which)
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
-    (out / "parallel-latest.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"results: {out / 'parallel-latest.json'}")
-    return 0
+    return _write(results, "parallel-latest.json")
 
 
 if __name__ == "__main__":

@@ -36,8 +36,9 @@ from .lifecycle import (
     identity_plans,
     parse_acknowledgements,
 )
+from .light_episode import AnyEpisode
 from .measures import MeasureLibrary
-from .records import PatientResult, RecordError, iter_episodes, make_result
+from .records import PatientResult, RecordError, iter_episodes, iter_light_episodes, make_result
 from .rules.compiled import CompiledBackend
 from .rules.coverage import Coverage, coverage
 from .rules.ir import ProgramIR, RuleIR
@@ -91,6 +92,16 @@ class Engine:
         self.backend = _backend(self.program, backend)
         self.catalog: FactCatalog = catalog(self.library)
         self.needed: tuple[str, ...] = self.program.facts_needed
+        # The fact plan: the needed facts of each measure, all missing for a patient who has no
+        # administration of it (so they are never computed one by one), and those missing
+        # facts by the set of measures a patient has (a few dozen sets on a real caseload).
+        by_measure: dict[str, list[str]] = {}
+        for name in self.needed:
+            measure = self.catalog.series_of.get(name)
+            if measure is not None:
+                by_measure.setdefault(measure, []).append(name)
+        self._facts_by_measure = {m: tuple(names) for m, names in by_measure.items()}
+        self._absent: dict[frozenset[str], dict[str, None]] = {}
         self._rule_params = {
             r.rule_id: {name: rs.parameters[name].value for name in rs.parameters}
             for rs in rulesets.rulesets
@@ -148,8 +159,23 @@ class Engine:
 
     def _facts(self, ctx: EpisodeView) -> dict[str, Any]:
         """Every fact the rules read, computed now (in catalog order)."""
-        lazy = _LazyFacts(ctx, self.catalog.fns)
+        lazy = self._lazy_facts(ctx)
         return {name: lazy[name] for name in self.needed}
+
+    def _lazy_facts(self, ctx: EpisodeView) -> _LazyFacts:
+        """The patient's facts, computed as they are read; those of measures the patient has
+        no administration of are missing from the start (see the fact plan in ``__init__``)."""
+        facts = _LazyFacts(ctx, self.catalog.fns)
+        administered = ctx.administered
+        absent = self._absent.get(administered)
+        if absent is None:
+            absent = {
+                name: None for m, names in self._facts_by_measure.items() if m not in administered for name in names
+            }
+            if len(self._absent) < _ABSENT_SETS:
+                self._absent[administered] = absent
+        facts.update(absent)
+        return facts
 
     def evaluate(
         self,
@@ -169,11 +195,11 @@ class Engine:
         acks = parse_acknowledgements(acknowledgements)
         return self._evaluate(ep, as_of, [k for k in acks if k.patient_id == ep.patient_id])
 
-    def _evaluate(self, ep: Episode, as_of: dt.date, acks: list[Acknowledgement] | None = None) -> list[Alert]:
+    def _evaluate(self, ep: AnyEpisode, as_of: dt.date, acks: list[Acknowledgement] | None = None) -> list[Alert]:
         check_as_of(as_of)
         # Facts are computed as the rules read them: a rule that fails on its first comparison
         # never needs the rest (about half the facts, on the example caseload).
-        facts = _LazyFacts(EpisodeView(ep, as_of, self.library), self.catalog.fns)
+        facts = self._lazy_facts(EpisodeView(ep, as_of, self.library))
         return self._alerts(facts, as_of, ep.patient_id, acks)
 
     def assess(
@@ -299,7 +325,7 @@ class Engine:
         counts: Counter[str] = Counter()
         tally = {"results": 0, "errors": 0}
         try:
-            for index, item in iter_episodes(records, self.library):
+            for index, item in iter_light_episodes(records, self.library):
                 if isinstance(item, RecordError):
                     tally["errors"] += 1
                     pid = item.patient_id
@@ -329,6 +355,10 @@ class Engine:
                 alerts_by_category=dict(sorted(counts.items())),
                 seconds=round(time.perf_counter() - started, 3),
             )
+
+
+#: How many sets of administered measures the fact plan keeps the missing facts of.
+_ABSENT_SETS = 4096
 
 
 class _LazyFacts(dict):

@@ -25,6 +25,7 @@ from ._fast import fast_constructor
 from .alerts import Alert
 from .episode import Episode, loggable_field, parse_episode, patient_id_of_pairs, patient_id_problem
 from .errors import InvalidInput
+from .light_episode import AnyEpisode, read_light
 from .measures import MeasureLibrary
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "PatientResult",
     "RecordError",
     "iter_episodes",
+    "iter_light_episodes",
     "iter_records",
     "make_result",
     "parse_line",
@@ -102,12 +104,25 @@ def iter_records(
     Raises TypeError for one record (a text, bytes, a mapping, an Episode) or a path given in
     place of an iterable of records.
     """
+    return _iter_records(records, library, light=False)  # type: ignore[return-value]
+
+
+def _iter_records(
+    records: Iterable[Any], library: MeasureLibrary | None, *, light: bool
+) -> Iterator[tuple[int, int | None, AnyEpisode | RecordError]]:
+    """:func:`iter_records`; with ``light``, a record that comes as JSON text (a JSON Lines line
+    included) is first offered to :func:`~cocm_rules.light_episode.read_light`."""
     refuse_one_record(records)
     for index, record in enumerate(records):
         if isinstance(record, RecordError):  # a reader already failed on this record
             yield index, record.line, record if record.record == index else record.model_copy(update={"record": index})
             continue
         line = record.lineno if isinstance(record, JsonLine | JsonObject) else None
+        if light and isinstance(record, str | bytes):  # a JsonLine is a str
+            fast = read_light(record, library)
+            if fast is not None:
+                yield index, line, fast
+                continue  # else read as below: the Episode, or the error record
         if isinstance(record, JsonLine):
             value = parse_line(record, record.lineno, index)
             if isinstance(value, RecordError):
@@ -136,6 +151,17 @@ def iter_episodes(
     """:func:`iter_records` without the line numbers: each record's index and its Episode or
     RecordError."""
     for index, _line, item in iter_records(records, library):
+        yield index, item
+
+
+def iter_light_episodes(
+    records: Iterable[Any], library: MeasureLibrary | None = None
+) -> Iterator[tuple[int, AnyEpisode | RecordError]]:
+    """:func:`iter_episodes` for the engine's batch path: a record that comes as JSON text and is
+    plainly valid is read by :func:`~cocm_rules.light_episode.read_light` into a
+    :class:`~cocm_rules.light_episode.LightEpisode` (the same values; any other record is read
+    as :func:`iter_episodes` reads it, with the same errors)."""
+    for index, _line, item in _iter_records(records, library, light=True):
         yield index, item
 
 

@@ -98,6 +98,8 @@ class ScoreData:
     :meth:`to_score` gives the :class:`Score`.
     """
 
+    #: Besides these, ``safety_item_missing``: whether ``flags`` holds ``safety_item_missing``,
+    #: known without computing the flags (the safety facts read it for every patient).
     fields = tuple(Score.model_fields)
     #: Fields computed on first access (most administrations only need validity and total).
     deferred = frozenset(
@@ -125,6 +127,8 @@ class ScoreData:
             self._finish = None
             finish(self)
             return self.__dict__[name]
+        if name == "safety_item_missing":
+            return SAFETY_ITEM_MISSING in self.flags
         raise AttributeError(name)
 
     def to_score(self) -> Score:
@@ -773,6 +777,7 @@ class Scorer:
             "answers": t.values,
             "reported_total": t.reported,
             "total_agrees": t.agrees,
+            "safety_item_missing": self.safety_item_missing(t.values, t.missing, t.total_only),
         }
         if not self.band_result:  # else the band is a derived result, set by _finish
             data.__dict__["band"] = t.band

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import sys
 from pathlib import Path
@@ -95,6 +96,32 @@ def test_handwritten_rules_agree_on_medical_outcomes() -> None:
     assert set() == medical - fired
 
 
+def test_the_handwritten_pipeline_gives_the_engines_alerts_from_the_same_json_lines() -> None:
+    """From the same JSON text lines, the hand-written end-to-end pipeline gives exactly the
+    engine's alerts (rule ids, categories, severities, priorities, messages, evidence, order)
+    on 300 synthetic patients, and computes every fact the engine's rules read."""
+    as_of = run.AS_OF
+    engine = Engine.load()
+    texts = [json.dumps(r) for r in generate(300, seed=11, as_of=as_of)]
+
+    compared = run.check_handwritten_end_to_end(engine, texts)
+
+    assert compared > 300
+    assert {r.rule_id for r in engine.program.rules} <= handwritten.RULE_IDS
+    record = json.loads(texts[0])
+    assert set(engine.facts(record, as_of)) == set(handwritten.facts(record, as_of))
+
+
+def test_a_bundled_rule_the_handwritten_pipeline_lacks_stops_the_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule added to the bundled rulesets and not to the yardstick stops the benchmark with
+    its id, rather than timing two pipelines that do different work."""
+    engine = Engine.load()
+    monkeypatch.setattr(handwritten, "RULE_IDS", handwritten.RULE_IDS - {"smi-ed-visit"})
+
+    with pytest.raises(SystemExit, match="lacks bundled rules \\['smi-ed-visit'\\]"):
+        run.check_handwritten_end_to_end(engine, [])
+
+
 def test_the_speed_benchmarks_run_and_report_every_figure() -> None:
     """The benchmark's speed sections run on a few patients and report each figure (the
     figures themselves are not asserted: timings do not belong in the unit tests)."""
@@ -106,6 +133,9 @@ def test_the_speed_benchmarks_run_and_report_every_figure() -> None:
 
     rules = run.bench_rules(engine, facts, repeats=1)
     end_to_end = run.bench_end_to_end(engine, texts, facts, repeats=1)
+    versus = run.bench_handwritten_end_to_end(engine, texts, repeats=1)
+    for key in ("engine_per_s", "handwritten_per_s", "engine_vs_handwritten", "alerts_compared"):
+        assert versus[key] > 0, key
 
     assert 12 == rules["patients"] == end_to_end["patients"]
     assert len(engine.program.rules) == rules["rules"]
@@ -119,9 +149,15 @@ def test_the_speed_benchmarks_run_and_report_every_figure() -> None:
     ):
         assert end_to_end[key] > 0, key
     strict = run.bench_strict_json(texts, repeats=1)
-    for key in ("strict_us_per_patient", "unchecked_us_per_patient", "json_loads_us_per_patient"):
+    for key in (
+        "strict_us_per_patient",
+        "unchecked_us_per_patient",
+        "full_path_us_per_patient",
+        "json_loads_us_per_patient",
+    ):
         assert strict[key] > 0, key
     assert {"strict_vs_json_loads", "unchecked_vs_json_loads", "check_cost_vs_json_loads"} <= set(strict)
+    assert 12 == strict["light_path_patients"]
     parts = end_to_end["parse_us_per_patient"] + end_to_end["rules_and_alerts_us_per_patient"]
     assert end_to_end["facts_us_per_patient"] == pytest.approx(end_to_end["us_per_patient"] - parts, abs=0.2)
 
@@ -135,3 +171,27 @@ def test_the_caseload_memory_figure_runs_and_reports_its_samples() -> None:
     assert (30, 30, 0) == (result["patients"], result["records"], result["errors"])
     assert [3 * i for i in range(1, 11)] == [n for n, _rss in result["rss_samples_mb"]]
     assert result["peak_rss_mb"] > 0
+
+
+def test_the_speed_option_runs_only_the_speed_figures(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``run.py --speed`` reports figures 1, 1b, 2 and 2b and starts neither the durable
+    backend nor the memory subprocesses (it is the quick way to the issue's comparisons)."""
+
+    def not_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("--speed ran a figure it should skip")
+
+    monkeypatch.setattr(run, "HERE", tmp_path)
+    for name in ("bench_durable", "bench_memory", "bench_caseload_memory"):
+        monkeypatch.setattr(run, name, not_run)
+    # not in the test process: the log configuration, the CPU pinning, the frozen heap
+    monkeypatch.setattr(run, "_quiet", lambda: None)
+    monkeypatch.setattr(run, "_pin", lambda: "not pinned")
+
+    try:
+        assert 0 == run.main(["--speed", "--patients", "8", "--repeats", "1"])
+    finally:
+        gc.unfreeze()
+    written = json.loads((tmp_path / "results" / "speed-latest.json").read_text())
+    expected = {"rules_only", "end_to_end_vs_handwritten", "end_to_end_compiled", "strict_json"}
+    assert expected == expected & set(written)
+    assert "durable" not in written

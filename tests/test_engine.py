@@ -724,3 +724,39 @@ def test_measure_aliases_give_the_same_alerts_as_ids() -> None:
 
     assert engine.facts(plain, AS_OF) == engine.facts(written, AS_OF)
     assert engine.evaluate(plain, AS_OF) == engine.evaluate(written, AS_OF)
+
+
+# -- the fact plan ------------------------------------------------------------------------------
+
+
+def test_facts_of_a_measure_never_administered_are_missing_without_being_computed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fact plan: for a patient with no GAD-7, the GAD-7 facts the rules read are missing
+    and their functions are never called (one lookup for the whole measure); with a GAD-7
+    they are computed as before, and the alerts are the same either way."""
+    engine = Engine.load()
+    called: list[str] = []
+    fns = engine.catalog.fns
+    for name in [n for n in engine.needed if n.startswith("gad7.")]:
+        original = fns[name]
+        monkeypatch.setitem(fns, name, lambda v, name=name, original=original: called.append(name) or original(v))
+    as_of = dt.date(2026, 5, 2)
+    without = engine.evaluate(episode(), as_of)
+    facts = engine.facts(episode(), as_of)
+
+    assert [] == called
+    assert all(facts[n] is None for n in engine.needed if n.startswith("gad7."))
+    with_gad7 = episode()
+    with_gad7["assessments"].append({"measure": "gad7", "date": "2026-05-01", "answers": [1, 1, 1, 1, 1, 1, 1]})
+    engine.evaluate(with_gad7, as_of)
+    assert "gad7.baseline" in called
+    assert [a.rule_id for a in without] == [a.rule_id for a in Engine.load().evaluate(episode(), as_of)]
+
+
+def test_every_measure_fact_says_which_measure_leaves_it_missing() -> None:
+    """Each measure fact of the catalog is marked with its measure (the fact plan relies on it),
+    and no episode fact is."""
+    catalog = Engine.load().catalog
+    expected = {name: spec.measure for name, spec in catalog.specs.items() if spec.measure is not None}
+    assert expected == catalog.series_of

@@ -50,13 +50,17 @@ class FactCatalog:
 
     specs: dict[str, FactSpec] = field(default_factory=dict)
     fns: dict[str, FactFn] = field(default_factory=dict)
+    #: Facts that are missing when the patient has no administration of a measure: fact -> measure.
+    series_of: dict[str, str] = field(default_factory=dict)
 
-    def add(self, spec: FactSpec, fn: FactFn) -> None:
-        """Register a fact (names are unique)."""
+    def add(self, spec: FactSpec, fn: FactFn, series_of: str | None = None) -> None:
+        """Register a fact (names are unique); ``series_of``: see :class:`~cocm_rules.facts.Fact`."""
         if spec.name in self.specs:
             raise ValueError(f"fact {spec.name!r} defined twice")
         self.specs[spec.name] = spec
         self.fns[spec.name] = fn
+        if series_of is not None:
+            self.series_of[spec.name] = series_of
 
     def __contains__(self, name: object) -> bool:
         return name in self.specs
@@ -103,11 +107,11 @@ def _build(library: MeasureLibrary) -> FactCatalog:
     cat = FactCatalog()
     for table in EPISODE_FAMILIES:
         for row in table:
-            cat.add(row.spec, row.compute)
+            cat.add(row.spec, row.compute, row.series_of)
     for defn in library.values():
         for family in MEASURE_FAMILIES:
             for row in family(defn):
-                cat.add(row.spec, row.compute)
+                cat.add(row.spec, row.compute, row.series_of)
     return cat
 
 

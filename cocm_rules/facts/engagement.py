@@ -8,7 +8,8 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from ..episode import PROGRAMS, STATUSES, Contact
+from ..episode import PROGRAMS, STATUSES
+from ..light_episode import AnyContact
 from .rows import ViewFn, episode_fact
 from .spec import Fact
 from .view import CONSULTANT_REVIEWS, PATIENT_CONTACTS, EpisodeView
@@ -22,7 +23,7 @@ def _dated(date_name: str, days_name: str, what: str, date: ViewFn) -> Iterator[
     yield episode_fact(days_name, "integer", f"days since {what}", lambda v: v.days(date(v)), unit="days", minimum=0)
 
 
-def _minutes_since(contacts: list[Contact], first: dt.date) -> int:
+def _minutes_since(contacts: list[AnyContact], first: dt.date) -> int:
     """Minutes of the contacts dated on or after ``first`` (contacts are in date order)."""
     total = 0
     for x in reversed(contacts):

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..episode import SetAside
+from ..light_episode import AnySetAside
 from .rows import episode_fact
 from .view import EpisodeView
 
 __all__ = ["EPISODE_FACTS"]
 
 
-def _set_aside_text(x: SetAside) -> str:
+def _set_aside_text(x: AnySetAside) -> str:
     when = x.date.isoformat() if x.date is not None else "undated"
     where = f", {x.source}" if x.source else ""
     what = x.kind.replace("_", " ") + (f" of {x.measure}" if x.measure else "")

@@ -35,4 +35,4 @@ def measure_fact(defn: MeasureDefinition, stat: str, type_: FactType, meaning: s
         s = view.series(m)
         return None if s is None else fn(s, view)
 
-    return Fact(FactSpec(f"{m}.{stat}", type_, meaning, measure=m, group=m, **spec), compute)
+    return Fact(FactSpec(f"{m}.{stat}", type_, meaning, measure=m, group=m, **spec), compute, series_of=m)

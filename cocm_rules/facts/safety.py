@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..measures import MeasureDefinition, MeasureLibrary
+from ..scoring import ScoreData
 from ..vocabulary import SAFETY_ITEM_MISSING
 from .rows import episode_fact, measure_fact
 from .series import MeasureSeries, ScoredAssessment
@@ -74,9 +75,11 @@ def safety_missing(s: MeasureSeries) -> bool | None:
     last = s.latest_any
     if last is None:
         return None
-    if last.score is None:
+    score = last.score
+    if score is None:
         return True  # invalid safety data fails closed
-    return SAFETY_ITEM_MISSING in last.score.flags
+    # The scorer knows this flag without computing the others (ScoreData); a Score lists it.
+    return score.safety_item_missing if isinstance(score, ScoreData) else SAFETY_ITEM_MISSING in score.flags
 
 
 # -- across the episode ------------------------------------------------------------------------

@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..episode import Assessment, Episode
+from ..episode import Episode
 from ..errors import InvalidInput
+from ..light_episode import AnyAssessment, AnyEpisode
 from ..measures import MeasureDefinition, MeasureLibrary, load_measures
 from ..scoring import Score, ScoreData, scorer_for
 from ..vocabulary import SAFETY_ITEM_MISSING
@@ -29,7 +30,7 @@ class ScoredAssessment:
     """An assessment and its score, or the reason it could not be scored."""
 
     index: int
-    assessment: Assessment
+    assessment: AnyAssessment
     score: Score | ScoreData | None
     error: str | None = None
 
@@ -44,7 +45,7 @@ def total_of(a: ScoredAssessment | None) -> Any:
     return None if a is None or a.score is None else a.score.total
 
 
-def _context_for(defn: MeasureDefinition, a: Assessment, episode: Episode) -> dict[str, Any]:
+def _context_for(defn: MeasureDefinition, a: AnyAssessment, episode: AnyEpisode) -> dict[str, Any]:
     ctx = dict(a.context)
     if "sex" in defn.context and "sex" not in ctx and episode.sex is not None:
         ctx["sex"] = episode.sex
@@ -52,7 +53,7 @@ def _context_for(defn: MeasureDefinition, a: Assessment, episode: Episode) -> di
 
 
 def score_one(
-    i: int, a: Assessment, episode: Episode, lib: MeasureLibrary, *, fast: bool = False, scorer: Any = None
+    i: int, a: AnyAssessment, episode: AnyEpisode, lib: MeasureLibrary, *, fast: bool = False, scorer: Any = None
 ) -> ScoredAssessment:
     """Score the ``i``-th assessment of ``episode``; invalid answers give the error in place
     of the score (naming the patient and ``assessments[i]``), never an exception. ``fast``
@@ -94,8 +95,8 @@ class MeasureSeries:
     def __init__(
         self,
         defn: MeasureDefinition,
-        entries: list[tuple[int, Assessment]],
-        episode: Episode,
+        entries: list[tuple[int, AnyAssessment]],
+        episode: AnyEpisode,
         library: MeasureLibrary,
     ) -> None:
         self.defn = defn

@@ -40,10 +40,13 @@ class FactSpec:
 @dataclass(frozen=True)
 class Fact:
     """A row of a fact family's table: the spec, and how to compute the value from an
-    :class:`~cocm_rules.facts.EpisodeView`."""
+    :class:`~cocm_rules.facts.EpisodeView`. ``series_of`` names the measure whose
+    administrations the value comes from, when it is missing for a patient who has none of
+    them (the engine then does not compute it)."""
 
     spec: FactSpec
     compute: Callable[[Any], Any]
+    series_of: str | None = None
 
 
 def round_fact(x: float) -> float:

@@ -11,11 +11,11 @@ Fact families that need a value of their own computed once per patient keep it w
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any
 
-from ..episode import Assessment, Contact, Episode, Recommendation, SetAside, SmiEvent
+from ..light_episode import AnyAssessment, AnyContact, AnyEpisode, AnyRecommendation, AnySetAside, AnySmiEvent
 from ..measures import MeasureLibrary
 from .series import MeasureSeries, ScoredAssessment
 from .spec import lazy
@@ -30,14 +30,14 @@ CONSULTANT_REVIEWS = ("psychiatric_consultation", "case_review")
 _date = attrgetter("date")
 
 
-def _entry_key(entry: tuple[int, Assessment]) -> tuple[dt.date, int]:
+def _entry_key(entry: tuple[int, AnyAssessment]) -> tuple[dt.date, int]:
     return entry[1].date, entry[0]
 
 
 class EpisodeView:
     """Everything the fact functions read about one episode as of one date, computed lazily."""
 
-    def __init__(self, episode: Episode, as_of: dt.date, library: MeasureLibrary) -> None:
+    def __init__(self, episode: AnyEpisode, as_of: dt.date, library: MeasureLibrary) -> None:
         self.episode = episode
         self.as_of = as_of
         self.library = library
@@ -70,12 +70,13 @@ class EpisodeView:
         return result
 
     @lazy
-    def by_measure(self) -> dict[str, list[tuple[int, Assessment]]]:
+    def by_measure(self) -> dict[str, list[tuple[int, AnyAssessment]]]:
         """Administrations on or before as_of by measure id as sent (parsing turned aliases into
         ids), each list of (index in the episode, assessment) sorted by (date, index)."""
         as_of = self.as_of
-        out: dict[str, list[tuple[int, Assessment]]] = {}
-        for i, a in enumerate(self.episode.assessments):
+        out: dict[str, list[tuple[int, AnyAssessment]]] = {}
+        assessments: Sequence[AnyAssessment] = self.episode.assessments
+        for i, a in enumerate(assessments):
             if a.date <= as_of:
                 entries = out.get(a.measure)
                 if entries is None:
@@ -119,7 +120,7 @@ class EpisodeView:
         return n
 
     @lazy
-    def contacts(self) -> list[Contact]:
+    def contacts(self) -> list[AnyContact]:
         """Contacts on or before as_of, in date order."""
         as_of = self.as_of
         return sorted([c for c in self.episode.contacts if c.date <= as_of], key=_date)
@@ -140,13 +141,13 @@ class EpisodeView:
         return None
 
     @lazy
-    def smi(self) -> list[SmiEvent]:
+    def smi(self) -> list[AnySmiEvent]:
         """SMI outcome events on or before as_of, in date order."""
         as_of = self.as_of
         return sorted([e for e in self.episode.smi_events if e.date <= as_of], key=_date)
 
     @lazy
-    def pending(self) -> list[Recommendation]:
+    def pending(self) -> list[AnyRecommendation]:
         """Consultant recommendations made on or before as_of and not acted on by then."""
         return [
             r
@@ -156,7 +157,7 @@ class EpisodeView:
         ]
 
     @lazy
-    def set_aside(self) -> list[SetAside]:
+    def set_aside(self) -> list[AnySetAside]:
         """Records set aside (see :class:`~cocm_rules.episode.SetAside`) dated on or before
         as_of, or undated."""
         as_of = self.as_of

@@ -358,3 +358,20 @@ def test_shortened_path_is_taken_for_complete_lists(measure_id: str, monkeypatch
     complete = [min(ok) for ok in scorer.fast_seq]
     assert "short" == scorer.score_data(complete, {})
     assert [complete] == taken
+
+
+@pytest.mark.parametrize("measure_id", MEASURES)
+@given(data=st.data())
+def test_the_safety_item_missing_shortcut_matches_the_flags(measure_id: str, data: st.DataObject) -> None:
+    """``ScoreData.safety_item_missing`` (known without computing the flags, which the safety
+    facts read for every patient) says exactly whether the flags hold ``safety_item_missing``,
+    on either scoring path, for answers with items missing and for a total sent alone."""
+    scorer = scorer_for(LIBRARY[measure_id])
+    kwargs = data.draw(context(measure_id)) if scorer.needs_context else {}
+    if scorer.has_total and data.draw(st.booleans(), label="total alone"):
+        lo, hi = scorer.total_range
+        given_answers, reported = None, data.draw(st.integers(lo, hi), label="total")
+    else:
+        given_answers, reported = data.draw(answers(measure_id, missing=data.draw(st.booleans()))), None
+    quick = scorer.score_data(given_answers, kwargs, reported).safety_item_missing
+    assert ("safety_item_missing" in scorer.score(given_answers, kwargs, reported).flags) is quick
