@@ -95,3 +95,24 @@ def test_review_shows_each_reason_state(store_target: str) -> None:
     table = invoke("review", caseload, "--as-of", "2026-11-20", "--limit", "3", "--store", store_target)
     assert "acknowledged by cm1" in table.stdout
     assert "[new;" in table.stdout
+
+
+def test_review_csv_shows_each_reasons_state(store_target: str) -> None:
+    """review --csv --store has a states and an alert_ids column: after a snooze, the snoozed
+    reason reads "snoozed until ..." beside its alert id; the other reasons stay new."""
+    import csv
+    import io
+
+    first = invoke("evaluate", EXAMPLE, "--as-of", "2026-11-20", "--store", store_target)
+    alert = next(a for a in alerts_of(first.stdout) if a["rule_id"] == "t2t-phq9-not-improving")
+    done = invoke(
+        "ack", alert["alert_id"], "--by", "cm1", "--reason", "discussed", "--until", "2026-12-01",
+        "--on", "2026-11-20", "--store", store_target,
+    )  # fmt: skip
+    assert 0 == done.exit_code, done.output
+    listed = invoke("review", EXAMPLE, "--as-of", "2026-11-21", "--csv", "--store", store_target)
+    rows = list(csv.DictReader(io.StringIO(listed.stdout)))
+    (row,) = [r for r in rows if alert["alert_id"] in r["alert_ids"].split()]
+    states = dict(zip(row["alert_ids"].split(), row["states"].split("; "), strict=True))
+    assert "snoozed until 2026-12-01" == states[alert["alert_id"]]
+    assert {"new"} >= {s for k, s in states.items() if k != alert["alert_id"]}

@@ -105,9 +105,8 @@ def _review_csv(result: ReviewList) -> None:
     an empty rank, its record, line and error (a rejected patient is never silently absent)."""
     writer = csv.writer(sys.stdout)
     columns = list(ROW_FACTS)
-    writer.writerow(
-        ["rank", "patient_id", "priority", "severity", "reasons", "rule_ids", *columns, "record", "line", "error"]
-    )
+    lead = ["rank", "patient_id", "priority", "severity", "reasons", "rule_ids", "states", "alert_ids"]
+    writer.writerow([*lead, *columns, "record", "line", "error"])
     for e in result.entries:
         row = e.row.model_dump()
         writer.writerow(
@@ -118,6 +117,8 @@ def _review_csv(result: ReviewList) -> None:
                 e.severity,
                 "; ".join(a.title for a in e.reasons),
                 " ".join(a.rule_id for a in e.reasons),
+                "; ".join(state_text(a) for a in e.reasons),
+                " ".join(a.alert_id for a in e.reasons),
                 *("" if row[c] is None else row[c] for c in columns),
                 e.record,
                 "" if e.line is None else e.line,
@@ -127,7 +128,8 @@ def _review_csv(result: ReviewList) -> None:
     blank = [""] * len(columns)
     for err in result.errors:
         line = "" if err.line is None else err.line
-        writer.writerow(["", err.patient_id or "", "", "", NOT_EVALUATED, "", *blank, err.record, line, err.error])
+        first = ["", err.patient_id or "", "", "", NOT_EVALUATED, "", "", ""]
+        writer.writerow([*first, *blank, err.record, line, err.error])
 
 
 @app.command("review")
