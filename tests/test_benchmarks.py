@@ -202,3 +202,18 @@ def test_the_speed_option_runs_only_the_speed_figures(monkeypatch: pytest.Monkey
     expected = {"rules_only", "end_to_end_vs_handwritten", "end_to_end_compiled", "strict_json"}
     assert expected == expected & set(written)
     assert "durable" not in written
+
+
+def test_the_handwritten_pipeline_gives_the_engines_medical_and_billing_alerts_on_the_example_caseload() -> None:
+    """On examples/caseload.jsonl (contact roles, consent, observations in several units,
+    antipsychotics), the hand-written facts give the engine's medical-outcome and billing
+    alerts, messages and evidence included."""
+    engine = Engine.load()
+    texts = (Path(__file__).resolve().parent.parent / "examples" / "caseload.jsonl").read_text().splitlines()
+
+    compared = run.check_handwritten_end_to_end(engine, texts)
+
+    fired = {a["rule_id"] for t in texts for a in handwritten.pipeline(t, run.AS_OF)}
+    assert compared > 100
+    assert {"smi-med-weight-gain", "smi-med-hba1c-diabetes-range", "smi-med-lipid-check-due"} <= fired
+    assert any(r.startswith("billing-") for r in fired)
