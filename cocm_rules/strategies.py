@@ -392,6 +392,7 @@ def episodes(
     shape: str | None = None,
     weeks_in_treatment: tuple[int, int] | None = None,
     data_errors: bool = False,
+    medical: bool = False,
 ) -> SearchStrategy[dict[str, Any]]:
     """Patient episode records that :func:`cocm_rules.parse_episode` accepts.
 
@@ -438,7 +439,10 @@ def episodes(
     for m in measures:
         lib.get_measure(m)
     steered = (
-        bool(present) or any(x is not None for x in (trajectory, safety, shape, weeks_in_treatment)) or data_errors
+        bool(present)
+        or any(x is not None for x in (trajectory, safety, shape, weeks_in_treatment))
+        or data_errors
+        or medical is not False
     )
     if not steered:
         checked = steering(
@@ -463,6 +467,7 @@ def episodes(
         shape=shape if shape is not None else "items",
         weeks_in_treatment=weeks_in_treatment,
         data_errors=data_errors,
+        medical=medical,
     )
 
     def noise(draw: DrawFn, m: str, lo: _dt.date, hi: _dt.date, invalid: bool = False) -> dict[str, Any]:
