@@ -417,7 +417,9 @@ def episodes(
       that change) or ``"relapse"`` (improves, then the latest loses the response). In the
       measure's direction: a measure where higher is better improves by rising. Without it
       each measure draws a trajectory. Answers are spread over the items so that the scorer
-      recomputes the intended totals.
+      recomputes the intended totals. A measure rated item by item with no total (the
+      psychosis dimensions) follows an asked trajectory through one item: ``"not_improving"``
+      holds it at its baseline rating or above on every administration (persistent symptoms).
     - ``safety``: ``"positive"``: on the latest administration of each present measure with
       safety items, an item a safety flag reads raises it (the latest PHQ-9's item 9 >= 1,
       a C-SSRS "yes"); ``"negative"``: every safety item answered and negative, and no other
@@ -428,6 +430,14 @@ def episodes(
       ``"items_total"`` (answers with the total beside them).
     - ``data_errors=True``: a reported total that disagrees with the answers, an invalid
       administration or a record set aside (at least one of them).
+    - ``medical=True``: ``medications`` (an antipsychotic taken for years, one started during
+      the episode, or none) and ``observations`` for metabolic monitoring: body weight (kg, g
+      or [lb_av]) with a BMI, blood pressure, an HbA1c or glucose, lipids (mg/dL or mmol/L)
+      and a smoking status; each check done at every visit, some, the first only or never,
+      with values drawn on either side of the bundled cut-offs (which stay in the rulesets).
+
+    The latest administration of the present measures falls recently, a follow-up or two
+    back, or anywhere in the episode, so measures fall overdue without an option.
 
     Steered episodes also carry contact roles, consent, an occasional 99484 billed this
     month, recommendations, a relapse prevention plan (always with status
