@@ -488,6 +488,8 @@ MODERATE = 3
 SAFETY_MEASURES = ("cssrs_screener", "phq9", "phqa")
 PATIENT_KINDS = frozenset({"initial_assessment", "follow_up", "psychiatric_consultation", "other"})
 STATUSES = frozenset({"active_treatment", "relapse_prevention_plan", "discharged", "inactive"})
+
+
 class S:
     """One scored administration: the date, the answers (None unanswered), the total, whether
     it is valid, whether a reported total agrees, and the flags that concern safety."""
