@@ -8,11 +8,19 @@ same error records, the same order: ``cocm-rules evaluate|review|caseload --jobs
 same bytes as ``--jobs 1``), with the per-patient work spread over ``jobs`` worker processes::
 
     records ─► chunks of CHUNK_SIZE (text lines are cheap to ship) ─► worker processes
-               (each loads the rulesets ONCE from their files and keeps its Engine)
-            ◄─ per record: a result / error record / review candidate / PatientOutcome
+               (each builds its Engine ONCE from the rulesets' files and keeps it)
+            ◄─ per record: a result / error record / review candidate / PatientOutcome;
+               for evaluate_text, one block of text per chunk (one message, one write)
     parent: chunks back in input order (at most 2 per worker in flight: memory stays flat),
             the one-record-per-patient rule (:class:`~cocm_rules._once.FirstRecords`) applied
             in input order, the review list ranked, the caseload counted
+
+The workers are forked from a server process (``forkserver``) that imported the library
+and read the bundled measures, metric definitions and rulesets once when it started
+(:func:`warm`), so a worker starts in milliseconds; it uses those rulesets only when they
+are the batch's files with the SHA-256 the parent loaded, else it reads the files.
+:func:`prepare` starts that server early (the command line does, for a file of 1 MB or
+more), while the parent loads its own engine.
 
 ``jobs=None`` means every core this process may run on; ``jobs=1`` runs in this process, as
 does an input of at most one chunk (starting workers would take longer than the work). The
@@ -56,7 +64,7 @@ import structlog
 
 from ._log import get_logger
 from ._once import FirstRecords
-from .caseload import CaseloadCounter, CaseloadMetrics
+from .caseload import CaseloadCounter, CaseloadMetrics, load_metric_definitions
 from .caseload import caseload_metrics as caseload_in_process
 from .engine import Engine, PatientResult, check_as_of
 from .episode import loggable_field
@@ -65,23 +73,26 @@ from .measures import load_measures
 from .records import JsonLine, JsonObject, RecordError, iter_records, refuse_one_record
 from .review import REVIEW_CATEGORIES, REVIEW_MIN_SEVERITY, ReviewEntry, ReviewList, rank_key
 from .review import review_list as review_in_process
-from .rules.loader import load_rulesets
+from .rules.loader import RulesetSet, load_rulesets
 
 __all__ = [
     "CHUNK_SIZE",
     "MAX_RESTARTS",
+    "EvaluatedBlock",
     "EvaluatedLine",
     "caseload_metrics",
     "default_jobs",
     "evaluate_lines",
+    "evaluate_text",
+    "prepare",
     "evaluate_many",
     "review_list",
 ]
 
 log = get_logger(__name__)
 
-#: Records per chunk sent to a worker (about 20-40 ms of work on one core).
-CHUNK_SIZE = 100
+#: Records per chunk sent to a worker (about 50-100 ms of work on one core: few messages).
+CHUNK_SIZE = 250
 #: Fresh sets of worker processes started after workers died, before the batch fails.
 MAX_RESTARTS = 3
 
@@ -155,13 +166,44 @@ _ENGINES: dict[_EngineSpec, Engine] = {}
 _COUNTERS: dict[dt.date, CaseloadCounter] = {}
 
 
+#: The bundled rulesets the worker server read when it started (:func:`warm`).
+_WARM: list[RulesetSet] = []
+
+
+def warm() -> None:
+    """In the server process that forks the workers (``cocm_rules._warm`` calls it when it
+    starts): load the bundled measure library and metric definitions and read the bundled
+    rulesets, so that each worker forked from it starts with them. Its log events are not
+    kept (no worker did that work; each worker logs its own engine). A problem is left for
+    the workers to meet: they load again, and report it with their batch."""
+    _capture_logs()
+    try:
+        load_measures()
+        load_metric_definitions()
+        _WARM.append(load_rulesets())
+    except CocmRulesError:
+        pass
+    finally:
+        _EVENTS.clear()
+
+
+def _rulesets(spec: _EngineSpec) -> RulesetSet:
+    """The spec's rulesets: those :func:`warm` read, when they are the same files with the
+    same SHA-256 (the bytes the parent loaded), else read from the files here."""
+    for rulesets in _WARM:
+        loaded = rulesets.rulesets
+        if tuple(rs.file for rs in loaded) == spec.files and tuple(rs.sha256 for rs in loaded) == spec.sha256:
+            return rulesets
+    return load_rulesets(list(spec.files))
+
+
 def _engine(spec: _EngineSpec) -> Engine:
     """The spec's Engine, loaded once per worker process. The safety floor is not run again:
     the parent ran it (or skipped it) on the same bytes, compiled to the same program."""
     engine = _ENGINES.get(spec)
     if engine is not None:
         return engine
-    rulesets = load_rulesets(list(spec.files))
+    rulesets = _rulesets(spec)
     changed = (
         "a worker process read other rulesets than the batch started with (the SHA-256 of a file, or "
         "the compiled program, differs): a ruleset file changed meanwhile; run the batch again"
@@ -290,21 +332,52 @@ class EvaluatedLine(NamedTuple):
         return cls(item.model_dump_json(), None, len(item.alerts), tuple(a.category for a in item.alerts))
 
 
+class EvaluatedBlock(NamedTuple):
+    """The output of :func:`evaluate_text` for consecutive records: the lines ``cocm-rules
+    evaluate`` writes for them (each with its newline), their error records, and their
+    number of results and alerts, and of alerts by category."""
+
+    text: str
+    errors: list[RecordError]
+    results: int
+    alerts: int
+    categories: dict[str, int]
+
+    @classmethod
+    def of(cls, items: Iterable[PatientResult | RecordError]) -> EvaluatedBlock:
+        """The block of these results and error records, in their order."""
+        lines: list[str] = []
+        errors: list[RecordError] = []
+        counts: Counter[str] = Counter()
+        results = alerts = 0
+        for item in items:
+            lines.append(item.model_dump_json())
+            if isinstance(item, RecordError):
+                errors.append(item)
+            else:
+                results += 1
+                alerts += len(item.alerts)
+                counts.update(a.category for a in item.alerts)
+        lines.append("")
+        return cls("\n".join(lines), errors, results, alerts, dict(counts))
+
+
 @dataclass(frozen=True)
 class _Evaluate:
-    """Evaluate a chunk: each record's result or error record (as its JSON line with ``text``)."""
+    """Evaluate a chunk: each record's result or error record (as its JSON line with
+    ``text``), or with ``block`` one :class:`EvaluatedBlock` of the whole chunk."""
 
     spec: _EngineSpec
     as_of: dt.date
     text: bool
+    block: bool = False
 
     def __call__(self, start: int, records: list[Any]) -> list[Any]:
         engine = _engine(self.spec)
-        out: list[Any] = []
-        for i, item in enumerate(engine.evaluate_many(records, self.as_of)):
-            item = _renumbered(item, start + i)
-            out.append(EvaluatedLine.of(item) if self.text else item)
-        return out
+        items = (_renumbered(item, start + i) for i, item in enumerate(engine.evaluate_many(records, self.as_of)))
+        if self.block:
+            return [EvaluatedBlock.of(items)]
+        return [EvaluatedLine.of(item) if self.text else item for item in items]
 
 
 @dataclass(frozen=True)
@@ -359,11 +432,50 @@ class _Caseload:
 # -- the parent's side -------------------------------------------------------------------------
 
 
+#: What the server process that forks the workers imports when it starts (:func:`warm`).
+_PRELOAD = ["__main__", "cocm_rules._warm"]
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """Worker processes forked from a fresh server process where the platform has one
+    (``forkserver``: nothing of this process's state, threads or locks is inherited; the
+    server imports the library and reads the bundled definitions once, see :func:`warm`),
+    else spawned."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)  # no effect once the server runs
+    return context
+
+
 def _executor(jobs: int) -> Executor:
-    """Worker processes started from a fresh server process where the platform has one
-    (``forkserver``: nothing of this process's state, threads or locks is inherited), else spawned."""
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method))
+    """A pool of ``jobs`` worker processes (see :func:`_context`)."""
+    return ProcessPoolExecutor(jobs, mp_context=_context())
+
+
+#: Inputs smaller than this (bytes) are not worth starting the worker server early for.
+PREPARE_MIN_BYTES = 1 << 20
+
+
+def prepare(jobs: int | None, source: Any = None) -> None:
+    """Start the server process that forks the workers now, when ``jobs`` (None: every core)
+    is more than 1 and ``source`` (a path; None: unknown) is a file of at least
+    :data:`PREPARE_MIN_BYTES`: it imports the library and reads the bundled definitions
+    (:func:`warm`) while this process loads its engine, instead of after. Optional: the
+    batch functions start it themselves. Returns at once."""
+    if _jobs(jobs) == 1:
+        return
+    if source is not None:
+        try:
+            if Path(source).stat().st_size < PREPARE_MIN_BYTES:
+                return
+        except (OSError, TypeError, ValueError):
+            return
+    context = _context()
+    if isinstance(context, multiprocessing.context.ForkServerContext):
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 @dataclass
@@ -555,6 +667,60 @@ def evaluate_lines(
     return _evaluate(engine, records, as_of, jobs, chunk_size, text=True)
 
 
+def evaluate_text(
+    engine: Engine,
+    records: Iterable[Any],
+    as_of: dt.date,
+    *,
+    jobs: int | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> Iterator[EvaluatedBlock]:
+    """:func:`evaluate_lines` a block of records at a time: the text of the lines
+    ``cocm-rules evaluate`` writes, each block made in the worker that evaluated its records
+    (one message per chunk instead of one object per record), in input order. In this
+    process (``jobs=1``, or a small input) the blocks are of ``chunk_size`` records."""
+    n = _jobs(jobs)
+    check_as_of(as_of)
+    if n > 1:
+        spec = _EngineSpec.of(engine)
+        head, rest = _start(records, chunk_size)
+        if rest is not None:
+            pipeline = _Pipeline(_Evaluate(spec, as_of, True, block=True), n, skip_events=_BATCH_EVENTS)
+            return _evaluated_blocks(engine, pipeline, rest, chunk_size)
+        records = head
+    return _blocks(iter(engine.evaluate_many(records, as_of)), chunk_size)
+
+
+def _blocks(items: Iterator[PatientResult | RecordError], size: int) -> Iterator[EvaluatedBlock]:
+    while True:
+        block = list(itertools.islice(items, size))
+        if not block:
+            return
+        yield EvaluatedBlock.of(block)
+
+
+def _evaluated_blocks(
+    engine: Engine, pipeline: _Pipeline, records: Iterable[Any], chunk_size: int
+) -> Iterator[EvaluatedBlock]:
+    """The pipeline's blocks, logged as ``Engine.evaluate_many`` logs its records."""
+    started = time.perf_counter()
+    counts: Counter[str] = Counter()
+    tally = {"results": 0, "errors": 0}
+    try:
+        for outputs in pipeline.run(records, chunk_size):
+            if outputs and isinstance(outputs[0], RecordError):  # the records of a lost chunk
+                outputs = [EvaluatedBlock.of(outputs)]
+            for block in outputs:
+                for error in block.errors:
+                    _log_invalid(engine, error)
+                tally["errors"] += len(block.errors)
+                tally["results"] += block.results
+                counts.update(block.categories)
+                yield block
+    finally:  # also when the consumer stops early
+        _batch_finished(pipeline, tally, counts, started)
+
+
 def _evaluate(
     engine: Engine, records: Iterable[Any], as_of: dt.date, jobs: int | None, chunk_size: int, *, text: bool
 ) -> Iterator[Any]:
@@ -593,18 +759,23 @@ def _evaluated(
                     counts.update(out.categories if text else [a.category for a in out.alerts])
                 yield out
     finally:  # also when the consumer stops early
-        log.info(
-            "batch.finished",
-            records=tally["results"] + tally["errors"],
-            results=tally["results"],
-            errors=tally["errors"],
-            alerts=sum(counts.values()),
-            alerts_by_category=dict(sorted(counts.items())),
-            seconds=round(time.perf_counter() - started, 3),
-            jobs=pipeline.jobs,
-            chunks=pipeline.chunks,
-            worker_restarts=pipeline.restarts,
-        )
+        _batch_finished(pipeline, tally, counts, started)
+
+
+def _batch_finished(pipeline: _Pipeline, tally: dict[str, int], counts: Counter[str], started: float) -> None:
+    """The one summary of a batch evaluated on workers, as ``Engine.evaluate_many`` logs it."""
+    log.info(
+        "batch.finished",
+        records=tally["results"] + tally["errors"],
+        results=tally["results"],
+        errors=tally["errors"],
+        alerts=sum(counts.values()),
+        alerts_by_category=dict(sorted(counts.items())),
+        seconds=round(time.perf_counter() - started, 3),
+        jobs=pipeline.jobs,
+        chunks=pipeline.chunks,
+        worker_restarts=pipeline.restarts,
+    )
 
 
 def _log_invalid(engine: Engine, item: RecordError) -> None:
