@@ -5,7 +5,8 @@
 1. **load**: starts the real service (``python -m cocm_rules.cdshooks`` in a subprocess,
    uvicorn on 127.0.0.1, a real JWT configuration: one trusted client with an ES384 key
    generated here, as ``tests/test_cdshooks.py`` does) and drives it with a minimal async
-   HTTP/1.1 client (asyncio streams, keep-alive, requests built in advance) at concurrency 1, 8, 32 and 64: a fixed number of ``patient-view`` calls per level
+   HTTP/1.1 client (asyncio streams, keep-alive, requests built in advance) at concurrency
+   1, 8, 32 and 64: a fixed number of ``patient-view`` calls per level
    (the request of ``tests/fixtures/cdshooks/patient-view-request.json``, with its prefetch:
    no FHIR server is called), each with its own freshly signed JWT (signed before the level
    starts, so the client's signing is not timed). It checks every answer (200, and the
