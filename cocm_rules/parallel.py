@@ -46,6 +46,7 @@ input order, as :meth:`Engine.evaluate_many <cocm_rules.Engine.evaluate_many>` l
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import logging
@@ -64,7 +65,7 @@ import structlog
 
 from ._log import get_logger
 from ._once import FirstRecords
-from .caseload import CaseloadCounter, CaseloadMetrics, load_metric_definitions
+from .caseload import CaseloadCounter, CaseloadMetrics, CaseloadPart, PatientOutcome, load_metric_definitions
 from .caseload import caseload_metrics as caseload_in_process
 from .engine import Engine, PatientResult, check_as_of
 from .episode import loggable_field
@@ -409,10 +410,21 @@ class _Review:
         return out
 
 
+class _CaseloadChunk(NamedTuple):
+    """A chunk reduced for the caseload metrics: per record in input order its error record,
+    or its number, line, patient id and whether ``part`` counts it (the first record of its
+    patient in the chunk); the outcomes of the valid records (as tuples of their fields, in
+    that order); and ``part``, the counts of the outcomes of the records it counts."""
+
+    records: list[RecordError | tuple[int, int | None, str, bool]]
+    outcomes: list[tuple[Any, ...]]
+    part: CaseloadPart
+
+
 @dataclass(frozen=True)
 class _Caseload:
-    """Reduce a chunk for the caseload metrics: each record's error record, or its patient id
-    and :class:`~cocm_rules.caseload.PatientOutcome`."""
+    """Reduce a chunk for the caseload metrics: one :class:`_CaseloadChunk` (one message,
+    with the chunk's counts already made, instead of one outcome per record to count)."""
 
     as_of: dt.date
 
@@ -420,13 +432,29 @@ class _Caseload:
         counter = _COUNTERS.get(self.as_of)
         if counter is None:
             counter = _COUNTERS[self.as_of] = CaseloadCounter(self.as_of)
-        out: list[Any] = []
+        out: list[RecordError | tuple[int, int | None, str, bool]] = []
+        outcomes: list[tuple[Any, ...]] = []
+        counted: list[PatientOutcome] = []
+        seen: set[str] = set()
         for i, line, item in iter_records(records):  # the bundled measures, as caseload_metrics reads records
             if isinstance(item, RecordError):
                 out.append(_renumbered(item, start + i))
-            else:
-                out.append((start + i, line, item.patient_id, counter.outcome(item)))
-        return out
+                continue
+            outcome = counter.outcome(item)
+            first = item.patient_id not in seen
+            if first:
+                seen.add(item.patient_id)
+                counted.append(outcome)
+            out.append((start + i, line, item.patient_id, first))
+            outcomes.append(_fields(outcome))
+        return [_CaseloadChunk(out, outcomes, counter.part(counted))]
+
+
+_OUTCOME_FIELDS = tuple(f.name for f in dataclasses.fields(PatientOutcome))
+
+
+def _fields(outcome: PatientOutcome) -> tuple[Any, ...]:
+    return tuple(getattr(outcome, name) for name in _OUTCOME_FIELDS)
 
 
 # -- the parent's side -------------------------------------------------------------------------
@@ -878,15 +906,34 @@ def caseload_metrics(
     first = FirstRecords()
     patients = errors = 0
     for outputs in pipeline.run(rest, chunk_size):
-        for out in outputs:
-            if not isinstance(out, RecordError):
-                index, line, patient_id, outcome = out
-                out = first.repeated(index, line, patient_id) or outcome
+        if not outputs or isinstance(outputs[0], RecordError):  # the records of a lost chunk
+            for error in outputs:
+                counter.add(error)
+            errors += len(outputs)
+            continue
+        [chunk] = outputs
+        valid: list[bool] = []  # per valid record: counted here
+        exact = True  # the chunk's part counts exactly the records counted here
+        for out in chunk.records:
             if isinstance(out, RecordError):
+                counter.add(out)
+                errors += 1
+                continue
+            index, line, patient_id, in_part = out
+            repeated = first.repeated(index, line, patient_id)
+            if repeated is not None:  # seen in an earlier chunk (in_part) or earlier in this one
+                counter.add(repeated)
                 errors += 1
             else:
                 patients += 1
-            counter.add(out)
+            valid.append(repeated is None)
+            exact = exact and in_part == (repeated is None)
+        if exact:
+            counter.merge(chunk.part)
+        else:  # a patient of an earlier chunk again: count this chunk's first records one by one
+            for fields, counts in zip(chunk.outcomes, valid, strict=True):
+                if counts:
+                    counter.add(PatientOutcome(*fields))
     _finished("caseload", pipeline, patients + errors, errors, started)
     return counter.metrics()
 

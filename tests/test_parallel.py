@@ -150,6 +150,19 @@ def test_a_patient_sent_twice_counts_once_on_workers_as_in_one_process(engine: E
     assert len(lines) + 1 == actual_metrics.records  # p-late counted with its valid record
 
 
+def test_caseload_chunks_counted_whole_give_the_metrics_of_one_process() -> None:
+    """Each worker counts its chunk (one part per chunk, merged here) without the later
+    records of a patient within the chunk; a patient repeated within a chunk, across chunks,
+    and both, gives the metrics and error records of one process."""
+    lines = example_lines()
+    records = [lines[0], lines[1], JsonLine(str(lines[1]), 101), *lines[2:9], JsonLine(str(lines[7]), 102)]
+    records += [JsonLine(str(lines[1]), 103), *lines[9:]]
+    expected = caseload_metrics(records, AS_OF)
+    assert 3 == len(expected.errors)
+    for chunk_size in (4, 7, 30):
+        assert expected == parallel.caseload_metrics(records, AS_OF, jobs=2, chunk_size=chunk_size), chunk_size
+
+
 def test_small_inputs_and_one_job_run_in_this_process(engine: Engine) -> None:
     """``jobs=1``, or an input of at most one chunk (the example caseload: 60 records), starts
     no worker: the batch is the engine's own, whose summary has no ``jobs``."""
