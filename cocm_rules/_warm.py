@@ -1,4 +1,4 @@
-"""Imported (only) by the server process that forks :mod:`cocm_rules.parallel`'s workers.
+"""Imported only by the server process that forks the `--jobs` workers: it loads what they need, once.
 
 ``multiprocessing``'s ``forkserver`` imports this module once, when it starts (its preload
 list): the import loads what every worker needs (:func:`cocm_rules.parallel.warm`), so each
