@@ -137,26 +137,40 @@ def bench_rules(engine: Any, facts: Sequence[dict[str, Any]], repeats: int) -> d
     }
 
 
-def check_handwritten_end_to_end(engine: Any, texts: Sequence[str]) -> int:
-    """Stop unless the hand-written pipeline gives, on every patient, the alerts the engine
-    gives (rule ids, categories, severities, priorities, messages and evidence, in review
-    order); name the bundled rules and facts the yardstick does not have yet. The number of
-    alerts compared."""
+def handwritten_uncovered(engine: Any) -> dict[str, list[str]]:
+    """The bundled rules that read a fact the hand-written pipeline does not compute yet
+    (``handwritten.NOT_COMPUTED``), each with those facts. Stops on a bundled rule the
+    yardstick lacks altogether, or a fact it neither computes nor lists as not computed."""
     import handwritten
 
     rule_ids = {r.rule_id for r in engine.program.rules}
     unknown_rules = sorted(rule_ids - handwritten.RULE_IDS)
-    unknown_facts = sorted(set(engine.needed) - set(handwritten.FACT_NAMES))
+    known = set(handwritten.FACT_NAMES) | set(handwritten.NOT_COMPUTED)
+    unknown_facts = sorted(set(engine.needed) - known)
     if unknown_rules or unknown_facts:
         raise SystemExit(
             "the hand-written pipeline (benchmarks/handwritten.py) lacks bundled rules "
             f"{unknown_rules or 'none'} and facts {unknown_facts or 'none'}: add them to it before timing"
         )
+    missing = set(handwritten.NOT_COMPUTED)
+    return {r.rule_id: sorted(set(r.facts) & missing) for r in engine.program.rules if set(r.facts) & missing}
+
+
+def check_handwritten_end_to_end(engine: Any, texts: Sequence[str]) -> int:
+    """Stop unless the hand-written pipeline gives, on every patient, the alerts the engine
+    gives (rule ids, categories, severities, priorities, messages and evidence, in review
+    order) of every rule whose facts it computes; the rules it does not cover yet
+    (:func:`handwritten_uncovered`) are left out on both sides. The number of alerts compared."""
+    import handwritten
+
+    uncovered = handwritten_uncovered(engine)
     keys = ("rule_id", "category", "severity", "priority", "message", "evidence")
     compared = 0
     for i, (text, result) in enumerate(zip(texts, engine.evaluate_many(texts, AS_OF), strict=True)):
-        expected = [{k: getattr(a, k) for k in keys} for a in getattr(result, "alerts", ())]
-        actual = handwritten.pipeline(text, AS_OF)
+        expected = [
+            {k: getattr(a, k) for k in keys} for a in getattr(result, "alerts", ()) if a.rule_id not in uncovered
+        ]
+        actual = [a for a in handwritten.pipeline(text, AS_OF) if a["rule_id"] not in uncovered]
         if expected != actual:
             raise SystemExit(
                 f"the hand-written pipeline disagrees with the engine on patient {i}: rule ids "
@@ -175,6 +189,7 @@ def bench_handwritten_end_to_end(engine: Any, texts: Sequence[str], repeats: int
     import handwritten
 
     alerts = check_handwritten_end_to_end(engine, texts)
+    uncovered = handwritten_uncovered(engine)
     pipeline = handwritten.pipeline
     as_of = AS_OF
 
@@ -197,6 +212,8 @@ def bench_handwritten_end_to_end(engine: Any, texts: Sequence[str], repeats: int
         "handwritten_us_per_patient": round(t_hand * 1e6 / n, 1),
         "engine_vs_handwritten": round(t_hand / t_full, 3),
         "target": ">= 0.5",
+        "rules_compared": len(engine.program.rules) - len(uncovered),
+        "rules_not_compared": uncovered,
     }
 
 
@@ -656,10 +673,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     results["end_to_end_vs_handwritten"] = r = bench_handwritten_end_to_end(engine, texts, args.repeats)
     print(
-        f"1b. end to end (JSON -> alerts), all {len(engine.program.rules)} rules: engine (compiled) "
+        f"1b. end to end (JSON -> alerts), all {len(engine.program.rules)} rules ({r['rules_compared']} of them "
+        "compared with the hand-written pipeline): engine (compiled) "
         f"{r['engine_per_s']:,}/s ({r['engine_us_per_patient']} us), hand-written pipeline "
         f"{r['handwritten_per_s']:,}/s ({r['handwritten_us_per_patient']} us), the same {r['alerts_compared']:,} "
-        f"alerts -> the engine is {r['engine_vs_handwritten']}x the hand-written speed (target >= 0.5)",
+        f"alerts -> the engine is {r['engine_vs_handwritten']}x the hand-written speed (target >= 0.5)"
+        + (
+            f"\n    not compared (facts the hand-written pipeline does not compute yet): "
+            f"{', '.join(r['rules_not_compared'])}"
+            if r["rules_not_compared"]
+            else ""
+        ),
         flush=True,
     )
     results["end_to_end_compiled"] = r = bench_end_to_end(engine, texts, facts, args.repeats)

@@ -22,7 +22,8 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.strategies import DrawFn
 
-from .episode import CONTACT_ROLES, EDUCATION, EMPLOYMENT, HOUSING, PROGRAMS, STATUSES
+from ._units import UNITS
+from .episode import CONTACT_ROLES, EDUCATION, EMPLOYMENT, HOUSING, PROGRAMS, SMOKING_STATUSES, STATUSES
 from .errors import InvalidInput
 from .measures import Condition, MeasureDefinition, MeasureLibrary
 from .scoring import NOT_ASKED, scorer_for
@@ -70,6 +71,31 @@ TYPICAL_MINUTES = tuple(range(10, 50, 5))
 ODD_ONE_IN = 8
 ODD_ROLE_ONE_IN = 4
 GENERAL_BHI_CODE = "99484"
+#: Medical outcomes (``medical=True``). Values are drawn evenly over these spreads, in the
+#: facts' units (kg, m, mm[Hg], %, mg/dL), wide enough that a latest value falls on either
+#: side of any bundled cut-off; the cut-offs themselves live in rulesets/smi_medical.yaml.
+#: Body weight and height (BMI = kg / m2); the weight change from the first to the latest
+#: weighing, as a share; blood pressure; labs.
+MEDICAL_WEIGHT_KG = (45.0, 140.0)
+MEDICAL_HEIGHT_M = (1.5, 1.95)
+MEDICAL_WEIGHT_CHANGE = (-0.05, 0.15)
+MEDICAL_VALUES: dict[str, tuple[float, float]] = {
+    "systolic_bp": (95, 200),
+    "diastolic_bp": (55, 130),
+    "hba1c": (4.5, 10.0),
+    "fasting_glucose": (70, 250),
+    "glucose": (70, 350),
+    "ldl": (50, 240),
+    "total_cholesterol": (120, 320),
+    "hdl": (25, 90),
+    "triglycerides": (50, 900),
+}
+#: The antipsychotic: none, taken for 1-8 years before enrollment, or started during the
+#: episode (each as likely). Checks are drawn on the episode's visit days and on a day up to
+#: MEDICAL_BASELINE_DAYS before a start during the episode: at each visit, at some, only at
+#: the first, or never (each as likely), so checks fall due.
+MEDICAL_LONG_STANDING_YEARS = (1, 8)
+MEDICAL_BASELINE_DAYS = 60
 
 
 @dataclass(frozen=True)
@@ -84,6 +110,7 @@ class Steering:
     shape: str
     weeks: tuple[int, int]
     data_errors: bool
+    medical: bool = False
 
 
 def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -102,6 +129,7 @@ def steering(
     shape: str,
     weeks_in_treatment: tuple[int, int] | None,
     data_errors: bool,
+    medical: bool = False,
 ) -> Steering:
     """Check the options at once (an unknown value, a contradiction) and resolve defaults:
     a trajectory, safety option or shape without ``present`` steers the PHQ-9."""
@@ -130,7 +158,9 @@ def steering(
         )
     if not isinstance(data_errors, bool):
         raise TypeError(f"data_errors must be True or False, got data_errors={data_errors!r}")
-    return Steering(program, status, ids, trajectory, safety, shape, (lo, hi), data_errors)
+    if not isinstance(medical, bool):
+        raise TypeError(f"medical must be True or False, got medical={medical!r}")
+    return Steering(program, status, ids, trajectory, safety, shape, (lo, hi), data_errors, medical)
 
 
 # -- what a measure definition says ---------------------------------------------------------------
@@ -365,15 +395,39 @@ def _series(
         held = sum(ranges[i][1] - v for i, v in fixed.items() if i in ranges)
         course = replace(summed, hi=summed.hi - held) if not summed.better_higher else summed
         totals = list(_course(draw, course, trajectory, len(days)))
+    item_levels = _item_course(draw, defn, st_.trajectory, len(days)) if summed is None else [{} for _ in days]
     out = []
     for n, (day, total) in enumerate(zip(days, totals, strict=True)):
         latest = n == len(days) - 1
-        answers = draw(_answers(defn, fixed if latest else {}, total))
+        answers = draw(_answers(defn, {**item_levels[n], **(fixed if latest else {})}, total))
         if summed is not None:
             total = sum(answers[i] for i in summed.items)  # the total the scorer recomputes
             totals[n] = total
         out.append(_shaped(defn, answers, total, st_.shape, day))
     return out, totals
+
+
+def _item_course(draw: DrawFn, defn: MeasureDefinition, trajectory: str | None, n: int) -> list[dict[str, int]]:
+    """For a measure rated item by item with no total (its item levels reported, e.g. the
+    psychosis dimensions) and a trajectory asked for: one item, drawn, follows it on every
+    administration (the others are drawn freely). ``"not_improving"`` holds the item at its
+    baseline level or above; the other trajectories follow the item's own scale as a total
+    would, with half the distance to the best value as the response and one step as the
+    change. Nothing is held without a trajectory (the draws stay as they were)."""
+    if trajectory is None or not defn.report_item_levels:
+        return [{} for _ in range(n)]
+    item = draw(st.sampled_from([it.id for it in defn.items if it.asked_when is None]))
+    values = _values(defn, item)
+    lo, hi = values[0], values[-1]
+    if values != list(range(lo, hi + 1)):
+        return [{} for _ in range(n)]
+    if trajectory == "not_improving":
+        base = draw(_uniform(lo + math.ceil((hi - lo) * (1 - BASELINE_UPPER_SHARE)), hi))
+        course = [base, *(draw(_uniform(base, hi)) for _ in range(n - 1))]
+    else:
+        one = _Summed((item,), ((lo, hi),), lo, hi, False, FALLBACK_RESPONSE_SHARE, None, None)
+        course = _course(draw, one, trajectory, n)
+    return [{item: v} for v in course]
 
 
 def _contact(draw: DrawFn, day: _dt.date, kind: str) -> dict[str, Any]:
@@ -484,6 +538,8 @@ def steered_episode(
         record["smi_events"] = _smi_events(draw, enrolled, as_of)
     if steer.data_errors:
         _data_errors(draw, record, lib, series, others, latest, noise)
+    if steer.medical:
+        _medical(draw, record, days, enrolled, as_of)
     return record
 
 
@@ -514,3 +570,85 @@ def _data_errors(
         record["assessments"] = sorted([*record["assessments"], bad], key=lambda a: a["date"])
     if "set_aside" in kinds:
         record["set_aside"] = [{"kind": "contact", "reason": "generated: its date could not be read"}]
+
+
+# -- medical outcomes ----------------------------------------------------------------------------
+
+
+def _between(draw: DrawFn, lo: float, hi: float) -> float:
+    """A number in [lo, hi] to 0.1, each as likely."""
+    return draw(_uniform(round(lo * 10), round(hi * 10))) / 10
+
+
+def _in_unit(draw: DrawFn, kind: str, canonical: float) -> tuple[float, str]:
+    """``canonical`` (in the facts' unit) written in one of the kind's accepted UCUM units,
+    to 0.1 (every conversion in :mod:`cocm_rules._units` is affine, so it is inverted from two
+    points)."""
+    code = draw(st.sampled_from(sorted(UNITS[kind])))
+    convert = UNITS[kind][code].convert
+    at0, per = convert(0.0), convert(1.0) - convert(0.0)
+    return max(0.1, round((canonical - at0) / per, 1)), code
+
+
+def _checked(draw: DrawFn, visits: list[_dt.date]) -> list[_dt.date]:
+    """The visit days a check was done on: each, some, the first only, or none."""
+    how = draw(st.sampled_from(("each", "some", "first", "none")))
+    if how == "each":
+        return visits
+    if how == "first":
+        return visits[:1]
+    if how == "none":
+        return []
+    return [d for d in visits if draw(st.booleans())]
+
+
+def _medical(draw: DrawFn, record: dict[str, Any], days: list[_dt.date], enrolled: _dt.date, as_of: _dt.date) -> None:
+    """An antipsychotic (or none) and the observations of metabolic monitoring: body weight
+    (in kg, g or lb) with a BMI, blood pressure, a glucose or HbA1c, lipids, each checked at
+    every visit, some, the first only or never, with values on either side of the bundled
+    cut-offs; and a tobacco smoking status at the latest or the first visit (or none)."""
+    visits = sorted(set(days))
+    kind = draw(st.sampled_from(("none", "long_standing", "new")))
+    if kind == "long_standing":
+        years = draw(_uniform(*MEDICAL_LONG_STANDING_YEARS))
+        start = enrolled - _dt.timedelta(days=years * 365 + draw(_uniform(0, 364)))
+        record["medications"] = [{"kind": "antipsychotic", "start_date": _iso(start), "name": "antipsychotic"}]
+    elif kind == "new":
+        start = _day(draw, visits[0], as_of)
+        record["medications"] = [{"kind": "antipsychotic", "start_date": _iso(start), "name": "antipsychotic"}]
+        before = start - _dt.timedelta(days=draw(_uniform(0, MEDICAL_BASELINE_DAYS)))
+        visits = sorted({before, *visits})
+    observations: list[dict[str, Any]] = []
+
+    def observe(day: _dt.date, kind: str, canonical: float) -> None:
+        value, unit = _in_unit(draw, kind, canonical)
+        observations.append({"date": _iso(day), "kind": kind, "value": value, "unit": unit})
+
+    weighed = _checked(draw, visits)
+    if weighed:
+        height = _between(draw, *MEDICAL_HEIGHT_M)
+        first = _between(draw, *MEDICAL_WEIGHT_KG)
+        change = _between(draw, *MEDICAL_WEIGHT_CHANGE) if len(weighed) > 1 else 0.0
+        span = max(1, (weighed[-1] - weighed[0]).days)
+        for d in weighed:
+            kg = first * (1 + change * (d - weighed[0]).days / span)
+            observe(d, "body_weight", kg)
+            if draw(st.booleans()):
+                observe(d, "bmi", kg / height**2)
+    for d in _checked(draw, visits):
+        for bp in ("systolic_bp", "diastolic_bp"):
+            observe(d, bp, round(_between(draw, *MEDICAL_VALUES[bp])))
+    for d in _checked(draw, visits):
+        glucose = draw(st.sampled_from(("hba1c", "fasting_glucose", "glucose")))
+        observe(d, glucose, _between(draw, *MEDICAL_VALUES[glucose]))
+    for d in _checked(draw, visits):
+        panel = draw(st.sets(st.sampled_from(("ldl", "total_cholesterol", "hdl", "triglycerides")), min_size=1))
+        for lipid in sorted(panel):
+            observe(d, lipid, _between(draw, *MEDICAL_VALUES[lipid]))
+    asked = draw(st.sampled_from((visits[-1], visits[0], None)))
+    if asked is not None:
+        observations.append(
+            {"date": _iso(asked), "kind": "smoking_status", "status": draw(st.sampled_from(SMOKING_STATUSES))}
+        )
+    if observations:
+        record["observations"] = sorted(observations, key=lambda o: o["date"])

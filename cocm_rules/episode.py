@@ -253,9 +253,17 @@ class SmiEvent(_Model):
 _SERVICE_CODE = re.compile(r"[0-9A-Z]{5}")
 
 
-def _service_code(value: str) -> str:
+def service_code_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a CPT or HCPCS code (5 digits or capital letters), or None."""
     if _SERVICE_CODE.fullmatch(value) is None:
-        raise ValueError(f"a CPT or HCPCS code is 5 digits or capital letters, e.g. '99484' (got {show(value)})")
+        return f"a CPT or HCPCS code is 5 digits or capital letters, e.g. '99484' (got {show(value)})"
+    return None
+
+
+def _service_code(value: str) -> str:
+    problem = service_code_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
@@ -343,26 +351,32 @@ class Observation(_Model):
 
     @model_validator(mode="after")
     def _fits(self) -> Observation:
-        if self.kind == "smoking_status":
-            if self.status is None or self.value is not None or self.unit is not None:
-                raise ValueError(
-                    "a smoking_status observation needs a status ("
-                    + ", ".join(SMOKING_STATUSES)
-                    + ") and has no value or unit"
-                )
-            return self
-        if self.status is not None:
-            raise ValueError(f"a {self.kind} observation has a value and a unit, not a status")
-        if self.value is None or not _finite(self.value) or self.value <= 0:
-            raise ValueError(
-                f"a {self.kind} observation needs a value: a finite number above 0 (got {show(self.value)})"
-            )
-        units = UNITS[self.kind]
-        if self.unit not in units:
-            raise ValueError(
-                f"the unit {show(self.unit)} is not accepted for {self.kind}; allowed (UCUM): {', '.join(units)}"
-            )
+        problem = observation_problem(self.kind, self.value, self.unit, self.status)
+        if problem is not None:
+            raise ValueError(problem)
         return self
+
+
+def observation_problem(kind: str, value: Any, unit: str | None, status: str | None) -> str | None:
+    """Why an observation of ``kind`` cannot have this value, unit and status (a smoking status
+    has a status and no value or unit; any other kind a finite value above 0 in a unit listed
+    for it), or None. The light reader (:mod:`cocm_rules.light_episode`) makes the same check."""
+    if kind == "smoking_status":
+        if status is None or value is not None or unit is not None:
+            return (
+                "a smoking_status observation needs a status ("
+                + ", ".join(SMOKING_STATUSES)
+                + ") and has no value or unit"
+            )
+        return None
+    if status is not None:
+        return f"a {kind} observation has a value and a unit, not a status"
+    if value is None or not _finite(value) or value <= 0:
+        return f"a {kind} observation needs a value: a finite number above 0 (got {show(value)})"
+    units = UNITS[kind]
+    if unit not in units:
+        return f"the unit {show(unit)} is not accepted for {kind}; allowed (UCUM): {', '.join(units)}"
+    return None
 
 
 class Medication(_Model):

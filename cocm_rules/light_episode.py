@@ -33,25 +33,36 @@ from .episode import (
     EMPLOYMENT,
     HOUSING,
     Assessment,
+    BilledService,
     Contact,
     Episode,
+    Medication,
+    Observation,
     Recommendation,
     SetAside,
     SmiEvent,
+    observation_problem,
     patient_id_problem,
+    service_code_problem,
 )
 from .measures import MeasureLibrary, load_measures
 
 __all__ = [
     "AnyAssessment",
+    "AnyBilledService",
     "AnyContact",
     "AnyEpisode",
+    "AnyMedication",
+    "AnyObservation",
     "AnyRecommendation",
     "AnySetAside",
     "AnySmiEvent",
     "LightAssessment",
+    "LightBilledService",
     "LightContact",
     "LightEpisode",
+    "LightMedication",
+    "LightObservation",
     "LightRecommendation",
     "LightSetAside",
     "LightSmiEvent",
@@ -78,6 +89,7 @@ class LightContact(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     minutes: Annotated[int, msgspec.Meta(ge=0, le=24 * 60)] | None = None
     mode: Literal["in_person", "phone", "video", "secure_message", "other"] | None = None
     care_manager: str | None = None
+    role: Literal["care_manager", "psychiatric_consultant", "pcp", "other"] | None = None
 
 
 class LightRecommendation(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -96,14 +108,57 @@ class LightSmiEvent(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     status: str | None = None
 
 
+class LightBilledService(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """:class:`~cocm_rules.episode.BilledService`, read by the fast path (the code's pattern is
+    checked by :func:`read_light`)."""
+
+    code: str
+    date: dt.date
+
+
 class LightSetAside(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """:class:`~cocm_rules.episode.SetAside`, read by the fast path."""
 
-    kind: Literal["assessment", "contact", "relapse_prevention_plan", "value"]
+    kind: Literal["assessment", "contact", "relapse_prevention_plan", "consent", "value", "observation"]
     reason: Annotated[str, msgspec.Meta(min_length=1)]
     date: dt.date | None = None
     measure: str | None = None
     source: str | None = None
+
+
+class LightObservation(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """:class:`~cocm_rules.episode.Observation`, read by the fast path (whether the value, unit
+    and status fit the kind is checked by :func:`read_light`)."""
+
+    date: dt.date
+    kind: Literal[
+        "body_weight",
+        "bmi",
+        "systolic_bp",
+        "diastolic_bp",
+        "hba1c",
+        "glucose",
+        "fasting_glucose",
+        "ldl",
+        "total_cholesterol",
+        "hdl",
+        "triglycerides",
+        "smoking_status",
+    ]
+    value: int | float | None = None
+    unit: str | None = None
+    status: Literal["current_every_day", "current_some_days", "current", "former", "never", "unknown"] | None = None
+    id: str | None = None
+
+
+class LightMedication(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """:class:`~cocm_rules.episode.Medication`, read by the fast path (the order of the dates is
+    checked by :func:`read_light`)."""
+
+    kind: Literal["antipsychotic"]
+    start_date: dt.date
+    stop_date: dt.date | None = None
+    name: str | None = None
 
 
 class LightEpisode(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -119,7 +174,11 @@ class LightEpisode(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     contacts: list[LightContact] = []
     recommendations: list[LightRecommendation] = []
     relapse_prevention_plan_date: dt.date | None = None
+    consent_date: dt.date | None = None
+    billed_services: list[LightBilledService] = []
     smi_events: list[LightSmiEvent] = []
+    observations: list[LightObservation] = []
+    medications: list[LightMedication] = []
     set_aside: list[LightSetAside] = []
 
 
@@ -130,6 +189,9 @@ AnyContact = Contact | LightContact
 AnyRecommendation = Recommendation | LightRecommendation
 AnySmiEvent = SmiEvent | LightSmiEvent
 AnySetAside = SetAside | LightSetAside
+AnyBilledService = BilledService | LightBilledService
+AnyObservation = Observation | LightObservation
+AnyMedication = Medication | LightMedication
 
 #: The pydantic model each light struct mirrors (the tests hold their fields equal).
 TWINS: dict[type[msgspec.Struct], type[Any]] = {
@@ -139,6 +201,9 @@ TWINS: dict[type[msgspec.Struct], type[Any]] = {
     LightRecommendation: Recommendation,
     LightSmiEvent: SmiEvent,
     LightSetAside: SetAside,
+    LightBilledService: BilledService,
+    LightObservation: Observation,
+    LightMedication: Medication,
 }
 
 _STATUSES = {"housing": HOUSING, "employment": EMPLOYMENT, "education": EDUCATION}
@@ -168,6 +233,15 @@ def read_light(text: str | bytes, library: MeasureLibrary | None = None) -> Ligh
     for e in ep.smi_events:
         allowed = _STATUSES.get(e.kind)
         if (e.status is not None) if allowed is None else (e.status not in allowed):
+            return None
+    for b in ep.billed_services:
+        if service_code_problem(b.code) is not None:
+            return None
+    for o in ep.observations:
+        if observation_problem(o.kind, o.value, o.unit, o.status) is not None:
+            return None
+    for m in ep.medications:
+        if m.stop_date is not None and m.stop_date < m.start_date:
             return None
     if patient_id_problem(ep.patient_id) is not None:
         return None

@@ -392,6 +392,7 @@ def episodes(
     shape: str | None = None,
     weeks_in_treatment: tuple[int, int] | None = None,
     data_errors: bool = False,
+    medical: bool = False,
 ) -> SearchStrategy[dict[str, Any]]:
     """Patient episode records that :func:`cocm_rules.parse_episode` accepts.
 
@@ -416,7 +417,9 @@ def episodes(
       that change) or ``"relapse"`` (improves, then the latest loses the response). In the
       measure's direction: a measure where higher is better improves by rising. Without it
       each measure draws a trajectory. Answers are spread over the items so that the scorer
-      recomputes the intended totals.
+      recomputes the intended totals. A measure rated item by item with no total (the
+      psychosis dimensions) follows an asked trajectory through one item: ``"not_improving"``
+      holds it at its baseline rating or above on every administration (persistent symptoms).
     - ``safety``: ``"positive"``: on the latest administration of each present measure with
       safety items, an item a safety flag reads raises it (the latest PHQ-9's item 9 >= 1,
       a C-SSRS "yes"); ``"negative"``: every safety item answered and negative, and no other
@@ -427,6 +430,14 @@ def episodes(
       ``"items_total"`` (answers with the total beside them).
     - ``data_errors=True``: a reported total that disagrees with the answers, an invalid
       administration or a record set aside (at least one of them).
+    - ``medical=True``: ``medications`` (an antipsychotic taken for years, one started during
+      the episode, or none) and ``observations`` for metabolic monitoring: body weight (kg, g
+      or [lb_av]) with a BMI, blood pressure, an HbA1c or glucose, lipids (mg/dL or mmol/L)
+      and a smoking status; each check done at every visit, some, the first only or never,
+      with values drawn on either side of the bundled cut-offs (which stay in the rulesets).
+
+    The latest administration of the present measures falls recently, a follow-up or two
+    back, or anywhere in the episode, so measures fall overdue without an option.
 
     Steered episodes also carry contact roles, consent, an occasional 99484 billed this
     month, recommendations, a relapse prevention plan (always with status
@@ -438,7 +449,10 @@ def episodes(
     for m in measures:
         lib.get_measure(m)
     steered = (
-        bool(present) or any(x is not None for x in (trajectory, safety, shape, weeks_in_treatment)) or data_errors
+        bool(present)
+        or any(x is not None for x in (trajectory, safety, shape, weeks_in_treatment))
+        or data_errors
+        or medical is not False
     )
     if not steered:
         checked = steering(
@@ -463,6 +477,7 @@ def episodes(
         shape=shape if shape is not None else "items",
         weeks_in_treatment=weeks_in_treatment,
         data_errors=data_errors,
+        medical=medical,
     )
 
     def noise(draw: DrawFn, m: str, lo: _dt.date, hi: _dt.date, invalid: bool = False) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -14,15 +15,24 @@ from cocm_rules import Engine, InvalidInput, parse_episode
 from cocm_rules.light_episode import TWINS, LightEpisode, read_light
 from cocm_rules.synth import generate
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
 BASE: dict[str, Any] = {
     "patient_id": "P1",
     "program": "smi",
     "enrollment_date": "2026-09-01",
     "status": "active_treatment",
     "assessments": [{"measure": "phq9", "date": "2026-10-01", "answers": [1, 1, 1, 1, 1, 1, 1, 1, 1]}],
-    "contacts": [{"date": "2026-09-02", "kind": "initial_assessment", "minutes": 30}],
+    "contacts": [{"date": "2026-09-02", "kind": "initial_assessment", "minutes": 30, "role": "care_manager"}],
     "recommendations": [{"date": "2026-09-10", "status": "pending"}],
+    "consent_date": "2026-09-02",
+    "billed_services": [{"code": "99484", "date": "2026-09-30"}],
     "smi_events": [{"date": "2026-09-20", "kind": "housing", "status": "stable"}],
+    "observations": [
+        {"date": "2026-09-02", "kind": "body_weight", "value": 81.5, "unit": "kg"},
+        {"date": "2026-09-02", "kind": "smoking_status", "status": "former"},
+    ],
+    "medications": [{"kind": "antipsychotic", "start_date": "2026-09-05", "stop_date": "2026-10-05"}],
     "set_aside": [{"kind": "contact", "reason": "no date"}],
 }
 
@@ -82,14 +92,24 @@ def test_the_episode_checks_the_light_reader_repeats_are_all_the_episode_has() -
         for name, info in model.model_fields.items()
         if info.metadata
     }
-    assert {("Assessment", "_something"), ("SmiEvent", "_status_fits")} == validators
-    dates = {(m, "date"): ["_IsoDate"] for m in ("Assessment", "Contact", "Recommendation", "SmiEvent")}
+    assert {
+        ("Assessment", "_something"),
+        ("SmiEvent", "_status_fits"),
+        ("Observation", "_fits"),
+        ("Medication", "_dates_in_order"),
+    } == validators
+    dates = {
+        (m, "date"): ["_IsoDate"]
+        for m in ("Assessment", "Contact", "Recommendation", "SmiEvent", "BilledService", "Observation")
+    }
     assert {
         ("Episode", "patient_id"): ["MinLen(min_length=1)", "AfterValidator(_patient_id)"],
         ("Episode", "enrollment_date"): ["_IsoDate"],
         **dates,
         ("Contact", "minutes"): ["Ge(ge=0)", "Le(le=1440)"],
         ("SetAside", "reason"): ["MinLen(min_length=1)"],
+        ("BilledService", "code"): ["AfterValidator(_service_code)"],
+        ("Medication", "start_date"): ["_IsoDate"],
     } == constraints
 
 
@@ -118,6 +138,22 @@ ACCEPTED = [
     ("assessments.0.total", 9),
     ("assessments.0.answers", ...),  # a total alone would need "total": see REFUSED
     ("set_aside", ...),
+    ("contacts.0.role", "psychiatric_consultant"),
+    ("contacts.0.role", None),
+    ("consent_date", None),
+    ("billed_services.0.code", "G0512"),
+    ("observations.0.value", 81),
+    ("observations.0.value", 5e-324),
+    ("observations.0.value", 10**20),
+    ("observations.0.unit", "[lb_av]"),
+    ("observations.0.unit", "g"),
+    ("observations.1.status", "current_every_day"),
+    ("observations.0.id", "obs-1"),
+    ("medications.0.stop_date", "2026-09-05"),
+    ("medications.0.stop_date", ...),
+    ("medications.0.name", "aripiprazole"),
+    ("set_aside.0.kind", "consent"),
+    ("set_aside.0.kind", "observation"),
 ]
 REFUSED_OR_FULL_PATH = [
     ("contacts.0.minutes", 1441),
@@ -147,6 +183,35 @@ REFUSED_OR_FULL_PATH = [
     ("enrollment_date", ...),
     ("sex", "F"),
     ("extra", 1),
+    ("contacts.0.role", "care manager"),
+    ("contacts.0.role", "psychiatrist"),
+    ("consent_date", "2026-09-02T10:00:00Z"),  # a date-time: the full path reads it
+    ("consent_date", "2026-09-31"),
+    ("billed_services.0.code", "9948"),
+    ("billed_services.0.code", "99484 "),
+    ("billed_services.0.code", "99484\n"),
+    ("billed_services.0.code", "g0512"),
+    ("billed_services.0.code", 99484),
+    ("billed_services.0.date", ...),
+    ("observations.0.kind", "weight"),
+    ("observations.0.value", 0),
+    ("observations.0.value", -1.5),
+    ("observations.0.value", 10**400),  # an integer beyond float range is not finite
+    ("observations.0.value", True),
+    ("observations.0.value", "81.5"),
+    ("observations.0.value", ...),
+    ("observations.0.unit", "KG"),
+    ("observations.0.unit", "mg/dL"),  # a unit of another kind
+    ("observations.0.unit", ...),
+    ("observations.0.status", "former"),  # a status on a number
+    ("observations.1.status", ...),
+    ("observations.1.status", "smoker"),
+    ("observations.1.value", 1),  # a value on a smoking status
+    ("observations.1.unit", "kg"),
+    ("medications.0.stop_date", "2026-09-04"),  # stopped before it started
+    ("medications.0.kind", "antidepressant"),
+    ("medications.0.start_date", ...),
+    ("set_aside.0.kind", "medication"),
 ]
 
 
@@ -191,6 +256,26 @@ def test_what_the_strict_reader_refuses_the_light_reader_refuses(text: str) -> N
     assert None is read_light(text)
     with pytest.raises(InvalidInput):
         parse_episode(text)
+
+
+def test_the_example_caseload_takes_the_light_path_and_gives_the_alerts_of_parse_episode() -> None:
+    """Every record of examples/caseload.jsonl (contact roles, consent dates, medical
+    observations and medications) is read by the light path with the Episode's values, and the
+    engine gives the same alerts from either reading."""
+    engine = Engine.load()
+    as_of = dt.date(2026, 11, 20)
+    lines = (EXAMPLES / "caseload.jsonl").read_text(encoding="utf-8").splitlines()
+    lights = [read_light(line) for line in lines]
+    assert [] == [i for i, light in enumerate(lights) if light is None]
+    for line, light in zip(lines, lights, strict=True):
+        assert light is not None
+        episode = parse_episode(line)
+        assert episode.model_dump() == _plain(light)
+        expected = [a.model_dump() for a in engine._evaluate(episode, as_of)]
+        assert expected == [a.model_dump() for a in engine._evaluate(light, as_of)]
+    new_fields = {"consent_date", "observations", "medications"}
+    assert new_fields == {f for light in lights for f in new_fields if getattr(light, f)}
+    assert any(c.role is not None for light in lights if light is not None for c in light.contacts)
 
 
 def test_the_engine_reads_a_batch_of_json_texts_through_the_light_path() -> None:

@@ -99,6 +99,42 @@ def test_alerts_seen_keep_first_and_last_day(store_target: str, engine: Engine) 
         assert [seen] == store.alerts_of_card("card-1")
 
 
+def test_two_writers_recording_the_same_new_alerts_at_once_both_succeed(store_target: str, engine: Engine) -> None:
+    """Two service processes that show the same new alert at the same moment both record it
+    (one row, no error): recording is one upsert, not an update then an insert that races."""
+    import threading
+
+    alerts = [
+        a.model_copy(update={"alert_id": f"{i:020x}", "patient_id": f"p{i}"})
+        for i in range(30)
+        for a in engine.evaluate(EPISODE, NOV2)[:1]
+    ]
+    # Two stores, as two service processes would have, opened (and migrated) one after the
+    # other: Alembic's migration context is process-global, so it is not run from two threads.
+    stores = [AlertStore(store_target), AlertStore(store_target)]
+    barrier = threading.Barrier(2, timeout=30)
+    failures: list[BaseException] = []
+
+    def write(store: AlertStore) -> None:
+        for alert in alerts:
+            barrier.wait()
+            try:
+                store.record_alerts([alert], NOV2)
+            except StoreError as e:
+                failures.append(e)
+
+    writers = [threading.Thread(target=write, args=(store,)) for store in stores]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join()
+    for store in stores:
+        store.close()
+    assert [] == failures
+    with AlertStore(store_target) as store:
+        assert 30 == len([a for a in alerts if store.seen_alert(a.alert_id or "") is not None])
+
+
 def test_overridden_card_acknowledges_its_alerts(store_target: str, engine: Engine) -> None:
     """CDS Hooks feedback 'overridden' with a reason acknowledges each alert of the card;
     'accepted' is recorded without acknowledging."""

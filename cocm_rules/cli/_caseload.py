@@ -118,7 +118,7 @@ def _review_csv(result: ReviewList) -> None:
                 "; ".join(a.title for a in e.reasons),
                 " ".join(a.rule_id for a in e.reasons),
                 "; ".join(state_text(a) for a in e.reasons),
-                " ".join(a.alert_id for a in e.reasons),
+                " ".join(a.alert_id or "" for a in e.reasons),
                 *("" if row[c] is None else row[c] for c in columns),
                 e.record,
                 "" if e.line is None else e.line,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ..episode import Contact
+from ..light_episode import AnyContact
 from .rows import episode_fact
 from .view import EpisodeView
 
@@ -40,10 +40,10 @@ ADD_ON_UNIT_REACHED = ADD_ON_UNIT_MINUTES // 2 + 1
 GENERAL_BHI_CODE = "99484"
 
 
-def _month_contacts(v: EpisodeView) -> list[Contact]:
+def _month_contacts(v: EpisodeView) -> list[AnyContact]:
     """Contacts in the calendar month of as_of, up to as_of (contacts are in date order)."""
     first = v.as_of.replace(day=1)
-    out = []
+    out: list[AnyContact] = []
     for x in reversed(v.contacts):
         if x.date < first:
             break

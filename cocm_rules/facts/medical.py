@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from .._units import CANONICAL_UNITS, to_canonical
-from ..episode import SMOKING_STATUSES, Observation
+from ..episode import SMOKING_STATUSES
+from ..light_episode import AnyObservation
 from .rows import ViewFn, episode_fact
 from .spec import Fact, round_fact
 from .view import EpisodeView
@@ -46,31 +47,30 @@ CHECKS: dict[str, tuple[tuple[str, ...], str]] = {
     "lipid": (("ldl", "total_cholesterol", "hdl", "triglycerides"), "a cholesterol (total, LDL, HDL) or triglycerides"),
 }
 
-Series = dict[str, list[Observation]]
+Series = dict[str, list[AnyObservation]]
 
 
 def _series_of(v: EpisodeView) -> Series:
     """Observations dated on or before as_of, by kind, in date order (same-date ones in the
     order sent: the later in the list is the latest)."""
     out: Series = {}
-    entries = sorted(
-        ((o.date, i, o) for i, o in enumerate(v.episode.observations) if o.date <= v.as_of), key=lambda e: e[:2]
-    )
+    observations: list[AnyObservation] = list(v.episode.observations)
+    entries = sorted(((o.date, i, o) for i, o in enumerate(observations) if o.date <= v.as_of), key=lambda e: e[:2])
     for _, _, o in entries:
         out.setdefault(o.kind, []).append(o)
     return out
 
 
-def _series(v: EpisodeView, kind: str) -> list[Observation]:
+def _series(v: EpisodeView, kind: str) -> list[AnyObservation]:
     return v.memo("medical.series", _series_of).get(kind, [])
 
 
-def _latest(v: EpisodeView, kind: str) -> Observation | None:
+def _latest(v: EpisodeView, kind: str) -> AnyObservation | None:
     s = _series(v, kind)
     return s[-1] if s else None
 
 
-def _value(o: Observation | None) -> Any:
+def _value(o: AnyObservation | None) -> Any:
     if o is None:
         return None
     assert o.value is not None
@@ -180,7 +180,7 @@ def _days_since_check(check: str) -> ViewFn:
     return lambda v: v.days(_check_date(v, check))
 
 
-def _weight_reference(v: EpisodeView) -> Observation | None:
+def _weight_reference(v: EpisodeView) -> AnyObservation | None:
     """The weight the gain on an antipsychotic is measured from: the latest body weight dated
     on or before the start of the current treatment, else the first one after it."""
     start = _start(v)
@@ -191,7 +191,7 @@ def _weight_reference(v: EpisodeView) -> Observation | None:
     return before[-1] if before else weights[0]
 
 
-def _reference(v: EpisodeView) -> Observation | None:
+def _reference(v: EpisodeView) -> AnyObservation | None:
     return v.memo("medical.weight_reference", _weight_reference)
 
 
@@ -208,7 +208,7 @@ def _reference_date(v: EpisodeView) -> dt.date | None:
     return None if ref is None else ref.date
 
 
-def _smoking(v: EpisodeView) -> Observation | None:
+def _smoking(v: EpisodeView) -> AnyObservation | None:
     return _latest(v, "smoking_status")
 
 

@@ -50,6 +50,14 @@ def _sa() -> Any:
     return sqlalchemy
 
 
+def _upsert_insert(dialect: str) -> Any:
+    """The ``insert`` of the database's dialect, which has ``on_conflict_do_update`` (SQLite
+    and PostgreSQL, the two stores supported)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 def store_url(target: str | Path) -> str:
     """The SQLAlchemy URL of a store: a file path becomes ``sqlite:///path``; ``postgresql://``
     and ``postgres://`` URLs use psycopg 3 (``postgresql+psycopg://``); ``:memory:`` is an
@@ -169,9 +177,9 @@ class AlertStore:
         Returns how many alerts were recorded."""
         from ._tables import alerts_seen as t
 
-        sa = _sa()
         count = 0
         with self._begin() as conn:
+            insert = _upsert_insert(conn.dialect.name)
             for a in alerts:
                 if a.alert_id is None or a.patient_id is None:
                     continue
@@ -179,18 +187,16 @@ class AlertStore:
                 values: dict[str, Any] = {"last_seen": seen_on, "severity": a.severity}
                 if card is not None:
                     values["card_uuid"] = card
-                done = conn.execute(sa.update(t).where(t.c.alert_id == a.alert_id).values(**values)).rowcount
-                if not done:
-                    conn.execute(
-                        sa.insert(t).values(
-                            alert_id=a.alert_id,
-                            patient_id=a.patient_id,
-                            rule_id=a.rule_id,
-                            category=a.category,
-                            first_seen=seen_on,
-                            **values,
-                        )
-                    )
+                # One statement: two writers showing the same new alert at once both succeed.
+                row = insert(t).values(
+                    alert_id=a.alert_id,
+                    patient_id=a.patient_id,
+                    rule_id=a.rule_id,
+                    category=a.category,
+                    first_seen=seen_on,
+                    **values,
+                )
+                conn.execute(row.on_conflict_do_update(index_elements=[t.c.alert_id], set_=values))
                 count += 1
         log.info("store.alerts_recorded", alerts=count)
         return count

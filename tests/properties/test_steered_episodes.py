@@ -38,6 +38,8 @@ SMI = {"program": "smi", "status": "active_treatment"}
 BILLING = {"program": "cocm", "status": "active_treatment", "present": ("phq9",)}
 MONTH1 = {**BILLING, "weeks_in_treatment": (0, 1)}
 LATER = {**BILLING, "weeks_in_treatment": (6, 30)}
+PERSISTENT = {"trajectory": "not_improving", "weeks_in_treatment": (12, 40)}
+MEDICAL = {**SMI, "medical": True}
 
 #: Rule id -> the episodes() options that reach it. Extend it when a ruleset gains a rule.
 STEERING: dict[str, dict[str, Any]] = {
@@ -100,6 +102,35 @@ STEERING: dict[str, dict[str, Any]] = {
     "smi-housing-lost": {**SMI, "present": ("asrm",)},
     "smi-employment-lost": {**SMI, "present": ("asrm",)},
     "smi-education-lost": {**SMI, "present": ("asrm",)},
+    "smi-mania-persistent": {**SMI, "present": ("asrm",), "trajectory": "not_improving", "weeks_in_treatment": (4, 30)},
+    "smi-psychosis-persistent": {**SMI, "present": ("psychosis_dimensions",), **PERSISTENT},
+    "smi-bprs-not-at-target": {**SMI, "present": ("bprs",), **PERSISTENT},
+    "smi-bprs-worsening": {**SMI, "present": ("bprs",), "trajectory": "worsening"},
+    # measures overdue: the latest administration is drawn anywhere in the episode
+    "smi-bprs-overdue": {**SMI, "present": ("bprs",)},
+    "smi-psychosis-dimensions-overdue": {**SMI, "present": ("psychosis_dimensions",)},
+    "smi-whodas-overdue": {**SMI, "present": ("whodas12",), "weeks_in_treatment": (14, 52)},
+    "smi-ras-overdue": {**SMI, "present": ("ras",), "weeks_in_treatment": (14, 52)},
+    # medical outcomes of SMI (metabolic monitoring on an antipsychotic, out-of-range values)
+    **{
+        f"smi-med-{rule}": MEDICAL
+        for rule in (
+            "weight-check-due",
+            "bp-check-due",
+            "glucose-check-due",
+            "lipid-check-due",
+            "weight-gain",
+            "obesity",
+            "bp-stage2",
+            "bp-severe",
+            "hba1c-diabetes-range",
+            "fasting-glucose-diabetes-range",
+            "random-glucose-high",
+            "ldl-very-high",
+            "triglycerides-very-high",
+            "current-smoker",
+        )
+    },
     # data quality
     "dq-total-mismatch": {"data_errors": True},
     "dq-invalid-administration": {"data_errors": True},
@@ -119,30 +150,7 @@ STEERING: dict[str, dict[str, Any]] = {
     "billing-minutes-without-role": {**BILLING, "weeks_in_treatment": (2, 6)},
 }
 #: Bundled rules no steering reaches yet, with the reason (empty: every rule is reached).
-NOT_YET_REACHED: dict[str, str] = {
-    "smi-bprs-not-at-target": "no option writes BPRS or persistent SMI series yet",
-    "smi-bprs-overdue": "no option writes BPRS or persistent SMI series yet",
-    "smi-bprs-worsening": "no option writes BPRS or persistent SMI series yet",
-    "smi-mania-persistent": "no option writes BPRS or persistent SMI series yet",
-    "smi-med-bp-check-due": "no option writes medical observations or antipsychotics yet",
-    "smi-med-bp-severe": "no option writes medical observations or antipsychotics yet",
-    "smi-med-bp-stage2": "no option writes medical observations or antipsychotics yet",
-    "smi-med-current-smoker": "no option writes medical observations or antipsychotics yet",
-    "smi-med-fasting-glucose-diabetes-range": "no option writes medical observations or antipsychotics yet",
-    "smi-med-glucose-check-due": "no option writes medical observations or antipsychotics yet",
-    "smi-med-hba1c-diabetes-range": "no option writes medical observations or antipsychotics yet",
-    "smi-med-ldl-very-high": "no option writes medical observations or antipsychotics yet",
-    "smi-med-lipid-check-due": "no option writes medical observations or antipsychotics yet",
-    "smi-med-obesity": "no option writes medical observations or antipsychotics yet",
-    "smi-med-random-glucose-high": "no option writes medical observations or antipsychotics yet",
-    "smi-med-triglycerides-very-high": "no option writes medical observations or antipsychotics yet",
-    "smi-med-weight-check-due": "no option writes medical observations or antipsychotics yet",
-    "smi-med-weight-gain": "no option writes medical observations or antipsychotics yet",
-    "smi-psychosis-dimensions-overdue": "no option writes BPRS or persistent SMI series yet",
-    "smi-psychosis-persistent": "no option writes BPRS or persistent SMI series yet",
-    "smi-ras-overdue": "no option writes BPRS or persistent SMI series yet",
-    "smi-whodas-overdue": "no option writes BPRS or persistent SMI series yet",
-}
+NOT_YET_REACHED: dict[str, str] = {}
 
 RULE_IDS = sorted(rule.rule_id for rs in BUNDLED.rulesets for rule in rs.rules)
 REACH = settings(database=None, derandomize=True, max_examples=REACH_WITHIN, phases=[Phase.generate], deadline=None)
@@ -249,6 +257,37 @@ def test_program_status_and_weeks_are_as_asked(record: dict[str, Any]) -> None:
     assert ("smi", "relapse_prevention_plan", True) == (f["program"], f["status"], 3 <= f["weeks_in_treatment"] <= 5)
 
 
+@given(record=episodes(present=("psychosis_dimensions",), trajectory="not_improving", max_assessments=0))
+def test_not_improving_holds_an_item_of_a_measure_without_a_total(record: dict[str, Any]) -> None:
+    """A measure rated item by item (the psychosis dimensions) follows the trajectory through
+    one item: not improving holds an item at its baseline rating or above on every
+    administration, so persistent symptoms are reached without filtering."""
+    rows = [a["answers"] for a in record["assessments"] if a["measure"] == "psychosis_dimensions"]
+    assert any(all(row[i] >= rows[0][i] for row in rows) for i in range(len(rows[0])))
+    if len(rows) > 2:
+        assert any(rows[0][i] > 0 and all(row[i] >= rows[0][i] for row in rows) for i in range(len(rows[0])))
+
+
+@given(record=episodes(program="smi", medical=True))
+def test_medical_option_writes_an_antipsychotic_and_observations_in_valid_units(record: dict[str, Any]) -> None:
+    """``medical=True`` adds medications and observations (weights, blood pressure, glucose,
+    lipids, smoking status) that parse, in units the episode accepts, and that the medical
+    facts read."""
+    episode = parse_episode(record)
+    f = derive_facts(record, AS_OF)
+    assert (bool(record.get("medications")), len(record.get("observations", []))) == (
+        f["on_antipsychotic"],
+        len(episode.observations),
+    )
+
+
+@given(record=episodes(present=("phq9",)))
+def test_medical_outcomes_are_off_by_default(record: dict[str, Any]) -> None:
+    """Without ``medical=True`` an episode has no medications or observations (earlier draws
+    are unchanged)."""
+    assert (None, None) == (record.get("medications"), record.get("observations"))
+
+
 @pytest.mark.parametrize(
     ("options", "field"),
     [
@@ -266,6 +305,13 @@ def test_bad_options_are_refused_at_once(options: dict[str, Any], field: str) ->
     with pytest.raises(InvalidInput) as caught:
         episodes(**options)
     assert field == caught.value.field
+
+
+def test_medical_must_be_a_boolean() -> None:
+    """``medical`` takes True or False; anything else is a programmer's TypeError at once."""
+    with pytest.raises(TypeError, match="medical=") as caught:
+        episodes(medical="yes")  # type: ignore[arg-type]
+    assert "medical must be True or False, got medical='yes'" == str(caught.value)
 
 
 def test_an_unknown_present_measure_says_did_you_mean() -> None:
