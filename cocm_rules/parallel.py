@@ -40,8 +40,9 @@ Logging: the workers' log events (building the engine; loading rulesets, when a 
 them itself) are sent back with their chunks and logged here, each with ``worker_pid``. The
 per-record ``batch.record_invalid`` warnings and the one ``batch.finished`` summary of
 :func:`evaluate_many` are logged here, in input order, as :meth:`Engine.evaluate_many
-<cocm_rules.Engine.evaluate_many>` logs them (``batch.finished`` adds ``jobs``, ``chunks`` and ``worker_restarts``); :func:`review_list` and
-:func:`caseload_metrics` end with one ``parallel.finished`` event.
+<cocm_rules.Engine.evaluate_many>` logs them (``batch.finished`` adds ``jobs``, ``chunks`` and
+``worker_restarts``); :func:`review_list` and :func:`caseload_metrics` end with one
+``parallel.finished`` event.
 """
 
 from __future__ import annotations
