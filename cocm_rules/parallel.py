@@ -608,7 +608,7 @@ class _Pipeline:
             try:
                 if chunk.future is None:
                     raise BrokenProcessPool("not sent: the pool had died")
-                done = chunk.future.result()
+                done = self._result(chunk.future)
             except BrokenProcessPool:
                 self._recover()
                 continue
@@ -617,6 +617,19 @@ class _Pipeline:
             if done.failure is not None:
                 raise EngineError(f"a worker process failed: {done.failure}")
             return done.outputs
+
+    def _result(self, future: Future[_Done]) -> _Done:
+        """The future's outcome. A worker killed while it wrote its chunk's outputs leaves half
+        a message in the pool's result pipe, and the pool's manager thread would wait for the
+        rest forever (a limit of :mod:`concurrent.futures`): when a worker has died and the
+        outcome has not come, this process's end of that pipe is closed, so that the manager
+        reads its end and declares the pool broken (BrokenProcessPool, then :meth:`_recover`)."""
+        while True:
+            try:
+                return future.result(timeout=_STALL_CHECK_S)
+            except TimeoutError:
+                if self.pool is not None and _a_worker_died(self.pool):
+                    _unstick(self.pool)
 
     def _recover(self) -> None:
         """Replace the pool whose workers died; send the chunks it lost again (once), except
@@ -638,6 +651,30 @@ class _Pipeline:
                 chunk.lost, chunk.future = True, None
             else:
                 self._submit(chunk)
+
+
+#: Seconds between checks that the workers of a chunk still awaited are alive.
+_STALL_CHECK_S = 2.0
+
+
+def _a_worker_died(pool: Executor) -> bool:
+    """Whether a worker process of ``pool`` has ended (they only end when killed, or at shutdown)."""
+    processes = getattr(pool, "_processes", None) or {}
+    return any(p.exitcode is not None for p in list(processes.values()))
+
+
+def _unstick(pool: Executor) -> None:
+    """Stop the other workers of ``pool`` (it is broken: one died) and close this process's
+    write end of its result pipe, so that no end is left open (see :meth:`_Pipeline._result`)."""
+    queue = getattr(pool, "_result_queue", None)
+    writer = getattr(queue, "_writer", None)
+    if writer is None or writer.closed:
+        return
+    log.warning("parallel.result_pipe_closed", reason="a worker died while it sent its outputs")
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.exitcode is None:
+            process.kill()
+    writer.close()
 
 
 def _done_before(future: Future[_Done] | None) -> bool:

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -394,6 +395,46 @@ def test_workers_killed_mid_batch_lose_nothing(engine: Engine) -> None:
     assert "error" == stopped[0]["log_level"]
     [finished] = [e for e in logs if e["event"] == "batch.finished"]
     assert (300, 0, len(stopped)) == (finished["records"], finished["errors"], finished["worker_restarts"])
+
+
+@dataclass(frozen=True)
+class _DiesMidMessage:
+    """A task that, the first time it meets the chunk starting at ``start`` (``marker`` not
+    there yet), writes the first bytes of a result message into its worker's result pipe
+    and dies: what a worker killed while it sends its outputs leaves behind."""
+
+    task: Any
+    start: int
+    marker: str
+
+    def __call__(self, start: int, records: list[Any]) -> list[Any]:
+        if start == self.start and not os.path.exists(self.marker):
+            Path(self.marker).write_text("died", encoding="utf-8")
+            import gc
+            import multiprocessing.queues
+            import struct
+
+            [queue] = [o for o in gc.get_objects() if isinstance(o, multiprocessing.queues.SimpleQueue)]
+            os.write(queue._writer.fileno(), struct.pack("!i", 100_000) + b"half a message")
+            os._exit(1)
+        return self.task(start, records)
+
+
+def test_a_worker_dying_in_the_middle_of_its_message_does_not_stop_the_batch(engine: Engine, tmp_path: Path) -> None:
+    """A worker that dies while it writes its outputs leaves half a message in the pool's
+    result pipe; the batch does not wait for the rest forever: the pool is replaced, the
+    chunk sent again, and every record has its result, in input order."""
+    lines = example_lines()
+    task = _DiesMidMessage(
+        parallel._Evaluate(parallel._EngineSpec.of(engine), AS_OF, False), 14, str(tmp_path / "marker")
+    )
+    pipeline = parallel._Pipeline(task, 2)
+    with capture_logs() as logs:
+        outputs = [out for chunk in pipeline.run(lines, 7) for out in chunk]
+    assert list(engine.evaluate_many(lines, AS_OF)) == outputs
+    assert 1 == pipeline.restarts
+    assert (tmp_path / "marker").exists()
+    assert any(e["event"] == "parallel.result_pipe_closed" for e in logs)
 
 
 class _Flaky(Executor):
