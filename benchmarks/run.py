@@ -487,18 +487,25 @@ def _unpinned() -> None:
         os.sched_setaffinity(0, _AFFINITY)
 
 
-def bench_jobs(patients: int, repeats: int, work: Path) -> dict[str, Any]:
-    """``cocm-rules evaluate|caseload --jobs 2`` vs ``--jobs 1`` on one caseload file."""
+def bench_jobs(patients: int, repeats: int, work: Path, caseload: Path | None = None) -> dict[str, Any]:
+    """``cocm-rules evaluate|caseload --jobs 2`` vs ``--jobs 1`` on one caseload file (the
+    synthetic one, or ``caseload``)."""
     import hashlib
 
     from cocm_rules.synth import generate
 
-    path = work / "caseload.jsonl"
-    with open(path, "w", encoding="utf-8") as f:
-        for record in generate(patients, seed=SEED, as_of=AS_OF):
-            f.write(json.dumps(record) + "\n")
+    if caseload is not None:
+        path = caseload
+        with open(path, "rb") as counted:
+            patients = sum(1 for line in counted if line.strip())
+    else:
+        path = work / "caseload.jsonl"
+        with open(path, "w", encoding="utf-8") as f:
+            for record in generate(patients, seed=SEED, as_of=AS_OF):
+                f.write(json.dumps(record) + "\n")
     env = {**os.environ, "NO_COLOR": "1"}
-    out: dict[str, Any] = {"patients": patients, "cpus_allowed": len(_AFFINITY) if _AFFINITY else os.cpu_count()}
+    out: dict[str, Any] = {"patients": patients, "file": None if caseload is None else str(caseload)}
+    out |= {"cpus_allowed": len(_AFFINITY) if _AFFINITY else os.cpu_count()}
     for command in (["evaluate"], ["caseload", "--json"]):
         digests: dict[int, set[str]] = {1: set(), 2: set()}
 
@@ -523,6 +530,7 @@ def bench_jobs(patients: int, repeats: int, work: Path) -> dict[str, Any]:
                 raise SystemExit(f"cocm-rules {command[0]} --jobs {jobs} failed: {proc.stderr.decode()[-2000:]}")
             digests[jobs].add(hashlib.sha256(proc.stdout).hexdigest())
 
+        load_before = round(os.getloadavg()[0], 2)
         one, two = _interleaved(lambda: run(1), lambda: run(2), repeats=repeats)
         same = len(digests[1] | digests[2]) == 1
         if not same:
@@ -534,6 +542,7 @@ def bench_jobs(patients: int, repeats: int, work: Path) -> dict[str, Any]:
             "jobs_1_patients_per_s": round(patients / one),
             "jobs_2_patients_per_s": round(patients / two),
             "same_output": same,
+            "load_average_1min": [load_before, round(os.getloadavg()[0], 2)],  # before, after: a shared machine
         }
     return out
 
@@ -564,7 +573,8 @@ def _print_jobs(r: dict[str, Any]) -> None:
         print(
             f"6. {command}, {r['patients']:,} patients: --jobs 2 {c['jobs_2_s']} s vs --jobs 1 {c['jobs_1_s']} s "
             f"-> {c['speedup']}x (target >= 1.8 on 2 cores; {c['jobs_2_patients_per_s']:,} vs "
-            f"{c['jobs_1_patients_per_s']:,} patients/s); the same bytes: {c['same_output']}",
+            f"{c['jobs_1_patients_per_s']:,} patients/s); the same bytes: {c['same_output']}; "
+            f"load average {c['load_average_1min'][0]} -> {c['load_average_1min'][1]}",
             flush=True,
         )
 
@@ -608,6 +618,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--rss-million", action="store_true", help="only the caseload RSS figure, on 1,000,000 patients (~20 min)"
     )
     parser.add_argument("--jobs-patients", type=int, default=50_000, help="patients for the --jobs figure")
+    parser.add_argument(
+        "--jobs-caseload", type=Path, help="a JSON Lines caseload for the --jobs figure (default: synthetic)"
+    )
     parser.add_argument("--service-requests", type=int, default=1000, help="calls per concurrency level")
     parser.add_argument("--only", help="comma-separated figures to run: jobs, service (default: every figure)")
     parser.add_argument("--memory-child", choices=("compiled", "durable"), help=argparse.SUPPRESS)
@@ -734,7 +747,7 @@ def _parallel_figures(results: dict[str, Any], args: argparse.Namespace, which: 
 
     if "jobs" in which:
         with tempfile.TemporaryDirectory(prefix="cocm-bench-") as work:
-            results["jobs"] = r = bench_jobs(args.jobs_patients, min(args.repeats, 3), Path(work))
+            results["jobs"] = r = bench_jobs(args.jobs_patients, min(args.repeats, 3), Path(work), args.jobs_caseload)
         _print_jobs(r)
     if "service" in which:
         results["service"] = r = bench_service(args.service_requests, (1, 8, 32, 64))

@@ -4,8 +4,9 @@
 
 1. **load**: starts the real service (``python -m cocm_rules.cdshooks`` in a subprocess,
    uvicorn on 127.0.0.1, a real JWT configuration: one trusted client with an ES384 key
-   generated here, as ``tests/test_cdshooks.py`` does) and drives it with an async httpx
-   client at concurrency 1, 8, 32 and 64: a fixed number of ``patient-view`` calls per level
+   generated here, as ``tests/test_cdshooks.py`` does) and drives it with a minimal async
+   HTTP/1.1 client (asyncio streams, keep-alive, requests built in advance) at concurrency
+   1, 8, 32 and 64: a fixed number of ``patient-view`` calls per level
    (the request of ``tests/fixtures/cdshooks/patient-view-request.json``, with its prefetch:
    no FHIR server is called), each with its own freshly signed JWT (signed before the level
    starts, so the client's signing is not timed). It checks every answer (200, and the
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -96,48 +98,149 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
 
 
+class _Connection:
+    """One keep-alive HTTP/1.1 connection of the load client: a request is bytes built before
+    the level starts; of an answer only the status line and the headers are read, then the
+    body by its Content-Length (the service answers with one; a chunked answer is refused)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def call(self, request: bytes) -> tuple[int, bytes]:
+        """Send ``request``; the answer's status and body. Opens the connection when it is not
+        open (first call, or the server closed it after the last answer)."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length: int | None = None
+        close = False
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                raise ValueError("a chunked answer (the load client reads answers by their Content-Length)")
+            elif name == b"connection" and value.strip().lower() == b"close":
+                close = True
+        body = await self.reader.readexactly(length) if length else b""
+        if close:
+            await self.close()
+        return status, body
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
+def _requests(host: str, port: int, tokens: Sequence[str], body: bytes) -> list[bytes]:
+    """The bytes of each call (one per token), built before the level starts."""
+    head = (
+        f"POST /cds-services/{SERVICE_ID} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    ).encode()
+    return [head + b"Authorization: Bearer " + tok.encode() + b"\r\n\r\n" + body for tok in tokens]
+
+
+def _check(status: int, body: bytes) -> str | None:
+    """What is wrong with an answer (None: a 200 whose first card is the critical one)."""
+    if status != 200:
+        return f"HTTP {status}"
+    try:
+        cards = json.loads(body)["cards"]
+    except (ValueError, KeyError, TypeError):
+        return "not a CDS Hooks answer"
+    if not cards or cards[0].get("indicator") != "critical":
+        return "the first card is not the critical suicide-risk card"
+    return None
+
+
 async def _level(base: str, tokens: list[str], body: bytes, concurrency: int) -> dict[str, Any]:
     """``len(tokens)`` calls, ``concurrency`` at a time (closed loop: each of ``concurrency``
-    tasks sends its next call when the last one is answered)."""
-    import httpx
-
-    url = f"{base}/cds-services/{SERVICE_ID}"
+    callers, each with its own keep-alive connection, sends its next call when the last one
+    is answered). The client is a minimal HTTP/1.1 one over asyncio streams (requests built
+    before the level starts, JWTs signed before), so that it takes little of the CPU the
+    service runs on; its CPU time per call is reported (``client_cpu_ms_per_call``)."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    requests = _requests(host, int(port), tokens, body)
     latencies: list[float] = []
     failures: list[str] = []
-    queue = list(reversed(tokens))
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as http:
+    queue = list(reversed(requests))
+    connections = [_Connection(host, int(port)) for _ in range(concurrency)]
 
-        async def caller() -> None:
-            while queue:
-                tok = queue.pop()
-                headers = {"Authorization": f"Bearer {tok}", "Content-Type": "application/json"}
-                started = time.perf_counter()
-                try:
-                    response = await http.post(url, content=body, headers=headers)
-                except httpx.TransportError as e:  # a connection closed under us: a failed call, counted
-                    failures.append(type(e).__name__)
-                    continue
-                latencies.append(time.perf_counter() - started)
-                if response.status_code != 200:
-                    failures.append(f"HTTP {response.status_code}")
-                elif response.json()["cards"][0]["indicator"] != "critical":
-                    failures.append("the first card is not the critical suicide-risk card")
+    async def caller(connection: _Connection) -> None:
+        while queue:
+            request = queue.pop()
+            started = time.perf_counter()
+            try:
+                status, answer = await connection.call(request)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as e:
+                failures.append(type(e).__name__)  # a failed call, counted; the next one reconnects
+                await connection.close()
+                continue
+            latencies.append(time.perf_counter() - started)
+            problem = _check(status, answer)
+            if problem is not None:
+                failures.append(problem)
 
-        started = time.perf_counter()
-        await asyncio.gather(*(caller() for _ in range(concurrency)))
-        seconds = time.perf_counter() - started
+    cpu = time.process_time()
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(caller(c) for c in connections))
+    finally:
+        for c in connections:
+            await c.close()
+    seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     return {
         "concurrency": concurrency,
         "requests": len(tokens),
         "failures": len(failures),
         "failure_kinds": sorted(set(failures)),
         "seconds": round(seconds, 2),
-        "requests_per_s": round(len(latencies) / seconds, 1),
-        "p50_ms": round(_percentile(latencies, 0.50) * 1000, 1),
-        "p99_ms": round(_percentile(latencies, 0.99) * 1000, 1),
-        "max_ms": round(max(latencies) * 1000, 1),
+        "requests_per_s": round(len(latencies) / seconds, 1) if latencies else 0.0,
+        "p50_ms": round(_percentile(latencies, 0.50) * 1000, 1) if latencies else None,
+        "p99_ms": round(_percentile(latencies, 0.99) * 1000, 1) if latencies else None,
+        "max_ms": round(max(latencies) * 1000, 1) if latencies else None,
+        "client_cpu_ms_per_call": round(cpu * 1000 / len(tokens), 3),
     }
+
+
+def _tree_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by process ``pid`` and its descendants (Linux
+    /proc; None elsewhere). Finished children are not counted: the service's workers live
+    as long as it does."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    parents: dict[int, int] = {}
+    used: dict[int, int] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents[int(entry)] = int(fields[1])
+        used[int(entry)] = int(fields[11]) + int(fields[12])
+    tree, grew = {pid}, True
+    while grew:
+        more = {p for p, parent in parents.items() if parent in tree} - tree
+        grew = bool(more)
+        tree |= more
+    return sum(used.get(p, 0) for p in tree) / ticks
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], base: str, deadline_s: float = 60) -> None:
@@ -195,7 +298,13 @@ def load(
                 out["levels"] = []
                 for concurrency in levels:
                     tokens = client.tokens(aud, requests)
-                    out["levels"].append(asyncio.run(_level(base, tokens, body, concurrency)))
+                    before, load_before = _tree_cpu_s(proc.pid), round(os.getloadavg()[0], 2)
+                    level = asyncio.run(_level(base, tokens, body, concurrency))
+                    after = _tree_cpu_s(proc.pid)
+                    if before is not None and after is not None:
+                        level["server_cpu_ms_per_call"] = round((after - before) * 1000 / requests, 3)
+                    level["load_average_1min"] = [load_before, round(os.getloadavg()[0], 2)]
+                    out["levels"].append(level)
             finally:
                 proc.terminate()
                 try:
@@ -261,7 +370,9 @@ def print_load(result: dict[str, Any], label: str = "") -> None:
         failed = f", {lv['failures']} FAILED ({', '.join(lv['failure_kinds'])})" if lv["failures"] else ""
         print(
             f"   {label}concurrency {lv['concurrency']:>2}: {lv['requests_per_s']:>6} req/s, "
-            f"p50 {lv['p50_ms']} ms, p99 {lv['p99_ms']} ms (max {lv['max_ms']} ms; {lv['requests']} calls{failed})",
+            f"p50 {lv['p50_ms']} ms, p99 {lv['p99_ms']} ms (max {lv['max_ms']} ms; {lv['requests']} calls{failed}; "
+            f"CPU per call: client {lv['client_cpu_ms_per_call']} ms, service {lv.get('server_cpu_ms_per_call')} ms; "
+            f"load average {lv.get('load_average_1min')})",
             flush=True,
         )
 

@@ -53,6 +53,7 @@ from .records import RecordError
 __all__ = [
     "CaseloadCounter",
     "CaseloadMetrics",
+    "CaseloadPart",
     "CaseloadSizeCheck",
     "Cohort",
     "ImprovementMetrics",
@@ -716,6 +717,24 @@ class _Tally:
                     counts[0] += 1
                     counts[1] += at_target
 
+    def merge(self, other: _Tally) -> None:
+        """Add ``other``'s counts (of the same definitions) to these."""
+        self.records += other.records
+        self.active += other.active
+        self.contacted += other.contacted
+        self.follow_up += other.follow_up
+        self.cohort += other.cohort
+        self.by_status.update(other.by_status)
+        self.by_program.update(other.by_program)
+        for counts, theirs in zip(self.improvement, other.improvement, strict=True):
+            counts[:] = [a + b for a, b in zip(counts, theirs, strict=True)]
+        for days, their_days in zip(self.response_days, other.response_days, strict=True):
+            days.update(their_days)
+        self.cms159 = [a + b for a, b in zip(self.cms159, other.cms159, strict=True)]
+        self.smi_patients += other.smi_patients
+        for counts, theirs in zip(self.smi, other.smi, strict=True):
+            counts[:] = [a + b for a, b in zip(counts, theirs, strict=True)]
+
     def metrics(self, p: _Prepared, errors: list[RecordError]) -> CaseloadMetrics:
         labels = p.labels
         return CaseloadMetrics(
@@ -863,6 +882,16 @@ def _size_check(size_range: _SizeRange, fte: float | None, size: int) -> Caseloa
     )
 
 
+@dataclass(frozen=True)
+class CaseloadPart:
+    """The counts of some patients' outcomes (:meth:`CaseloadCounter.part`), as plain values a
+    host can ship from the process that reduced them to the one that counts
+    (:meth:`CaseloadCounter.merge`): one message for many patients."""
+
+    overall: _Tally
+    groups: dict[str, _Tally]
+
+
 class CaseloadCounter:
     """The caseload metrics counted one patient at a time: :func:`caseload_metrics` in parts,
     for a host that reduces patients elsewhere (in worker processes, on Spark executors) and
@@ -921,12 +950,41 @@ class CaseloadCounter:
             return
         if not isinstance(item, PatientOutcome):
             raise TypeError(f"item must be a PatientOutcome or a RecordError, not {type(item).__name__}")
-        self._overall.add(item)
-        if self._per_care_manager and item.care_manager:
-            group = self._groups.get(item.care_manager)
+        self._count(self._overall, self._groups if self._per_care_manager else None, item)
+
+    def _count(self, overall: _Tally, groups: dict[str, _Tally] | None, item: PatientOutcome) -> None:
+        overall.add(item)
+        if groups is not None and item.care_manager:
+            group = groups.get(item.care_manager)
             if group is None:
-                group = self._groups[item.care_manager] = _Tally(self._prepared)
+                group = groups[item.care_manager] = _Tally(self._prepared)
             group.add(item)
+
+    def part(self, outcomes: Iterable[PatientOutcome]) -> CaseloadPart:
+        """The counts of ``outcomes`` (per care manager too), for another counter of the same
+        ``as_of`` to :meth:`merge`; this counter is unchanged. The rule of one record per
+        patient is the caller's, as for :meth:`add`."""
+        overall = _Tally(self._prepared)
+        groups: dict[str, _Tally] = {}
+        for item in outcomes:
+            if not isinstance(item, PatientOutcome):
+                raise TypeError(f"outcomes must be PatientOutcome values, not {type(item).__name__}")
+            self._count(overall, groups, item)
+        return CaseloadPart(overall, groups)
+
+    def merge(self, part: CaseloadPart) -> None:
+        """Count the outcomes counted in ``part`` (made by :meth:`part` of a counter of the same
+        as_of and definitions, in this or another process): as :meth:`add` of each."""
+        if not isinstance(part, CaseloadPart):
+            raise TypeError(f"part must be a CaseloadPart, not {type(part).__name__}")
+        self._overall.merge(part.overall)
+        if not self._per_care_manager:
+            return
+        for cm, tally in part.groups.items():
+            group = self._groups.get(cm)
+            if group is None:
+                group = self._groups[cm] = _Tally(self._prepared)
+            group.merge(tally)
 
     def metrics(self) -> CaseloadMetrics:
         """The metrics of everything added so far (per care manager unless turned off)."""

@@ -8,11 +8,19 @@ same error records, the same order: ``cocm-rules evaluate|review|caseload --jobs
 same bytes as ``--jobs 1``), with the per-patient work spread over ``jobs`` worker processes::
 
     records ─► chunks of CHUNK_SIZE (text lines are cheap to ship) ─► worker processes
-               (each loads the rulesets ONCE from their files and keeps its Engine)
-            ◄─ per record: a result / error record / review candidate / PatientOutcome
+               (each builds its Engine ONCE from the rulesets' files and keeps it)
+            ◄─ per record: a result / error record / review candidate / PatientOutcome;
+               for evaluate_text, one block of text per chunk (one message, one write)
     parent: chunks back in input order (at most 2 per worker in flight: memory stays flat),
             the one-record-per-patient rule (:class:`~cocm_rules._once.FirstRecords`) applied
             in input order, the review list ranked, the caseload counted
+
+The workers are forked from a server process (``forkserver``) that imported the library
+and read the bundled measures, metric definitions and rulesets once when it started
+(:func:`warm`), so a worker starts in milliseconds; it uses those rulesets only when they
+are the batch's files with the SHA-256 the parent loaded, else it reads the files.
+:func:`prepare` starts that server early (the command line does, for a file of 1 MB or
+more), while the parent loads its own engine.
 
 ``jobs=None`` means every core this process may run on; ``jobs=1`` runs in this process, as
 does an input of at most one chunk (starting workers would take longer than the work). The
@@ -28,16 +36,18 @@ evaluated: a worker process stopped"), and after :data:`MAX_RESTARTS` fresh sets
 fails with an :class:`~cocm_rules.EngineError`. An error raised in a worker (a defect) is
 raised here.
 
-Logging: the workers' log events (the rulesets and engine loading) are sent back with their
-chunks and logged here, each with ``worker_pid``. The per-record ``batch.record_invalid``
-warnings and the one ``batch.finished`` summary of :func:`evaluate_many` are logged here, in
-input order, as :meth:`Engine.evaluate_many <cocm_rules.Engine.evaluate_many>` logs them
-(``batch.finished`` adds ``jobs``, ``chunks`` and ``worker_restarts``); :func:`review_list` and
-:func:`caseload_metrics` end with one ``parallel.finished`` event.
+Logging: the workers' log events (building the engine; loading rulesets, when a worker reads
+them itself) are sent back with their chunks and logged here, each with ``worker_pid``. The
+per-record ``batch.record_invalid`` warnings and the one ``batch.finished`` summary of
+:func:`evaluate_many` are logged here, in input order, as :meth:`Engine.evaluate_many
+<cocm_rules.Engine.evaluate_many>` logs them (``batch.finished`` adds ``jobs``, ``chunks`` and
+``worker_restarts``); :func:`review_list` and :func:`caseload_metrics` end with one
+``parallel.finished`` event.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import logging
@@ -56,7 +66,7 @@ import structlog
 
 from ._log import get_logger
 from ._once import FirstRecords
-from .caseload import CaseloadCounter, CaseloadMetrics
+from .caseload import CaseloadCounter, CaseloadMetrics, CaseloadPart, PatientOutcome, load_metric_definitions
 from .caseload import caseload_metrics as caseload_in_process
 from .engine import Engine, PatientResult, check_as_of
 from .episode import loggable_field
@@ -65,23 +75,26 @@ from .measures import load_measures
 from .records import JsonLine, JsonObject, RecordError, iter_records, refuse_one_record
 from .review import REVIEW_CATEGORIES, REVIEW_MIN_SEVERITY, ReviewEntry, ReviewList, rank_key
 from .review import review_list as review_in_process
-from .rules.loader import load_rulesets
+from .rules.loader import RulesetSet, load_rulesets
 
 __all__ = [
     "CHUNK_SIZE",
     "MAX_RESTARTS",
+    "EvaluatedBlock",
     "EvaluatedLine",
     "caseload_metrics",
     "default_jobs",
     "evaluate_lines",
+    "evaluate_text",
+    "prepare",
     "evaluate_many",
     "review_list",
 ]
 
 log = get_logger(__name__)
 
-#: Records per chunk sent to a worker (about 20-40 ms of work on one core).
-CHUNK_SIZE = 100
+#: Records per chunk sent to a worker (about 50-100 ms of work on one core: few messages).
+CHUNK_SIZE = 250
 #: Fresh sets of worker processes started after workers died, before the batch fails.
 MAX_RESTARTS = 3
 
@@ -155,13 +168,44 @@ _ENGINES: dict[_EngineSpec, Engine] = {}
 _COUNTERS: dict[dt.date, CaseloadCounter] = {}
 
 
+#: The bundled rulesets the worker server read when it started (:func:`warm`).
+_WARM: list[RulesetSet] = []
+
+
+def warm() -> None:
+    """In the server process that forks the workers (``cocm_rules._warm`` calls it when it
+    starts): load the bundled measure library and metric definitions and read the bundled
+    rulesets, so that each worker forked from it starts with them. Its log events are not
+    kept (no worker did that work; each worker logs its own engine). A problem is left for
+    the workers to meet: they load again, and report it with their batch."""
+    _capture_logs()
+    try:
+        load_measures()
+        load_metric_definitions()
+        _WARM.append(load_rulesets())
+    except CocmRulesError:
+        pass
+    finally:
+        _EVENTS.clear()
+
+
+def _rulesets(spec: _EngineSpec) -> RulesetSet:
+    """The spec's rulesets: those :func:`warm` read, when they are the same files with the
+    same SHA-256 (the bytes the parent loaded), else read from the files here."""
+    for rulesets in _WARM:
+        loaded = rulesets.rulesets
+        if tuple(rs.file for rs in loaded) == spec.files and tuple(rs.sha256 for rs in loaded) == spec.sha256:
+            return rulesets
+    return load_rulesets(list(spec.files))
+
+
 def _engine(spec: _EngineSpec) -> Engine:
     """The spec's Engine, loaded once per worker process. The safety floor is not run again:
     the parent ran it (or skipped it) on the same bytes, compiled to the same program."""
     engine = _ENGINES.get(spec)
     if engine is not None:
         return engine
-    rulesets = load_rulesets(list(spec.files))
+    rulesets = _rulesets(spec)
     changed = (
         "a worker process read other rulesets than the batch started with (the SHA-256 of a file, or "
         "the compiled program, differs): a ruleset file changed meanwhile; run the batch again"
@@ -290,21 +334,52 @@ class EvaluatedLine(NamedTuple):
         return cls(item.model_dump_json(), None, len(item.alerts), tuple(a.category for a in item.alerts))
 
 
+class EvaluatedBlock(NamedTuple):
+    """The output of :func:`evaluate_text` for consecutive records: the lines ``cocm-rules
+    evaluate`` writes for them (each with its newline), their error records, and their
+    number of results and alerts, and of alerts by category."""
+
+    text: str
+    errors: list[RecordError]
+    results: int
+    alerts: int
+    categories: dict[str, int]
+
+    @classmethod
+    def of(cls, items: Iterable[PatientResult | RecordError]) -> EvaluatedBlock:
+        """The block of these results and error records, in their order."""
+        lines: list[str] = []
+        errors: list[RecordError] = []
+        counts: Counter[str] = Counter()
+        results = alerts = 0
+        for item in items:
+            lines.append(item.model_dump_json())
+            if isinstance(item, RecordError):
+                errors.append(item)
+            else:
+                results += 1
+                alerts += len(item.alerts)
+                counts.update(a.category for a in item.alerts)
+        lines.append("")
+        return cls("\n".join(lines), errors, results, alerts, dict(counts))
+
+
 @dataclass(frozen=True)
 class _Evaluate:
-    """Evaluate a chunk: each record's result or error record (as its JSON line with ``text``)."""
+    """Evaluate a chunk: each record's result or error record (as its JSON line with
+    ``text``), or with ``block`` one :class:`EvaluatedBlock` of the whole chunk."""
 
     spec: _EngineSpec
     as_of: dt.date
     text: bool
+    block: bool = False
 
     def __call__(self, start: int, records: list[Any]) -> list[Any]:
         engine = _engine(self.spec)
-        out: list[Any] = []
-        for i, item in enumerate(engine.evaluate_many(records, self.as_of)):
-            item = _renumbered(item, start + i)
-            out.append(EvaluatedLine.of(item) if self.text else item)
-        return out
+        items = (_renumbered(item, start + i) for i, item in enumerate(engine.evaluate_many(records, self.as_of)))
+        if self.block:
+            return [EvaluatedBlock.of(items)]
+        return [EvaluatedLine.of(item) if self.text else item for item in items]
 
 
 @dataclass(frozen=True)
@@ -336,10 +411,21 @@ class _Review:
         return out
 
 
+class _CaseloadChunk(NamedTuple):
+    """A chunk reduced for the caseload metrics: per record in input order its error record,
+    or its number, line, patient id and whether ``part`` counts it (the first record of its
+    patient in the chunk); the outcomes of the valid records (as tuples of their fields, in
+    that order); and ``part``, the counts of the outcomes of the records it counts."""
+
+    records: list[RecordError | tuple[int, int | None, str, bool]]
+    outcomes: list[tuple[Any, ...]]
+    part: CaseloadPart
+
+
 @dataclass(frozen=True)
 class _Caseload:
-    """Reduce a chunk for the caseload metrics: each record's error record, or its patient id
-    and :class:`~cocm_rules.caseload.PatientOutcome`."""
+    """Reduce a chunk for the caseload metrics: one :class:`_CaseloadChunk` (one message,
+    with the chunk's counts already made, instead of one outcome per record to count)."""
 
     as_of: dt.date
 
@@ -347,23 +433,78 @@ class _Caseload:
         counter = _COUNTERS.get(self.as_of)
         if counter is None:
             counter = _COUNTERS[self.as_of] = CaseloadCounter(self.as_of)
-        out: list[Any] = []
+        out: list[RecordError | tuple[int, int | None, str, bool]] = []
+        outcomes: list[tuple[Any, ...]] = []
+        counted: list[PatientOutcome] = []
+        seen: set[str] = set()
         for i, line, item in iter_records(records):  # the bundled measures, as caseload_metrics reads records
             if isinstance(item, RecordError):
                 out.append(_renumbered(item, start + i))
-            else:
-                out.append((start + i, line, item.patient_id, counter.outcome(item)))
-        return out
+                continue
+            outcome = counter.outcome(item)
+            first = item.patient_id not in seen
+            if first:
+                seen.add(item.patient_id)
+                counted.append(outcome)
+            out.append((start + i, line, item.patient_id, first))
+            outcomes.append(_fields(outcome))
+        return [_CaseloadChunk(out, outcomes, counter.part(counted))]
+
+
+_OUTCOME_FIELDS = tuple(f.name for f in dataclasses.fields(PatientOutcome))
+
+
+def _fields(outcome: PatientOutcome) -> tuple[Any, ...]:
+    return tuple(getattr(outcome, name) for name in _OUTCOME_FIELDS)
 
 
 # -- the parent's side -------------------------------------------------------------------------
 
 
+#: What the server process that forks the workers imports when it starts (:func:`warm`).
+_PRELOAD = ["__main__", "cocm_rules._warm"]
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """Worker processes forked from a fresh server process where the platform has one
+    (``forkserver``: nothing of this process's state, threads or locks is inherited; the
+    server imports the library and reads the bundled definitions once, see :func:`warm`),
+    else spawned."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)  # no effect once the server runs
+    return context
+
+
 def _executor(jobs: int) -> Executor:
-    """Worker processes started from a fresh server process where the platform has one
-    (``forkserver``: nothing of this process's state, threads or locks is inherited), else spawned."""
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method))
+    """A pool of ``jobs`` worker processes (see :func:`_context`)."""
+    return ProcessPoolExecutor(jobs, mp_context=_context())
+
+
+#: Inputs smaller than this (bytes) are not worth starting the worker server early for.
+PREPARE_MIN_BYTES = 1 << 20
+
+
+def prepare(jobs: int | None, source: Any = None) -> None:
+    """Start the server process that forks the workers now, when ``jobs`` (None: every core)
+    is more than 1 and ``source`` (a path; None: unknown) is a file of at least
+    :data:`PREPARE_MIN_BYTES`: it imports the library and reads the bundled definitions
+    (:func:`warm`) while this process loads its engine, instead of after. Optional: the
+    batch functions start it themselves. Returns at once."""
+    if _jobs(jobs) == 1:
+        return
+    if source is not None:
+        try:
+            if Path(source).stat().st_size < PREPARE_MIN_BYTES:
+                return
+        except (OSError, TypeError, ValueError):
+            return
+    context = _context()
+    if isinstance(context, multiprocessing.context.ForkServerContext):
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 @dataclass
@@ -467,7 +608,7 @@ class _Pipeline:
             try:
                 if chunk.future is None:
                     raise BrokenProcessPool("not sent: the pool had died")
-                done = chunk.future.result()
+                done = self._result(chunk.future)
             except BrokenProcessPool:
                 self._recover()
                 continue
@@ -476,6 +617,19 @@ class _Pipeline:
             if done.failure is not None:
                 raise EngineError(f"a worker process failed: {done.failure}")
             return done.outputs
+
+    def _result(self, future: Future[_Done]) -> _Done:
+        """The future's outcome. A worker killed while it wrote its chunk's outputs leaves half
+        a message in the pool's result pipe, and the pool's manager thread would wait for the
+        rest forever (a limit of :mod:`concurrent.futures`): when a worker has died and the
+        outcome has not come, this process's end of that pipe is closed, so that the manager
+        reads its end and declares the pool broken (BrokenProcessPool, then :meth:`_recover`)."""
+        while True:
+            try:
+                return future.result(timeout=_STALL_CHECK_S)
+            except TimeoutError:
+                if self.pool is not None and _a_worker_died(self.pool):
+                    _unstick(self.pool)
 
     def _recover(self) -> None:
         """Replace the pool whose workers died; send the chunks it lost again (once), except
@@ -497,6 +651,30 @@ class _Pipeline:
                 chunk.lost, chunk.future = True, None
             else:
                 self._submit(chunk)
+
+
+#: Seconds between checks that the workers of a chunk still awaited are alive.
+_STALL_CHECK_S = 2.0
+
+
+def _a_worker_died(pool: Executor) -> bool:
+    """Whether a worker process of ``pool`` has ended (they only end when killed, or at shutdown)."""
+    processes = getattr(pool, "_processes", None) or {}
+    return any(p.exitcode is not None for p in list(processes.values()))
+
+
+def _unstick(pool: Executor) -> None:
+    """Stop the other workers of ``pool`` (it is broken: one died) and close this process's
+    write end of its result pipe, so that no end is left open (see :meth:`_Pipeline._result`)."""
+    queue = getattr(pool, "_result_queue", None)
+    writer = getattr(queue, "_writer", None)
+    if writer is None or writer.closed:
+        return
+    log.warning("parallel.result_pipe_closed", reason="a worker died while it sent its outputs")
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.exitcode is None:
+            process.kill()
+    writer.close()
 
 
 def _done_before(future: Future[_Done] | None) -> bool:
@@ -555,6 +733,60 @@ def evaluate_lines(
     return _evaluate(engine, records, as_of, jobs, chunk_size, text=True)
 
 
+def evaluate_text(
+    engine: Engine,
+    records: Iterable[Any],
+    as_of: dt.date,
+    *,
+    jobs: int | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> Iterator[EvaluatedBlock]:
+    """:func:`evaluate_lines` a block of records at a time: the text of the lines
+    ``cocm-rules evaluate`` writes, each block made in the worker that evaluated its records
+    (one message per chunk instead of one object per record), in input order. In this
+    process (``jobs=1``, or a small input) the blocks are of ``chunk_size`` records."""
+    n = _jobs(jobs)
+    check_as_of(as_of)
+    if n > 1:
+        spec = _EngineSpec.of(engine)
+        head, rest = _start(records, chunk_size)
+        if rest is not None:
+            pipeline = _Pipeline(_Evaluate(spec, as_of, True, block=True), n, skip_events=_BATCH_EVENTS)
+            return _evaluated_blocks(engine, pipeline, rest, chunk_size)
+        records = head
+    return _blocks(iter(engine.evaluate_many(records, as_of)), chunk_size)
+
+
+def _blocks(items: Iterator[PatientResult | RecordError], size: int) -> Iterator[EvaluatedBlock]:
+    while True:
+        block = list(itertools.islice(items, size))
+        if not block:
+            return
+        yield EvaluatedBlock.of(block)
+
+
+def _evaluated_blocks(
+    engine: Engine, pipeline: _Pipeline, records: Iterable[Any], chunk_size: int
+) -> Iterator[EvaluatedBlock]:
+    """The pipeline's blocks, logged as ``Engine.evaluate_many`` logs its records."""
+    started = time.perf_counter()
+    counts: Counter[str] = Counter()
+    tally = {"results": 0, "errors": 0}
+    try:
+        for outputs in pipeline.run(records, chunk_size):
+            if outputs and isinstance(outputs[0], RecordError):  # the records of a lost chunk
+                outputs = [EvaluatedBlock.of(outputs)]
+            for block in outputs:
+                for error in block.errors:
+                    _log_invalid(engine, error)
+                tally["errors"] += len(block.errors)
+                tally["results"] += block.results
+                counts.update(block.categories)
+                yield block
+    finally:  # also when the consumer stops early
+        _batch_finished(pipeline, tally, counts, started)
+
+
 def _evaluate(
     engine: Engine, records: Iterable[Any], as_of: dt.date, jobs: int | None, chunk_size: int, *, text: bool
 ) -> Iterator[Any]:
@@ -593,18 +825,23 @@ def _evaluated(
                     counts.update(out.categories if text else [a.category for a in out.alerts])
                 yield out
     finally:  # also when the consumer stops early
-        log.info(
-            "batch.finished",
-            records=tally["results"] + tally["errors"],
-            results=tally["results"],
-            errors=tally["errors"],
-            alerts=sum(counts.values()),
-            alerts_by_category=dict(sorted(counts.items())),
-            seconds=round(time.perf_counter() - started, 3),
-            jobs=pipeline.jobs,
-            chunks=pipeline.chunks,
-            worker_restarts=pipeline.restarts,
-        )
+        _batch_finished(pipeline, tally, counts, started)
+
+
+def _batch_finished(pipeline: _Pipeline, tally: dict[str, int], counts: Counter[str], started: float) -> None:
+    """The one summary of a batch evaluated on workers, as ``Engine.evaluate_many`` logs it."""
+    log.info(
+        "batch.finished",
+        records=tally["results"] + tally["errors"],
+        results=tally["results"],
+        errors=tally["errors"],
+        alerts=sum(counts.values()),
+        alerts_by_category=dict(sorted(counts.items())),
+        seconds=round(time.perf_counter() - started, 3),
+        jobs=pipeline.jobs,
+        chunks=pipeline.chunks,
+        worker_restarts=pipeline.restarts,
+    )
 
 
 def _log_invalid(engine: Engine, item: RecordError) -> None:
@@ -707,15 +944,34 @@ def caseload_metrics(
     first = FirstRecords()
     patients = errors = 0
     for outputs in pipeline.run(rest, chunk_size):
-        for out in outputs:
-            if not isinstance(out, RecordError):
-                index, line, patient_id, outcome = out
-                out = first.repeated(index, line, patient_id) or outcome
+        if not outputs or isinstance(outputs[0], RecordError):  # the records of a lost chunk
+            for error in outputs:
+                counter.add(error)
+            errors += len(outputs)
+            continue
+        [chunk] = outputs
+        valid: list[bool] = []  # per valid record: counted here
+        exact = True  # the chunk's part counts exactly the records counted here
+        for out in chunk.records:
             if isinstance(out, RecordError):
+                counter.add(out)
+                errors += 1
+                continue
+            index, line, patient_id, in_part = out
+            repeated = first.repeated(index, line, patient_id)
+            if repeated is not None:  # seen in an earlier chunk (in_part) or earlier in this one
+                counter.add(repeated)
                 errors += 1
             else:
                 patients += 1
-            counter.add(out)
+            valid.append(repeated is None)
+            exact = exact and in_part == (repeated is None)
+        if exact:
+            counter.merge(chunk.part)
+        else:  # a patient of an earlier chunk again: count this chunk's first records one by one
+            for fields, counts in zip(chunk.outcomes, valid, strict=True):
+                if counts:
+                    counter.add(PatientOutcome(*fields))
     _finished("caseload", pipeline, patients + errors, errors, started)
     return counter.metrics()
 

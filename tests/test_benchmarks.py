@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import gc
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -206,6 +208,90 @@ def test_the_speed_option_runs_only_the_speed_figures(monkeypatch: pytest.Monkey
     expected = {"rules_only", "end_to_end_vs_handwritten", "end_to_end_compiled", "strict_json"}
     assert expected == expected & set(written)
     assert "durable" not in written
+
+
+def _canned_server(answers: list[bytes]) -> tuple[Any, int]:
+    """A loopback HTTP server answering the load client's calls with ``answers`` in turn
+    (the last one repeated); returns the asyncio server's start coroutine factory and port."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    served = {"n": 0}
+
+    async def handle(reader: Any, writer: Any) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                )
+                await reader.readexactly(length)
+                answer = answers[min(served["n"], len(answers) - 1)]
+                served["n"] += 1
+                writer.write(answer)
+                await writer.drain()
+                if b"Connection: close" in answer:
+                    writer.close()
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    return handle, port
+
+
+def _answer(status: str, body: bytes, *, close: bool = False) -> bytes:
+    extra = b"Connection: close\r\n" if close else b""
+    return (
+        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n".encode()
+        + extra
+        + b"\r\n"
+        + body
+    )
+
+
+def test_the_service_load_client_checks_every_answer() -> None:
+    """The load client (a minimal HTTP/1.1 client over asyncio streams) counts as failures an
+    answer that is not 200, one whose first card is not the critical one, and one that is not
+    a CDS Hooks answer; it reconnects when the server closes a connection, and times only
+    answered calls."""
+    import service_load
+
+    critical = json.dumps({"cards": [{"indicator": "critical"}, {"indicator": "info"}]}).encode()
+    answers = [
+        _answer("200 OK", critical),
+        _answer("200 OK", critical, close=True),
+        _answer("500 Internal Server Error", b"{}"),
+        _answer("200 OK", json.dumps({"cards": [{"indicator": "warning"}]}).encode()),
+        _answer("200 OK", b"[]"),
+        _answer("200 OK", critical),
+    ]
+    handle, port = _canned_server(answers)
+
+    async def scenario() -> dict[str, Any]:
+        server = await asyncio.start_server(handle, "127.0.0.1", port)
+        async with server:
+            return await service_load._level(f"http://127.0.0.1:{port}", ["t"] * 8, b'{"x": 1}', 1)
+
+    result = asyncio.run(scenario())
+    assert (8, 3) == (result["requests"], result["failures"])
+    expected = ["HTTP 500", "not a CDS Hooks answer", "the first card is not the critical suicide-risk card"]
+    assert sorted(expected) == result["failure_kinds"]
+    assert result["p99_ms"] is not None
+
+
+def test_the_service_load_test_runs_against_the_real_service() -> None:
+    """The bounded load test starts the real service, drives it at two levels with the
+    minimal client (every answer 200 with the critical card first), and stops it."""
+    import service_load
+
+    result = service_load.load(requests=12, levels=(1, 4), workers=1, log_level="warning")
+    assert [1, 4] == [lv["concurrency"] for lv in result["levels"]]
+    assert [0, 0] == [lv["failures"] for lv in result["levels"]]
+    assert [12, 12] == [lv["requests"] for lv in result["levels"]]
 
 
 def test_the_handwritten_pipeline_gives_the_engines_medical_and_billing_alerts_on_the_example_caseload() -> None:

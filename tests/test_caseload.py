@@ -403,6 +403,41 @@ def test_a_counter_fed_shipped_outcomes_gives_the_same_metrics(metrics: Any) -> 
     assert {} == counters[1].metrics().per_care_manager
 
 
+def test_counters_merge_parts_counted_elsewhere(metrics: Any) -> None:
+    """Outcomes counted in parts (CaseloadCounter.part, pickled as a worker process ships it)
+    and merged into one counter, with the error record added, give the metrics of
+    caseload_metrics, per care manager too and without them when off; merging an empty
+    part changes nothing; a part is not an outcome (TypeError)."""
+    import pickle
+
+    from cocm_rules.caseload import CaseloadCounter
+    from cocm_rules.engine import RecordError, iter_episodes
+
+    reducer = CaseloadCounter(AS_OF)
+    outcomes, errors = [], []
+    for _index, item in iter_episodes(CASELOAD):
+        if isinstance(item, RecordError):
+            errors.append(item)
+        else:
+            outcomes.append(reducer.outcome(item))
+    parts = [pickle.loads(pickle.dumps(reducer.part(outcomes[i : i + 3]))) for i in range(0, len(outcomes), 3)]
+    counters = CaseloadCounter(AS_OF), CaseloadCounter(AS_OF, per_care_manager=False)
+    for counter in counters:
+        counter.merge(reducer.part([]))
+        for part in reversed(parts):
+            counter.merge(part)
+        for error in errors:
+            counter.add(error)
+
+    assert metrics == counters[0].metrics()
+    assert caseload_metrics(CASELOAD, AS_OF, per_care_manager=False) == counters[1].metrics()
+    assert CaseloadCounter(AS_OF).metrics() == reducer.metrics()  # part() counted nothing in reducer
+    with pytest.raises(TypeError, match="CaseloadPart"):
+        counters[0].merge(outcomes[0])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="PatientOutcome"):
+        reducer.part([errors[0]])  # type: ignore[list-item]
+
+
 def test_a_counter_refuses_what_it_cannot_count() -> None:
     """The counter takes an Episode to reduce and an outcome or error record to add: anything
     else is a TypeError saying what it got; an as_of that is not a date is InvalidInput."""

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,19 @@ def test_a_patient_sent_twice_counts_once_on_workers_as_in_one_process(engine: E
     assert len(lines) + 1 == actual_metrics.records  # p-late counted with its valid record
 
 
+def test_caseload_chunks_counted_whole_give_the_metrics_of_one_process() -> None:
+    """Each worker counts its chunk (one part per chunk, merged here) without the later
+    records of a patient within the chunk; a patient repeated within a chunk, across chunks,
+    and both, gives the metrics and error records of one process."""
+    lines = example_lines()
+    records = [lines[0], lines[1], JsonLine(str(lines[1]), 101), *lines[2:9], JsonLine(str(lines[7]), 102)]
+    records += [JsonLine(str(lines[1]), 103), *lines[9:]]
+    expected = caseload_metrics(records, AS_OF)
+    assert 3 == len(expected.errors)
+    for chunk_size in (4, 7, 30):
+        assert expected == parallel.caseload_metrics(records, AS_OF, jobs=2, chunk_size=chunk_size), chunk_size
+
+
 def test_small_inputs_and_one_job_run_in_this_process(engine: Engine) -> None:
     """``jobs=1``, or an input of at most one chunk (the example caseload: 60 records), starts
     no worker: the batch is the engine's own, whose summary has no ``jobs``."""
@@ -183,6 +197,80 @@ def test_records_are_read_as_results_are_consumed(engine: Engine) -> None:
     assert pulled[0] <= 2 * 2 * 5 + 5 + 1
     rest = list(results)
     assert 400 == 1 + len(rest)
+
+
+def test_evaluate_text_on_workers_is_the_text_of_one_process(engine: Engine) -> None:
+    """evaluate_text (what `cocm-rules evaluate` writes, one block per chunk made in the
+    worker) on 2 workers: the same text, error records and counts as the lines of one
+    process, in input order; in one process it gives blocks of chunk_size records."""
+    lines = [*example_lines(), JsonLine('{"patient_id": "p-x", "status": "zzz"}', 99), JsonLine("[1]", 100)]
+    one = list(parallel.evaluate_lines(engine, lines, AS_OF, jobs=1))
+    with capture_logs():
+        blocks = list(parallel.evaluate_text(engine, lines, AS_OF, jobs=2, chunk_size=7))
+    assert "".join(line.text + "\n" for line in one) == "".join(b.text for b in blocks)
+    assert [line.error for line in one if line.error is not None] == [e for b in blocks for e in b.errors]
+    assert (60, sum(line.alerts for line in one)) == (sum(b.results for b in blocks), sum(b.alerts for b in blocks))
+    assert 9 == len(blocks)  # 62 records in chunks of 7
+    in_process = list(parallel.evaluate_text(engine, lines, AS_OF, jobs=1, chunk_size=25))
+    assert [25, 25, 12] == [b.text.count("\n") for b in in_process]
+    assert "".join(b.text for b in blocks) == "".join(b.text for b in in_process)
+
+
+def test_a_lost_chunk_in_evaluate_text_is_a_block_of_error_records(engine: Engine) -> None:
+    """A chunk whose workers die twice reaches evaluate_text's consumer as the block of its
+    error records (one line each, counted as errors); the other blocks are the results."""
+    lines = example_lines()
+    task = parallel._Evaluate(parallel._EngineSpec.of(engine), AS_OF, True, block=True)
+    pipeline = parallel._Pipeline(task, 2, executor=lambda jobs: _Flaky({14}))
+    with capture_logs() as logs:
+        blocks = list(parallel._evaluated_blocks(engine, pipeline, lines, 7))
+    lost = blocks[2]
+    assert list(range(14, 21)) == [e.record for e in lost.errors]
+    assert (0, 7) == (lost.results, lost.text.count("\n"))
+    assert [e.model_dump_json() + "\n" for e in lost.errors] == lost.text.splitlines(keepends=True)
+    expected = list(engine.evaluate_many(lines, AS_OF))
+    assert "".join(r.model_dump_json() + "\n" for r in expected[:14]) == blocks[0].text + blocks[1].text
+    [finished] = [e for e in logs if e["event"] == "batch.finished" and "jobs" in e]  # not _Flaky's own
+    assert (60, 53, 7) == (finished["records"], finished["results"], finished["errors"])
+
+
+def test_workers_use_the_bundled_rulesets_their_server_read(engine: Engine, monkeypatch: Any) -> None:
+    """A worker takes the rulesets its server read at start (parallel.warm) only when they are
+    the batch's files with the same SHA-256; other bytes are read from the files again."""
+    warmed = load_rulesets()
+    monkeypatch.setattr(parallel, "_WARM", [warmed])
+    spec = parallel._EngineSpec.of(engine)
+    assert warmed is parallel._rulesets(spec)
+    other = parallel._EngineSpec(**{**spec.__dict__, "sha256": ("0" * 64, *spec.sha256[1:])})
+    again = parallel._rulesets(other)
+    assert warmed is not again
+    assert [rs.sha256 for rs in warmed.rulesets] == [rs.sha256 for rs in again.rulesets]
+
+
+def test_worker_processes_start_with_the_rulesets_read(tmp_path: Path) -> None:
+    """The workers are forked from a server that imported the library and read the bundled
+    rulesets once (cocm_rules._warm): a worker logs its engine, but loads no ruleset itself;
+    prepare() starts that server early and returns at once."""
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import datetime as dt, json\n"
+        "from structlog.testing import capture_logs\n"
+        "from cocm_rules import Engine, parallel\n"
+        "from cocm_rules.batch import read_records\n"
+        "if __name__ == '__main__':\n"
+        f"    parallel.prepare(2)\n"
+        "    engine = Engine.load()\n"
+        f"    lines = list(read_records({str(CASELOAD)!r}, lines_as_text=True))\n"
+        "    with capture_logs() as logs:\n"
+        "        list(parallel.evaluate_many(engine, lines, dt.date(2026, 11, 20), jobs=2, chunk_size=7))\n"
+        "    print(json.dumps(sorted({e['event'] for e in logs if 'worker_pid' in e})))\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=300, cwd=ROOT, env={**os.environ})
+    assert 0 == proc.returncode, proc.stderr.decode()[-2000:]
+    events = json.loads(proc.stdout.decode().splitlines()[-1])
+    assert "engine.loaded" in events
+    assert "ruleset.loaded" not in events
 
 
 # -- the command line -------------------------------------------------------------------------------
@@ -307,6 +395,46 @@ def test_workers_killed_mid_batch_lose_nothing(engine: Engine) -> None:
     assert "error" == stopped[0]["log_level"]
     [finished] = [e for e in logs if e["event"] == "batch.finished"]
     assert (300, 0, len(stopped)) == (finished["records"], finished["errors"], finished["worker_restarts"])
+
+
+@dataclass(frozen=True)
+class _DiesMidMessage:
+    """A task that, the first time it meets the chunk starting at ``start`` (``marker`` not
+    there yet), writes the first bytes of a result message into its worker's result pipe
+    and dies: what a worker killed while it sends its outputs leaves behind."""
+
+    task: Any
+    start: int
+    marker: str
+
+    def __call__(self, start: int, records: list[Any]) -> list[Any]:
+        if start == self.start and not os.path.exists(self.marker):
+            Path(self.marker).write_text("died", encoding="utf-8")
+            import gc
+            import multiprocessing.queues
+            import struct
+
+            [queue] = [o for o in gc.get_objects() if isinstance(o, multiprocessing.queues.SimpleQueue)]
+            os.write(queue._writer.fileno(), struct.pack("!i", 100_000) + b"half a message")
+            os._exit(1)
+        return self.task(start, records)
+
+
+def test_a_worker_dying_in_the_middle_of_its_message_does_not_stop_the_batch(engine: Engine, tmp_path: Path) -> None:
+    """A worker that dies while it writes its outputs leaves half a message in the pool's
+    result pipe; the batch does not wait for the rest forever: the pool is replaced, the
+    chunk sent again, and every record has its result, in input order."""
+    lines = example_lines()
+    task = _DiesMidMessage(
+        parallel._Evaluate(parallel._EngineSpec.of(engine), AS_OF, False), 14, str(tmp_path / "marker")
+    )
+    pipeline = parallel._Pipeline(task, 2)
+    with capture_logs() as logs:
+        outputs = [out for chunk in pipeline.run(lines, 7) for out in chunk]
+    assert list(engine.evaluate_many(lines, AS_OF)) == outputs
+    assert 1 == pipeline.restarts
+    assert (tmp_path / "marker").exists()
+    assert any(e["event"] == "parallel.result_pipe_closed" for e in logs)
 
 
 class _Flaky(Executor):

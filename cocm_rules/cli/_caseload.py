@@ -159,6 +159,8 @@ def review(
     """
     if as_json and as_csv:
         raise InvalidInput("choose one of --json and --csv", field="--csv")
+    if store is None and str(caseload) != "-":
+        parallel.prepare(jobs, caseload)  # the workers' server starts while the engine loads here
     engine, day = load_engine(rulesets, backend), as_of_date(as_of)
     if store is not None:  # acknowledgements are read and alerts recorded here: one process
         from ..store import AlertStore
@@ -294,6 +296,8 @@ def caseload_command(
 
     Example: cocm-rules caseload examples/caseload.jsonl --as-of 2026-11-20 --fte cm1=0.5
     """
+    if str(caseload) != "-":
+        parallel.prepare(jobs, caseload)  # the workers' server starts while this process reads the definitions
     m = parallel.caseload_metrics(
         _records(caseload), as_of_date(as_of), jobs=jobs, care_manager_fte=_fte(fte), payer_mix=payer_mix
     )

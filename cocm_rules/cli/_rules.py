@@ -351,6 +351,8 @@ def evaluate(
     Example: cocm-rules evaluate examples/caseload.jsonl --as-of 2026-11-20 > alerts.jsonl
     """
     day = as_of_date(as_of)
+    if not (profile or store is not None or str(caseload) == "-"):
+        parallel.prepare(jobs, caseload)  # the workers' server starts while the engine loads here
     engine = load_engine(rulesets, backend)
     source = "-" if str(caseload) == "-" else caseload
     if profile:
@@ -371,16 +373,12 @@ def evaluate(
     counts = {"results": 0, "errors": 0, "alerts": 0}
     first: list[RecordError] = []
     out = sys.stdout
-    for line in parallel.evaluate_lines(engine, records, day, jobs=jobs):  # in input order, whatever the jobs
-        if line.error is not None:
-            counts["errors"] += 1
-            if len(first) < SHOWN_ON_STDERR:
-                first.append(line.error)
-        else:
-            counts["results"] += 1
-            counts["alerts"] += line.alerts
-        out.write(line.text)
-        out.write("\n")
+    for block in parallel.evaluate_text(engine, records, day, jobs=jobs):  # in input order, whatever the jobs
+        counts["errors"] += len(block.errors)
+        first.extend(block.errors[: SHOWN_ON_STDERR - len(first)])
+        counts["results"] += block.results
+        counts["alerts"] += block.alerts
+        out.write(block.text)
     _evaluated(counts, first)
 
 
