@@ -149,13 +149,12 @@ def identity_plans(
     return {r.rule_id: _plan(r, cat, library, caps.get(r.rule_id)) for r in program.rules}
 
 
-def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, dt.date) else value
-
-
 def evidence_identity(plan: IdentityPlan, read: Read, as_of: dt.date) -> dict[str, Any]:
     """The evidence identity of an alert, as JSON values (dates as ISO text)."""
-    out: dict[str, Any] = {name: _plain(read(name)) for name in plan.values}
+    out: dict[str, Any] = {}
+    for name in plan.values:
+        value = read(name)
+        out[name] = value.isoformat() if type(value) is dt.date else value  # facts hold dates, not datetimes
     for name in plan.since:
         days = read(name)
         out[name.replace("days_since_", "date_of_")] = (
@@ -169,8 +168,13 @@ def evidence_identity(plan: IdentityPlan, read: Read, as_of: dt.date) -> dict[st
 def alert_identity(patient_id: str | None, rule_id: str, evidence: Mapping[str, Any]) -> str:
     """The stable id of an alert: 20 hex digits of a SHA-256 of the patient id, the rule id and
     the evidence identity."""
-    blob = json.dumps([patient_id or "", rule_id, dict(evidence)], sort_keys=True, separators=(",", ":"))
+    blob = _IDENTITY_JSON([patient_id or "", rule_id, evidence])
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+#: The identity's JSON text (keys sorted, no spaces): one encoder, built once, as
+#: ``json.dumps(..., sort_keys=True, separators=(",", ":"))`` would build per call.
+_IDENTITY_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 
 
 def card_uuid(alert_ids: Iterable[str]) -> str:

@@ -254,3 +254,21 @@ def test_acknowledgement_models_are_accepted(engine: Engine) -> None:
     model = Acknowledgement.model_validate(ack(alert))
     results = list(engine.evaluate_many([episode(ITEM9)], dt.date(2026, 11, 5), acknowledgements=[model]))
     assert "acknowledged" == results[0].alerts[0].state  # type: ignore[union-attr]
+
+
+def test_alert_ids_are_the_documented_hash_of_patient_rule_and_evidence(engine: Engine) -> None:
+    """An alert id is the first 20 hex digits of the SHA-256 of the JSON text (keys sorted, no
+    spaces) of [patient id, rule id, evidence identity]: pinned, so ids kept in a store stay
+    valid when the code that computes them changes."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    episode = json.loads((Path(__file__).parent.parent / "examples" / "episode_phq9_not_improving.json").read_text())
+    as_of = dt.date(2026, 11, 20)
+    alerts = engine.evaluate(episode, as_of)
+    assert alerts
+    for alert in alerts:
+        evidence = engine.evidence_identity(alert, episode)
+        text = json.dumps([alert.patient_id, alert.rule_id, evidence], sort_keys=True, separators=(",", ":"))
+        assert hashlib.sha256(text.encode()).hexdigest()[:20] == alert.alert_id
