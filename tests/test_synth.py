@@ -547,3 +547,16 @@ def test_example_episode_is_not_improving() -> None:
         "consult-new-patient",
         "billing-later-g2214",
     } == {a.rule_id for a in alerts}
+
+
+def test_the_bundled_caseload_shows_a_medical_outcome_alert_and_a_graduation_prompt() -> None:
+    """The demo caseload fires at least one SMI medical-outcome alert (smi_medical.yaml) and
+    the prompt to complete an episode whose targets have been met (rpp-ready-to-complete)."""
+    engine = Engine.load()
+    fired = {
+        a.rule_id
+        for line in (EXAMPLES / "caseload.jsonl").read_text(encoding="utf-8").splitlines()
+        for a in engine.evaluate(json.loads(line), AS_OF)
+    }
+    assert "rpp-ready-to-complete" in fired
+    assert [] != sorted(r for r in fired if r.startswith("smi-med-"))
