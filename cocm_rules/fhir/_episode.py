@@ -69,6 +69,17 @@ def _code_keys(coding: Mapping[str, Any]) -> list[str]:
     return [f"{system}|{code}", code] if isinstance(system, str) else [code]
 
 
+def _concept_keys(concepts: Any, w: Where, path: str) -> list[str]:
+    """The code keys (``system|code`` and ``code``) of every coding of the CodeableConcepts
+    at ``path`` (one or a list), located errors for malformed ones."""
+    return [
+        key
+        for k, cc in enumerate(as_list(concepts, w, path))
+        for c in codings(cc, w, f"{path}[{k}]")
+        for key in _code_keys(c)
+    ]
+
+
 @dataclass(frozen=True)
 class EpisodeSettings:
     """How a Bundle's EpisodeOfCare, Encounters, CarePlans and Consents are read (checked once)."""
@@ -271,9 +282,7 @@ class EpisodeReader:
             if status not in CONTACT_STATUSES:
                 continue  # planned, cancelled, entered-in-error, unknown: not a contact that took place
             kinds: set[str] = set()
-            for k, cc in enumerate(as_list(enc.get("type"), w, "type")):
-                for c in codings(cc, w, f"type[{k}]"):
-                    kinds.update(self.kinds[key] for key in _code_keys(c) if key in self.kinds)
+            kinds.update(self.kinds[key] for key in _concept_keys(enc.get("type"), w, "type") if key in self.kinds)
             mode = self.mode(enc, w)
             try:
                 if len(kinds) > 1:
@@ -332,9 +341,8 @@ class EpisodeReader:
         for k, p in enumerate(as_list(enc.get("participant"), w, "participant")):
             if not isinstance(p, Mapping):
                 raise w.error(f"participant[{k}]", "a participant must be an object", value=p)
-            for j, cc in enumerate(as_list(p.get("type"), w, f"participant[{k}].type")):
-                for c in codings(cc, w, f"participant[{k}].type[{j}]"):
-                    roles.update(self.roles[key] for key in _code_keys(c) if key in self.roles)
+            keys = _concept_keys(p.get("type"), w, f"participant[{k}].type")
+            roles.update(self.roles[key] for key in keys if key in self.roles)
         if len(roles) > 1:
             self.notes.append(
                 Note(
@@ -408,12 +416,7 @@ class EpisodeReader:
             self.check_subject(reference_of(plan.get("subject"), w, "subject"), label, "subject", keys)
             if plan.get("status") in ("entered-in-error", "revoked", "draft"):
                 continue
-            codes = [
-                key
-                for k, cc in enumerate(as_list(plan.get("category"), w, "category"))
-                for c in codings(cc, w, f"category[{k}]")
-                for key in _code_keys(c)
-            ]
+            codes = _concept_keys(plan.get("category"), w, "category")
             if not set(codes) & self.plan_codes:
                 self.unrecognized.append(
                     Note(label, "category", "not a relapse prevention plan (pass care_plan_codes=)")
@@ -451,12 +454,7 @@ class EpisodeReader:
             w = Where(label)
             subject = "patient" if consent.get("patient") is not None else "subject"
             self.check_subject(reference_of(consent.get(subject), w, subject), label, subject, keys)
-            codes = [
-                key
-                for k, cc in enumerate(as_list(consent.get("category"), w, "category"))
-                for c in codings(cc, w, f"category[{k}]")
-                for key in _code_keys(c)
-            ]
+            codes = _concept_keys(consent.get("category"), w, "category")
             if not set(codes) & self.consent_codes:
                 self.unrecognized.append(
                     Note(label, "category", "not a consent to Collaborative Care (pass consent_codes=)")
