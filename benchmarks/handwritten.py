@@ -10,6 +10,7 @@ the engine on every patient before timing anything.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib as _hashlib
 import json as _json
 import re as _re
 from pathlib import Path as _Path
@@ -1161,10 +1162,57 @@ def _names(when: Any) -> list[str]:
     return [n for item in items for n in _names(item)]
 
 
+_ROOT = _Path(__file__).resolve().parent.parent
+
+
+def _measure_ids() -> tuple[frozenset[str], tuple[str, ...]]:
+    """Every measure id (a fact "<id>.<name>" is a fact of that measure) and the ids of the
+    measures with a safety item, read once from measures/*.yaml."""
+    docs = [_yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((_ROOT / "measures").glob("*.yaml"))]
+    safety = tuple(m["id"] for m in docs if any(i.get("safety") for i in m.get("items") or ()))
+    return frozenset(m["id"] for m in docs), safety
+
+
+_MEASURE_IDS, _SAFETY_IDS = _measure_ids()
+_SAFETY_EPISODE = frozenset({"suicide_risk", "urgent_suicide_risk", "safety_item_missing", "safety_missing_reason"})
+_ELAPSED = _re.compile(r"(^|\.)(weeks_in_treatment$|.*_last_\d+d$)")
+_MONTH = _re.compile(r"(_this_month$|^cocm_month$)")
+_SINCE = _re.compile(r"(^|\.)days_since_")
+
+
+def _identity_plan(names: list[str]) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    """What an alert's identity hashes besides the patient and the rule, from the names of the
+    facts its rule reads: (facts that count by their value, days_since_* facts that count as
+    the date they count from, whether the calendar month counts). A measure's facts count by
+    the date of its latest administration; elapsed-time facts do not count."""
+    values: list[str] = []
+    since: list[str] = []
+    month = False
+    measures: list[str] = []
+    for name in names:
+        prefix = name.partition(".")[0] if "." in name else None
+        if name.endswith("_date"):
+            values.append(name)
+        elif _SINCE.search(name):
+            since.append(name)
+        elif _MONTH.search(name):
+            month = True
+        elif _ELAPSED.search(name):
+            continue
+        elif prefix in _MEASURE_IDS:
+            measures.append(prefix)
+        else:
+            values.append(name)
+            if name in _SAFETY_EPISODE:
+                measures += _SAFETY_IDS
+    values += (f"{m}.last_administered_date" for m in dict.fromkeys(measures))
+    return tuple(dict.fromkeys(values)), tuple(since), month
+
+
 def _load_meta() -> dict[str, dict[str, Any]]:
     """Each rule's alert as data: read once from rulesets/*.yaml (not per patient)."""
     meta = {}
-    for path in sorted((_Path(__file__).resolve().parent.parent / "rulesets").glob("*.yaml")):
+    for path in sorted((_ROOT / "rulesets").glob("*.yaml")):
         rs = _yaml.safe_load(path.read_text(encoding="utf-8"))
         params = {k: v["value"] for k, v in (rs.get("parameters") or {}).items()}
         for rule in rs["rules"]:
@@ -1178,6 +1226,7 @@ def _load_meta() -> dict[str, dict[str, Any]]:
                 pos = match.end()
             parts.append((text[pos:], None, "", False))
             evidence = list(dict.fromkeys(_names(rule["when"])))
+            read = [*evidence, *(name for _, name, _, is_param in parts if name is not None and not is_param)]
             meta[rule["id"]] = {
                 "ruleset": rs["ruleset"],
                 "category": then["category"],
@@ -1186,6 +1235,7 @@ def _load_meta() -> dict[str, dict[str, Any]]:
                 "parts": parts,
                 "params": params,
                 "evidence": evidence,
+                "identity": _identity_plan(list(dict.fromkeys(read))),
                 "key": (
                     then["category"] != "suicide_risk",
                     -then["priority"],
@@ -1216,7 +1266,29 @@ def _fmt(value: Any, spec: str) -> str:
     return str(value)
 
 
-def alerts(f: dict[str, Any]) -> list[dict[str, Any]]:
+def _identity(patient_id: str, rule_id: str, plan: Any, f: dict[str, Any], as_of: _dt.date) -> str:
+    """The alert's stable id: 20 hex digits of a SHA-256 of the patient id, the rule id and the
+    evidence identity (see :func:`_identity_plan`) as JSON text with sorted keys."""
+    values, since, month = plan
+    evidence: dict[str, Any] = {}
+    for name in values:
+        v = f.get(name)
+        evidence[name] = v.isoformat() if type(v) is _dt.date else v
+    for name in since:
+        days = f.get(name)
+        evidence[name.replace("days_since_", "date_of_")] = (
+            None if days is None else (as_of - _dt.timedelta(days=days)).isoformat()
+        )
+    if month:
+        evidence["month"] = f"{as_of.year:04d}-{as_of.month:02d}"
+    return _hashlib.sha256(_IDENTITY_JSON([patient_id, rule_id, evidence]).encode()).hexdigest()[:20]
+
+
+#: One encoder, built once (``json.dumps`` with these options would build one per call).
+_IDENTITY_JSON = _json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
+
+def alerts(f: dict[str, Any], as_of: _dt.date, patient_id: str) -> list[dict[str, Any]]:
     """The alerts of the rules that fire on ``f``, as plain dicts, in review order."""
     out = []
     for rule_id in rules(f):
@@ -1234,6 +1306,7 @@ def alerts(f: dict[str, Any]) -> list[dict[str, Any]]:
                 "priority": m["priority"],
                 "message": " ".join(text.split()),
                 "evidence": {n: f[n] for n in m["evidence"]},
+                "alert_id": _identity(patient_id, rule_id, m["identity"], f, as_of),
                 "_key": m["key"],
             }
         )
@@ -1245,7 +1318,8 @@ def alerts(f: dict[str, Any]) -> list[dict[str, Any]]:
 
 def pipeline(line: str, as_of: _dt.date) -> list[dict[str, Any]]:
     """One JSON text line to its alerts: parse, check and score, facts, rules, alerts."""
-    return alerts(facts(_json.loads(line), as_of))
+    d = _json.loads(line)
+    return alerts(facts(d, as_of), as_of, d.get("patient_id") or "")
 
 
 def _rule_ids() -> frozenset[str]:

@@ -164,7 +164,7 @@ def check_handwritten_end_to_end(engine: Any, texts: Sequence[str]) -> int:
     import handwritten
 
     uncovered = handwritten_uncovered(engine)
-    keys = ("rule_id", "category", "severity", "priority", "message", "evidence")
+    keys = ("rule_id", "category", "severity", "priority", "message", "evidence", "alert_id")
     compared = 0
     for i, (text, result) in enumerate(zip(texts, engine.evaluate_many(texts, AS_OF), strict=True)):
         expected = [

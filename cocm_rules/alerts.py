@@ -33,6 +33,7 @@ __all__ = [
     "SUICIDE_RISK",
     "Acknowledgement",
     "Alert",
+    "AlertMaker",
     "AlertState",
     "make_alert",
     "render_message",
@@ -174,6 +175,76 @@ def render_message(parts: Iterable[MessagePart], facts: Mapping[str, Any], param
     return " ".join("".join(out).split())
 
 
+class AlertMaker:
+    """Builds the alerts of one rule (state ``new``): what is the same for every alert of the
+    rule (its fields, its message's text and parameters) is prepared once, here; per alert
+    only the facts are read. ``maker(facts, as_of, patient_id, alert_id)`` gives the alert
+    :func:`make_alert` gives."""
+
+    __slots__ = ("_evidence", "_fixed", "_head", "_holes", "_parameters", "_recipients")
+
+    def __init__(self, rule: RuleIR, params: Mapping[str, Any]) -> None:
+        self._fixed: dict[str, Any] = {
+            "rule_id": rule.rule_id,
+            "ruleset": rule.ruleset,
+            "ruleset_version": rule.ruleset_version,
+            "title": rule.title,
+            "category": rule.category,
+            "severity": rule.severity,
+            "priority": rule.priority,
+            "message": None,
+            "action": rule.action,
+            "action_text": rule.action_text,
+            "recipients": None,
+            "source": rule.source,
+            "evidence": None,
+            "parameters": None,
+            "as_of": None,
+            "patient_id": None,
+            "alert_id": None,
+            "state": "new",
+            "state_until": None,
+            "acknowledgement": None,
+        }
+        self._recipients = tuple(rule.recipients)
+        self._parameters = dict(rule.parameters)
+        self._evidence = tuple(rule.facts)
+        # the message: text and parameter values joined into runs, between the facts' places
+        runs: list[str] = [""]
+        holes: list[tuple[str, str]] = []
+        for part in rule.message:
+            if part.name is None:
+                runs[-1] += part.text
+            elif part.is_param:
+                runs[-1] += _fmt(params.get(part.name), part.spec)
+            else:
+                holes.append((part.name, part.spec))
+                runs.append("")
+        self._head = runs[0]
+        self._holes = tuple((name, spec, text) for (name, spec), text in zip(holes, runs[1:], strict=True))
+
+    def message(self, facts: Mapping[str, Any]) -> str:
+        """The rule's message with the values of ``facts`` ("unknown" for a missing one)."""
+        out = [self._head]
+        for name, spec, text in self._holes:
+            out.append(_fmt(_read(facts, name), spec))
+            out.append(text)
+        return " ".join("".join(out).split())
+
+    def __call__(
+        self, facts: Mapping[str, Any], as_of: dt.date, patient_id: str | None, alert_id: str | None = None
+    ) -> Alert:
+        fields = self._fixed.copy()
+        fields["message"] = self.message(facts)
+        fields["recipients"] = list(self._recipients)
+        fields["evidence"] = {f: _read(facts, f) for f in self._evidence}
+        fields["parameters"] = self._parameters.copy()
+        fields["as_of"] = as_of
+        fields["patient_id"] = patient_id
+        fields["alert_id"] = alert_id
+        return _build(fields)
+
+
 def make_alert(
     rule: RuleIR,
     facts: Mapping[str, Any],
@@ -182,31 +253,9 @@ def make_alert(
     params: Mapping[str, Any],
     alert_id: str | None = None,
 ) -> Alert:
-    """Build the alert of a rule that fired on ``facts`` (state ``new``)."""
-    return _build(
-        {
-            "rule_id": rule.rule_id,
-            "ruleset": rule.ruleset,
-            "ruleset_version": rule.ruleset_version,
-            "title": rule.title,
-            "category": rule.category,
-            "severity": rule.severity,
-            "priority": rule.priority,
-            "message": render_message(rule.message, facts, params),
-            "action": rule.action,
-            "action_text": rule.action_text,
-            "recipients": list(rule.recipients),
-            "source": rule.source,
-            "evidence": {f: _read(facts, f) for f in rule.facts},
-            "parameters": dict(rule.parameters),
-            "as_of": as_of,
-            "patient_id": patient_id,
-            "alert_id": alert_id,
-            "state": "new",
-            "state_until": None,
-            "acknowledgement": None,
-        }
-    )
+    """Build the alert of a rule that fired on ``facts`` (state ``new``); for many alerts of
+    one rule, :class:`AlertMaker` prepares the rule once."""
+    return AlertMaker(rule, params)(facts, as_of, patient_id, alert_id)
 
 
 def sort_key(alert: Alert) -> tuple[bool, int, int, str]:

@@ -24,7 +24,7 @@ from typing import Any
 
 from ._log import get_logger
 from ._text import suggest
-from .alerts import Acknowledgement, Alert, make_alert, sort_alerts
+from .alerts import Acknowledgement, Alert, AlertMaker, sort_alerts
 from .episode import Episode, loggable_field, parse_episode
 from .errors import InvalidInput
 from .facts import DECIMALS, EpisodeView, FactCatalog, FactSpec, catalog, describe_allowed, value_fits
@@ -102,11 +102,13 @@ class Engine:
                 by_measure.setdefault(measure, []).append(name)
         self._facts_by_measure = {m: tuple(names) for m, names in by_measure.items()}
         self._absent: dict[frozenset[str], dict[str, None]] = {}
-        self._rule_params = {
+        # each rule's alert builder: its fields, message text and parameters prepared once
+        params_of = {
             r.rule_id: {name: rs.parameters[name].value for name in rs.parameters}
             for rs in rulesets.rulesets
             for r in rs.rules
         }
+        self._makers = {r.rule_id: AlertMaker(r, params_of[r.rule_id]) for r in self.program.rules}
         caps = {r.rule_id: rs.max_snooze_days for rs in rulesets.rulesets for r in rs.rules}
         self.identity: dict[str, IdentityPlan] = identity_plans(self.program, self.catalog, self.library, caps)
         self.log_patient_ids = log_patient_ids
@@ -261,14 +263,13 @@ class Engine:
         if not rules:
             return []
         read = facts.__getitem__ if isinstance(facts, _LazyFacts) else facts.get
+        makers, identity = self._makers, self.identity
         alerts = [
-            make_alert(
-                r,
+            makers[r.rule_id](
                 facts,
                 as_of,
                 patient_id,
-                self._rule_params[r.rule_id],
-                alert_identity(patient_id, r.rule_id, evidence_identity(self.identity[r.rule_id], read, as_of)),
+                alert_identity(patient_id, r.rule_id, evidence_identity(identity[r.rule_id], read, as_of)),
             )
             for r in rules
         ]

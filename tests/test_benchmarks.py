@@ -315,7 +315,7 @@ def test_the_handwritten_pipeline_gives_the_engines_alerts_on_every_embedded_epi
     the engine's alerts for every bundled rule (none is left out of the comparison any more);
     the cases it does not read (measure aliases, totals sent alone, records set aside) are a third at most."""
     engine = Engine.load()
-    keys = ("rule_id", "category", "severity", "priority", "message", "evidence")
+    keys = ("rule_id", "category", "severity", "priority", "message", "evidence", "alert_id")
     disagreements = []
     fired: set[str] = set()
     read = unread = 0
@@ -379,6 +379,6 @@ def test_the_handwritten_pipeline_gives_the_engines_alerts_on_episodes_with_ever
         actual = handwritten.pipeline(text, EPISODES_AS_OF)
     except handwritten.Unsupported:
         return
-    keys = ("rule_id", "category", "severity", "priority", "message", "evidence")
+    keys = ("rule_id", "category", "severity", "priority", "message", "evidence", "alert_id")
     expected = [{k: getattr(a, k) for k in keys} for a in result.alerts]
     assert expected == actual

@@ -7,6 +7,8 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cocm_rules import Acknowledgement, Alert, Engine, InvalidInput, SafetyFloorError
 from cocm_rules.lifecycle import card_uuid
@@ -272,3 +274,38 @@ def test_alert_ids_are_the_documented_hash_of_patient_rule_and_evidence(engine: 
         evidence = engine.evidence_identity(alert, episode)
         text = json.dumps([alert.patient_id, alert.rule_id, evidence], sort_keys=True, separators=(",", ":"))
         assert hashlib.sha256(text.encode()).hexdigest()[:20] == alert.alert_id
+
+
+_JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+    | st.dates().map(dt.date.isoformat)
+)
+
+
+@given(
+    patient_id=st.text(),
+    rule_id=st.text(),
+    evidence=st.dictionaries(st.text(), _JSON_SCALARS | st.lists(_JSON_SCALARS, max_size=3), max_size=8),
+)
+def test_the_identity_text_is_json_dumps_with_sorted_keys(patient_id: str, rule_id: str, evidence: dict) -> None:
+    """The identity's JSON text (the C encoder built once) is exactly ``json.dumps`` with
+    sorted keys and no spaces, for any patient id (non-ASCII, quotes, control characters
+    included), rule id and evidence values: the same ids as before the encoder was reused."""
+    import json
+
+    from cocm_rules.lifecycle import _identity_json
+
+    value = [patient_id, rule_id, evidence]
+    assert json.dumps(value, sort_keys=True, separators=(",", ":")) == _identity_json(value)
+
+
+def test_the_identity_text_refuses_a_value_json_cannot_hold() -> None:
+    """A value JSON cannot hold is a TypeError, as with ``json.dumps`` (never a silent text)."""
+    from cocm_rules.lifecycle import _identity_json
+
+    with pytest.raises(TypeError, match="set"):
+        _identity_json(["p", "r", {"x": {1, 2}}])
