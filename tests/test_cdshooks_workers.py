@@ -79,6 +79,31 @@ def test_a_full_shared_cache_forgets_only_expired_jtis_and_then_fails_closed(tmp
     assert 3 == len(one)
 
 
+def test_a_worker_waits_for_its_turn_on_the_lock_beside_the_cache(tmp_path: Path) -> None:
+    """A write waits while another process holds the lock file beside the cache (so SQLite
+    never finds the database busy and never sleeps between tries) and goes through as soon
+    as the lock is released."""
+    import fcntl
+
+    path = tmp_path / "replay.sqlite3"
+    SharedReplayCache.create(path)
+    cache = SharedReplayCache(path, 10, lambda: 0.0)
+    other = os.open(f"{path}.lock", os.O_RDWR)  # another process's hold on the lock
+    fcntl.flock(other, fcntl.LOCK_EX)
+    done = threading.Event()
+    writer = threading.Thread(target=lambda: (cache.add(ISS, "jti-1", until=60.0), done.set()))
+    writer.start()
+    try:
+        assert not done.wait(0.3)  # still waiting for its turn
+    finally:
+        fcntl.flock(other, fcntl.LOCK_UN)
+        os.close(other)
+    writer.join(timeout=10)
+    assert done.is_set()
+    assert 1 == len(cache)
+    cache.close()
+
+
 def test_the_shared_cache_takes_concurrent_adds_from_threads_and_processes_once_each(tmp_path: Path) -> None:
     """The same 50 jtis added at once by 4 threads over 2 caches: each accepted exactly once."""
     path = tmp_path / "replay.sqlite3"
