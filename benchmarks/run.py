@@ -15,14 +15,22 @@ Measures, in ONE run, on ONE core (the process pins itself to CPU 0 where it can
 5. caseload memory: peak RSS of ``caseload_metrics`` streaming 20,000 patients in a fresh
    subprocess, sampled along the way (it must stay flat). ``--rss-million`` runs only this
    figure, on 1,000,000 patients (about 20 minutes on one core).
-6. ``--jobs 2`` vs ``--jobs 1``: ``cocm-rules evaluate`` and ``caseload`` on the same synthetic
-   caseload file, in subprocesses allowed on every core (not pinned), interleaved repeats; the
-   outputs are checked equal byte for byte (target: >= 1.8x on 2 cores);
+6. ``--jobs 2`` vs ``--jobs 1``: ``cocm-rules evaluate`` and ``caseload --json`` on one synthetic
+   caseload file (``--parallel-patients``, default 1,000,000, written once to a temporary
+   folder; or ``--jobs-caseload FILE``), in subprocesses allowed on every core (not pinned):
+   wall time and the peak RSS of each process tree; one run each from 200,000 patients on,
+   interleaved repeats below; the outputs are checked equal byte for byte (target: >= 1.8x on
+   2 cores);
 7. the CDS Hooks service under load (``benchmarks/service_load.py``): the real service in a
    subprocess on loopback with a real JWT configuration, driven at concurrency 1, 8, 32 and 64
    for a fixed number of calls each; requests/s, p50 and p99 per level, with 1 worker and with
-   one worker per core (target: p99 < 100 ms at 32 concurrent), and where one call's time goes.
-   ``--only jobs,service`` runs only figures 6 and 7.
+   one worker per core (target: p99 < 100 ms at 32 concurrent), and where one call's time goes;
+8. Spark ``local[2]`` (``cocm_rules.spark``, run as ``benchmarks/spark.py`` runs it) vs the
+   ``--jobs 2`` evaluate run of figure 6, interleaved with it on the same file: patients/s, the
+   ratio, the peak RSS of each process tree, and Spark's output checked equal byte for byte to
+   ``--jobs 1``'s. Skipped, with the reason printed, where PySpark or Java is missing.
+
+``--only jobs,service,spark`` (any of them) runs only those of figures 6, 7 and 8.
 
 ``--speed`` runs only 1, 1b, 2 and 2b (the compiled backend's speed; results in
 ``benchmarks/results/speed-latest.json``).
@@ -37,6 +45,7 @@ so a full collection does not rescan them. Results go to stdout and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import gc
 import itertools
@@ -48,7 +57,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -481,70 +490,146 @@ def _print_caseload_memory(m: dict[str, Any]) -> None:
     )
 
 
-def _unpinned() -> None:
-    """In a subprocess about to start: every CPU the benchmark could use before pinning itself."""
-    if _AFFINITY is not None:
-        os.sched_setaffinity(0, _AFFINITY)
+@contextlib.contextmanager
+def _every_core() -> Iterator[None]:
+    """This process, and what it starts, allowed on every CPU it could use before pinning
+    itself (the figures that use every core; a shared machine's client shares it too); pinned
+    as before afterwards."""
+    mine = os.sched_getaffinity(0) if _AFFINITY is not None else None
+    try:
+        if _AFFINITY is not None:
+            os.sched_setaffinity(0, _AFFINITY)
+        yield
+    finally:
+        if mine is not None:
+            os.sched_setaffinity(0, mine)
 
 
-def bench_jobs(patients: int, repeats: int, work: Path, caseload: Path | None = None) -> dict[str, Any]:
-    """``cocm-rules evaluate|caseload --jobs 2`` vs ``--jobs 1`` on one caseload file (the
-    synthetic one, or ``caseload``)."""
-    import hashlib
+#: From this many patients on, figures 6 and 8 time one run of each side (at 1,000,000 one run
+#: takes minutes and the start-up is noise); below it, interleaved repeats (medians).
+ONE_RUN_FROM = 200_000
 
-    from cocm_rules.synth import generate
 
-    if caseload is not None:
-        path = caseload
-        with open(path, "rb") as counted:
-            patients = sum(1 for line in counted if line.strip())
-    else:
-        path = work / "caseload.jsonl"
-        with open(path, "w", encoding="utf-8") as f:
-            for record in generate(patients, seed=SEED, as_of=AS_OF):
-                f.write(json.dumps(record) + "\n")
-    env = {**os.environ, "NO_COLOR": "1"}
-    out: dict[str, Any] = {"patients": patients, "file": None if caseload is None else str(caseload)}
-    out |= {"cpus_allowed": len(_AFFINITY) if _AFFINITY else os.cpu_count()}
-    for command in (["evaluate"], ["caseload", "--json"]):
-        digests: dict[int, set[str]] = {1: set(), 2: set()}
+def parallel_caseload(patients: int, work: Path, caseload: Path | None = None) -> tuple[Path, int]:
+    """The caseload file of figures 6 and 8 and its number of patients: ``caseload`` (its
+    non-blank lines counted), or the synthetic one of ``patients`` written once to ``work``."""
+    import spark
 
-        def run(jobs: int, command: list[str] = command, digests: dict[int, set[str]] = digests) -> None:
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "cocm_rules",
-                    *command,
-                    str(path),
-                    "--as-of",
-                    AS_OF.isoformat(),
-                    "--jobs",
-                    f"{jobs}",
-                ],
-                capture_output=True,
-                env=env,
-                preexec_fn=_unpinned,
-            )
-            if proc.returncode not in (0, 3):
-                raise SystemExit(f"cocm-rules {command[0]} --jobs {jobs} failed: {proc.stderr.decode()[-2000:]}")
-            digests[jobs].add(hashlib.sha256(proc.stdout).hexdigest())
+    if caseload is None:
+        return spark.caseload_file(work, patients), patients
+    with open(caseload, "rb") as counted:
+        return caseload, sum(1 for line in counted if line.strip())
 
-        load_before = round(os.getloadavg()[0], 2)
-        one, two = _interleaved(lambda: run(1), lambda: run(2), repeats=repeats)
-        same = len(digests[1] | digests[2]) == 1
-        if not same:
-            raise SystemExit(f"cocm-rules {command[0]}: --jobs 2 wrote other bytes than --jobs 1")
-        out[command[0]] = {
-            "jobs_1_s": round(one, 2),
-            "jobs_2_s": round(two, 2),
-            "speedup": round(one / two, 2),
-            "jobs_1_patients_per_s": round(patients / one),
-            "jobs_2_patients_per_s": round(patients / two),
-            "same_output": same,
-            "load_average_1min": [load_before, round(os.getloadavg()[0], 2)],  # before, after: a shared machine
+
+#: A side of a comparison: its command line, the output it writes (a file or a folder of part
+#: files), and whether that output is the command's stdout.
+Side = tuple[list[str], Path, bool]
+
+
+def _timed(command: str, sides: dict[str, Side], patients: int, runs: int) -> dict[str, Any]:
+    """Every side run ``runs`` times, interleaved, each run timed by ``spark.measure`` (wall
+    time, the peak RSS of its process tree, the SHA-256 of its output): per side the median of
+    each timing and the highest peak RSS; the 1-minute load average before and after. Stops
+    unless every run of every side wrote the bytes of the first side's first run."""
+    import spark
+
+    measured: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
+    digests: dict[str, set[str]] = {name: set() for name in sides}
+    load_before = round(os.getloadavg()[0], 2)
+    for _ in range(runs):
+        for name, (cmd, out, to_stdout) in sides.items():
+            result, digest = spark.measure(cmd, out, patients, to_stdout=to_stdout, ok=(0, 3))
+            measured[name].append(result)
+            digests[name].add(digest)
+    first = next(iter(sides))
+    for name, seen in digests.items():
+        if len(seen) != 1:
+            raise SystemExit(f"cocm-rules {command}: {name} wrote other bytes from one run to the next")
+        if seen != digests[first]:
+            raise SystemExit(f"cocm-rules {command}: {name} wrote other bytes than {first}")
+    summary: dict[str, dict[str, Any]] = {}
+    for name, results in measured.items():
+        seconds = statistics.median(r["seconds"] for r in results)
+        side = summary[name] = {"seconds": round(seconds, 2), "patients_per_s": round(patients / seconds)}
+        side["peak_rss_mb"] = max(r["peak_rss_mb"] for r in results)
+        for key in sorted(results[0].keys() - side.keys()):  # Spark's start-up, and its rate after it
+            median = statistics.median(r[key] for r in results)
+            side[key] = round(median) if isinstance(results[0][key], int) else round(median, 2)
+    return {"sides": summary, "same_output": True, "load_average_1min": [load_before, round(os.getloadavg()[0], 2)]}
+
+
+def bench_parallel(path: Path, patients: int, repeats: int, work: Path, which: set[str]) -> dict[str, Any]:
+    """Figures 6 and 8 on one caseload file of ``patients``: ``cocm-rules evaluate`` with
+    ``--jobs 1`` and ``--jobs 2`` and, if ``"spark"`` is in ``which``, ``cocm_rules.spark`` on
+    ``local[2]`` (``benchmarks/spark.py``'s runners), interleaved; then, if ``"jobs"`` is,
+    ``cocm-rules caseload --json`` with ``--jobs 1`` and ``--jobs 2``. Subprocesses of a
+    process on every core; one run each from :data:`ONE_RUN_FROM` patients on, else
+    ``repeats`` interleaved runs; every output checked equal to ``--jobs 1``'s, byte for byte."""
+    import spark
+
+    runs = 1 if patients >= ONE_RUN_FROM else repeats
+    evaluate: dict[str, Side] = {
+        "--jobs 1": (spark.one_process(path, work / "evaluate-1", 1), work / "evaluate-1", True),
+        "--jobs 2": (spark.jobs_n(path, work / "evaluate-2", 2), work / "evaluate-2", True),
+    }
+    if "spark" in which:
+        evaluate["spark local[2]"] = (spark.spark_local(path, work / "spark", 2), work / "spark", False)
+    out: dict[str, Any] = {
+        "patients": patients,
+        "runs_each": runs,
+        "evaluate": _timed("evaluate", evaluate, patients, runs),
+    }
+    if "jobs" in which:
+        caseload: dict[str, Side] = {}
+        for jobs in (1, 2):
+            cmd = [sys.executable, "-m", "cocm_rules", "caseload", "--json", str(path), "--as-of", AS_OF.isoformat()]
+            caseload[f"--jobs {jobs}"] = ([*cmd, "--jobs", str(jobs)], work / f"caseload-{jobs}", True)
+        out["caseload"] = _timed("caseload --json", caseload, patients, runs)
+    return out
+
+
+def jobs_figure(measured: dict[str, Any], caseload: Path | None) -> dict[str, Any]:
+    """Figure 6 from :func:`bench_parallel`'s runs: ``--jobs 2`` vs ``--jobs 1``, per command."""
+    out: dict[str, Any] = {"patients": measured["patients"], "file": None if caseload is None else str(caseload)}
+    out |= {"cpus_allowed": len(_AFFINITY) if _AFFINITY else os.cpu_count(), "runs_each": measured["runs_each"]}
+    for command in ("evaluate", "caseload"):
+        timed = measured[command]
+        one, two = timed["sides"]["--jobs 1"], timed["sides"]["--jobs 2"]
+        out[command] = {
+            "jobs_1_s": one["seconds"],
+            "jobs_2_s": two["seconds"],
+            "speedup": round(one["seconds"] / two["seconds"], 2),
+            "target": ">= 1.8 on 2 cores",
+            "jobs_1_patients_per_s": one["patients_per_s"],
+            "jobs_2_patients_per_s": two["patients_per_s"],
+            "jobs_1_peak_rss_mb": one["peak_rss_mb"],
+            "jobs_2_peak_rss_mb": two["peak_rss_mb"],
+            "same_output": timed["same_output"],
+            "load_average_1min": timed["load_average_1min"],  # before, after: a shared machine
         }
     return out
+
+
+def spark_figure(measured: dict[str, Any]) -> dict[str, Any]:
+    """Figure 8 from :func:`bench_parallel`'s runs: Spark local[2] vs ``--jobs 2``, evaluate."""
+    timed = measured["evaluate"]
+    spark_, two = timed["sides"]["spark local[2]"], timed["sides"]["--jobs 2"]
+    return {
+        "patients": measured["patients"],
+        "runs_each": measured["runs_each"],
+        "spark_s": spark_["seconds"],
+        "jobs_2_s": two["seconds"],
+        "spark_vs_jobs_2": round(two["seconds"] / spark_["seconds"], 2),
+        "target": None,  # issue 14 asks for the figure, not a bound
+        "spark_patients_per_s": spark_["patients_per_s"],
+        "jobs_2_patients_per_s": two["patients_per_s"],
+        "spark_session_s": spark_.get("session_s"),
+        "spark_patients_per_s_after_start": spark_.get("patients_per_s_after_start"),
+        "spark_peak_rss_mb": spark_["peak_rss_mb"],
+        "jobs_2_peak_rss_mb": two["peak_rss_mb"],
+        "same_output_as_jobs_1": timed["same_output"],
+        "load_average_1min": timed["load_average_1min"],
+    }
 
 
 def bench_service(requests: int, levels: Sequence[int]) -> dict[str, Any]:
@@ -554,29 +639,48 @@ def bench_service(requests: int, levels: Sequence[int]) -> dict[str, Any]:
 
     cores = len(_AFFINITY) if _AFFINITY else (os.cpu_count() or 1)
     out: dict[str, Any] = {"stages_median_us": service_load.stages()}
-    mine = os.sched_getaffinity(0) if _AFFINITY is not None else None
-    try:
-        if _AFFINITY is not None:
-            os.sched_setaffinity(0, _AFFINITY)  # the client too: it shares the machine as a real one would not
+    with _every_core():  # the client too: it shares the machine as a real one would not
         out["runs"] = [
             service_load.load(requests=requests, levels=levels, workers=workers) for workers in sorted({1, cores})
         ]
-    finally:
-        if mine is not None:
-            os.sched_setaffinity(0, mine)
     return out
 
 
+def _runs(n: int) -> str:
+    return "1 run each" if n == 1 else f"median of {n} interleaved runs each"
+
+
 def _print_jobs(r: dict[str, Any]) -> None:
-    for command in ("evaluate", "caseload"):
+    for command, label in (("evaluate", "evaluate"), ("caseload", "caseload --json")):
         c = r[command]
         print(
-            f"6. {command}, {r['patients']:,} patients: --jobs 2 {c['jobs_2_s']} s vs --jobs 1 {c['jobs_1_s']} s "
-            f"-> {c['speedup']}x (target >= 1.8 on 2 cores; {c['jobs_2_patients_per_s']:,} vs "
-            f"{c['jobs_1_patients_per_s']:,} patients/s); the same bytes: {c['same_output']}; "
-            f"load average {c['load_average_1min'][0]} -> {c['load_average_1min'][1]}",
+            f"6. {label}, {r['patients']:,} patients ({_runs(r['runs_each'])}): --jobs 2 {c['jobs_2_s']} s vs "
+            f"--jobs 1 {c['jobs_1_s']} s -> --jobs 2 vs 1: {c['speedup']}x (target >= 1.8 on 2 cores; "
+            f"{c['jobs_2_patients_per_s']:,} vs {c['jobs_1_patients_per_s']:,} patients/s; peak RSS of the "
+            f"process tree {c['jobs_2_peak_rss_mb']:,} vs {c['jobs_1_peak_rss_mb']:,} MB); the same bytes: "
+            f"{c['same_output']}; load average {c['load_average_1min'][0]} -> {c['load_average_1min'][1]}",
             flush=True,
         )
+
+
+def _print_spark(r: dict[str, Any]) -> None:
+    if "skipped" in r:
+        print(f"8. spark local[2] vs --jobs 2: skipped, {r['skipped']}", flush=True)
+        return
+    start = (
+        f"; Spark {r['spark_patients_per_s_after_start']:,}/s after its {r['spark_session_s']} s start-up"
+        if r["spark_session_s"] is not None
+        else ""
+    )
+    print(
+        f"8. evaluate, {r['patients']:,} patients ({_runs(r['runs_each'])}): spark local[2] {r['spark_s']} s vs "
+        f"--jobs 2 {r['jobs_2_s']} s -> spark local[2] vs --jobs 2: {r['spark_vs_jobs_2']}x (no target; "
+        f"{r['spark_patients_per_s']:,} vs {r['jobs_2_patients_per_s']:,} patients/s{start}; peak RSS of the "
+        f"process tree {r['spark_peak_rss_mb']:,} vs {r['jobs_2_peak_rss_mb']:,} MB); the same bytes as "
+        f"--jobs 1: {r['same_output_as_jobs_1']}; load average {r['load_average_1min'][0]} -> "
+        f"{r['load_average_1min'][1]}",
+        flush=True,
+    )
 
 
 def _print_service(r: dict[str, Any]) -> None:
@@ -617,12 +721,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rss-million", action="store_true", help="only the caseload RSS figure, on 1,000,000 patients (~20 min)"
     )
-    parser.add_argument("--jobs-patients", type=int, default=50_000, help="patients for the --jobs figure")
     parser.add_argument(
-        "--jobs-caseload", type=Path, help="a JSON Lines caseload for the --jobs figure (default: synthetic)"
+        "--parallel-patients",
+        type=int,
+        default=1_000_000,
+        help="patients in the synthetic caseload file of the --jobs and Spark figures (6 and 8)",
+    )
+    parser.add_argument(
+        "--jobs-caseload", type=Path, help="a JSON Lines caseload for figures 6 and 8 (default: the synthetic one)"
     )
     parser.add_argument("--service-requests", type=int, default=1000, help="calls per concurrency level")
-    parser.add_argument("--only", help="comma-separated figures to run: jobs, service (default: every figure)")
+    parser.add_argument(
+        "--only", help="comma-separated figures to run: jobs (6), service (7), spark (8) (default: every figure)"
+    )
     parser.add_argument("--memory-child", choices=("compiled", "durable"), help=argparse.SUPPRESS)
     parser.add_argument("--caseload-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -643,7 +754,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.quick:
         args.patients, args.repeats, args.memory_patients, args.caseload_patients = 500, 2, 5000, 1000
-        args.jobs_patients, args.service_requests = 1000, 100
+        args.parallel_patients, args.service_requests = 2000, 100
     only = set(args.only.split(",")) if args.only else None
     if only is not None:
         return _only(only, args)
@@ -730,7 +841,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     results["caseload_memory"] = cm = bench_caseload_memory(args.caseload_patients)
     _print_caseload_memory(cm)
-    _parallel_figures(results, args, {"jobs", "service"})
+    _parallel_figures(results, args, set(FIGURES))
     return _write(results, "latest.json")
 
 
@@ -742,22 +853,41 @@ def _write(results: dict[str, Any], name: str) -> int:
     return 0
 
 
+#: What ``--only`` accepts: the figures that use every core.
+FIGURES = {"jobs": 6, "service": 7, "spark": 8}
+
+
 def _parallel_figures(results: dict[str, Any], args: argparse.Namespace, which: set[str]) -> None:
+    """Figures 6, 7 and 8, those in ``which``; 6 and 8 from the same runs on one caseload file
+    (written once to a temporary folder, unless ``--jobs-caseload`` gives one). Figure 8 is
+    skipped, with its reason, where Spark cannot run (no PySpark or no Java)."""
     import tempfile
 
+    import spark
+
+    skipped = spark.unavailable() if "spark" in which else None
+    runs = which & {"jobs", "spark"} - ({"spark"} if skipped else set())
+    measured: dict[str, Any] = {}
+    if runs:
+        with tempfile.TemporaryDirectory(prefix="cocm-bench-") as tmp, _every_core():
+            work = Path(tmp)
+            path, patients = parallel_caseload(args.parallel_patients, work, args.jobs_caseload)
+            measured = bench_parallel(path, patients, min(args.repeats, 3), work, runs)
     if "jobs" in which:
-        with tempfile.TemporaryDirectory(prefix="cocm-bench-") as work:
-            results["jobs"] = r = bench_jobs(args.jobs_patients, min(args.repeats, 3), Path(work), args.jobs_caseload)
+        results["jobs"] = r = jobs_figure(measured, args.jobs_caseload)
         _print_jobs(r)
     if "service" in which:
         results["service"] = r = bench_service(args.service_requests, (1, 8, 32, 64))
         _print_service(r)
+    if "spark" in which:
+        results["spark"] = r = {"skipped": skipped} if skipped else spark_figure(measured)
+        _print_spark(r)
 
 
 def _only(which: set[str], args: argparse.Namespace) -> int:
-    unknown = which - {"jobs", "service"}
+    unknown = which - set(FIGURES)
     if unknown:
-        raise SystemExit(f"--only: unknown figures {sorted(unknown)}; choose from jobs, service")
+        raise SystemExit(f"--only: unknown figures {sorted(unknown)}; choose from {', '.join(FIGURES)}")
     results: dict[str, Any] = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count()}}
     _parallel_figures(results, args, which)
     return _write(results, "parallel-latest.json")

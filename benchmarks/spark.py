@@ -14,7 +14,9 @@ workers: the sum of their RSS, sampled every 0.1 s) and checks that the outputs 
 byte for byte. Results go to stdout and ``benchmarks/results/spark-latest.json``.
 
 To compare another runner, add an
-entry to :data:`RUNNERS`: a name and a function giving the command line.
+entry to :data:`RUNNERS`: a name and a function giving the command line. ``run.py`` (``make
+bench``) uses these runners and :func:`measure` for its figures 6 and 8 (``--jobs 2`` vs 1 and
+Spark local[2] vs ``--jobs 2`` on one caseload file).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +74,9 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def run_measured(cmd: list[str], stdout: Any) -> tuple[float, int, str]:
-    """Run ``cmd``; return its wall seconds, the peak RSS of its process tree and its stderr."""
+def run_measured(cmd: list[str], stdout: Any, ok: Collection[int] = (0,)) -> tuple[float, int, str]:
+    """Run ``cmd``; return its wall seconds, the peak RSS of its process tree and its stderr.
+    Stop unless it exits with one of the ``ok`` codes."""
     peak = 0
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as err:
@@ -94,7 +97,7 @@ def run_measured(cmd: list[str], stdout: Any) -> tuple[float, int, str]:
         seconds = time.perf_counter() - started
         err.seek(0)
         text = err.read()
-    if code != 0:
+    if code not in ok:
         raise SystemExit(f"{' '.join(cmd)} failed ({code}):\n{text[-3000:]}")
     return seconds, peak, text
 
@@ -166,33 +169,57 @@ def caseload_file(directory: Path, patients: int) -> Path:
     return path
 
 
+def measure(
+    cmd: list[str], out: Path, patients: int, *, to_stdout: bool, ok: Collection[int] = (0,)
+) -> tuple[dict[str, Any], str]:
+    """Run ``cmd`` once on a caseload of ``patients``, its output going to ``out`` (its stdout
+    redirected there, or the file or folder of part files the command writes itself); return
+    its figures (wall seconds, patients/s, the peak RSS of its process tree; for Spark also its
+    session's start-up and the rate after it) and the SHA-256 of the output, then removed."""
+    subprocess.run(["rm", "-rf", str(out)], check=True)
+    if to_stdout:
+        with out.open("wb") as stdout:
+            seconds, peak, err = run_measured(cmd, stdout, ok)
+    else:
+        seconds, peak, err = run_measured(cmd, subprocess.DEVNULL, ok)
+    parts = sorted(out.glob("part-*")) if out.is_dir() else [out]
+    digest = sha256_of(parts)
+    result: dict[str, Any] = {
+        "seconds": round(seconds, 2),
+        "patients_per_s": round(patients / seconds),
+        "peak_rss_mb": round(peak / 2**20),
+    }
+    timings = [json.loads(line) for line in err.splitlines() if line.startswith('{"session_s"')]
+    if timings:
+        result["session_s"] = round(timings[-1]["session_s"], 1)
+        result["patients_per_s_after_start"] = round(patients / timings[-1]["evaluate_s"])
+    subprocess.run(["rm", "-rf", str(out)], check=True)
+    return result, digest
+
+
+def unavailable() -> str | None:
+    """Why Spark cannot run on this machine (PySpark, pyarrow or pandas not installed, or no
+    Java), or None when it can."""
+    import importlib.util
+    import shutil
+
+    missing = [name for name in ("pyspark", "pyarrow", "pandas") if importlib.util.find_spec(name) is None]
+    if missing:
+        return f"{', '.join(missing)} not installed (pip install 'cocm-rules[spark]')"
+    java_home = os.environ.get("JAVA_HOME")
+    if shutil.which("java") is None and not (java_home and (Path(java_home) / "bin" / "java").exists()):
+        return "no Java on this machine (PySpark needs Java 17 or newer: java on the PATH or JAVA_HOME)"
+    return None
+
+
 def bench(patients: int, work: Path, cores: int) -> dict[str, Any]:
     caseload = caseload_file(work, patients)
     row: dict[str, Any] = {"patients": patients, "caseload_mb": round(caseload.stat().st_size / 1e6, 1)}
     digests = {}
     for name, (command, to_stdout) in RUNNERS.items():
         out = work / f"out-{patients}-{name.replace(' ', '_').replace('[', '').replace(']', '')}"
-        subprocess.run(["rm", "-rf", str(out)], check=True)
-        cmd = command(caseload, out, cores)
-        if to_stdout:
-            with out.open("wb") as stdout:
-                seconds, peak, err = run_measured(cmd, stdout)
-        else:
-            seconds, peak, err = run_measured(cmd, subprocess.DEVNULL)
-        parts = sorted(out.glob("part-*")) if out.is_dir() else [out]
-        digests[name] = sha256_of(parts)
-        result = {
-            "seconds": round(seconds, 1),
-            "patients_per_s": round(patients / seconds),
-            "peak_rss_mb": round(peak / 2**20),
-        }
-        timings = [json.loads(line) for line in err.splitlines() if line.startswith('{"session_s"')]
-        if timings:
-            result["session_s"] = round(timings[-1]["session_s"], 1)
-            result["patients_per_s_after_start"] = round(patients / timings[-1]["evaluate_s"])
-        row[name] = result
-        subprocess.run(["rm", "-rf", str(out)], check=True)
-        print(f"  {patients:,} patients, {name}: {result}", flush=True)
+        row[name], digests[name] = measure(command(caseload, out, cores), out, patients, to_stdout=to_stdout)
+        print(f"  {patients:,} patients, {name}: {row[name]}", flush=True)
     row["identical_output"] = len(set(digests.values())) == 1
     row["sha256"] = next(iter(digests.values())) if row["identical_output"] else digests
     return row
@@ -209,6 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.spark_child:
         spark_child(*args.spark_child, args.cores)
         return 0
+    reason = unavailable()
+    if reason:
+        raise SystemExit(f"Spark cannot run here: {reason}")
     sizes = [2000] if args.quick else args.sizes
     with tempfile.TemporaryDirectory(prefix="cocm-spark-bench-") as tmp:
         work = args.work or Path(tmp)

@@ -210,6 +210,163 @@ def test_the_speed_option_runs_only_the_speed_figures(monkeypatch: pytest.Monkey
     assert "durable" not in written
 
 
+def _no_pinning(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """run.main in the test process: results under ``tmp_path``, no log configuration, no CPU pinning."""
+    monkeypatch.setattr(run, "HERE", tmp_path)
+    monkeypatch.setattr(run, "_quiet", lambda: None)
+    monkeypatch.setattr(run, "_pin", lambda: "not pinned")
+
+
+def _fake_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, digests: dict[str, str] | None = None
+) -> tuple[list[str], list[int]]:
+    """``spark.measure`` and ``spark.caseload_file`` replaced: no subprocess, no caseload
+    written. Each run is named (``evaluate --jobs 1``, ``spark local[2]``, ...) in the list
+    returned, with the sizes of the caseloads asked for; ``--jobs 1`` takes 10 s, ``--jobs 2``
+    5 s, Spark 6 s (2 s of start-up); every output has the digest ``"same"`` unless
+    ``digests`` names another for a run."""
+    import spark
+
+    runs: list[str] = []
+    sizes: list[int] = []
+
+    def caseload_file(work: Path, patients: int) -> Path:
+        sizes.append(patients)
+        return tmp_path / "caseload.jsonl"
+
+    def measure(cmd: list[str], out: Path, patients: int, *, to_stdout: bool, ok: Any = (0,)) -> Any:
+        if "--spark-child" in cmd:
+            name, seconds = "spark local[2]", 6.0
+        else:
+            name, seconds = f"{cmd[3]} --jobs {cmd[-1]}", {"1": 10.0, "2": 5.0}[cmd[-1]]
+        runs.append(name)
+        result = {"seconds": seconds, "patients_per_s": round(patients / seconds), "peak_rss_mb": len(runs)}
+        if name.startswith("spark"):
+            result |= {"session_s": 2.0, "patients_per_s_after_start": round(patients / 4)}
+        return result, (digests or {}).get(name, "same")
+
+    monkeypatch.setattr(spark, "measure", measure)
+    monkeypatch.setattr(spark, "caseload_file", caseload_file)
+    monkeypatch.setattr(spark, "unavailable", lambda: None)
+    return runs, sizes
+
+
+def test_figures_6_and_8_share_one_million_patient_caseload_and_run_each_side_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """By default the --jobs and Spark figures share one synthetic caseload of 1,000,000
+    patients, written once; at that size each side runs once (evaluate --jobs 1, --jobs 2,
+    Spark local[2]; caseload --jobs 1, --jobs 2) and the printed lines say so and give the
+    ratios; the results carry figure 8 (no timing measured here: the runs are stand-ins)."""
+    runs, sizes = _fake_runs(monkeypatch, tmp_path)
+    _no_pinning(monkeypatch, tmp_path)
+
+    assert 0 == run.main(["--only", "jobs,spark"])
+
+    assert [1_000_000] == sizes
+    expected = ["evaluate --jobs 1", "evaluate --jobs 2", "spark local[2]", "caseload --jobs 1", "caseload --jobs 2"]
+    assert expected == runs
+    written = json.loads((tmp_path / "results" / "parallel-latest.json").read_text())
+    assert (2.0, 1) == (written["jobs"]["evaluate"]["speedup"], written["jobs"]["runs_each"])
+    figure = written["spark"]
+    assert (0.83, 1, 1_000_000) == (figure["spark_vs_jobs_2"], figure["runs_each"], figure["patients"])
+    assert (3, 2, True) == (figure["spark_peak_rss_mb"], figure["jobs_2_peak_rss_mb"], figure["same_output_as_jobs_1"])
+    assert (2.0, 250_000) == (figure["spark_session_s"], figure["spark_patients_per_s_after_start"])
+    printed = capsys.readouterr().out
+    assert "--jobs 2 vs 1: 2.0x (target >= 1.8 on 2 cores" in printed
+    assert "8. evaluate, 1,000,000 patients (1 run each): spark local[2] 6.0 s vs --jobs 2 5.0 s" in printed
+    assert "spark local[2] vs --jobs 2: 0.83x" in printed
+
+
+def test_figures_6_and_8_interleave_repeats_below_200000_patients(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Below 200,000 patients the sides of figures 6 and 8 take turns, three runs each at
+    most (medians); ``--only spark`` runs evaluate only (--jobs 1 for the bytes, --jobs 2 to
+    compare) and prints figure 8 alone."""
+    runs, sizes = _fake_runs(monkeypatch, tmp_path)
+    _no_pinning(monkeypatch, tmp_path)
+
+    assert 0 == run.main(["--only", "spark", "--parallel-patients", "1000", "--repeats", "5"])
+
+    assert [1000] == sizes
+    assert ["evaluate --jobs 1", "evaluate --jobs 2", "spark local[2]"] * 3 == runs
+    written = json.loads((tmp_path / "results" / "parallel-latest.json").read_text())
+    assert {"machine", "spark"} == set(written)
+    assert (3, 9) == (written["spark"]["runs_each"], written["spark"]["spark_peak_rss_mb"])
+    printed = capsys.readouterr().out
+    assert "(median of 3 interleaved runs each)" in printed
+    assert "6. " not in printed
+
+
+def test_spark_output_other_than_jobs_1_stops_the_benchmark(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Spark's part files must hold the bytes ``--jobs 1`` writes: other bytes stop the
+    benchmark, naming the side, rather than comparing runs that did different work."""
+    _fake_runs(monkeypatch, tmp_path, digests={"spark local[2]": "other"})
+    _no_pinning(monkeypatch, tmp_path)
+
+    with pytest.raises(SystemExit, match=r"evaluate: spark local\[2\] wrote other bytes than --jobs 1"):
+        run.main(["--only", "spark", "--parallel-patients", "50", "--repeats", "1"])
+
+
+def test_figure_8_is_skipped_with_its_reason_where_spark_cannot_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without PySpark or Java, figure 8 is skipped with the reason printed and recorded (not
+    an error), and nothing is run for it."""
+    import spark
+
+    runs, sizes = _fake_runs(monkeypatch, tmp_path)
+    reason = "no Java on this machine (PySpark needs Java 17 or newer: java on the PATH or JAVA_HOME)"
+    monkeypatch.setattr(spark, "unavailable", lambda: reason)
+    _no_pinning(monkeypatch, tmp_path)
+
+    assert 0 == run.main(["--only", "spark"])
+
+    assert ([], []) == (runs, sizes)
+    written = json.loads((tmp_path / "results" / "parallel-latest.json").read_text())
+    assert {"skipped": reason} == written["spark"]
+    assert f"8. spark local[2] vs --jobs 2: skipped, {reason}\n" == capsys.readouterr().out.splitlines(True)[0]
+
+
+def test_spark_cannot_run_without_java(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """With PySpark installed and no ``java`` on the PATH nor under JAVA_HOME, the reason
+    given is the missing Java."""
+    import spark
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
+
+    assert spark.unavailable() is not None
+    assert spark.unavailable().startswith("no Java on this machine")
+
+
+def test_only_refuses_an_unknown_figure_and_names_the_choices(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``--only`` names the figures it accepts when given another one."""
+    _no_pinning(monkeypatch, tmp_path)
+
+    with pytest.raises(SystemExit, match=r"unknown figures \['sparks'\]; choose from jobs, service, spark"):
+        run.main(["--only", "sparks"])
+
+
+def test_the_jobs_figure_runs_the_real_commands_and_finds_the_same_bytes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Figure 6 for real on 20 synthetic patients, one run each: ``cocm-rules evaluate`` and
+    ``caseload --json`` with ``--jobs 1`` and ``--jobs 2`` write the same bytes, and each run
+    reports the peak RSS of its process tree (no timing asserted)."""
+    _no_pinning(monkeypatch, tmp_path)
+
+    assert 0 == run.main(["--only", "jobs", "--parallel-patients", "20", "--repeats", "1"])
+
+    written = json.loads((tmp_path / "results" / "parallel-latest.json").read_text())
+    for command in ("evaluate", "caseload"):
+        figure = written["jobs"][command]
+        assert (True, 20) == (figure["same_output"], written["jobs"]["patients"])
+        assert figure["jobs_1_peak_rss_mb"] > 0
+        assert figure["jobs_2_peak_rss_mb"] > 0
+
+
 def _canned_server(answers: list[bytes]) -> tuple[Any, int]:
     """A loopback HTTP server answering the load client's calls with ``answers`` in turn
     (the last one repeated); returns the asyncio server's start coroutine factory and port."""
