@@ -227,3 +227,108 @@ def test_two_worker_processes_answer_and_accept_a_token_once_whichever_worker_ge
     assert not private[0].exists()
     assert 2 == output.count("cdshooks.worker_ready"), output[-3000:]
     assert 11 == output.count("jti_replayed"), output[-3000:]
+
+
+def _worker_pids(parent: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_bytes()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(b")") + 2 :].split()[1]) == parent:
+                pids.append(int(entry))
+    return pids
+
+
+def _inodes(port: int, state: str) -> set[str]:
+    """The socket inodes of the TCP sockets on local port ``port`` in ``state`` (01
+    established, 0A listening)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+                inodes.add(fields[9])
+    return inodes
+
+
+def _connections_of(pid: int, inodes: set[str]) -> int:
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            count += 1
+    return count
+
+
+def test_connections_opened_at_once_are_spread_over_the_workers(tmp_path: Path) -> None:
+    """32 connections opened at once (as an EHR's connection pool opens them) reach both
+    worker processes of `--workers 2`, each of which answers on them: with one socket shared
+    by the workers, the first to wake accepted all 32 and the other stood idle."""
+    port = free_port()
+    env = {**os.environ, "NO_COLOR": "1", "TMPDIR": str(tmp_path)}
+    command = [sys.executable, "-m", "cocm_rules.cdshooks", "--insecure-dev", "--port", str(port), "--workers", "2"]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_inodes(port, "0A")) < 2:  # both workers listen (a call waits for one still loading)
+            assert proc.poll() is None
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.2)
+
+        async def open_and_call() -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+            streams = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port) for _ in range(32)))
+            for _, writer in streams:
+                writer.write(b"GET /cds-services HTTP/1.1\r\nHost: x\r\n\r\n")
+            for reader, _ in streams:
+                assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+            return list(streams)
+
+        loop = asyncio.new_event_loop()
+        try:
+            streams = loop.run_until_complete(open_and_call())
+            inodes, listening = _inodes(port, "01"), _inodes(port, "0A")
+            workers = [pid for pid in _worker_pids(proc.pid) if _connections_of(pid, listening)]
+            per_worker = [_connections_of(pid, inodes) for pid in workers]
+            for _, writer in streams:
+                writer.close()
+        finally:
+            loop.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+    assert 32 == sum(per_worker)
+    assert 2 == len(per_worker)
+    assert min(per_worker) > 0, per_worker
+
+
+def test_a_workers_own_socket_is_bound_in_the_worker_and_shares_the_port() -> None:
+    """What uvicorn hands each worker is a recipe: unpickled (in the worker) it is a listening
+    TCP socket of its own on the port (SO_REUSEPORT, so several bind it; a TCP protocol, so
+    asyncio turns Nagle's algorithm off on its connections: without it, calls waited ~40 ms
+    for delayed ACKs)."""
+    import pickle
+
+    from cocm_rules.cdshooks._serve import OwnSocket
+
+    port = free_port()
+    one, two = (pickle.loads(pickle.dumps(OwnSocket("127.0.0.1", port, 16))) for _ in range(2))
+    try:
+        for sock in (one, two):
+            assert isinstance(sock, socket.socket)
+            assert ("127.0.0.1", port) == sock.getsockname()
+            assert socket.IPPROTO_TCP == sock.proto
+            assert 1 == sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+    finally:
+        one.close()
+        two.close()
