@@ -4,7 +4,9 @@ Suicide risk comes first, structurally: every patient with a ``suicide_risk`` re
 above every patient without one, whatever priorities the rulesets set. Within each of the two
 groups, patients are ranked by their first reason in review order (the highest priority, then
 severity, as :func:`cocm_rules.alerts.sort_alerts` orders alerts), then by the number of
-reasons, then by patient id so the order is deterministic.
+reasons, then by patient id so the order is deterministic. ``min_severity`` leaves out
+alerts below a severity, never a suicide-risk alert: a C-SSRS screen of low risk (moderate)
+or a positive PHQ-9 item 9 (high) puts the patient on the list whatever the threshold.
 Each entry carries its reasons (the alerts, like the FLAGS column of the AIMS registry) and
 the registry row: status, first and last PHQ-9 / GAD-7 / PCL-5 with dates, initial assessment,
 last follow-up, last psychiatric consultation and case review, relapse prevention plan date,
@@ -29,7 +31,7 @@ from .engine import Engine
 from .errors import InvalidInput
 from .lifecycle import parse_acknowledgements
 from .records import RecordError
-from .vocabulary import REVIEW_CATEGORIES, SEVERITIES, review_order, severity_rank
+from .vocabulary import REVIEW_CATEGORIES, SEVERITIES, SUICIDE_RISK, review_order, severity_rank
 
 __all__ = [
     "REVIEW_CATEGORIES",
@@ -133,7 +135,10 @@ class ReviewList(BaseModel):
 
 
 def _is_review(alert: Alert, categories: tuple[str, ...], min_rank: int) -> bool:
-    return alert.category in categories and severity_rank(alert.severity) >= min_rank
+    # a suicide-risk alert is never below the threshold: the list must not hide a risk
+    return alert.category in categories and (
+        alert.category == SUICIDE_RISK or severity_rank(alert.severity) >= min_rank
+    )
 
 
 def review_reasons(
@@ -174,7 +179,8 @@ def review_list(
     Every record is evaluated; a record that cannot be is returned in ``errors``, never
     dropped. A patient is listed once: a later record with a ``patient_id`` already seen is
     an error record naming the first one, and is not evaluated. ``categories`` and
-    ``min_severity`` choose which alerts put a patient on the list; ``limit`` keeps the
+    ``min_severity`` choose which alerts put a patient on the list (``min_severity`` never
+    leaves out a suicide-risk alert); ``limit`` keeps the
     first N entries. Every patient with a suicide-risk reason ranks above every patient
     without one, whatever the priorities.
     """

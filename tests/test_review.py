@@ -117,13 +117,34 @@ def test_errors_are_listed(reviews: Any) -> None:
 
 
 def test_limit_and_min_severity() -> None:
-    """limit keeps the first N; min_severity=critical keeps only the C-SSRS high patient."""
+    """limit keeps the first N; min_severity=critical keeps the C-SSRS high patient (critical)
+    and the positive item 9 (a suicide-risk alert of severity high: never left out), not the
+    patient not improving (high) nor the C-SSRS patient's overdue PHQ-9 (moderate)."""
     engine = Engine.load()
     assert ["cssrs-high"] == [e.patient_id for e in review_list(engine, CASELOAD, AS_OF, limit=1).entries]
     critical = review_list(engine, CASELOAD, AS_OF, min_severity="critical")
-    assert ["cssrs-high"] == [e.patient_id for e in critical.entries]
+    assert [("cssrs-high", ["suicide-cssrs-high"]), ("item9", ["suicide-phq9-item9"])] == [
+        (e.patient_id, [a.rule_id for a in e.reasons]) for e in critical.entries
+    ]
     with pytest.raises(InvalidInput):
         review_list(engine, CASELOAD, AS_OF, min_severity="urgent")
+
+
+def test_a_low_risk_c_ssrs_screen_is_listed_whatever_min_severity() -> None:
+    """A C-SSRS screen of low risk (a wish to be dead, no method: severity moderate) puts the
+    patient on the list at min_severity high and critical too: the threshold thins the other
+    reasons, never suicide risk (before, min_severity=high left this patient off the list)."""
+    engine = Engine.load()
+    low = episode(
+        "cssrs-low",
+        [BASELINE, ("2026-06-25", [1, 1, 1, 1, 0, 0, 0, 0, 0])],
+        assessments=[{"measure": "cssrs_screener", "date": "2026-06-25", "answers": [1, 0, 0, 0, 0, 0]}],
+    )
+    for min_severity in ("moderate", "high", "critical"):
+        listed = review_list(engine, [low], AS_OF, min_severity=min_severity)
+        assert [("cssrs-low", "suicide-cssrs-low", "moderate")] == [
+            (e.patient_id, e.reasons[0].rule_id, e.reasons[0].severity) for e in listed.entries
+        ], min_severity
 
 
 def test_no_priority_outranks_a_patient_with_suicide_risk() -> None:
