@@ -10,6 +10,7 @@ caseload has 20,000 patients.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import logging
@@ -34,7 +35,7 @@ from cocm_rules.synth import write_caseload
 ROOT = Path(__file__).resolve().parent.parent
 CASELOAD = ROOT / "examples" / "caseload.jsonl"
 AS_OF = dt.date(2026, 11, 20)
-SYNTHETIC_PATIENTS = 20_000
+SYNTHETIC_PATIENTS = 100_000
 
 
 @pytest.fixture(scope="module")
@@ -108,14 +109,40 @@ def test_example_caseload_gives_the_cli_output_byte_for_byte(spark: Any) -> None
     assert cli.stdout.decode("utf-8") == spark_lines(evaluation)
 
 
+class _Digest:
+    """A text sink that keeps only the SHA-256 of what is written to it and its line count
+    (100,000 patients' lines are about 300 MB of text)."""
+
+    def __init__(self) -> None:
+        self.sha = hashlib.sha256()
+        self.lines = 0
+
+    def write(self, text: str) -> int:
+        self.update(text.encode("utf-8"))
+        return len(text)
+
+    def update(self, data: bytes) -> None:
+        self.sha.update(data)
+        self.lines += data.count(b"\n")
+
+
 def test_synthetic_caseload_gives_the_same_lines(spark: Any, engine: Engine, tmp_path: Path) -> None:
-    """On 20,000 synthetic patients (deterministic: seed 2026; the deliberate data errors on)
-    the Spark lines equal the local ones, byte for byte."""
+    """On 100,000 synthetic patients (deterministic: seed 2026; the deliberate data errors on)
+    the part files Spark writes in parallel (``write_text``, the way for a large caseload),
+    concatenated in name order, are the local lines byte for byte (the same SHA-256)."""
     path = tmp_path / "synthetic.jsonl"
     write_caseload(path, SYNTHETIC_PATIENTS, seed=2026, as_of=AS_OF)
-    expected = local_lines(engine, path)
-    assert SYNTHETIC_PATIENTS == expected.count("\n")
-    assert expected == spark_lines(cs.evaluate(cs.read_jsonl(spark, str(path)), AS_OF))
+    local, distributed = _Digest(), _Digest()
+    write_jsonl(engine.evaluate_many(read_records(path, lines_as_text=True), AS_OF), local)
+    cs.evaluate(cs.read_jsonl(spark, str(path)), AS_OF).write_text(str(tmp_path / "out"))
+    parts = sorted((tmp_path / "out").glob("part-*"))
+    assert len(parts) > 1
+    for part in parts:
+        with open(part, "rb") as f:
+            for block in iter(lambda f=f: f.read(1 << 20), b""):
+                distributed.update(block)
+    assert SYNTHETIC_PATIENTS == local.lines == distributed.lines
+    assert local.sha.hexdigest() == distributed.sha.hexdigest()
 
 
 def test_alert_and_error_tables_hold_every_alert_and_error(spark: Any, engine: Engine, bad_file: Path) -> None:
