@@ -164,15 +164,37 @@ def _read(facts: Mapping[str, Any], name: str) -> Any:
         return None
 
 
+#: A message template with its parameters filled in: the text before the first fact, then
+#: (fact name, format spec, the text after it) for each fact placeholder.
+_Template = tuple[str, tuple[tuple[str, str, str], ...]]
+
+
+def _template(parts: Iterable[MessagePart], params: Mapping[str, Any]) -> _Template:
+    runs: list[str] = [""]
+    holes: list[tuple[str, str]] = []
+    for part in parts:
+        if part.name is None:
+            runs[-1] += part.text
+        elif part.is_param:
+            runs[-1] += _fmt(params.get(part.name), part.spec)
+        else:
+            holes.append((part.name, part.spec))
+            runs.append("")
+    return runs[0], tuple((name, spec, text) for (name, spec), text in zip(holes, runs[1:], strict=True))
+
+
+def _fill(template: _Template, facts: Mapping[str, Any]) -> str:
+    head, holes = template
+    out = [head]
+    for name, spec, text in holes:
+        out.append(_fmt(_read(facts, name), spec))
+        out.append(text)
+    return " ".join("".join(out).split())
+
+
 def render_message(parts: Iterable[MessagePart], facts: Mapping[str, Any], params: Mapping[str, Any]) -> str:
     """Fill a message template: a missing fact reads "unknown"."""
-    out = []
-    for p in parts:
-        if p.name is None:
-            out.append(p.text)
-        else:
-            out.append(_fmt(params.get(p.name) if p.is_param else _read(facts, p.name), p.spec))
-    return " ".join("".join(out).split())
+    return _fill(_template(parts, params), facts)
 
 
 class AlertMaker:
@@ -181,7 +203,7 @@ class AlertMaker:
     only the facts are read. ``maker(facts, as_of, patient_id, alert_id)`` gives the alert
     :func:`make_alert` gives."""
 
-    __slots__ = ("_evidence", "_fixed", "_head", "_holes", "_parameters", "_recipients")
+    __slots__ = ("_evidence", "_fixed", "_parameters", "_recipients", "_template")
 
     def __init__(self, rule: RuleIR, params: Mapping[str, Any]) -> None:
         self._fixed: dict[str, Any] = {
@@ -209,27 +231,11 @@ class AlertMaker:
         self._recipients = tuple(rule.recipients)
         self._parameters = dict(rule.parameters)
         self._evidence = tuple(rule.facts)
-        # the message: text and parameter values joined into runs, between the facts' places
-        runs: list[str] = [""]
-        holes: list[tuple[str, str]] = []
-        for part in rule.message:
-            if part.name is None:
-                runs[-1] += part.text
-            elif part.is_param:
-                runs[-1] += _fmt(params.get(part.name), part.spec)
-            else:
-                holes.append((part.name, part.spec))
-                runs.append("")
-        self._head = runs[0]
-        self._holes = tuple((name, spec, text) for (name, spec), text in zip(holes, runs[1:], strict=True))
+        self._template = _template(rule.message, params)  # text and parameters joined once
 
     def message(self, facts: Mapping[str, Any]) -> str:
         """The rule's message with the values of ``facts`` ("unknown" for a missing one)."""
-        out = [self._head]
-        for name, spec, text in self._holes:
-            out.append(_fmt(_read(facts, name), spec))
-            out.append(text)
-        return " ".join("".join(out).split())
+        return _fill(self._template, facts)
 
     def __call__(
         self, facts: Mapping[str, Any], as_of: dt.date, patient_id: str | None, alert_id: str | None = None
