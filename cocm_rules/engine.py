@@ -52,6 +52,7 @@ __all__ = [
     "Engine",
     "PatientResult",
     "RecordError",
+    "batch_summary",
     "check_as_of",
     "iter_episodes",
     "run_tests",
@@ -347,19 +348,25 @@ class Engine:
                     {"kind": "result", "record": index, "patient_id": item.patient_id, "as_of": as_of, "alerts": alerts}
                 )
         finally:  # also when the consumer stops early
-            log.info(
-                "batch.finished",
-                records=tally["results"] + tally["errors"],
-                results=tally["results"],
-                errors=tally["errors"],
-                alerts=sum(counts.values()),
-                alerts_by_category=dict(sorted(counts.items())),
-                seconds=round(time.perf_counter() - started, 3),
-            )
+            log.info("batch.finished", **batch_summary(tally, counts, started))
 
 
 #: How many sets of administered measures the fact plan keeps the missing facts of.
 _ABSENT_SETS = 4096
+
+
+def batch_summary(tally: Mapping[str, int], counts: Mapping[str, int], started: float) -> dict[str, Any]:
+    """The fields of a batch's one ``batch.finished`` event (counts only, never values):
+    records, results and errors (``tally``), alerts in all and by category (``counts``), and
+    the seconds since ``started`` (``time.perf_counter()``)."""
+    return {
+        "records": tally["results"] + tally["errors"],
+        "results": tally["results"],
+        "errors": tally["errors"],
+        "alerts": sum(counts.values()),
+        "alerts_by_category": dict(sorted(counts.items())),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 class _LazyFacts(dict):

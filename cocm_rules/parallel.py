@@ -68,7 +68,7 @@ from ._log import get_logger
 from ._once import FirstRecords
 from .caseload import CaseloadCounter, CaseloadMetrics, CaseloadPart, PatientOutcome, load_metric_definitions
 from .caseload import caseload_metrics as caseload_in_process
-from .engine import Engine, PatientResult, check_as_of
+from .engine import Engine, PatientResult, batch_summary, check_as_of
 from .episode import loggable_field
 from .errors import CocmRulesError, EngineError, InvalidInput
 from .measures import load_measures
@@ -832,12 +832,7 @@ def _batch_finished(pipeline: _Pipeline, tally: dict[str, int], counts: Counter[
     """The one summary of a batch evaluated on workers, as ``Engine.evaluate_many`` logs it."""
     log.info(
         "batch.finished",
-        records=tally["results"] + tally["errors"],
-        results=tally["results"],
-        errors=tally["errors"],
-        alerts=sum(counts.values()),
-        alerts_by_category=dict(sorted(counts.items())),
-        seconds=round(time.perf_counter() - started, 3),
+        **batch_summary(tally, counts, started),
         jobs=pipeline.jobs,
         chunks=pipeline.chunks,
         worker_restarts=pipeline.restarts,
